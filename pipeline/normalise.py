@@ -1,0 +1,749 @@
+"""Text normalisation for raw Chinese political / government text.
+
+``normalise(raw)`` turns a scraped document (simplified, traditional, pinyin-annotated,
+full-width, with page chrome) into clean simplified text plus an exact character offset map
+back into the raw string, extracted metadata and quality flags.
+
+Every step is also exposed as a small ``str -> str`` function (textacy ``preprocessing``
+style). Internally each step is written once, as a function ``(text, offs) -> (text, offs)``
+that produces an *edit list* ``[(start, end, replacement), ...]`` and hands it to
+``_apply_edits``, which rebuilds the text and the offset array together. The public
+``str -> str`` wrappers pass ``offs=None`` so they pay nothing for offset tracking.
+
+Design choices worth knowing downstream:
+
+* The title line (see ``_detect_title``) is copied into ``metadata["title"]`` but KEPT as the
+  first paragraph of the text: titles carry entities and formulations (提法) that downstream
+  extraction must see, and keeping it makes offsets of body text unaffected by the choice.
+* Metadata lines ("来源：…", "发布时间:…", "(… 供稿)") and chrome lines are removed from the text.
+* Paragraphs are separated by a single "\\n"; no blank lines, no leading/trailing whitespace.
+* A single space between two Han runs is kept (titles use it as a separator), except inside a
+  spaced-out name next to an official title, which is joined.
+* Sentence terminators are 。！？!? and newline; ；and ，、： are only soft boundaries used to
+  cut over-long sentences.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+__all__ = [
+    "Normalised",
+    "normalise",
+    "normalise_text",
+    "split_sentences",
+    "remove_control_chars",
+    "fullwidth_to_halfwidth",
+    "collapse_whitespace",
+    "remove_pinyin_annotations",
+    "to_simplified",
+    "strip_page_chrome",
+    "normalise_punctuation",
+    "join_spaced_names",
+    "has_redactions",
+]
+
+_RESOURCES = Path(__file__).resolve().parent / "resources"
+
+# ---------------------------------------------------------------------------------------------
+# Character classes (plain `re` is several times faster than `regex` for these passes).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# CJK punctuation next to which spaces are never meaningful.
+CJK_PUNCT = "，。、；：？！“”‘’「」『』（）《》〈〉【】〔〕…—·～"
+# Horizontal whitespace (ideographic space included); zero-width chars are handled as controls.
+HSPACE = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+SENT_FINAL = "。！？!?"
+CLOSERS = "”’」』）)》〉】\"'"
+
+Offsets = list[int] | None
+Edit = tuple[int, int, str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Result type
+@dataclass
+class Normalised:
+    text: str
+    raw_offsets: list[int]
+    metadata: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, int | bool] = field(default_factory=dict)
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalised ``[start, end)`` span to the raw ``[raw_start, raw_end)`` span.
+
+        ``raw_end`` is one past the raw char that produced ``text[end-1]``, so material deleted
+        after the span (a pinyin annotation, chrome) is not included. Empty spans map to an
+        empty raw span at the corresponding position.
+        """
+        n = len(self.text)
+        if not 0 <= start <= end <= n:
+            raise IndexError(f"span [{start}, {end}) outside text of length {n}")
+        raw_start = self.raw_offsets[start]
+        if end == start:
+            return raw_start, raw_start
+        raw_end = max(self.raw_offsets[end - 1] + 1, raw_start)
+        return raw_start, min(raw_end, self.raw_offsets[n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Offset-tracking edit machinery
+def _apply_edits(text: str, offs: Offsets, edits: list[Edit]) -> tuple[str, Offsets]:
+    """Apply sorted, non-overlapping ``(start, end, replacement)`` edits to text and offsets.
+
+    Offsets of a replacement: equal length -> 1:1; the replacement is a substring of the
+    replaced text (e.g. a kept group) -> that substring's offsets; otherwise char i maps to
+    source char min(start+i, end-1) (monotonic, stays inside the replaced span).
+    """
+    if not edits:
+        return text, offs
+    parts: list[str] = []
+    oparts: list[list[int]] = []
+    last = 0
+    for s, e, r in edits:
+        parts.append(text[last:s])
+        parts.append(r)
+        if offs is not None:
+            oparts.append(offs[last:s])
+            n = len(r)
+            if n:
+                if n == e - s:
+                    oparts.append(offs[s:e])
+                elif e == s:
+                    oparts.append([offs[s]] * n)
+                else:
+                    k = text.find(r, s, e) if n < e - s else -1
+                    if k >= 0:
+                        oparts.append(offs[k : k + n])
+                    else:
+                        oparts.append([offs[min(s + i, e - 1)] for i in range(n)])
+        last = e
+    parts.append(text[last:])
+    new_text = "".join(parts)
+    if offs is None:
+        return new_text, None
+    oparts.append(offs[last:])  # includes the len(raw) sentinel
+    return new_text, list(chain.from_iterable(oparts))
+
+
+def _regex_edits(
+    rx: re.Pattern[str], repl: str | Callable[[re.Match[str]], str], text: str
+) -> list[Edit]:
+    edits: list[Edit] = []
+    if isinstance(repl, str):
+        for m in rx.finditer(text):
+            if m.group() != repl:
+                edits.append((m.start(), m.end(), repl))
+    else:
+        for m in rx.finditer(text):
+            r = repl(m)
+            if r != m.group():
+                edits.append((m.start(), m.end(), r))
+    return edits
+
+
+def _sub(
+    rx: re.Pattern[str],
+    repl: str | Callable[[re.Match[str]], str],
+    text: str,
+    offs: Offsets,
+) -> tuple[str, Offsets]:
+    return _apply_edits(text, offs, _regex_edits(rx, repl, text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources
+def _read_lines(name: str) -> list[str]:
+    out = []
+    for line in (_RESOURCES / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            out.append(line.rstrip("\n"))
+    return out
+
+
+_RULES = yaml.safe_load((_RESOURCES / "normalise_rules.yaml").read_text(encoding="utf-8"))
+_SYLLABLES = frozenset(s.strip() for s in _read_lines("normalise_pinyin_syllables.txt"))
+
+
+def _alt(words: Iterable[str]) -> str:
+    # Longest first so that e.g. 发布时间 wins over 时间.
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: control / zero-width characters and line separators
+_RX_CONTROL = re.compile(
+    "\r\n?|[\u2028\u2029\x0b\x0c\x85]"  # line separators -> \n
+    "|[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]+"
+)
+
+
+def _control_repl(m: re.Match[str]) -> str:
+    c = m.group()[0]
+    return "\n" if c in "\r\u2028\u2029\x0b\x0c\x85" else ""
+
+
+def _step_control(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    return _sub(_RX_CONTROL, _control_repl, text, offs)
+
+
+def remove_control_chars(text: str) -> str:
+    """Drop control, zero-width, bidi and BOM characters; unify line breaks to ``\\n``."""
+    return _step_control(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 2: full-width ASCII letters/digits -> half-width
+_FW_TABLE = {c: c - 0xFEE0 for c in chain(range(0xFF10, 0xFF1A), range(0xFF21, 0xFF3B))}
+_FW_TABLE.update({c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)})
+_FW_TABLE[0xFF05] = ord("%")  # ％
+_RX_FW_DOT = re.compile(r"(?<=[0-9])[．。](?=[0-9])")  # ２．５ -> 2.5 after digits converted
+
+
+def _step_fullwidth(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    # translate() is length-preserving, so the offset array is untouched.
+    text = text.translate(_FW_TABLE)
+    return _sub(_RX_FW_DOT, ".", text, offs)
+
+
+def fullwidth_to_halfwidth(text: str) -> str:
+    """Full-width ASCII letters, digits and ％ -> half-width (１９５５年 -> 1955年)."""
+    return _step_fullwidth(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 3: whitespace
+_RX_WS = re.compile(
+    # paragraph indent inside a line ("…留学生：　　你们好！") -> paragraph break
+    rf"(?P<para>(?<=[{SENT_FINAL}：；…{CLOSERS}])\u3000{{2,}}(?=[^{HSPACE}\n]))"
+    # whitespace at line start/end, and blank lines
+    rf"|(?P<nl>[{HSPACE}]*\n[\n{HSPACE}]*)"
+    rf"|(?P<edge>^[{HSPACE}]+|[{HSPACE}]+$)"
+    # spaces touching CJK punctuation are never meaningful
+    rf"|(?P<punct>(?<=[{CJK_PUNCT}])[{HSPACE}]+|[{HSPACE}]+(?=[{CJK_PUNCT}]))"
+    # any other run -> one ASCII space
+    rf"|(?P<run>[{HSPACE}]{{2,}}|[{HSPACE.replace(' ', '')}])"
+)
+
+
+def _ws_repl(m: re.Match[str]) -> str:
+    kind = m.lastgroup
+    if kind == "para":
+        return "\n"
+    if kind == "nl":
+        s, e = m.span()
+        s0 = m.string
+        # a newline at the very start or end of the document disappears
+        return "" if s == 0 or e == len(s0) else "\n"
+    if kind == "run":
+        return " "
+    return ""
+
+
+def _step_whitespace(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    return _sub(_RX_WS, _ws_repl, text, offs)
+
+
+def collapse_whitespace(text: str) -> str:
+    """Collapse whitespace: single ``\\n`` between paragraphs, single space inside a line,
+    no space next to CJK punctuation, nothing at line/document edges."""
+    return _step_whitespace(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 4: pinyin annotations "會(huì)議"
+_TONE_MARKS = "\u0300\u0301\u0304\u030c"
+_PY_LETTERS = "a-zA-ZüÜvāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿêÊ" + _TONE_MARKS + "\u0308"
+_RX_PINYIN = re.compile(
+    rf"(?<=[{HAN}])(?:[ \u3000]?[(（][ ]?[{_PY_LETTERS}]{{1,8}}[1-5]?[ ]?[)）])+"
+)
+_RX_PY_ONE = re.compile(rf"[(（][ ]?([{_PY_LETTERS}]{{1,8}}[1-5]?)[ ]?[)）]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _syllable_info(token: str) -> tuple[bool, bool]:
+    """-> (is a valid Mandarin syllable, carries a tone mark / tone digit)."""
+    toned = token[-1] in "12345"
+    if toned:
+        token = token[:-1]
+    if not (token.islower() or token.istitle()):
+        return False, False
+    d = unicodedata.normalize("NFD", token.lower())
+    stripped = "".join(c for c in d if c not in _TONE_MARKS)
+    toned = toned or len(stripped) != len(d)
+    base = unicodedata.normalize("NFC", stripped).replace("v", "ü")
+    return base in _SYLLABLES, toned
+
+
+def _step_pinyin(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    matches = list(_RX_PINYIN.finditer(text))
+    if not matches:
+        return text, offs
+    # Each match is a run of one or more annotations after a Han char; classify each one.
+    runs = []
+    n_toned = n_multi = 0
+    for m in matches:
+        infos = [_syllable_info(p.group(1)) for p in _RX_PY_ONE.finditer(m.group())]
+        valid = all(v for v, _ in infos)
+        runs.append((m, valid, infos))
+        if valid:
+            n_toned += any(t for _, t in infos)
+            n_multi += 1
+    # Toneless syllables ("(an)", "(a)") are only annotations when the document clearly
+    # uses the pattern; a tone mark is unambiguous on its own.
+    doc_has_pattern = n_toned >= 1 or n_multi >= 3
+    edits: list[Edit] = []
+    for m, valid, infos in runs:
+        if not valid:
+            continue
+        toned = any(t for _, t in infos)
+        if toned or doc_has_pattern:
+            edits.append((m.start(), m.end(), ""))
+    return _apply_edits(text, offs, edits)
+
+
+def remove_pinyin_annotations(text: str) -> str:
+    """Remove "(pinyin)" directly after a Han character when it is a real Mandarin syllable:
+    會(huì)議 -> 會議. Toneless syllables need the document to show the annotation pattern."""
+    return _step_pinyin(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 5: traditional -> simplified (OpenCC t2s)
+@functools.lru_cache(maxsize=1)
+def _converter():  # noqa: ANN202 - opencc has no type stubs
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+_PROTECTED = frozenset(_RULES.get("t2s_protected_chars", ""))
+
+
+@functools.lru_cache(maxsize=1)
+def _trigger_chars() -> frozenset[str]:
+    """Characters whose presence means t2s may change the text.
+
+    Built from the installed OpenCC itself (convert every CJK code point, one per line), so it
+    cannot drift from the dictionaries; phrase-only triggers come from normalise_rules.yaml.
+    """
+    ranges = [(0x3400, 0xA000), (0xF900, 0xFB00), (0x20000, 0x323B0)]
+    chars = [chr(c) for a, b in ranges for c in range(a, b)]
+    out = _converter().convert("\n".join(chars)).split("\n")
+    trig = {c for c, o in zip(chars, out, strict=True) if c != o}
+    trig.update(_RULES.get("t2s_phrase_only_chars", ""))
+    return frozenset(trig - _PROTECTED)
+
+
+def _align_offsets(src: str, dst: str, base: int, offs: list[int]) -> list[int]:
+    """Offsets for ``dst`` (converted from ``src`` at ``base``) when lengths differ."""
+    res: list[int] = []
+    sm = difflib.SequenceMatcher(None, src, dst, autojunk=False)
+    for tag, i1, i2, j1, j2 in sm.get_opcodes():
+        if tag == "equal":
+            res.extend(offs[base + i1 : base + i2])
+        elif tag in ("replace", "insert"):
+            span = max(i2 - i1, 1)
+            for j in range(j2 - j1):
+                res.append(offs[base + min(i1 + j * span // (j2 - j1), max(i2 - 1, i1))])
+    return res
+
+
+def _step_t2s(text: str, offs: Offsets) -> tuple[str, Offsets, int]:
+    if _trigger_chars().isdisjoint(text):
+        return text, offs, 0
+    out = _converter().convert(text)
+    if len(out) == len(text):
+        a = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        b = np.frombuffer(out.encode("utf-32-le"), dtype=np.uint32)
+        diff = np.flatnonzero(a != b)
+        if _PROTECTED and diff.size:
+            keep = [i for i in diff.tolist() if text[i] not in _PROTECTED]
+            if len(keep) != diff.size:
+                chars = list(out)
+                for i in set(diff.tolist()) - set(keep):
+                    chars[i] = text[i]
+                out = "".join(chars)
+            return out, offs, len(keep)
+        return out, offs, int(diff.size)
+    # Rare: a phrase changed length. OpenCC never touches "\n", so align line by line.
+    src_lines = text.split("\n")
+    dst_lines = out.split("\n")
+    if len(src_lines) != len(dst_lines):  # defensive: give up on conversion rather than lie
+        return text, offs, 0
+    n_conv = 0
+    new_offs: list[int] | None = [] if offs is not None else None
+    base = 0
+    for s_line, d_line in zip(src_lines, dst_lines, strict=True):
+        if new_offs is not None and offs is not None:
+            if len(s_line) == len(d_line):
+                new_offs.extend(offs[base : base + len(s_line)])
+            else:
+                new_offs.extend(_align_offsets(s_line, d_line, base, offs))
+            new_offs.append(offs[base + len(s_line)])  # the "\n" (or the sentinel at the end)
+        n_conv += sum(1 for x, y in zip(s_line, d_line, strict=False) if x != y) + abs(
+            len(s_line) - len(d_line)
+        )
+        base += len(s_line) + 1
+    return out, new_offs, n_conv
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> simplified with OpenCC t2s (phrase level); simplified text is returned
+    unchanged without calling OpenCC."""
+    return _step_t2s(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 6: page chrome and metadata lines
+_CHROME_PATTERNS = _read_lines("chrome_patterns.txt")
+_RX_CHROME = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS), re.M)
+# What may remain on a line after chrome removal for the line to count as pure chrome.
+_RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
+
+_MD_KEYS: dict[str, str] = {}
+for _field_name, _keys in _RULES["metadata_keys"].items():
+    for _k in _keys:
+        _MD_KEYS[_k] = _field_name
+_MD_KEY_ALT = _alt(_MD_KEYS)
+# A metadata line starts with a known key followed by a colon (optionally after a bracket).
+_RX_MD_LINE = re.compile(rf"^[{HSPACE}【\[]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：].*$", re.M)
+_RX_MD_FIELD = re.compile(
+    rf"(?P<key>{_MD_KEY_ALT})[{HSPACE}]*[:：][{HSPACE}]*"
+    rf"(?P<val>.*?)[{HSPACE}|｜】\]]*(?=(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]|$)"
+)
+_RX_CONTRIB_LINE = re.compile(
+    rf"^[{HSPACE}]*[(（][{HSPACE}]*(?P<who>[^()（）\n]{{2,60}}?)[{HSPACE}]*"
+    rf"(?:{_alt(_RULES['contributor_markers'])})[{HSPACE}]*[)）][{HSPACE}]*$",
+    re.M,
+)
+_RX_DATE = re.compile(
+    r"(?P<y>(?:19|20)\d\d)\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)"
+)
+_MAX_MD_LINE = 120
+
+
+def _parse_date(val: str) -> str | None:
+    m = _RX_DATE.search(val)
+    if not m:
+        return None
+    y, mo, d = int(m["y"]), int(m["m"]), int(m["d"])
+    if not (1 <= mo <= 12 and 1 <= d <= 31):
+        return None
+    return f"{y:04d}-{mo:02d}-{d:02d}"
+
+
+def _line_bounds(text: str, s: int, e: int) -> tuple[int, int]:
+    """[line_start, line_end_including_newline) of the line(s) containing text[s:e]."""
+    ls = text.rfind("\n", 0, s) + 1
+    le = text.find("\n", e)
+    return ls, (len(text) if le < 0 else le + 1)
+
+
+def _line_delete_edit(text: str, ls: int, le: int) -> Edit:
+    # Delete the line with its newline; for the last line eat the preceding newline instead,
+    # so the document never ends with "\n".
+    if le == len(text) and ls > 0 and not text.endswith("\n"):
+        return (ls - 1, le, "")
+    return (ls, le, "")
+
+
+def _step_chrome(
+    text: str, offs: Offsets, metadata: dict[str, str] | None = None
+) -> tuple[str, Offsets, int]:
+    """Remove chrome fragments/lines and metadata lines; fill ``metadata``; return #lines."""
+    n_removed = 0
+    # Chrome removal can glue two fragments into a new match; repeat until stable (rare).
+    for _ in range(3):
+        edits: list[Edit] = []
+        by_line: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for m in _RX_CHROME.finditer(text):
+            if m.end() == m.start():
+                continue
+            by_line.setdefault(_line_bounds(text, m.start(), m.end()), []).append(m.span())
+        for (ls, le), spans in sorted(by_line.items()):
+            line_end = le - 1 if text[le - 1 : le] == "\n" else le
+            pieces = []
+            last = ls
+            for s, e in spans:
+                pieces.append(text[last:s])
+                last = e
+            pieces.append(text[last:line_end])
+            if _RX_CHROME_RESIDUE.fullmatch("".join(pieces)):
+                edits.append(_line_delete_edit(text, ls, le))
+                n_removed += 1
+            else:
+                edits.extend((s, e, "") for s, e in spans)
+        if not edits:
+            break
+        edits = _merge_edits(edits)
+        text, offs = _apply_edits(text, offs, edits)
+
+    md = metadata if metadata is not None else {}
+    edits = []
+    for m in _RX_MD_LINE.finditer(text):
+        line = m.group()
+        if len(line) > _MAX_MD_LINE:
+            continue
+        for f in _RX_MD_FIELD.finditer(line):
+            name = _MD_KEYS[f["key"]]
+            val = f["val"].strip(f"{HSPACE}|｜")
+            if not val or name == "ignored":
+                continue
+            if name == "published_at":
+                iso = _parse_date(val)
+                if iso:
+                    md.setdefault("published_at", iso)
+            else:
+                md.setdefault(name, val)
+        ls, le = _line_bounds(text, m.start(), m.end())
+        edits.append(_line_delete_edit(text, ls, le))
+        n_removed += 1
+    for m in _RX_CONTRIB_LINE.finditer(text):
+        md.setdefault("contributor", m["who"].strip())
+        ls, le = _line_bounds(text, m.start(), m.end())
+        edits.append(_line_delete_edit(text, ls, le))
+        n_removed += 1
+    if edits:
+        text, offs = _apply_edits(text, offs, _merge_edits(edits))
+    return text, offs, n_removed
+
+
+def _merge_edits(edits: list[Edit]) -> list[Edit]:
+    """Sort deletion edits and merge overlaps (line deletions may overlap via the newline)."""
+    edits = sorted(edits)
+    out: list[Edit] = []
+    for s, e, r in edits:
+        if out and s < out[-1][1]:
+            ps, pe, pr = out[-1]
+            out[-1] = (ps, max(pe, e), pr + r)
+        else:
+            out.append((s, e, r))
+    return out
+
+
+def strip_page_chrome(text: str) -> str:
+    """Remove web-page chrome (print/close widgets, share bars, breadcrumbs, editor lines) and
+    metadata lines (来源/时间/作者/供稿), as listed in resources/chrome_patterns.txt."""
+    return _step_chrome(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 7: ASCII punctuation next to Han -> full-width
+_PUNCT_MAP = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！"}
+_RX_PUNCT = re.compile(
+    rf"(?<=[{HAN}{CJK_PUNCT}])[,;:?!](?![0-9A-Za-z/])|(?<=[{HAN}])[,;:?!]|[,;:?!](?=[{HAN}])"
+    # a bracket pair whose content or left neighbour is Han
+    rf"|(?P<open>\()(?P<inner>[^()\n]{{0,200}})\)"
+)
+
+
+def _punct_repl(m: re.Match[str]) -> str:
+    if m.group("open") is None:
+        return _PUNCT_MAP[m.group()]
+    inner = m.group("inner")
+    s = m.start()
+    before = m.string[s - 1] if s else ""
+    if re.search(f"[{HAN}]", inner) or (before and re.match(f"[{HAN}]", before)):
+        # convert the pair; the inner text keeps its own offsets (same length)
+        return "（" + _RX_PUNCT_INNER.sub(lambda x: _PUNCT_MAP[x.group()], inner) + "）"
+    return m.group()
+
+
+_RX_PUNCT_INNER = re.compile(
+    rf"(?<=[{HAN}{CJK_PUNCT}])[,;:?!](?![0-9A-Za-z/])|(?<=[{HAN}])[,;:?!]|[,;:?!](?=[{HAN}])"
+)
+
+
+def _step_punct(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    return _sub(_RX_PUNCT, _punct_repl, text, offs)
+
+
+def normalise_punctuation(text: str) -> str:
+    """ASCII , ; : ? ! ( ) next to Han characters -> Chinese full-width forms
+    ("3月8日,湖北" -> "3月8日，湖北"); numbers, URLs and English text are left alone."""
+    return _step_punct(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 8: spaced-out names next to a title
+_TITLE_ALT = _alt(_RULES["name_titles"])
+_RX_NAME = re.compile(
+    rf"(?P<t1>{_TITLE_ALT}) (?P<n1>(?:[{HAN}] ){{1,3}}[{HAN}])(?![{HAN}])"
+    rf"|(?<![{HAN}])(?P<n2>(?:[{HAN}] ){{1,3}}[{HAN}])(?P<sep> ?)(?P<t2>{_TITLE_ALT})"
+)
+
+
+def _name_repl(m: re.Match[str]) -> str:
+    if m.group("t1") is not None:
+        return m["t1"] + " " + m["n1"].replace(" ", "")
+    return m["n2"].replace(" ", "") + m["sep"] + m["t2"]
+
+
+def _step_names(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    if " " not in text:
+        return text, offs
+    edits: list[Edit] = []
+    for m in _RX_NAME.finditer(text):
+        # edit only the name itself so the title keeps its exact offsets
+        g = "n1" if m.group("t1") is not None else "n2"
+        s, e = m.span(g)
+        edits.append((s, e, m[g].replace(" ", "")))
+    return _apply_edits(text, offs, [(s, e, r) for s, e, r in edits if text[s:e] != r])
+
+
+def join_spaced_names(text: str) -> str:
+    """Join a spaced-out 2-4 character name next to an official title:
+    "市长 张 明" -> "市长 张明", "总理 王 建 国" -> "总理 王建国"."""
+    return _step_names(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Flags / title
+_RX_REDACTION = re.compile("|".join(f"(?:{p})" for p in _RULES["redaction_patterns"]))
+
+
+def has_redactions(text: str) -> bool:
+    """True when the text contains template gaps / placeholders ("20年月", "抓住_一百年", "××")."""
+    return _RX_REDACTION.search(text) is not None
+
+
+_TITLE_BAD_END = frozenset("。！？!?：:；;，,、")
+_MAX_TITLE = 60
+
+
+def _detect_title(text: str) -> str | None:
+    nl = text.find("\n")
+    if nl <= 0:
+        return None
+    first = text[:nl].strip()
+    if not first or len(first) > _MAX_TITLE or first[-1] in _TITLE_BAD_END:
+        return None
+    if any(c in first for c in "。！？"):
+        return None
+    if not re.search(f"[{HAN}]", first):
+        return None
+    return first
+
+
+# ---------------------------------------------------------------------------------------------
+# Composition
+def _pipeline(raw: str, track: bool) -> Normalised:
+    offs: Offsets = list(range(len(raw) + 1)) if track else None
+    text = raw
+    text, offs = _step_control(text, offs)
+    text, offs = _step_fullwidth(text, offs)
+    # Whitespace before pinyin: "会 （huì）" must be treated the same on every pass.
+    text, offs = _step_whitespace(text, offs)
+    n_before = len(text)
+    text, offs = _step_pinyin(text, offs)
+    had_pinyin = len(text) != n_before
+    text, offs, n_conv = _step_t2s(text, offs)
+    metadata: dict[str, str] = {}
+    text, offs, n_chrome = _step_chrome(text, offs, metadata)
+    text, offs = _step_punct(text, offs)
+    # Removals above can leave blank lines / edge spaces behind; cheap when nothing matches.
+    text, offs = _step_whitespace(text, offs)
+    text, offs = _step_names(text, offs)
+    title = _detect_title(text)
+    if title:
+        metadata = {"title": title, **metadata}
+    flags: dict[str, int | bool] = {
+        "had_pinyin_annotations": had_pinyin,
+        "converted_from_traditional": n_conv > 0,
+        "n_chars_converted": n_conv,
+        "chrome_lines_removed": n_chrome,
+        "has_redactions": has_redactions(text),
+    }
+    return Normalised(text=text, raw_offsets=offs or [], metadata=metadata, flags=flags)
+
+
+def normalise(raw: str) -> Normalised:
+    """Normalise one raw document; see the module docstring for what that means."""
+    return _pipeline(raw, track=True)
+
+
+def normalise_text(raw: str) -> str:
+    """``normalise(raw).text`` without building the offset map."""
+    return _pipeline(raw, track=False).text
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentence splitting
+_RX_SENT_END = re.compile(rf"[{SENT_FINAL}]+[{CLOSERS}]*|\n")
+_SOFT_BOUNDARIES = frozenset("，；、：,;:")
+_RX_ASCII_WORD = re.compile(r"[0-9A-Za-z]")
+
+
+def _strip_span(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _cut_long(text: str, s: int, e: int, max_len: int, out: list[tuple[int, int]]) -> None:
+    while e - s > max_len:
+        limit = s + max_len
+        cut = -1
+        for i in range(limit - 1, s, -1):  # soft punctuation: cut after it
+            if text[i] in _SOFT_BOUNDARIES:
+                cut = i + 1
+                break
+        if cut < 0:
+            sp = text.rfind(" ", s + 1, limit + 1)
+            if sp > s:
+                cut = sp
+        if cut < 0:
+            cut = limit
+            # never split inside an ASCII word/number or before a combining mark
+            j = cut
+            while j > s and _RX_ASCII_WORD.match(text[j - 1]) and _RX_ASCII_WORD.match(text[j]):
+                j -= 1
+            while j > s and unicodedata.combining(text[j]):
+                j -= 1
+            if j > s:
+                cut = j
+        a, b = _strip_span(text, s, cut)
+        if b > a:
+            out.append((a, b))
+        s, e = _strip_span(text, cut, e)
+    if e > s:
+        out.append((s, e))
+
+
+def split_sentences(text: str, max_len: int = 250) -> list[tuple[int, int]]:
+    """Split into sentence spans ``[start, end)`` (whitespace-stripped, covering every
+    non-whitespace char). Ends at 。！？!? (with trailing closing quotes/brackets) and at
+    newlines; longer sentences are cut at the last ，；、： (else space, else hard) before
+    ``max_len``."""
+    if max_len < 1:
+        raise ValueError("max_len must be >= 1")
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _RX_SENT_END.finditer(text):
+        s, e = _strip_span(text, start, m.end())
+        if e > s:
+            _cut_long(text, s, e, max_len, spans)
+        start = m.end()
+    s, e = _strip_span(text, start, len(text))
+    if e > s:
+        _cut_long(text, s, e, max_len, spans)
+    return spans
+
+
+def _sentence_index(spans: list[tuple[int, int]], pos: int) -> int:
+    """Index of the sentence containing ``pos`` (helper for callers mapping entities)."""
+    return bisect.bisect_right([s for s, _ in spans], pos) - 1
