@@ -182,16 +182,22 @@ def _alt(words: Iterable[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Step 1: control / zero-width characters and line separators
+_LINE_SEPS = "\r\u2028\u2029\x0b\x0c\x85"
+# A single character class (no alternation) so the scan runs at charset speed.
 _RX_CONTROL = re.compile(
-    "\r\n?|[\u2028\u2029\x0b\x0c\x85]"  # line separators -> \n
-    "|[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]+"
+    "[\r\u2028\u2029\x0b\x0c\x85"
+    "\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]"
 )
 
 
 def _control_repl(m: re.Match[str]) -> str:
-    c = m.group()[0]
-    return "\n" if c in "\r\u2028\u2029\x0b\x0c\x85" else ""
+    c = m.group()
+    if c == "\r":
+        # "\r\n" -> keep the "\n"; a lone "\r" is a line break
+        p = m.end()
+        return "" if m.string[p : p + 1] == "\n" else "\n"
+    return "\n" if c in _LINE_SEPS else ""
 
 
 def _step_control(text: str, offs: Offsets) -> tuple[str, Offsets]:
@@ -208,10 +214,14 @@ def remove_control_chars(text: str) -> str:
 _FW_TABLE = {c: c - 0xFEE0 for c in chain(range(0xFF10, 0xFF1A), range(0xFF21, 0xFF3B))}
 _FW_TABLE.update({c: c - 0xFEE0 for c in range(0xFF41, 0xFF5B)})
 _FW_TABLE[0xFF05] = ord("%")  # ％
+# str.translate with a dict is slow per char; only pay for it when there is something to do.
+_RX_FW_ANY = re.compile("[０-９Ａ-Ｚａ-ｚ％]")
 _RX_FW_DOT = re.compile(r"(?<=[0-9])[．。](?=[0-9])")  # ２．５ -> 2.5 after digits converted
 
 
 def _step_fullwidth(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    if _RX_FW_ANY.search(text) is None:
+        return text, offs
     # translate() is length-preserving, so the offset array is untouched.
     text = text.translate(_FW_TABLE)
     return _sub(_RX_FW_DOT, ".", text, offs)
@@ -224,35 +234,39 @@ def fullwidth_to_halfwidth(text: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Step 3: whitespace
-_RX_WS = re.compile(
-    # paragraph indent inside a line ("…留学生：　　你们好！") -> paragraph break
-    rf"(?P<para>(?<=[{SENT_FINAL}：；…{CLOSERS}])\u3000{{2,}}(?=[^{HSPACE}\n]))"
-    # whitespace at line start/end, and blank lines
-    rf"|(?P<nl>[{HSPACE}]*\n[\n{HSPACE}]*)"
-    rf"|(?P<edge>^[{HSPACE}]+|[{HSPACE}]+$)"
-    # spaces touching CJK punctuation are never meaningful
-    rf"|(?P<punct>(?<=[{CJK_PUNCT}])[{HSPACE}]+|[{HSPACE}]+(?=[{CJK_PUNCT}]))"
-    # any other run -> one ASCII space
-    rf"|(?P<run>[{HSPACE}]{{2,}}|[{HSPACE.replace(' ', '')}])"
-)
+# One cheap scan for whitespace runs; what a run becomes depends on its neighbours, decided in
+# Python (runs are rare in Chinese text, and a single-charset regex scans at memchr speed).
+_RX_WS = re.compile(f"[{HSPACE}\n]+")
+_PARA_BEFORE = frozenset(SENT_FINAL + "：；…" + CLOSERS)
+_CJK_PUNCT_SET = frozenset(CJK_PUNCT)
 
 
-def _ws_repl(m: re.Match[str]) -> str:
-    kind = m.lastgroup
-    if kind == "para":
-        return "\n"
-    if kind == "nl":
+def _ws_edits(text: str) -> list[Edit]:
+    edits: list[Edit] = []
+    n = len(text)
+    for m in _RX_WS.finditer(text):
         s, e = m.span()
-        s0 = m.string
-        # a newline at the very start or end of the document disappears
-        return "" if s == 0 or e == len(s0) else "\n"
-    if kind == "run":
-        return " "
-    return ""
+        run = m.group()
+        if s == 0 or e == n:
+            r = ""
+        elif "\n" in run:
+            r = "\n"
+        else:
+            prev, nxt = text[s - 1], text[e]
+            if run.count("\u3000") >= 2 and prev in _PARA_BEFORE:
+                # paragraph indent inside a line ("…留学生：　　你们好！") -> paragraph break
+                r = "\n"
+            elif prev in _CJK_PUNCT_SET or nxt in _CJK_PUNCT_SET:
+                r = ""  # spaces touching CJK punctuation are never meaningful
+            else:
+                r = " "
+        if r != run:
+            edits.append((s, e, r))
+    return edits
 
 
 def _step_whitespace(text: str, offs: Offsets) -> tuple[str, Offsets]:
-    return _sub(_RX_WS, _ws_repl, text, offs)
+    return _apply_edits(text, offs, _ws_edits(text))
 
 
 def collapse_whitespace(text: str) -> str:
@@ -261,55 +275,80 @@ def collapse_whitespace(text: str) -> str:
     return _step_whitespace(text, None)[0]
 
 
+def _is_han(c: str) -> bool:
+    o = ord(c)
+    return (
+        0x4E00 <= o <= 0x9FFF
+        or 0x3400 <= o <= 0x4DBF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x3134F
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Step 4: pinyin annotations "會(huì)議"
 _TONE_MARKS = "\u0300\u0301\u0304\u030c"
 _PY_LETTERS = "a-zA-ZüÜvāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿêÊ" + _TONE_MARKS + "\u0308"
-_RX_PINYIN = re.compile(
-    rf"(?<=[{HAN}])(?:[ \u3000]?[(（][ ]?[{_PY_LETTERS}]{{1,8}}[1-5]?[ ]?[)）])+"
-)
-_RX_PY_ONE = re.compile(rf"[(（][ ]?([{_PY_LETTERS}]{{1,8}}[1-5]?)[ ]?[)）]")
+_RX_PY_OPEN = re.compile("[(（]")
+_RX_PY_ANN = re.compile(rf"[(（] ?([{_PY_LETTERS}]{{1,8}}[1-5]?) ?[)）]")
 
 
 @functools.lru_cache(maxsize=4096)
-def _syllable_info(token: str) -> tuple[bool, bool]:
-    """-> (is a valid Mandarin syllable, carries a tone mark / tone digit)."""
+def _syllable_info(token: str) -> tuple[bool, bool, bool]:
+    """-> (is a valid Mandarin syllable, carries a tone mark / digit, is a single letter)."""
     toned = token[-1] in "12345"
     if toned:
         token = token[:-1]
-    if not (token.islower() or token.istitle()):
-        return False, False
+    # "(GDP)", "(PM)" are abbreviations, not pinyin; "(Li)" / "(li)" may be.
+    if not token or not (token.islower() or token.istitle()):
+        return False, False, False
     d = unicodedata.normalize("NFD", token.lower())
     stripped = "".join(c for c in d if c not in _TONE_MARKS)
     toned = toned or len(stripped) != len(d)
     base = unicodedata.normalize("NFC", stripped).replace("v", "ü")
-    return base in _SYLLABLES, toned
+    return base in _SYLLABLES, toned, len(base) == 1
 
 
 def _step_pinyin(text: str, offs: Offsets) -> tuple[str, Offsets]:
-    matches = list(_RX_PINYIN.finditer(text))
-    if not matches:
+    if "(" not in text and "（" not in text:
         return text, offs
-    # Each match is a run of one or more annotations after a Han char; classify each one.
-    runs = []
-    n_toned = n_multi = 0
-    for m in matches:
-        infos = [_syllable_info(p.group(1)) for p in _RX_PY_ONE.finditer(m.group())]
-        valid = all(v for v, _ in infos)
-        runs.append((m, valid, infos))
-        if valid:
-            n_toned += any(t for _, t in infos)
-            n_multi += 1
-    # Toneless syllables ("(an)", "(a)") are only annotations when the document clearly
-    # uses the pattern; a tone mark is unambiguous on its own.
-    doc_has_pattern = n_toned >= 1 or n_multi >= 3
-    edits: list[Edit] = []
-    for m, valid, infos in runs:
-        if not valid:
+    # Runs of annotations right after a Han char (optionally one space in between, which the
+    # whitespace step keeps before an ASCII paren): [(run_start, [(ann_end, info), ...]), ...]
+    runs: list[tuple[int, list[tuple[int, tuple[bool, bool, bool]]]]] = []
+    done = 0
+    for m in _RX_PY_OPEN.finditer(text):
+        p = m.start()
+        if p < done or p == 0:
             continue
-        toned = any(t for _, t in infos)
-        if toned or doc_has_pattern:
-            edits.append((m.start(), m.end(), ""))
+        if _is_han(text[p - 1]):
+            start = p
+        elif p > 1 and text[p - 1] in " \u3000" and _is_han(text[p - 2]):
+            start = p - 1
+        else:
+            continue
+        anns = []
+        q = p
+        while (a := _RX_PY_ANN.match(text, q)) is not None:
+            anns.append((a.end(), _syllable_info(a.group(1))))
+            q = a.end()
+        if anns:
+            runs.append((start, anns))
+            done = q
+    if not runs:
+        return text, offs
+    valid = [info for _, anns in runs for _, info in anns if info[0]]
+    # Single-letter syllables ("(a)", "(e)") after a Han char are usually list markers; only
+    # treat them as pinyin when the document clearly uses the annotation pattern.
+    doc_has_pattern = any(t for _, t, _ in valid) or len(valid) >= 3
+    edits: list[Edit] = []
+    for start, anns in runs:
+        end = start
+        for ann_end, (ok, toned, single) in anns:
+            if not ok or (single and not toned and not doc_has_pattern):
+                break
+            end = ann_end
+        if end > start:
+            edits.append((start, end, ""))
     return _apply_edits(text, offs, edits)
 
 
@@ -346,6 +385,26 @@ def _trigger_chars() -> frozenset[str]:
     return frozenset(trig - _PROTECTED)
 
 
+@functools.lru_cache(maxsize=1)
+def _trigger_lut() -> np.ndarray:
+    # Boolean lookup table over all code points: a vectorised membership test is ~20x faster
+    # than frozenset.isdisjoint on long documents.
+    lut = np.zeros(0x110000, dtype=bool)
+    lut[[ord(c) for c in _trigger_chars()]] = True
+    return lut
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def needs_t2s(text: str) -> bool:
+    """True when OpenCC t2s could change ``text`` (it contains a traditional-only char)."""
+    if len(text) < 64:
+        return not _trigger_chars().isdisjoint(text)
+    return bool(_trigger_lut()[_codepoints(text)].any())
+
+
 def _align_offsets(src: str, dst: str, base: int, offs: list[int]) -> list[int]:
     """Offsets for ``dst`` (converted from ``src`` at ``base``) when lengths differ."""
     res: list[int] = []
@@ -361,12 +420,12 @@ def _align_offsets(src: str, dst: str, base: int, offs: list[int]) -> list[int]:
 
 
 def _step_t2s(text: str, offs: Offsets) -> tuple[str, Offsets, int]:
-    if _trigger_chars().isdisjoint(text):
+    if not needs_t2s(text):
         return text, offs, 0
     out = _converter().convert(text)
     if len(out) == len(text):
-        a = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        b = np.frombuffer(out.encode("utf-32-le"), dtype=np.uint32)
+        a = _codepoints(text)
+        b = _codepoints(out)
         diff = np.flatnonzero(a != b)
         if _PROTECTED and diff.size:
             keep = [i for i in diff.tolist() if text[i] not in _PROTECTED]
@@ -408,9 +467,29 @@ def to_simplified(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Step 6: page chrome and metadata lines
 _CHROME_PATTERNS = _read_lines("chrome_patterns.txt")
-_RX_CHROME = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS), re.M)
+# Fragments (unanchored) are searched over the whole text: each starts with a literal, so the
+# alternation scans fast. Line patterns (^...$) are only tried on short lines.
+_RX_CHROME_FRAG = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS if p[0] != "^"))
+_RX_CHROME_LINE = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS if p[0] == "^"), re.M)
+_MAX_CHROME_LINE = 200
 # What may remain on a line after chrome removal for the line to count as pure chrome.
 _RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
+_RX_NL = re.compile("\n")
+
+
+def _short_lines(text: str, max_len: int) -> list[tuple[int, int]]:
+    """(start, end-without-newline) of non-empty lines of at most ``max_len`` chars."""
+    out = []
+    ls = 0
+    for m in _RX_NL.finditer(text):
+        le = m.start()
+        if 0 < le - ls <= max_len:
+            out.append((ls, le))
+        ls = le + 1
+    if 0 < len(text) - ls <= max_len:
+        out.append((ls, len(text)))
+    return out
+
 
 _MD_KEYS: dict[str, str] = {}
 for _field_name, _keys in _RULES["metadata_keys"].items():
@@ -418,15 +497,14 @@ for _field_name, _keys in _RULES["metadata_keys"].items():
         _MD_KEYS[_k] = _field_name
 _MD_KEY_ALT = _alt(_MD_KEYS)
 # A metadata line starts with a known key followed by a colon (optionally after a bracket).
-_RX_MD_LINE = re.compile(rf"^[{HSPACE}【\[]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：].*$", re.M)
+_RX_MD_LINE = re.compile(rf"[{HSPACE}【\[]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]")
 _RX_MD_FIELD = re.compile(
     rf"(?P<key>{_MD_KEY_ALT})[{HSPACE}]*[:：][{HSPACE}]*"
     rf"(?P<val>.*?)[{HSPACE}|｜】\]]*(?=(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]|$)"
 )
 _RX_CONTRIB_LINE = re.compile(
-    rf"^[{HSPACE}]*[(（][{HSPACE}]*(?P<who>[^()（）\n]{{2,60}}?)[{HSPACE}]*"
-    rf"(?:{_alt(_RULES['contributor_markers'])})[{HSPACE}]*[)）][{HSPACE}]*$",
-    re.M,
+    rf"[{HSPACE}]*[(（][{HSPACE}]*(?P<who>[^()（）\n]{{2,60}}?)[{HSPACE}]*"
+    rf"(?:{_alt(_RULES['contributor_markers'])})[{HSPACE}]*[)）][{HSPACE}]*$"
 )
 _RX_DATE = re.compile(
     r"(?P<y>(?:19|20)\d\d)\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?!\d)"
@@ -464,15 +542,17 @@ def _step_chrome(
 ) -> tuple[str, Offsets, int]:
     """Remove chrome fragments/lines and metadata lines; fill ``metadata``; return #lines."""
     n_removed = 0
-    # Chrome removal can glue two fragments into a new match; repeat until stable (rare).
+    # Removing a fragment can glue two pieces into a new match; repeat until stable (rare).
     for _ in range(3):
         edits: list[Edit] = []
         by_line: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for m in _RX_CHROME.finditer(text):
-            if m.end() == m.start():
-                continue
-            by_line.setdefault(_line_bounds(text, m.start(), m.end()), []).append(m.span())
-        for (ls, le), spans in sorted(by_line.items()):
+        for m in _RX_CHROME_FRAG.finditer(text):
+            if m.end() > m.start():
+                by_line.setdefault(_line_bounds(text, m.start(), m.end()), []).append(m.span())
+        for ls, le in _short_lines(text, _MAX_CHROME_LINE):
+            if _RX_CHROME_LINE.match(text, ls, le):
+                by_line[_line_bounds(text, ls, le)] = [(ls, le)]
+        for (ls, le), spans in by_line.items():
             line_end = le - 1 if text[le - 1 : le] == "\n" else le
             pieces = []
             last = ls
@@ -487,33 +567,28 @@ def _step_chrome(
                 edits.extend((s, e, "") for s, e in spans)
         if not edits:
             break
-        edits = _merge_edits(edits)
-        text, offs = _apply_edits(text, offs, edits)
+        text, offs = _apply_edits(text, offs, _merge_edits(edits))
 
     md = metadata if metadata is not None else {}
     edits = []
-    for m in _RX_MD_LINE.finditer(text):
-        line = m.group()
-        if len(line) > _MAX_MD_LINE:
+    for ls, le in _short_lines(text, _MAX_MD_LINE):
+        if _RX_MD_LINE.match(text, ls, le):
+            for f in _RX_MD_FIELD.finditer(text, ls, le):
+                name = _MD_KEYS[f["key"]]
+                val = f["val"].strip(f"{HSPACE}|｜")
+                if not val or name == "ignored":
+                    continue
+                if name == "published_at":
+                    iso = _parse_date(val)
+                    if iso:
+                        md.setdefault("published_at", iso)
+                else:
+                    md.setdefault(name, val)
+        elif (c := _RX_CONTRIB_LINE.match(text, ls, le)) is not None:
+            md.setdefault("contributor", c["who"].strip())
+        else:
             continue
-        for f in _RX_MD_FIELD.finditer(line):
-            name = _MD_KEYS[f["key"]]
-            val = f["val"].strip(f"{HSPACE}|｜")
-            if not val or name == "ignored":
-                continue
-            if name == "published_at":
-                iso = _parse_date(val)
-                if iso:
-                    md.setdefault("published_at", iso)
-            else:
-                md.setdefault(name, val)
-        ls, le = _line_bounds(text, m.start(), m.end())
-        edits.append(_line_delete_edit(text, ls, le))
-        n_removed += 1
-    for m in _RX_CONTRIB_LINE.finditer(text):
-        md.setdefault("contributor", m["who"].strip())
-        ls, le = _line_bounds(text, m.start(), m.end())
-        edits.append(_line_delete_edit(text, ls, le))
+        edits.append(_line_delete_edit(text, ls, le + 1 if le < len(text) else le))
         n_removed += 1
     if edits:
         text, offs = _apply_edits(text, offs, _merge_edits(edits))
@@ -542,32 +617,40 @@ def strip_page_chrome(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Step 7: ASCII punctuation next to Han -> full-width
 _PUNCT_MAP = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！"}
-_RX_PUNCT = re.compile(
-    rf"(?<=[{HAN}{CJK_PUNCT}])[,;:?!](?![0-9A-Za-z/])|(?<=[{HAN}])[,;:?!]|[,;:?!](?=[{HAN}])"
-    # a bracket pair whose content or left neighbour is Han
-    rf"|(?P<open>\()(?P<inner>[^()\n]{{0,200}})\)"
-)
+_RX_PUNCT = re.compile(r"[,;:?!(]")
+_RX_PAREN_PAIR = re.compile(r"\(([^()\n]{0,200})\)")
+_RX_HAN = re.compile(f"[{HAN}]")
 
 
-def _punct_repl(m: re.Match[str]) -> str:
-    if m.group("open") is None:
-        return _PUNCT_MAP[m.group()]
-    inner = m.group("inner")
-    s = m.start()
-    before = m.string[s - 1] if s else ""
-    if re.search(f"[{HAN}]", inner) or (before and re.match(f"[{HAN}]", before)):
-        # convert the pair; the inner text keeps its own offsets (same length)
-        return "（" + _RX_PUNCT_INNER.sub(lambda x: _PUNCT_MAP[x.group()], inner) + "）"
-    return m.group()
-
-
-_RX_PUNCT_INNER = re.compile(
-    rf"(?<=[{HAN}{CJK_PUNCT}])[,;:?!](?![0-9A-Za-z/])|(?<=[{HAN}])[,;:?!]|[,;:?!](?=[{HAN}])"
-)
+def _punct_edits(text: str) -> list[Edit]:
+    edits: list[Edit] = []
+    n = len(text)
+    for m in _RX_PUNCT.finditer(text):
+        p = m.start()
+        c = text[p]
+        prev = text[p - 1] if p else ""
+        if c == "(":
+            pair = _RX_PAREN_PAIR.match(text, p)
+            if pair and (_RX_HAN.search(pair.group(1)) or (prev and _is_han(prev))):
+                edits.append((p, p + 1, "（"))
+                edits.append((pair.end() - 1, pair.end(), "）"))
+            continue
+        nxt = text[p + 1] if p + 1 < n else ""
+        if (prev and _is_han(prev)) or (nxt and _is_han(nxt)):
+            edits.append((p, p + 1, _PUNCT_MAP[c]))
+        elif (
+            prev in _CJK_PUNCT_SET
+            and prev
+            and not (nxt.isascii() and (nxt.isalnum() or nxt == "/"))
+        ):
+            # "…》," -> "…》，" but keep "）:2" style ratios / times untouched
+            edits.append((p, p + 1, _PUNCT_MAP[c]))
+    edits.sort()
+    return edits
 
 
 def _step_punct(text: str, offs: Offsets) -> tuple[str, Offsets]:
-    return _sub(_RX_PUNCT, _punct_repl, text, offs)
+    return _apply_edits(text, offs, _punct_edits(text))
 
 
 def normalise_punctuation(text: str) -> str:
@@ -579,28 +662,38 @@ def normalise_punctuation(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Step 8: spaced-out names next to a title
 _TITLE_ALT = _alt(_RULES["name_titles"])
-_RX_NAME = re.compile(
-    rf"(?P<t1>{_TITLE_ALT}) (?P<n1>(?:[{HAN}] ){{1,3}}[{HAN}])(?![{HAN}])"
-    rf"|(?<![{HAN}])(?P<n2>(?:[{HAN}] ){{1,3}}[{HAN}])(?P<sep> ?)(?P<t2>{_TITLE_ALT})"
-)
-
-
-def _name_repl(m: re.Match[str]) -> str:
-    if m.group("t1") is not None:
-        return m["t1"] + " " + m["n1"].replace(" ", "")
-    return m["n2"].replace(" ", "") + m["sep"] + m["t2"]
+_RX_NAME_AFTER = re.compile(rf"(?:{_TITLE_ALT}) (?P<n>(?:[{HAN}] ){{1,3}}[{HAN}])(?![{HAN}])")
+_RX_NAME_BEFORE = re.compile(rf"(?<![{HAN}])(?P<n>(?:[{HAN}] ){{1,3}}[{HAN}]) ?(?:{_TITLE_ALT})")
 
 
 def _step_names(text: str, offs: Offsets) -> tuple[str, Offsets]:
     if " " not in text:
         return text, offs
+    # Only lines that contain a space can hold a spaced-out name; scanning just those keeps
+    # the Han-initial pattern (slow to search) off the bulk of the text.
     edits: list[Edit] = []
-    for m in _RX_NAME.finditer(text):
-        # edit only the name itself so the title keeps its exact offsets
-        g = "n1" if m.group("t1") is not None else "n2"
-        s, e = m.span(g)
-        edits.append((s, e, m[g].replace(" ", "")))
-    return _apply_edits(text, offs, [(s, e, r) for s, e, r in edits if text[s:e] != r])
+    seen = -1
+    n = len(text)
+    for sp in re.finditer(" ", text):
+        if sp.start() < seen:
+            continue
+        ls = text.rfind("\n", 0, sp.start()) + 1
+        le = text.find("\n", sp.start())
+        le = n if le < 0 else le
+        seen = le
+        for rx in (_RX_NAME_AFTER, _RX_NAME_BEFORE):
+            for m in rx.finditer(text, ls, le):
+                s, e = m.span("n")
+                edits.append((s, e, m["n"].replace(" ", "")))
+    return _apply_edits(text, offs, _drop_overlaps(edits))
+
+
+def _drop_overlaps(edits: list[Edit]) -> list[Edit]:
+    out: list[Edit] = []
+    for ed in sorted(set(edits)):
+        if not out or ed[0] >= out[-1][1]:
+            out.append(ed)
+    return out
 
 
 def join_spaced_names(text: str) -> str:
@@ -612,10 +705,14 @@ def join_spaced_names(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Flags / title
 _RX_REDACTION = re.compile("|".join(f"(?:{p})" for p in _RULES["redaction_patterns"]))
+# Literal-only alternation (scans fast) that every redaction match must contain.
+_RX_REDACTION_PRE = re.compile(_alt(_RULES["redaction_prefilter"]))
 
 
 def has_redactions(text: str) -> bool:
     """True when the text contains template gaps / placeholders ("20年月", "抓住_一百年", "××")."""
+    if _RX_REDACTION_PRE.search(text) is None:
+        return False
     return _RX_REDACTION.search(text) is not None
 
 
@@ -651,10 +748,12 @@ def _pipeline(raw: str, track: bool) -> Normalised:
     had_pinyin = len(text) != n_before
     text, offs, n_conv = _step_t2s(text, offs)
     metadata: dict[str, str] = {}
+    before = text
     text, offs, n_chrome = _step_chrome(text, offs, metadata)
     text, offs = _step_punct(text, offs)
-    # Removals above can leave blank lines / edge spaces behind; cheap when nothing matches.
-    text, offs = _step_whitespace(text, offs)
+    if text is not before:
+        # Removals / new CJK punctuation can leave spaces and blank lines behind.
+        text, offs = _step_whitespace(text, offs)
     text, offs = _step_names(text, offs)
     title = _detect_title(text)
     if title:
