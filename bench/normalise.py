@@ -100,9 +100,7 @@ def main() -> None:
         dt = time.perf_counter() - t
     finally:
         N._step_t2s = orig
-    print(
-        f"all-traditional corpus: {tb / 1e6 / dt:.1f} MB/s, OpenCC share {t2s_time / dt:.1%}"
-    )
+    print(f"all-traditional corpus: {tb / 1e6 / dt:.1f} MB/s, OpenCC share {t2s_time / dt:.1%}")
 
     if args.profile:
         pr = cProfile.Profile()

@@ -1,0 +1,500 @@
+"""Tests for pipeline.normalise (tables per step, seeds, dev-corpus round trip, properties)."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+import random
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+import opencc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline import normalise as N
+from pipeline.normalise import (
+    collapse_whitespace,
+    fullwidth_to_halfwidth,
+    join_spaced_names,
+    normalise,
+    normalise_punctuation,
+    normalise_text,
+    remove_control_chars,
+    remove_pinyin_annotations,
+    split_sentences,
+    strip_page_chrome,
+    to_simplified,
+)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEEDS = SHARED / "seeds"
+DEV = SHARED / "corpora" / "dev"
+T2S = opencc.OpenCC("t2s")
+S2T = opencc.OpenCC("s2t")
+HAN_RX = re.compile(f"[{N.HAN}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Step tables
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("會(huì)議", "會議"),
+        ("文獻(xiàn)", "文獻"),
+        ("負(fù)責(zé)人", "負責人"),
+        ("會（huì）議", "會議"),  # full-width parentheses
+        ("会(hui4)议", "会议"),  # tone digit
+        ("会(hui)议", "会议"),  # toneless multi-letter syllable
+        ("綠(lǜ)色", "綠色"),
+        ("会 (huì)议", "会议"),
+        ("(湖北省委党史研究室 供稿)", "(湖北省委党史研究室 供稿)"),
+        ("增长（同口径增长2.5%以上）", "增长（同口径增长2.5%以上）"),
+        ("国内生产总值(GDP)", "国内生产总值(GDP)"),
+        ("讲话（2018年2月12日）", "讲话（2018年2月12日）"),
+        ("附件(a)", "附件(a)"),  # single letter, no annotation pattern in the document
+        ("附件(a)和會(huì)", "附件和會"),  # ... unless the document clearly annotates
+        ("条款(b)", "条款(b)"),  # not a syllable
+        ("(huì)开头", "(huì)开头"),  # not after a Han char
+        ("word(hui)", "word(hui)"),
+        ("李(Li)", "李"),
+        ("中国(China)", "中国(China)"),
+    ],
+)
+def test_remove_pinyin_annotations(text_in: str, text_out: str) -> None:
+    assert remove_pinyin_annotations(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("１９５５年", "1955年"),
+        ("ＧＤＰ增长", "GDP增长"),
+        ("增长２．５％", "增长2.5%"),
+        ("，。：（）", "，。：（）"),  # Chinese punctuation stays full-width
+        ("abc 123", "abc 123"),
+    ],
+)
+def test_fullwidth_to_halfwidth(text_in: str, text_out: str) -> None:
+    assert fullwidth_to_halfwidth(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("3月8日,湖北", "3月8日，湖北"),
+        ("会议指出:要", "会议指出：要"),
+        ("为什么?因为", "为什么？因为"),
+        ("好!我们", "好！我们"),
+        ("一是;二是", "一是；二是"),
+        ("《意见》,明确", "《意见》，明确"),
+        ("国内生产总值(GDP)增长", "国内生产总值（GDP）增长"),
+        ("(湖北省委)", "（湖北省委）"),
+        ("增长2.5%", "增长2.5%"),
+        ("http://www.gov.cn/a,b", "http://www.gov.cn/a,b"),
+        ("Hello, world! (see)", "Hello, world! (see)"),
+        ("时间10:30", "时间10:30"),
+        ("比例3:2", "比例3:2"),
+    ],
+)
+def test_normalise_punctuation(text_in: str, text_out: str) -> None:
+    assert normalise_punctuation(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("市长 张 明", "市长 张明"),
+        ("总理 王 建 国，出席", "总理 王建国，出席"),
+        ("市长 张 明 出席会议", "市长 张明 出席会议"),
+        ("张 明 同志", "张明 同志"),
+        ("抢抓机遇 踔厉奋发", "抢抓机遇 踔厉奋发"),  # real separator, not a name
+        ("市长 张明", "市长 张明"),
+        ("我 们 的", "我 们 的"),  # no title: leave alone
+    ],
+)
+def test_join_spaced_names(text_in: str, text_out: str) -> None:
+    assert join_spaced_names(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("  标题  \n\n\n 正文 ", "标题\n正文"),
+        ("抢抓机遇　踔厉奋发", "抢抓机遇 踔厉奋发"),
+        ("你好 ， 世界", "你好，世界"),
+        ("留学生：　　你们好！", "留学生：\n你们好！"),
+        ("a \t b", "a b"),
+    ],
+)
+def test_collapse_whitespace(text_in: str, text_out: str) -> None:
+    assert collapse_whitespace(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("a\r\nb\rc", "a\nb\nc"),
+        ("中\u200b国\ufeff", "中国"),
+        ("x\x00y\x07z", "xyz"),
+    ],
+)
+def test_remove_control_chars(text_in: str, text_out: str) -> None:
+    assert remove_control_chars(text_in) == text_out
+
+
+def test_collapse_then_names_full_pipeline() -> None:
+    assert normalise_text("总理　王　建　国") == "总理 王建国"
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        ("正文。\n【打印本页】【关闭窗口】", "正文。"),
+        ("扫一扫在手机打开当前页\n正文。", "正文。"),
+        ("正文。\n分享到：", "正文。"),
+        ("正文。\n责任编辑：张三", "正文。"),
+        ("当前位置：首页 > 新闻中心\n正文。", "正文。"),
+        ("【字体：大 中 小】\n正文。", "正文。"),
+        ("正文。\n打印本页 关闭窗口", "正文。"),
+        ("首页 > 新闻中心 > 正文\n正文。", "正文。"),
+        ("正文【打印本页】后文。", "正文后文。"),
+        ("正文。\n来源：湖北日报", "正文。"),
+        ("正文。\n(湖北省委党史研究室 供稿)", "正文。"),
+        ("我们要打印本页材料。", "我们要打印本页材料。"),  # body prose stays
+        ("关闭窗口前请保存。", "关闭窗口前请保存。"),
+    ],
+)
+def test_strip_page_chrome(text_in: str, text_out: str) -> None:
+    assert strip_page_chrome(text_in) == text_out
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("标题\n来源：湖北日报\n正文。", {"source": "湖北日报"}),
+        ("标题\n时间：2026-02-05\n正文。", {"published_at": "2026-02-05"}),
+        ("标题\n发布时间:2024-03-12 10:30\n正文。", {"published_at": "2024-03-12"}),
+        ("标题\n发布日期：2024年3月2日\n正文。", {"published_at": "2024-03-02"}),
+        ("标题\n作者:李四  来源：新华社\n正文。", {"author": "李四", "source": "新华社"}),
+        ("标题\n正文。\n（湖北省委党史研究室 供稿）", {"contributor": "湖北省委党史研究室"}),
+    ],
+)
+def test_metadata_extraction(raw: str, expected: dict[str, str]) -> None:
+    n = normalise(raw)
+    for k, v in expected.items():
+        assert n.metadata.get(k) == v
+    assert n.text == "标题\n正文。"
+    assert n.metadata["title"] == "标题"
+    assert n.flags["chrome_lines_removed"] == 1
+
+
+def test_title_rules() -> None:
+    assert "title" not in normalise("只有一行").metadata
+    assert "title" not in normalise("这是一个句子。\n正文。").metadata
+    assert "title" not in normalise("同志们：\n正文。").metadata
+    assert normalise("抢抓机遇 踔厉奋发\n正文。").metadata["title"] == "抢抓机遇 踔厉奋发"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("20年月，党中央召开会议", True),
+        ("抓住_一百年", True),
+        ("××同志", True),
+        ("XXX县委", True),
+        ("2020年年鉴", False),
+        ("近3年月均增长", False),
+        ("2021年10月", False),
+        ("二〇〇八年", False),
+    ],
+)
+def test_has_redactions(text: str, expected: bool) -> None:
+    assert N.has_redactions(text) is expected
+    assert normalise(text).flags["has_redactions"] is expected
+
+
+def test_to_simplified() -> None:
+    assert to_simplified("湖北省黨史和文獻部門") == "湖北省党史和文献部门"
+    simplified = "深入学习贯彻习近平新时代中国特色社会主义思想"
+    assert to_simplified(simplified) is simplified  # no OpenCC call at all
+    assert to_simplified("乾隆皇帝") == "乾隆皇帝"
+    # protected: a plain simplified 坏 is not turned into 坯 even in a traditional document
+    assert to_simplified("打坏了東西") == "打坏了东西"
+
+
+def test_t2s_flags() -> None:
+    n = normalise("會議在漢召開")
+    assert n.text == "会议在汉召开"
+    assert n.flags["converted_from_traditional"] is True
+    assert n.flags["n_chars_converted"] == 4
+    n = normalise("会议在汉召开")
+    assert n.flags["converted_from_traditional"] is False
+    assert n.flags["n_chars_converted"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Offsets
+def _check_offsets(raw: str, n: N.Normalised) -> None:
+    offs = list(n.raw_offsets)
+    assert len(offs) == len(n.text) + 1
+    assert offs[-1] == len(raw)
+    assert all(0 <= o <= len(raw) for o in offs)
+    assert all(a <= b for a, b in zip(offs, offs[1:], strict=False))
+    for i in range(len(n.text)):
+        assert offs[i] < len(raw)
+
+
+def test_offsets_example() -> None:
+    raw = "標題\n\n發布時間:2024-03-12\n3月8日,會(huì)議在漢召開。"
+    n = normalise(raw)
+    assert n.text == "标题\n3月8日，会议在汉召开。"
+    _check_offsets(raw, n)
+    i = n.text.index("会议")
+    s, e = n.raw_span(i, i + 2)
+    assert raw[s:e] == "會(huì)議"[:1] + raw[s + 1 : e]
+    assert raw[s] == "會" and raw[e - 1] == "議"
+    s, e = n.raw_span(0, 2)
+    assert raw[s:e] == "標題"
+    j = n.text.index("，")
+    assert raw[n.raw_offsets[j]] == ","
+    assert n.raw_span(3, 3)[0] == n.raw_span(3, 3)[1]
+
+
+def test_offsets_length_changing_t2s() -> None:
+    # Find an OpenCC phrase that changes length, if the installed dictionaries have one.
+    raw = "前文。\n中文字元測試，後續內容。"
+    n = normalise(raw)
+    _check_offsets(raw, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentence splitting
+def test_split_sentences_basic() -> None:
+    text = "他说：“我们要坚持。”然后呢？好！\n第二段；还有内容"
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "他说：“我们要坚持。”",
+        "然后呢？",
+        "好！",
+        "第二段；还有内容",
+    ]
+
+
+def test_split_sentences_closing_brackets() -> None:
+    text = "（这是括号里的话。）下一句。"
+    assert [text[s:e] for s, e in split_sentences(text)] == ["（这是括号里的话。）", "下一句。"]
+
+
+def test_split_sentences_long() -> None:
+    text = "，".join(["我们要坚持改革开放"] * 60) + "。"
+    spans = split_sentences(text, max_len=50)
+    assert all(e - s <= 50 for s, e in spans)
+    assert all(text[e - 1] == "，" for s, e in spans[:-1])
+    assert "".join(text[s:e] for s, e in spans) == text
+    hard = "中" * 120
+    spans = split_sentences(hard, max_len=50)
+    assert [e - s for s, e in spans] == [50, 50, 20]
+    words = "x " + "abcdefghij" * 3  # no boundary except the leading space
+    spans = split_sentences(words, max_len=10)
+    assert all(e - s <= 10 for s, e in spans)
+
+
+def _covers_all(text: str, spans: list[tuple[int, int]], max_len: int) -> None:
+    covered = [False] * len(text)
+    last = 0
+    for s, e in spans:
+        assert last <= s < e <= len(text)
+        assert e - s <= max_len
+        assert not text[s].isspace() and not text[e - 1].isspace()
+        for i in range(s, e):
+            covered[i] = True
+        last = e
+    assert all(covered[i] or text[i].isspace() for i in range(len(text)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+def _seed(prefix: str) -> str:
+    if not SEEDS.exists():
+        pytest.skip("shared seeds not available")
+    files = sorted(SEEDS.glob(f"{prefix}_*.txt"))
+    if not files:
+        pytest.skip(f"seed {prefix} not available")
+    return files[0].read_text(encoding="utf-8")
+
+
+def test_seed_000_traditional_pinyin_scrape() -> None:
+    raw = _seed("000")
+    n = normalise(raw)
+    assert not re.search(r"[(（][a-zA-Zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü]+[)）]", n.text)
+    assert T2S.convert(n.text) == n.text
+    assert n.metadata["title"] == "湖北省党史和文献部门主要负责人会议在汉召开"
+    assert n.metadata["published_at"] == "2024-03-12"
+    assert n.metadata["contributor"] == "湖北省委党史研究室"
+    assert n.flags["had_pinyin_annotations"] is True
+    assert n.flags["converted_from_traditional"] is True
+    assert n.flags["n_chars_converted"] > 100
+    assert n.flags["has_redactions"] is False
+    assert "分享到" not in n.text and "供稿" not in n.text and "发布时间" not in n.text
+    assert n.text.startswith("湖北省党史和文献部门主要负责人会议在汉召开\n3月8日，湖北省")
+    assert "《抢抓机遇 踔厉奋发 在湖北先行区建设中" in n.text
+    _check_offsets(raw, n)
+    # every output Han char comes from a raw char that t2s-converts to it (1:1 here)
+    for i, c in enumerate(n.text):
+        if HAN_RX.match(c):
+            assert T2S.convert(raw[n.raw_offsets[i]]) == c or c in T2S.convert(
+                raw[n.raw_offsets[i] : n.raw_offsets[i] + 4]
+            )
+    _covers_all(n.text, split_sentences(n.text), 250)
+
+
+def test_seed_004_redactions() -> None:
+    raw = _seed("004")
+    n = normalise(raw)
+    assert n.flags["has_redactions"] is True
+    assert n.flags["converted_from_traditional"] is False
+    assert n.flags["had_pinyin_annotations"] is False
+    _check_offsets(raw, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dev corpus
+@cache
+def _dev_docs() -> tuple[str, ...]:
+    docs: list[str] = []
+    jl = DEV / "cpc_congress_reports.jsonl"
+    cs = DEV / "xi_speeches_2020.csv"
+    if not jl.exists() and not cs.exists():
+        return ()
+    if jl.exists():
+        with jl.open(encoding="utf-8") as f:
+            docs += [json.loads(line)["content"] for line in f if line.strip()]
+    if cs.exists():
+        csv.field_size_limit(sys.maxsize)
+        with cs.open(encoding="utf-8", newline="") as f:
+            docs += [row["Text"] for row in csv.DictReader(f)]
+    return tuple(docs)
+
+
+def _simplified_dev_docs() -> list[str]:
+    docs = _dev_docs()
+    if not docs:
+        pytest.skip("dev corpus not available")
+    # The early congress reports are traditional; t2s them first so they count as simplified.
+    return [d if not N.needs_t2s(d) else T2S.convert(d) for d in docs]
+
+
+def _mangle(text: str, rng: random.Random) -> str:
+    from pypinyin import Style, pinyin
+
+    trad = S2T.convert(text)
+    out = []
+    for c in trad:
+        if c == "，" and rng.random() < 0.3:
+            out.append(",")
+            continue
+        out.append(c)
+        if HAN_RX.match(c) and rng.random() < 0.1:
+            py = pinyin(c, style=Style.TONE, heteronym=False)[0][0]
+            if py != c:
+                out.append(f"({py})")
+    return "".join(out)
+
+
+def test_round_trip_dev_corpus() -> None:
+    docs = _simplified_dev_docs()
+    rng = random.Random(20240312)
+    sample = rng.sample(docs, len(docs))
+    total = same = 0
+    for doc in sample:
+        if total >= 300_000:
+            break
+        expected = normalise_text(doc)
+        got = normalise(_mangle(doc, rng))
+        sm = difflib.SequenceMatcher(None, expected, got.text, autojunk=False)
+        same += sum(b.size for b in sm.get_matching_blocks())
+        total += max(len(expected), len(got.text))
+    ratio = same / total
+    print(f"\nround-trip identity over {total} chars: {ratio:.5%}")
+    assert total >= 200_000
+    assert ratio >= 0.999
+
+
+def test_dev_corpus_keeps_every_han_char() -> None:
+    docs = _simplified_dev_docs()
+    for doc in docs:
+        n = normalise(doc)
+        before = "".join(HAN_RX.findall(T2S.convert(doc)))
+        after = "".join(HAN_RX.findall(T2S.convert(n.text)))
+        assert after == before
+        assert n.flags["chrome_lines_removed"] == 0 or len(after) == len(before)
+
+
+def test_dev_corpus_offsets_and_sentences() -> None:
+    docs = _simplified_dev_docs()
+    for doc in docs[:: max(1, len(docs) // 15)]:
+        n = normalise(doc)
+        _check_offsets(doc, n)
+        _covers_all(n.text, split_sentences(n.text), 250)
+        assert normalise_text(n.text) == n.text
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties
+_HAN_CHARS = "会议党史文献湖北省委中国會議黨史文獻負責人張明市长总理王建国一二三坏乾"
+_PINYIN = ["(huì)", "(yì)", "（dǎng）", "(a)", "(hui)", "(GDP)", "（2018年）", "(e)", "(lǜ)"]
+_PUNCT = list("，。！？；：、“”《》（）,.;:?!()【】") + ["……", "——"]
+_SPACES = [" ", "  ", "\u3000", "\u3000\u3000", "\n", "\n\n", "\t", "\r\n", "\u200b"]
+_OTHER = ["１９５５", "ＧＤＰ", "2.5%", "abc", "XX", "_", "来源：", "打印本页", "市长"]
+
+mixed_text = st.lists(
+    st.one_of(
+        st.sampled_from(list(_HAN_CHARS)),
+        st.sampled_from(_PINYIN),
+        st.sampled_from(_PUNCT),
+        st.sampled_from(_SPACES),
+        st.sampled_from(_OTHER),
+        st.text(max_size=3),
+    ),
+    max_size=60,
+).map("".join)
+
+PROP = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROP
+@given(st.text())
+def test_never_raises_on_arbitrary_text(raw: str) -> None:
+    n = normalise(raw)
+    _check_offsets(raw, n)
+    _covers_all(n.text, split_sentences(n.text), 250)
+
+
+@PROP
+@given(mixed_text)
+def test_offsets_properties(raw: str) -> None:
+    n = normalise(raw)
+    _check_offsets(raw, n)
+    for s in range(0, len(n.text) + 1, 3):
+        rs, re_ = n.raw_span(s, min(len(n.text), s + 2))
+        assert 0 <= rs <= re_ <= len(raw)
+
+
+@PROP
+@given(mixed_text)
+def test_idempotent(raw: str) -> None:
+    once = normalise_text(raw)
+    assert normalise_text(once) == once
+    assert normalise(raw).text == once
+
+
+@PROP
+@given(st.one_of(mixed_text, st.text()), st.integers(min_value=1, max_value=40))
+def test_split_sentences_properties(raw: str, max_len: int) -> None:
+    text = normalise_text(raw)
+    _covers_all(text, split_sentences(text, max_len=max_len), max_len)
