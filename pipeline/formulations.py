@@ -1,0 +1,245 @@
+"""Policy formulations (提法): lexicon matching and discovery of numeric formulations.
+
+`FormulationMatcher` matches every surface form of the curated lexicon
+(`resources/formulations.yaml`) with one Aho-Corasick automaton: one pass over the text whatever the
+lexicon size. Longest match wins; with `nested=True` the shorter mentions inside a longer one are
+kept and flagged. A mention in a document dated before the entry's `first_year` is dropped: the
+formulation did not exist yet, so the string is a coincidence ("三个代表" = three delegates in 1923).
+
+`find_candidates` proposes formulations the lexicon lacks (quoted numeral phrases such as “六稳”,
+compact numeral patterns such as 三区三州 / 两不愁三保障, numeral-introduced enumerations); rules
+that filter noise (三个月, 两个方面) live in `resources/candidate_rules.yaml`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import regex
+import yaml
+
+RESOURCES = Path(__file__).parent / "resources"
+LEXICON_PATH = RESOURCES / "formulations.yaml"
+CATEGORIES = frozenset(
+    {
+        "leadership_core",
+        "ideology",
+        "development_strategy",
+        "party_building",
+        "governance",
+        "economy",
+        "social_policy",
+        "foreign_affairs",
+        "defense",
+        "meetings_and_plans",
+    }
+)
+
+OPEN_QUOTES = "“‘「『\"'"
+CLOSE_QUOTES = "”’」』\"'"
+
+
+@dataclass(frozen=True)
+class Formulation:
+    id: str
+    canonical: str
+    variants: tuple[str, ...]
+    category: str
+    first_year: int | None
+    gloss: str
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        return (self.canonical, *self.variants)
+
+
+def load_lexicon(path: Path | str = LEXICON_PATH) -> list[Formulation]:
+    entries = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    lexicon = []
+    for e in entries:
+        lexicon.append(
+            Formulation(
+                id=e["id"],
+                canonical=e["canonical"],
+                variants=tuple(e.get("variants") or ()),
+                category=e["category"],
+                first_year=e.get("first_year"),
+                gloss=e.get("gloss", ""),
+            )
+        )
+    return lexicon
+
+
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    text: str
+    formulation: Formulation
+    match_kind: str
+    quoted: bool
+    nested: bool
+
+
+class FormulationMatcher:
+    """Exact matching of every lexicon form; one automaton pass per text."""
+
+    def __init__(self, lexicon: Sequence[Formulation], nested: bool = False):
+        self.lexicon = list(lexicon)
+        self.nested = nested
+        self.automaton = ahocorasick.Automaton()
+        for entry in self.lexicon:
+            for form in entry.forms:
+                kind = "canonical" if form == entry.canonical else "variant"
+                if form in self.automaton:
+                    raise ValueError(f"form {form!r} belongs to two lexicon entries")
+                self.automaton.add_word(form, (len(form), entry, kind))
+        self.automaton.make_automaton()
+
+    def find(self, text: str, year: int | None = None) -> list[Mention]:
+        hits = []
+        for end_idx, (length, entry, kind) in self.automaton.iter(text):
+            if year is not None and entry.first_year is not None and year < entry.first_year:
+                continue
+            start, end = end_idx - length + 1, end_idx + 1
+            hits.append((start, end, entry, kind))
+        # Longest first, then leftmost: a longer formulation swallows the shorter ones inside it.
+        hits.sort(key=lambda h: (h[0] - h[1], h[0]))
+        kept: list[tuple[int, int, Any, str, bool]] = []
+        for start, end, entry, kind in hits:
+            overlaps = [k for k in kept if start < k[1] and k[0] < end and not k[4]]
+            if not overlaps:
+                kept.append((start, end, entry, kind, False))
+            elif self.nested and all(k[0] <= start and end <= k[1] for k in overlaps):
+                kept.append((start, end, entry, kind, True))
+        kept.sort(key=lambda k: (k[0], k[1]))
+        return [
+            Mention(s, e, text[s:e], entry, kind, _is_quoted(text, s, e), nested)
+            for s, e, entry, kind, nested in kept
+        ]
+
+
+def _is_quoted(text: str, start: int, end: int) -> bool:
+    return (
+        start > 0
+        and end < len(text)
+        and text[start - 1] in OPEN_QUOTES
+        and text[end] in CLOSE_QUOTES
+    )
+
+
+@functools.cache
+def get_matcher(path: str = str(LEXICON_PATH), nested: bool = False) -> FormulationMatcher:
+    return FormulationMatcher(load_lexicon(path), nested=nested)
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery of new numeric formulations
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: int
+    end: int
+    text: str
+    pattern: str
+
+
+class CandidateFinder:
+    """Rules for formulations not in the lexicon; every rule's vocabulary is in the YAML file."""
+
+    def __init__(self, rules_path: Path = RESOURCES / "candidate_rules.yaml"):
+        rules = yaml.safe_load(rules_path.read_text(encoding="utf-8"))
+        num = rules["numerals"]
+        self.numerals = set(num)
+        self.quoted_re = regex.compile(
+            r"[“「『]([^“”「」『』\n，。；：！？]{%d,%d})[”」』]"
+            % (rules["quoted_min_chars"], rules["quoted_max_chars"])
+        )
+        # A chunk is a numeral followed by 1-4 Han characters that are not themselves numerals.
+        chunk = rf"[{num}]+(?:[{rules['measure_words']}])?[^\P{{Han}}{num}]{{1,4}}"
+        self.compact_re = regex.compile(rf"(?:{chunk}){{1,3}}")
+        self.unit_after_numeral = regex.compile(
+            rf"^[{num}]+(?:{'|'.join(rules['quantity_units'])})"
+        )
+        self.generic_heads = tuple(rules["generic_heads"])
+        self.noise_after_numeral = set(rules["noise_after_numeral"])
+        self.numeral_prefix = regex.compile(rf"^[{num}]+[{rules['measure_words']}]?")
+        self.generic_tails = tuple(rules["generic_tails"])
+        self.compact_min, self.compact_max = rules["compact_min_chars"], rules["compact_max_chars"]
+        self.numeral_values = rules["numeral_values"]
+
+    def find(self, text: str, token_starts: set[int], token_ends: set[int]) -> list[Candidate]:
+        found: dict[tuple[int, int], Candidate] = {}
+        for m in self.quoted_re.finditer(text):
+            phrase = m.group(1)
+            if any(c in self.numerals for c in phrase) and not self._is_noise(phrase):
+                s, e = m.span(1)
+                found[(s, e)] = Candidate(s, e, phrase, "quoted_numeral")
+        for m in self.compact_re.finditer(text):
+            s, e = m.span()
+            phrase = m.group()
+            if (s, e) in found:
+                continue
+            # Token boundaries from LAC keep a candidate from starting or ending mid-word.
+            if s not in token_starts or e not in token_ends:
+                continue
+            if not (self.compact_min <= len(phrase) <= self.compact_max) or self._is_noise(phrase):
+                continue
+            n_numerals = sum(1 for c in phrase if c in self.numerals)
+            if phrase[0] == "一" and n_numerals < 2:
+                continue  # 一个人, 一项工作: "one X" is almost never a formulation on its own
+            pattern = "numeral_compound" if n_numerals >= 2 else "numeral_measure"
+            if pattern == "numeral_measure" and self._enumerated(text, e, phrase):
+                pattern = "enumeration"
+            found[(s, e)] = Candidate(s, e, phrase, pattern)
+        return sorted(found.values(), key=lambda c: c.start)
+
+    def _is_noise(self, phrase: str) -> bool:
+        if self.unit_after_numeral.match(phrase):
+            return True
+        body = self.numeral_prefix.sub("", phrase)
+        if not body or body[0] in self.noise_after_numeral:
+            return True
+        return body.startswith(self.generic_heads) or phrase.endswith(self.generic_tails)
+
+    def _enumerated(self, text: str, end: int, phrase: str) -> bool:
+        """True when an enumeration of as many items as the numeral says follows the phrase."""
+        value = self.numeral_values.get(phrase[0])
+        if not value or value < 2:
+            return False
+        window = text[end : end + 200]
+        m = regex.match(r"[”」』]?(?:，|：|,|:|即|就是|是指|包括)+", window)
+        if not m:
+            return False
+        items = regex.split(r"[、；]", regex.split(r"[。！？\n]", window[m.end() :], maxsplit=1)[0])
+        return len([i for i in items if i.strip()]) == value
+
+
+@functools.cache
+def get_candidate_finder() -> CandidateFinder:
+    return CandidateFinder()
+
+
+def score_candidate(pattern: str, n_docs: int, n_mentions: int, n_quoted: int) -> float:
+    """Rank: quoted and repeated across documents beats frequent in one document."""
+    pattern_weight = {
+        "quoted_numeral": 2.0,
+        "enumeration": 1.8,
+        "numeral_compound": 1.5,
+        "numeral_measure": 1.0,
+    }.get(pattern, 1.0)
+    quoted_share = n_quoted / n_mentions if n_mentions else 0.0
+    return round(
+        pattern_weight * (1.0 + quoted_share) * math.log1p(n_mentions) * math.sqrt(n_docs), 4
+    )
+
+
+def formulation_ids(lexicon: Iterable[Formulation]) -> list[str]:
+    return [e.id for e in lexicon]

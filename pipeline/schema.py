@@ -1,0 +1,197 @@
+"""Every Parquet table tifa writes, declared once.
+
+Writers build `pa.Table.from_pylist(rows, schema=SCHEMAS[name])`, so a value of the wrong type fails
+at write time instead of silently producing a column that dashboards read differently each night.
+Offsets (`start`/`end`) are character offsets into `documents.text`; `raw_start`/`raw_end` are
+character offsets into the decoded raw document, so a row can be traced to what the user supplied.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_str = pa.string()
+_i32 = pa.int32()
+_i64 = pa.int64()
+_ts = pa.timestamp("us", tz="UTC")
+
+DOCUMENTS = pa.schema(
+    [
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("source_file", _str, nullable=False),
+        pa.field("title", _str),
+        pa.field("published_at", pa.date32()),
+        pa.field("year", _i32),
+        pa.field("source", _str),
+        pa.field("url", _str),
+        pa.field("author", _str),
+        pa.field("contributor", _str),
+        pa.field("text", _str, nullable=False),
+        pa.field("n_chars", _i32, nullable=False),
+        pa.field("n_raw_chars", _i32, nullable=False),
+        pa.field("encoding", _str),
+        pa.field("content_hash", _str, nullable=False),
+        pa.field("had_pinyin_annotations", pa.bool_(), nullable=False),
+        pa.field("converted_from_traditional", pa.bool_(), nullable=False),
+        pa.field("n_chars_converted", _i32, nullable=False),
+        pa.field("chrome_lines_removed", _i32, nullable=False),
+        pa.field("has_redactions", pa.bool_(), nullable=False),
+        pa.field("run_id", _str, nullable=False),
+    ]
+)
+
+_SPAN_FIELDS = [
+    pa.field("doc_id", _str, nullable=False),
+    pa.field("sent_id", _i32, nullable=False),
+    pa.field("start", _i32, nullable=False),
+    pa.field("end", _i32, nullable=False),
+    pa.field("raw_start", _i32, nullable=False),
+    pa.field("raw_end", _i32, nullable=False),
+    pa.field("text", _str, nullable=False),
+]
+
+SENTENCES = pa.schema(_SPAN_FIELDS)
+
+ENTITIES = pa.schema(
+    _SPAN_FIELDS
+    + [
+        pa.field("label", _str, nullable=False),
+        # LAC's own tag (PER/ORG/LOC/TIME/nw) or "rule" for POSITION/MEETING/DOCUMENT spans.
+        pa.field("lac_tag", _str, nullable=False),
+        pa.field("source", _str, nullable=False),
+    ]
+)
+
+FORMULATIONS = pa.schema(
+    _SPAN_FIELDS
+    + [
+        pa.field("formulation_id", _str, nullable=False),
+        pa.field("canonical", _str, nullable=False),
+        pa.field("category", _str, nullable=False),
+        # "canonical" (the standard form matched) or "variant" (another surface form).
+        pa.field("match_kind", _str, nullable=False),
+        pa.field("quoted", pa.bool_(), nullable=False),
+        # True for a mention that lies inside a longer mention (only written when asked for).
+        pa.field("nested", pa.bool_(), nullable=False),
+    ]
+)
+
+# One row per discovered candidate mention; aggregated into FORMULATION_CANDIDATES after a run.
+CANDIDATE_MENTIONS = pa.schema(
+    _SPAN_FIELDS
+    + [
+        pa.field("pattern", _str, nullable=False),
+        pa.field("published_at", pa.date32()),
+        pa.field("sentence", _str, nullable=False),
+    ]
+)
+
+FORMULATION_CANDIDATES = pa.schema(
+    [
+        pa.field("rank", _i32, nullable=False),
+        pa.field("text", _str, nullable=False),
+        pa.field("pattern", _str, nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("n_docs", _i32, nullable=False),
+        pa.field("n_mentions", _i32, nullable=False),
+        pa.field("n_quoted", _i32, nullable=False),
+        pa.field("first_seen", pa.date32()),
+        pa.field("last_seen", pa.date32()),
+        pa.field("example_sentence", _str, nullable=False),
+        pa.field("example_doc_id", _str, nullable=False),
+    ]
+)
+
+FORMULATION_COUNTS = pa.schema(
+    [
+        pa.field("formulation_id", _str, nullable=False),
+        pa.field("canonical", _str, nullable=False),
+        pa.field("category", _str, nullable=False),
+        pa.field("year", _i32),
+        pa.field("month", _i32),
+        pa.field("source", _str),
+        pa.field("n_mentions", _i64, nullable=False),
+        pa.field("n_docs", _i64, nullable=False),
+    ]
+)
+
+RELATIONS = pa.schema(
+    [
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("sent_id", _i32, nullable=False),
+        pa.field("relation", _str, nullable=False),
+        pa.field("head", _str, nullable=False),
+        pa.field("head_label", _str, nullable=False),
+        pa.field("tail", _str, nullable=False),
+        pa.field("tail_label", _str, nullable=False),
+        pa.field("role", _str),
+        pa.field("evidence", _str, nullable=False),
+        pa.field("start", _i32, nullable=False),
+        pa.field("end", _i32, nullable=False),
+        pa.field("raw_start", _i32, nullable=False),
+        pa.field("raw_end", _i32, nullable=False),
+        pa.field("confidence", pa.float32(), nullable=False),
+        pa.field("rule", _str, nullable=False),
+        # Where an abbreviated organisation ("室", "省委") was resolved from: "text", "title" or null.
+        pa.field("resolved_from", _str),
+    ]
+)
+
+PEOPLE = pa.schema(
+    [
+        pa.field("person", _str, nullable=False),
+        pa.field("role", _str),
+        pa.field("organisation", _str),
+        pa.field("first_seen", pa.date32()),
+        pa.field("last_seen", pa.date32()),
+        pa.field("n_docs", _i64, nullable=False),
+        pa.field("n_mentions", _i64, nullable=False),
+        pa.field("example_doc_id", _str, nullable=False),
+    ]
+)
+
+ERRORS = pa.schema(
+    [
+        pa.field("run_id", _str, nullable=False),
+        pa.field("source_file", _str, nullable=False),
+        pa.field("doc_id", _str),
+        pa.field("stage", _str, nullable=False),
+        pa.field("error_type", _str, nullable=False),
+        pa.field("message", _str, nullable=False),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        pa.field("run_id", _str, nullable=False),
+        pa.field("started_at", _ts, nullable=False),
+        pa.field("finished_at", _ts, nullable=False),
+        pa.field("n_documents", _i64, nullable=False),
+        pa.field("n_skipped", _i64, nullable=False),
+        pa.field("n_replaced", _i64, nullable=False),
+        pa.field("n_errors", _i64, nullable=False),
+        pa.field("n_chars", _i64, nullable=False),
+        pa.field("workers", _i32, nullable=False),
+        pa.field("version", _str, nullable=False),
+    ]
+)
+
+# Tables written per batch of documents (one part file per batch, documents last: see write.py).
+BATCH_TABLES: dict[str, pa.Schema] = {
+    "sentences": SENTENCES,
+    "entities": ENTITIES,
+    "formulations": FORMULATIONS,
+    "candidate_mentions": CANDIDATE_MENTIONS,
+    "relations": RELATIONS,
+    "errors": ERRORS,
+    "documents": DOCUMENTS,
+}
+
+# Tables rebuilt whole from the batch tables at the end of every run.
+DERIVED_TABLES: dict[str, pa.Schema] = {
+    "formulation_counts": FORMULATION_COUNTS,
+    "formulation_candidates": FORMULATION_CANDIDATES,
+    "people": PEOPLE,
+}
+
+SCHEMAS: dict[str, pa.Schema] = {**BATCH_TABLES, **DERIVED_TABLES, "runs": RUNS}

@@ -1,0 +1,260 @@
+"""The per-batch work: Documents in, rows for every batch table out.
+
+`process_batch` is a pure function of its inputs plus models loaded once per process, so it runs
+unchanged in the main process, in a process pool (`--workers N`) or on a Dask worker. A document
+that fails in any stage becomes an errors row and the rest of the batch carries on.
+"""
+
+from __future__ import annotations
+
+import bisect
+import traceback
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pipeline.document import Document
+from pipeline.normalise import normalise
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    lac_runner: str = "batched"
+    nested_formulations: bool = False
+    run_id: str = "adhoc"
+
+
+@dataclass
+class BatchResult:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    n_documents: int = 0
+    n_chars: int = 0
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+
+def error_row(
+    run_id: str, source_file: str, doc_id: str | None, stage: str, exc: BaseException | str
+) -> dict[str, Any]:
+    if isinstance(exc, BaseException):
+        error_type = type(exc).__name__
+        message = str(exc) or error_type
+        # Keep where it happened: a one-line location is enough to reproduce, a traceback is not.
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            message += f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})"
+    else:
+        error_type, message = "Error", exc
+    return {
+        "run_id": run_id,
+        "source_file": source_file,
+        "doc_id": doc_id,
+        "stage": stage,
+        "error_type": error_type,
+        "message": message,
+    }
+
+
+def normalise_document(doc: Document) -> Document:
+    result = normalise(doc.raw_text)
+    doc.text = result.text
+    doc.raw_offsets = result.raw_offsets
+    doc.flags = {**doc.flags, **result.flags}
+    meta = result.metadata
+    doc.title = doc.title or meta.get("title")
+    doc.source = doc.source or meta.get("source")
+    doc.author = doc.author or meta.get("author")
+    doc.contributor = doc.contributor or meta.get("contributor")
+    if doc.published_at is None and meta.get("published_at"):
+        try:
+            doc.published_at = date.fromisoformat(meta["published_at"])
+        except ValueError:
+            pass
+    if doc.published_at is not None:
+        doc.year = doc.published_at.year
+    return doc
+
+
+def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
+    from pipeline.formulations import get_candidate_finder, get_matcher
+    from pipeline.nlp import annotate, get_nlp
+    from pipeline.relations import get_extractor
+
+    result = BatchResult()
+    ready: list[Document] = []
+    for doc in docs:
+        try:
+            normalise_document(doc)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
+            result.add(
+                "errors", error_row(options.run_id, doc.source_file, doc.doc_id, "normalise", exc)
+            )
+            continue
+        if not doc.text.strip():
+            msg = "nothing left after normalisation (only page chrome or metadata)"
+            result.add(
+                "errors", error_row(options.run_id, doc.source_file, doc.doc_id, "normalise", msg)
+            )
+            continue
+        ready.append(doc)
+
+    nlp = get_nlp(options.lac_runner)
+    try:
+        spacy_docs = list(annotate(nlp, [d.text for d in ready]))
+    except Exception:  # noqa: BLE001 - isolate the document that breaks the batch
+        spacy_docs = []
+        for d in ready:
+            try:
+                spacy_docs.append(next(iter(annotate(nlp, [d.text]))))
+            except Exception as exc:  # noqa: BLE001
+                result.add("errors", error_row(options.run_id, d.source_file, d.doc_id, "nlp", exc))
+                spacy_docs.append(None)
+
+    matcher = get_matcher(nested=options.nested_formulations)
+    finder = get_candidate_finder()
+    extractor = get_extractor()
+    for doc, sdoc in zip(ready, spacy_docs, strict=True):
+        if sdoc is None:
+            continue
+        stage = "rows"
+        try:
+            rows: dict[str, list[dict[str, Any]]] = {}
+            sent_spans = _sentence_spans(sdoc)
+            starts = [s for s, _ in sent_spans]
+
+            def sent_of(pos: int, starts: list[int] = starts) -> int:
+                return max(bisect.bisect_right(starts, pos) - 1, 0)
+
+            def span_row(start: int, end: int, doc: Document = doc) -> dict[str, Any]:
+                raw_start, raw_end = doc.raw_span(start, end)
+                return {
+                    "doc_id": doc.doc_id,
+                    "sent_id": sent_of(start),
+                    "start": start,
+                    "end": end,
+                    "raw_start": raw_start,
+                    "raw_end": raw_end,
+                    "text": doc.text[start:end],
+                }
+
+            rows["sentences"] = [span_row(s, e) for s, e in sent_spans]
+            stage = "entities"
+            rows["entities"] = [
+                {
+                    **span_row(ent.start_char, ent.end_char),
+                    "label": ent.label_,
+                    "lac_tag": ent[0].tag_
+                    if ent.label_ not in ("POSITION", "MEETING", "DOCUMENT")
+                    else "rule",
+                    "source": "rule"
+                    if ent.label_ in ("POSITION", "MEETING", "DOCUMENT")
+                    else "lac",
+                }
+                for ent in sdoc.ents
+            ]
+            stage = "formulations"
+            rows["formulations"] = [
+                {
+                    **span_row(m.start, m.end),
+                    "formulation_id": m.formulation.id,
+                    "canonical": m.formulation.canonical,
+                    "category": m.formulation.category,
+                    "match_kind": m.match_kind,
+                    "quoted": m.quoted,
+                    "nested": m.nested,
+                }
+                for m in matcher.find(doc.text, year=doc.year)
+            ]
+            known = {(r["start"], r["end"]) for r in rows["formulations"]}
+            token_starts = {t.idx for t in sdoc}
+            token_ends = {t.idx + len(t) for t in sdoc}
+            rows["candidate_mentions"] = []
+            for cand in finder.find(doc.text, token_starts, token_ends):
+                if (cand.start, cand.end) in known or cand.text in matcher.automaton:
+                    continue
+                s_start, s_end = (
+                    sent_spans[sent_of(cand.start)] if sent_spans else (0, len(doc.text))
+                )
+                rows["candidate_mentions"].append(
+                    {
+                        **span_row(cand.start, cand.end),
+                        "pattern": cand.pattern,
+                        "published_at": doc.published_at,
+                        "sentence": doc.text[s_start:s_end],
+                    }
+                )
+            stage = "relations"
+            rows["relations"] = []
+            for rel in extractor.extract(sdoc):
+                raw_start, raw_end = doc.raw_span(rel.start, rel.end)
+                s_start, s_end = sent_spans[sent_of(rel.start)]
+                rows["relations"].append(
+                    {
+                        "doc_id": doc.doc_id,
+                        "sent_id": sent_of(rel.start),
+                        "relation": rel.relation,
+                        "head": rel.head,
+                        "head_label": rel.head_label,
+                        "tail": rel.tail,
+                        "tail_label": rel.tail_label,
+                        "role": rel.role,
+                        "evidence": doc.text[s_start:s_end],
+                        "start": rel.start,
+                        "end": rel.end,
+                        "raw_start": raw_start,
+                        "raw_end": raw_end,
+                        "confidence": rel.confidence,
+                        "rule": rel.rule,
+                        "resolved_from": rel.resolved_from,
+                    }
+                )
+            stage = "documents"
+            rows["documents"] = [document_row(doc, options.run_id)]
+        except Exception as exc:  # noqa: BLE001
+            result.add("errors", error_row(options.run_id, doc.source_file, doc.doc_id, stage, exc))
+            continue
+        for table, table_rows in rows.items():
+            result.rows.setdefault(table, []).extend(table_rows)
+        result.n_documents += 1
+        result.n_chars += len(doc.text)
+    return result
+
+
+def _sentence_spans(sdoc: Any) -> list[tuple[int, int]]:
+    spans = []
+    for sent in sdoc.sents:
+        text = sent.text
+        stripped = text.strip()
+        if not stripped:
+            continue
+        lead = len(text) - len(text.lstrip())
+        start = sent.start_char + lead
+        spans.append((start, start + len(stripped)))
+    return spans
+
+
+def document_row(doc: Document, run_id: str) -> dict[str, Any]:
+    flags = doc.flags
+    return {
+        "doc_id": doc.doc_id,
+        "source_file": doc.source_file,
+        "title": doc.title,
+        "published_at": doc.published_at,
+        "year": doc.year,
+        "source": doc.source,
+        "url": doc.url,
+        "author": doc.author,
+        "contributor": doc.contributor,
+        "text": doc.text,
+        "n_chars": len(doc.text),
+        "n_raw_chars": len(doc.raw_text),
+        "encoding": doc.encoding,
+        "content_hash": doc.content_hash,
+        "had_pinyin_annotations": bool(flags.get("had_pinyin_annotations", False)),
+        "converted_from_traditional": bool(flags.get("converted_from_traditional", False)),
+        "n_chars_converted": int(flags.get("n_chars_converted", 0)),
+        "chrome_lines_removed": int(flags.get("chrome_lines_removed", 0)),
+        "has_redactions": bool(flags.get("has_redactions", False)),
+        "run_id": run_id,
+    }
