@@ -239,6 +239,9 @@ def fullwidth_to_halfwidth(text: str) -> str:
 _RX_WS = re.compile(f"[{HSPACE}\n]+")
 _PARA_BEFORE = frozenset(SENT_FINAL + "：；…" + CLOSERS)
 _CJK_PUNCT_SET = frozenset(CJK_PUNCT)
+_HSPACE_SET = frozenset(
+    " \t\u00a0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+)
 
 
 def _ws_edits(text: str) -> list[Edit]:
@@ -290,7 +293,7 @@ def _is_han(c: str) -> bool:
 _TONE_MARKS = "\u0300\u0301\u0304\u030c"
 _PY_LETTERS = "a-zA-ZüÜvāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿêÊ" + _TONE_MARKS + "\u0308"
 _RX_PY_OPEN = re.compile("[(（]")
-_RX_PY_ANN = re.compile(rf"[(（] ?([{_PY_LETTERS}]{{1,8}}[1-5]?) ?[)）]")
+_RX_PY_ANN = re.compile(rf"[ \u3000]?[(（] ?([{_PY_LETTERS}]{{1,8}}[1-5]?) ?[)）]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -624,6 +627,9 @@ _RX_HAN = re.compile(f"[{HAN}]")
 
 def _punct_edits(text: str) -> list[Edit]:
     edits: list[Edit] = []
+    # Positions already turned into CJK punctuation count as CJK for their right neighbour,
+    # so that "会,," converts both commas in one pass (idempotence).
+    conv: set[int] = set()
     n = len(text)
     for m in _RX_PUNCT.finditer(text):
         p = m.start()
@@ -634,17 +640,25 @@ def _punct_edits(text: str) -> list[Edit]:
             if pair and (_RX_HAN.search(pair.group(1)) or (prev and _is_han(prev))):
                 edits.append((p, p + 1, "（"))
                 edits.append((pair.end() - 1, pair.end(), "）"))
+                conv.update((p, pair.end() - 1))
             continue
         nxt = text[p + 1] if p + 1 < n else ""
+        # Look through spaces on the left: "会 ," and "会，," must end up the same.
+        j = p - 1
+        while j >= 0 and text[j] in _HSPACE_SET:
+            j -= 1
+        prev = text[j] if j >= 0 else ""
         if (prev and _is_han(prev)) or (nxt and _is_han(nxt)):
             edits.append((p, p + 1, _PUNCT_MAP[c]))
+            conv.add(p)
         elif (
-            prev in _CJK_PUNCT_SET
-            and prev
+            prev
+            and (prev in _CJK_PUNCT_SET or j in conv)
             and not (nxt.isascii() and (nxt.isalnum() or nxt == "/"))
         ):
             # "…》," -> "…》，" but keep "）:2" style ratios / times untouched
             edits.append((p, p + 1, _PUNCT_MAP[c]))
+            conv.add(p)
     edits.sort()
     return edits
 
