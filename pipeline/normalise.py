@@ -411,6 +411,13 @@ def needs_t2s(text: str) -> bool:
 def _align_offsets(src: str, dst: str, base: int, offs: list[int]) -> list[int]:
     """Offsets for ``dst`` (converted from ``src`` at ``base``) when lengths differ."""
     res: list[int] = []
+    # Align against a char-by-char conversion of src (1:1 in length), so that only the
+    # phrase that changed length shows up as a replace block.
+    per_char = _converter().convert("\n".join(src)).split("\n")
+    if len(per_char) == len(src) and all(len(c) == 1 for c in per_char):
+        src = "".join(per_char)
+    if len(src) == len(dst) and src == dst:
+        return offs[base : base + len(src)]
     sm = difflib.SequenceMatcher(None, src, dst, autojunk=False)
     for tag, i1, i2, j1, j2 in sm.get_opcodes():
         if tag == "equal":
@@ -425,7 +432,10 @@ def _align_offsets(src: str, dst: str, base: int, offs: list[int]) -> list[int]:
 def _step_t2s(text: str, offs: Offsets) -> tuple[str, Offsets, int]:
     if not needs_t2s(text):
         return text, offs, 0
-    out = _converter().convert(text)
+    try:
+        out = _converter().convert(text)
+    except UnicodeEncodeError:  # lone surrogates (only reachable via the public wrapper)
+        return text, offs, 0
     if len(out) == len(text):
         a = _codepoints(text)
         b = _codepoints(out)
@@ -449,7 +459,7 @@ def _step_t2s(text: str, offs: Offsets) -> tuple[str, Offsets, int]:
     base = 0
     for s_line, d_line in zip(src_lines, dst_lines, strict=True):
         if new_offs is not None and offs is not None:
-            if len(s_line) == len(d_line):
+            if s_line == d_line:
                 new_offs.extend(offs[base : base + len(s_line)])
             else:
                 new_offs.extend(_align_offsets(s_line, d_line, base, offs))
