@@ -63,7 +63,9 @@ def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Ta
     )
 
 
-def build_formulation_candidates(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
+def build_formulation_candidates(
+    con: duckdb.DuckDBPyConnection, out: Path, lexicon: str | None = None
+) -> pa.Table:
     grouped = _arrow(
         con.sql(
             f"""
@@ -86,7 +88,7 @@ def build_formulation_candidates(con: duckdb.DuckDBPyConnection, out: Path) -> p
         )
     )
     rows = grouped.to_pylist()
-    lexicon_forms = get_matcher().automaton
+    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).automaton
     rows = [r for r in rows if r["text"] not in lexicon_forms]
     for r in rows:
         r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])
@@ -114,13 +116,15 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
     )
 
 
-def rebuild_derived_tables(out_dir: Path | str, writer: DatasetWriter) -> dict[str, int]:
+def rebuild_derived_tables(
+    out_dir: Path | str, writer: DatasetWriter, lexicon: str | None = None
+) -> dict[str, int]:
     out = Path(out_dir)
     con = duckdb.connect()
     try:
         built = {
             "formulation_counts": build_formulation_counts(con, out),
-            "formulation_candidates": build_formulation_candidates(con, out),
+            "formulation_candidates": build_formulation_candidates(con, out, lexicon),
             "people": build_people(con, out),
         }
     finally:

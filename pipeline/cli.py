@@ -51,6 +51,9 @@ def run(
     nested_formulations: bool = typer.Option(
         False, help="Also keep formulation mentions nested inside longer ones."
     ),
+    lexicon: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
@@ -102,6 +105,7 @@ def run(
             fields=fields,
             lac_runner=lac_runner,
             nested_formulations=nested_formulations,
+            lexicon=lexicon,
             on_progress=on_progress,
         )
         progress.update(task, total=1, completed=1)
@@ -131,6 +135,9 @@ def evaluate(
         "CLUENER name/government/organization/position/address).",
     ),
     limit: int = typer.Option(None, help="Evaluate only the first N sentences."),
+    split: str = typer.Option(
+        "all", help="'all' sentences, or 'dev': every 10th sentence (the carved MSRA dev split)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
 ) -> None:
@@ -138,7 +145,12 @@ def evaluate(
     from pipeline.evaluate import evaluate_ner, parse_label_map
 
     report = evaluate_ner(
-        gold, format.value, parse_label_map(label_map), limit=limit, lac_runner=lac_runner
+        gold,
+        format.value,
+        parse_label_map(label_map),
+        limit=limit,
+        split=split,
+        lac_runner=lac_runner,
     )
     if json_output:
         print(json.dumps(report, ensure_ascii=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from spacy.tokens import Doc, Span
 RESOURCES = Path(__file__).parent / "resources"
 
 _CLAUSE_END = frozenset("。；！？;!?\n")
+# "…会议(和…会议)精神": the meeting is referred to, not reported on.
+_REFERRED = regex.compile(r"(?:[和、及与][^，。；]{0,30}?)?精神")
 
 
 @dataclass
@@ -52,6 +54,13 @@ class _Context:
     ]  # level suffix (省/市/区/县/自治区/镇) -> full name, e.g. 省 -> 湖北省
     main_meeting: str | None
     orgs_seen: list[str]
+    meetings: list[str] = field(default_factory=list)
+
+    def top_locality(self) -> str | None:
+        for level in ("自治区", "省", "市", "区", "县"):
+            if level in self.localities:
+                return self.localities[level]
+        return None
 
 
 class RelationExtractor:
@@ -63,17 +72,28 @@ class RelationExtractor:
         self.issue_trigger = regex.compile(rules["issue_trigger"])
         self.instruct_re = regex.compile(rules["instruct_pattern"])
         self.generic_meetings = regex.compile(rules["generic_meeting_words"])
-        self.gov_posts = frozenset(rules["government_posts"])
-        self.party_prefixes = tuple(rules["party_post_prefixes"])
-        self.abbrev_orgs: dict[str, str] = rules["abbreviated_orgs"]
+        self.gov_posts: dict[str, str] = rules["government_posts"]
+        self.party_department_posts = tuple(rules["party_department_posts"])
+        self.single_char_orgs = frozenset(rules["single_char_orgs"])
+        self.body_expansions: dict[str, str] = rules["body_expansions"]
         self.levels: list[str] = rules["locality_levels"]
         self.person_re = regex.compile(rules["person_name"])
+        names = "|".join(sorted(rules["provinces"], key=len, reverse=True))
+        # "湖北省", "佛山市南海区", "新疆维吾尔自治区"; not "在全市" or "本县".
+        self.title_locality = regex.compile(
+            rf"(?:(?:{names})(?:省|市)?|(?<![在全本各该我对于])[\p{{Han}}]{{2,5}}?"
+            rf"(?:自治区|自治州|省|市|区|县))+"
+        )
 
     # -----------------------------------------------------------------------------------------
 
-    def extract(self, doc: Doc) -> list[Relation]:
+    def extract(self, doc: Doc, title: str | None = None) -> list[Relation]:
         ents = [e for e in doc.ents if e.text.strip()]
         ctx = _Context(localities={}, main_meeting=None, orgs_seen=[])
+        if title and not doc.text.startswith(title):
+            # A title given as a field (not in the text) still names the document's locality.
+            for m in self.title_locality.finditer(title):
+                self._register_locality(ctx, m.group())
         rows: list[Relation] = []
         for sent in doc.sents:
             sent_ents = [e for e in ents if sent.start <= e.start and e.end <= sent.end]
@@ -98,16 +118,29 @@ class RelationExtractor:
                     if idx > 0:
                         self._register_locality(ctx, ent.text[: idx + len(level)])
                         break
-            elif ent.label_ == "MEETING" and ctx.main_meeting is None:
-                ctx.main_meeting = ent.text
+            elif ent.label_ == "MEETING":
+                # "贯彻党的二十大精神" refers to a meeting; the report is about the one held.
+                referred = bool(_REFERRED.match(ent.doc.text, ent.end_char, ent.end_char + 40))
+                # Organisations inside a meeting's name ("中共河南省委党史研究室2025年度工作会议").
+                ctx.orgs_seen += [t.text for t in ent if t.tag_ == "ORG"]
+                if not referred:
+                    ctx.meetings.append(ent.text)
+                    if ctx.main_meeting is None:
+                        ctx.main_meeting = ent.text
         return None
 
     def _register_locality(self, ctx: _Context, name: str) -> None:
+        name = name.removeprefix("中共")
+        if name[:1] in "全本各该我在":
+            return
         for level in self.levels:
             if name.endswith(level) and len(name) > len(level):
                 ctx.localities.setdefault(level, name)
-                if level == "区" and "市" in name:
-                    ctx.localities.setdefault("市", name[: name.index("市") + 1])
+                # "佛山市南海区" also names the city it lies in.
+                for outer in self.levels:
+                    idx = name.find(outer)
+                    if 0 < idx < len(name) - len(level):
+                        ctx.localities.setdefault(outer, name[: idx + len(outer)])
                 return
         # A bare province name ("湖北") names the province.
         if name in _rules()["provinces"]:
@@ -119,56 +152,61 @@ class RelationExtractor:
     def _holds_position(
         self, doc: Doc, sent: Span, ents: list[Span], ctx: _Context
     ) -> Iterator[Relation]:
+        text = doc.text
         for i, ent in enumerate(ents):
             if ent.label_ != "PERSON" or not self._is_name(ent.text):
                 continue
-            # Walk left over "ORG? POSITION (、 ORG? POSITION)*" directly before the name; a
-            # layout space between post and name is allowed ("省长 张明").
-            posts: list[tuple[Span, Span | str | None]] = []
             j = i - 1
-            boundary = ent.start
-            # A shared title: "副总理刘明远、张华东" -> both names take the post before the first.
+            boundary = ent.start_char
+            # One title shared by several names: "副总理刘明远、张华东".
             while (
                 j >= 0
                 and ents[j].label_ == "PERSON"
-                and _between(doc, ents[j].end, boundary) in ("、", "和")
+                and _gap(text, ents[j].end_char, boundary) in ("、", "和")
             ):
-                boundary = ents[j].start
+                boundary = ents[j].start_char
                 j -= 1
-            while (
-                j >= 0
-                and ents[j].label_ == "POSITION"
-                and _between(doc, ents[j].end, boundary) in ("", "、")
-            ):
+            # Walk left over "ORG? POSITION (、 ORG? POSITION)*" ending at the name; a layout
+            # space between post and name is allowed ("省长 张明").
+            posts: list[tuple[Span, Span | str | None]] = []
+            while j >= 0 and ents[j].label_ == "POSITION":
+                gap = _gap(text, ents[j].end_char, boundary)
+                if gap != "" and not (gap == "、" and posts):
+                    break
                 position = ents[j]
                 org: Span | str | None = None
                 k = j - 1
                 if (
                     k >= 0
                     and ents[k].label_ in ("ORG", "GPE", "LOC")
-                    and ents[k].end == position.start
+                    and ents[k].end_char == position.start_char
                 ):
                     org = ents[k]
                     k -= 1
-                elif (
-                    position.start > sent.start and doc[position.start - 1].text in self.abbrev_orgs
-                ):
-                    org = doc[position.start - 1].text
+                elif position.start_char > sent.start_char:
+                    prev = doc.char_span(
+                        position.start_char - 1, position.start_char, alignment_mode="expand"
+                    )
+                    if prev is not None and prev.text in self.single_char_orgs:
+                        org = prev.text
                 posts.append((position, org))
-                boundary = (
-                    org.start if isinstance(org, Span) else position.start - (1 if org else 0)
-                )
+                if isinstance(org, Span):
+                    boundary = org.start_char
+                elif isinstance(org, str):
+                    boundary = position.start_char - len(org)
+                else:
+                    boundary = position.start_char
                 j = k
-                if j >= 0 and _between(doc, ents[j].end, boundary) != "、":
-                    break
-            for position, org in posts:
-                tail, resolved_from = self._resolve_org(position.text, org, ctx)
+            resolved = [self._resolve_org(p.text, o, ctx) for p, o in posts]
+            # A post with no body of its own in a stack takes the nearest body written in the
+            # stack ("国务委员、国务院秘书长", "教育部党组书记、部长").
+            written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
+            for (position, org), (tail, how) in zip(posts, resolved, strict=True):
+                if tail is None and written and written[0][0] is not None:
+                    tail, how = written[0][0], "stack"
                 if tail is None:
                     continue
-                start = min(
-                    position.start_char,
-                    org.start_char if isinstance(org, Span) else position.start_char,
-                )
+                start = org.start_char if isinstance(org, Span) else position.start_char
                 yield Relation(
                     "holds_position",
                     ent.text,
@@ -178,55 +216,90 @@ class RelationExtractor:
                     position.text,
                     start,
                     ent.end_char,
-                    0.9 if resolved_from is None else 0.8,
+                    0.9 if how is None else 0.8,
                     "org_position_person" if org is not None else "position_person",
-                    resolved_from,
+                    how,
                 )
 
     def _resolve_org(
         self, role: str, org: Span | str | None, ctx: _Context
     ) -> tuple[str | None, str | None]:
+        """(full organisation, how it was resolved: None when written in full)."""
         if isinstance(org, Span):
+            name = org.text
             if org.label_ in ("GPE", "LOC"):
-                # "宜昌市市长": a government post after a place name belongs to its government.
-                if role in self.gov_posts or role.startswith(("副", "常务副")):
-                    return org.text + "人民政府", "locality"
-                if role.startswith(self.party_prefixes):
-                    return org.text + "委", "locality"
-                return None, None
-            return self._expand_abbreviation(org.text, ctx)
+                # A place before a post: the post says which of its bodies ("宜昌" + 市委书记).
+                return self._body_of_place(name, role)
+            if name in self.levels:
+                # A bare level ("自治区" + 党委副书记): the document's own locality.
+                locality = ctx.localities.get(name)
+                return (
+                    (self._body_of_place(locality, role)[0], "locality")
+                    if locality
+                    else (None, None)
+                )
+            tail, how = self._expand_abbreviation(name, ctx)
+            # "狮山镇" + 党委书记 -> 狮山镇党委; a university's 党委书记 stays with the university.
+            if role.startswith("党委") and tail[-1] in "省市县区镇乡" and not tail.endswith("党委"):
+                tail += "党委"
+            return tail, how
         if isinstance(org, str):
             # One-character abbreviation ("室副主任"): the last organisation seen ending in it.
             for name in reversed(ctx.orgs_seen):
                 if name.endswith(org) and len(name) > 1:
                     return name, "text"
             return None, None
-        # No organisation written: the post itself says which body it belongs to.
-        for prefix, body in _rules()["implied_orgs"].items():
-            if role.startswith(prefix):
-                level = prefix[:-1] if prefix.endswith(("委", "党委")) else prefix
-                level = body.get("level", level)
+        # No organisation written: the post itself may say which body it belongs to.
+        for level in self.levels:
+            if role.startswith(level) and role[len(level) :].startswith(("委", "党委")):
                 locality = ctx.localities.get(level)
                 if locality:
-                    return locality + body["suffix"], "locality"
+                    return locality + ("党委" if level == "自治区" else "委"), "locality"
                 return None, None
         if role in self.gov_posts:
-            level = self.gov_posts_level(role)
-            locality = ctx.localities.get(level)
+            locality = ctx.localities.get(self.gov_posts[role])
             if locality:
                 return locality + "人民政府", "locality"
+            return None, None
+        if role.endswith(self.party_department_posts):
+            top = ctx.top_locality()
+            if top:
+                return top + ("党委" if top.endswith("自治区") else "委"), "locality"
         return None, None
 
-    def gov_posts_level(self, role: str) -> str:
-        return _rules()["government_posts"][role]
+    def _body_of_place(self, place: str, role: str) -> tuple[str | None, str | None]:
+        if role.startswith("党委"):
+            return place + "党委", "locality"
+        for level in self.levels:
+            if role.startswith(level + "委") or role.startswith(level + "党委"):
+                suffix = role[: role.index("委") + 1]
+                stem = place if place.endswith(level) else place + level
+                return stem + suffix[len(level) :], "locality"
+        if (
+            role in self.gov_posts
+            or role.endswith(("长", "主席"))
+            and role.startswith(("副", "常务"))
+        ):
+            stem = (
+                place
+                if place[-1] in "省市县区镇乡" or place.endswith("自治区")
+                else place + self.gov_posts.get(role, "市")
+            )
+            return stem + "人民政府", "locality"
+        return None, None
 
     def _expand_abbreviation(self, name: str, ctx: _Context) -> tuple[str, str | None]:
-        for abbrev, expansion in self.abbrev_orgs.items():
-            if len(abbrev) > 1 and name == abbrev:
-                level = expansion["level"]
+        """ "省委" -> "湖北省委"; "省安委会" -> "四川省安全生产委员会" (seen earlier)."""
+        for level in self.levels:
+            if name.startswith(level) and len(name) > len(level):
+                for full in reversed(ctx.orgs_seen):
+                    if full != name and len(full) > len(name) and _abbreviates(name, full):
+                        return full, "text"
                 locality = ctx.localities.get(level)
                 if locality:
-                    return locality + expansion["suffix"], "locality"
+                    rest = name[len(level) :]
+                    return locality + self.body_expansions.get(rest, rest), "locality"
+                return name, None
         return name, None
 
     def _is_name(self, text: str) -> bool:
@@ -310,11 +383,13 @@ class RelationExtractor:
         for ent in ents:
             if ent.label_ == "MEETING" and t_end <= ent.start_char <= t_end + 6:
                 return ent.text
-        # "出席会议", "在开幕式上讲话", "参加大会": the document's own meeting.
-        if self.generic_meetings.search(after[:8]) or self.generic_meetings.search(
-            "".join(e.text for e in ents if e.end_char <= t_start)[-0:]
-        ):
-            return ctx.main_meeting
+        # "主持座谈会", "出席开幕式", "参加会议": the meeting of that kind the document reports on.
+        generic = self.generic_meetings.match(after)
+        if generic:
+            word = generic.group().removeprefix("这次").removeprefix("此次").removeprefix("本次")
+            for name in reversed(ctx.meetings if word != "会议" else []):
+                if name.endswith(word):
+                    return name
         return ctx.main_meeting
 
     # -----------------------------------------------------------------------------------------
@@ -368,8 +443,14 @@ class RelationExtractor:
         )
 
 
-def _between(doc: Doc, start: int, end: int) -> str:
-    return doc.text[start:end].strip(" \u3000")
+def _gap(text: str, start: int, end: int) -> str:
+    return text[start:end].strip(" \u3000")
+
+
+def _abbreviates(short: str, full: str) -> bool:
+    """True when `short` is `full` with characters left out, same first and last ("省安委会")."""
+    it = iter(full[full.index(short[0]) :] if short[0] in full else "")
+    return short[-1] == full[-1] and all(c in it for c in short)
 
 
 def _dedupe(rows: list[Relation]) -> list[Relation]:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from pipeline import __version__
 from pipeline.aggregate import rebuild_derived_tables
 from pipeline.document import Document
+from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
 from pipeline.stages import BatchResult, StageOptions, error_row, process_batch
 from pipeline.write import (
@@ -78,7 +79,7 @@ def _init_worker(options: StageOptions) -> None:
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     get_nlp(options.lac_runner)
-    get_matcher(nested=options.nested_formulations)
+    get_matcher(options.lexicon, nested=options.nested_formulations)
     get_candidate_finder()
 
 
@@ -94,6 +95,7 @@ def run_pipeline(
     fields: FieldMap | None = None,
     lac_runner: str = "batched",
     nested_formulations: bool = False,
+    lexicon: str | os.PathLike | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir`.
@@ -109,7 +111,10 @@ def run_pipeline(
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
     existing = existing_documents(out)
     options = StageOptions(
-        lac_runner=lac_runner, nested_formulations=nested_formulations, run_id=run_id
+        lac_runner=lac_runner,
+        nested_formulations=nested_formulations,
+        run_id=run_id,
+        lexicon=str(lexicon or LEXICON_PATH),
     )
 
     seen: set[str] = set()
@@ -164,7 +169,7 @@ def run_pipeline(
     summary.n_replaced = len(replaced)
     if replaced:
         remove_documents(out, replaced, keep_run_id=run_id)
-    summary.derived_rows = rebuild_derived_tables(out, writer)
+    summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
     summary.seconds = time.perf_counter() - t0
     _write_run_row(writer, summary, started, workers)
     return summary

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from pipeline.document import Document
+from pipeline.formulations import LEXICON_PATH
 from pipeline.normalise import normalise
 
 
@@ -22,6 +23,7 @@ class StageOptions:
     lac_runner: str = "batched"
     nested_formulations: bool = False
     run_id: str = "adhoc"
+    lexicon: str = str(LEXICON_PATH)
 
 
 @dataclass
@@ -111,7 +113,7 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
                 result.add("errors", error_row(options.run_id, d.source_file, d.doc_id, "nlp", exc))
                 spacy_docs.append(None)
 
-    matcher = get_matcher(nested=options.nested_formulations)
+    matcher = get_matcher(options.lexicon, nested=options.nested_formulations)
     finder = get_candidate_finder()
     extractor = get_extractor()
     for doc, sdoc in zip(ready, spacy_docs, strict=True):
@@ -186,7 +188,7 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
                 )
             stage = "relations"
             rows["relations"] = []
-            for rel in extractor.extract(sdoc):
+            for rel in extractor.extract(sdoc, title=doc.title):
                 raw_start, raw_end = doc.raw_span(rel.start, rel.end)
                 s_start, s_end = sent_spans[sent_of(rel.start)]
                 rows["relations"].append(

@@ -1,0 +1,207 @@
+"""Evaluators: entity-level NER scores against BMES/BIO/CLUENER gold, relation scores against JSONL.
+
+The MSRA dev split is carved deterministically (every 10th sentence, `--split dev`); nothing in
+tifa is trained, so the split only keeps reported figures comparable with later trained models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LABEL_MAPS: dict[str, dict[str, str]] = {
+    # MSRA's LOC covers countries and provinces, which tifa labels GPE.
+    "bmes": {"PER": "PERSON", "LOC": "LOC", "ORG": "ORG"},
+    "bio": {"PER": "PERSON", "LOC": "LOC", "ORG": "ORG"},
+    "cluener": {
+        "name": "PERSON",
+        "government": "ORG",
+        "organization": "ORG",
+        "company": "ORG",
+        "position": "POSITION",
+        "address": "LOC",
+    },
+}
+# How tifa's own labels are folded before comparison (GPE is a kind of LOC for these gold sets).
+PREDICTION_FOLD = {"GPE": "LOC"}
+
+Gold = tuple[str, set[tuple[int, int, str]]]
+
+
+def parse_label_map(spec: str | None) -> dict[str, str] | None:
+    if not spec:
+        return None
+    pairs = [p.split("=", 1) for p in spec.split(",") if p.strip()]
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def read_tagged(path: Path) -> Iterator[Gold]:
+    """Character-per-line BMES or BIO files, sentences separated by blank lines."""
+    chars: list[str] = []
+    tags: list[str] = []
+    with open(path, encoding="utf-8-sig") as fh:
+        for line in fh:
+            parts = line.split()
+            if len(parts) >= 2:
+                chars.append(parts[0])
+                tags.append(parts[-1])
+            elif not parts and chars:
+                yield "".join(chars), _spans_from_tags(tags)
+                chars, tags = [], []
+    if chars:
+        yield "".join(chars), _spans_from_tags(tags)
+
+
+def _spans_from_tags(tags: list[str]) -> set[tuple[int, int, str]]:
+    spans = set()
+    start, label = None, None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, lab = tag.partition("-")
+        if start is not None and (prefix in ("O", "B", "S") or lab != label):
+            spans.add((start, i, label))
+            start, label = None, None
+        if prefix in ("B", "S") or (prefix in ("I", "M", "E") and start is None):
+            start, label = i, lab
+        if prefix in ("E", "S") and start is not None:
+            spans.add((start, i + 1, label))
+            start, label = None, None
+    return spans
+
+
+def read_cluener(path: Path) -> Iterator[Gold]:
+    """CLUENER: JSON objects, one per line or pretty-printed back to back."""
+    decoder = json.JSONDecoder()
+    text = path.read_text(encoding="utf-8")
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        record, pos = decoder.raw_decode(text, pos)
+        spans = set()
+        for label, mentions in record.get("label", {}).items():
+            for offsets in mentions.values():
+                for start, end in offsets:
+                    spans.add((start, end + 1, label))  # CLUENER ends are inclusive
+        yield record["text"], spans
+
+
+def evaluate_ner(
+    gold_path: Path,
+    fmt: str,
+    label_map: dict[str, str] | None = None,
+    *,
+    limit: int | None = None,
+    split: str = "all",
+    lac_runner: str = "batched",
+) -> dict[str, Any]:
+    from pipeline.nlp import annotate, get_nlp
+
+    mapping = label_map or DEFAULT_LABEL_MAPS[fmt]
+    reader = read_cluener(gold_path) if fmt == "cluener" else read_tagged(gold_path)
+    sentences: list[Gold] = []
+    for i, (text, spans) in enumerate(reader):
+        if split == "dev" and i % 10 != 0:
+            continue
+        mapped = {(s, e, mapping[lab]) for s, e, lab in spans if lab in mapping}
+        sentences.append((text, mapped))
+        if limit and len(sentences) >= limit:
+            break
+    labels = set(mapping.values())
+    nlp = get_nlp(lac_runner)
+    tp: Counter[str] = Counter()
+    n_pred: Counter[str] = Counter()
+    n_gold: Counter[str] = Counter()
+    for (text, gold), doc in zip(sentences, annotate(nlp, (t for t, _ in sentences)), strict=True):
+        pred = set()
+        for ent in doc.ents:
+            label = PREDICTION_FOLD.get(ent.label_, ent.label_)
+            if label in labels:
+                pred.add((ent.start_char, ent.end_char, label))
+        for _, _, lab in gold:
+            n_gold[lab] += 1
+        for _, _, lab in pred:
+            n_pred[lab] += 1
+        for _, _, lab in gold & pred:
+            tp[lab] += 1
+    report = _prf_report(tp, n_pred, n_gold, sorted(labels))
+    report["n_sentences"] = len(sentences)
+    report["gold"] = str(gold_path)
+    report["split"] = split
+    return report
+
+
+def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def _prf_report(
+    tp: Counter[str], n_pred: Counter[str], n_gold: Counter[str], labels: list[str]
+) -> dict[str, Any]:
+    per_label = {}
+    for lab in labels:
+        p, r, f = _prf(tp[lab], n_pred[lab], n_gold[lab])
+        per_label[lab] = {
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f, 4),
+            "support": n_gold[lab],
+            "predicted": n_pred[lab],
+        }
+    p, r, f = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
+    return {
+        "micro_precision": round(p, 4),
+        "micro_recall": round(r, 4),
+        "micro_f1": round(f, 4),
+        "support": sum(n_gold.values()),
+        "per_label": per_label,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Relations
+
+
+def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the real stages (normalise → nlp → relations) on JSON records; return relation rows."""
+    from pipeline.ingest import FieldMap, _record_to_document
+    from pipeline.stages import StageOptions, process_batch
+
+    docs = []
+    for i, rec in enumerate(records):
+        doc = _record_to_document(rec, FieldMap(), "gold", "utf-8", f"record {i}")
+        if not isinstance(doc, Exception) and hasattr(doc, "raw_text"):
+            docs.append(doc)
+    result = process_batch(docs, StageOptions(run_id="evaluate"))
+    return result.rows.get("relations", [])
+
+
+def evaluate_relations(gold_path: Path, docs_path: Path) -> dict[str, Any]:
+    records = [
+        json.loads(line) for line in docs_path.read_text("utf-8").splitlines() if line.strip()
+    ]
+    gold_rows = [
+        json.loads(line) for line in gold_path.read_text("utf-8").splitlines() if line.strip()
+    ]
+
+    def key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
+        return (r["doc_id"], r["relation"], r["head"], r["tail"], r.get("role"))
+
+    gold = {key(r) for r in gold_rows}
+    doc_ids = {r["id"] for r in records}
+    pred = {key(r) for r in extract_relations_for_records(records) if r["doc_id"] in doc_ids}
+    labels = sorted({k[1] for k in gold | pred})
+    tp = Counter(k[1] for k in gold & pred)
+    n_pred = Counter(k[1] for k in pred)
+    n_gold = Counter(k[1] for k in gold)
+    report = _prf_report(tp, n_pred, n_gold, labels)
+    report["false_positives"] = sorted(pred - gold)
+    report["false_negatives"] = sorted(gold - pred)
+    return report
