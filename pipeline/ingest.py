@@ -287,7 +287,7 @@ def _record_to_document(
         hint = f"field '{fields.overrides['text']}'" if names is None else f"any of {names}"
         return IngestError(
             source_file,
-            "EmptyDocument" if text is not None or raw_id else "MissingTextField",
+            "MissingTextField" if text is None else "EmptyDocument",
             f"{where}: no text in {hint} (fields present: {', '.join(map(str, record)) or 'none'})",
             doc_id=raw_id,
         )

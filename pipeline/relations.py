@@ -292,8 +292,10 @@ class RelationExtractor:
         """ "省委" -> "湖北省委"; "省安委会" -> "四川省安全生产委员会" (seen earlier)."""
         for level in self.levels:
             if name.startswith(level) and len(name) > len(level):
-                for full in reversed(ctx.orgs_seen):
-                    if full != name and len(full) > len(name) and _abbreviates(name, full):
+                # Contracted names ("省安委会") only: two- and three-character ones such as 省委
+                # would match unrelated bodies (省纪委监委).
+                for full in reversed(ctx.orgs_seen if len(name) >= 4 else []):
+                    if len(full) > len(name) + 1 and _abbreviates(name, full):
                         return full, "text"
                 locality = ctx.localities.get(level)
                 if locality:

@@ -169,6 +169,7 @@ def run_pipeline(
     summary.n_replaced = len(replaced)
     if replaced:
         remove_documents(out, replaced, keep_run_id=run_id)
+    writer.ensure_tables()
     summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
     summary.seconds = time.perf_counter() - t0
     _write_run_row(writer, summary, started, workers)

@@ -64,6 +64,18 @@ class DatasetWriter:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 
+    def ensure_tables(self) -> None:
+        """Give every batch table at least an empty file, so each `DIR/<table>` can be read whole
+        (an empty errors table is the good news, not a missing folder)."""
+        for table in BATCH_TABLES:
+            if not table_files(self.out, table):
+                key = f"{self.run_id}-empty"
+                write_table_atomic(
+                    SCHEMAS[table].empty_table(), self.out / table / f"part-{key}.parquet"
+                )
+                (self.out / MARKERS).mkdir(parents=True, exist_ok=True)
+                (self.out / MARKERS / key).touch()
+
     def write_whole(self, table: str, data: pa.Table) -> None:
         """Replace a derived table: write the new file, then drop the old ones."""
         folder = self.out / table
