@@ -172,3 +172,26 @@ def test_viterbi_matches_reference_decoder(seed: int) -> None:
                 n = steps if lens is None else int(lens[b])
                 expected = lac_module._viterbi_decode(em[b, :n], trans, n)
                 assert paths[b, :n].tolist() == expected
+
+
+def test_viterbi_non_finite_scores() -> None:
+    rng = np.random.default_rng(7)
+    transitions = rng.standard_normal((59, 59)).astype(np.float32)
+    emissions = (rng.standard_normal((3, 12, 59)) * 5).astype(np.float32)
+    emissions[0, 3, :] = np.nan
+    emissions[1, 5, 7] = np.nan
+    emissions[2, 2, :40] = -np.inf
+    paths = viterbi_batch(emissions, transitions)
+    for b in range(3):
+        expected = lac_module._viterbi_decode(emissions[b], transitions, 12)
+        assert paths[b].tolist() == expected
+
+
+def test_pickle_round_trip(batched: BatchedLAC) -> None:
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(batched))
+    try:
+        assert clone.run(MIXED) == batched.run(MIXED)
+    finally:
+        clone.close()
