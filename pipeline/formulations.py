@@ -109,14 +109,16 @@ class FormulationMatcher:
                 continue
             start, end = end_idx - length + 1, end_idx + 1
             hits.append((start, end, entry, kind))
-        # Longest first, then leftmost: a longer formulation swallows the shorter ones inside it.
+        # Longest first, then leftmost: a longer formulation swallows the shorter ones it
+        # overlaps. With `nested`, those shorter ones are kept too (flagged), except a shorter
+        # form of the same entry, which is the same mention.
         hits.sort(key=lambda h: (h[0] - h[1], h[0]))
         kept: list[tuple[int, int, Any, str, bool]] = []
         for start, end, entry, kind in hits:
-            overlaps = [k for k in kept if start < k[1] and k[0] < end and not k[4]]
+            overlaps = [k for k in kept if start < k[1] and k[0] < end]
             if not overlaps:
                 kept.append((start, end, entry, kind, False))
-            elif self.nested and all(k[0] <= start and end <= k[1] for k in overlaps):
+            elif self.nested and all(k[2] is not entry for k in overlaps):
                 kept.append((start, end, entry, kind, True))
         kept.sort(key=lambda k: (k[0], k[1]))
         return [

@@ -371,7 +371,7 @@ class BatchedLAC:
             texts = [sentences[i] for i in idx]
             paths = self._decode([[sentences[i] for i in batch] for batch in unit])
             if post is None:
-                vals = [p[: len(s)] for s, p in zip(texts, paths, strict=True)]
+                vals = [p[: len(s)].copy() for s, p in zip(texts, paths, strict=True)]
             else:
                 vals = [post(s, p[: len(s)]) for s, p in zip(texts, paths, strict=True)]
             return idx, vals

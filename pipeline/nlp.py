@@ -289,7 +289,7 @@ class DomainSpans:
             return doc
         _split_tokens_at(doc, {b for s, e, _ in rule_spans for b in (s, e)})
         merged = self._merge(doc, rule_spans)
-        doc.set_ents(merged, default="outside")
+        doc.set_ents(_rejoin_split_surnames(doc, merged), default="outside")
         return doc
 
     def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
@@ -370,6 +370,26 @@ class DomainSpans:
                 )
                 result.append(Span(doc, start, end, label=label))
         return sorted(result, key=lambda s: s.start)
+
+
+def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
+    """ "省长|和|建林": LAC reads a surname that is also a function word (和, 其, 于) as that word.
+    Between a post and a two-character name, a lone Han character is the surname."""
+    out: list[Span] = []
+    for i, ent in enumerate(ents):
+        if (
+            ent.label_ == "PERSON"
+            and len(ent.text) == 2
+            and ent.start >= 2
+            and out
+            and out[-1].label_ == "POSITION"
+            and out[-1].end == ent.start - 1
+        ):
+            between = doc[ent.start - 1]
+            if len(between.text) == 1 and _is_han(between.text) and not between.ent_type_:
+                ent = Span(doc, ent.start - 1, ent.end, label="PERSON")
+        out.append(ent)
+    return out
 
 
 def _contiguous(indices: list[int]) -> list[tuple[int, int]]:

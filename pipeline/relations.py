@@ -136,6 +136,8 @@ class RelationExtractor:
         for level in self.levels:
             if name.endswith(level) and len(name) > len(level):
                 ctx.localities.setdefault(level, name)
+                if level == "自治州":
+                    ctx.localities.setdefault("州", name)
                 # "佛山市南海区" also names the city it lies in.
                 for outer in self.levels:
                     idx = name.find(outer)
@@ -197,7 +199,8 @@ class RelationExtractor:
                 else:
                     boundary = position.start_char
                 j = k
-            resolved = [self._resolve_org(p.text, o, ctx) for p, o in posts]
+            # Resolve left to right: "成华区委副书记、区长" learns the district from the first post.
+            resolved = [self._resolve_org(p.text, o, ctx) for p, o in reversed(posts)][::-1]
             # A post with no body of its own in a stack takes the nearest body written in the
             # stack ("国务委员、国务院秘书长", "教育部党组书记、部长").
             written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
@@ -227,9 +230,14 @@ class RelationExtractor:
         """(full organisation, how it was resolved: None when written in full)."""
         if isinstance(org, Span):
             name = org.text
-            if org.label_ in ("GPE", "LOC"):
+            if org.label_ in ("GPE", "LOC") or self._names_place_body(name, role):
                 # A place before a post: the post says which of its bodies ("宜昌" + 市委书记).
-                return self._body_of_place(name, role)
+                tail, how = self._body_of_place(name, role, ctx)
+                if tail is not None:
+                    self._register_locality(
+                        ctx, tail.removesuffix("人民政府").removesuffix("党委").removesuffix("委")
+                    )
+                return tail, how
             if name in self.levels:
                 # A bare level ("自治区" + 党委副书记): the document's own locality.
                 locality = ctx.localities.get(name)
@@ -267,13 +275,23 @@ class RelationExtractor:
                 return top + ("党委" if top.endswith("自治区") else "委"), "locality"
         return None, None
 
-    def _body_of_place(self, place: str, role: str) -> tuple[str | None, str | None]:
+    def _names_place_body(self, name: str, role: str) -> bool:
+        """An "ORG" that is only a place name ("福建", "成华") before 省委副书记 / 区长."""
+        if name.endswith(("委", "府", "部", "厅", "局", "院", "会", "室", "办", "组")):
+            return False
+        committee = any(role.startswith((lv + "委", lv + "党委")) for lv in self.levels)
+        return committee or role in self.gov_posts
+
+    def _body_of_place(
+        self, place: str, role: str, ctx: _Context | None = None
+    ) -> tuple[str | None, str | None]:
         if role.startswith("党委"):
             return place + "党委", "locality"
         for level in self.levels:
             if role.startswith(level + "委") or role.startswith(level + "党委"):
                 suffix = role[: role.index("委") + 1]
                 stem = place if place.endswith(level) else place + level
+                stem = self._with_outer_locality(stem, level, ctx)
                 return stem + suffix[len(level) :], "locality"
         if (
             role in self.gov_posts
@@ -287,6 +305,16 @@ class RelationExtractor:
             )
             return stem + "人民政府", "locality"
         return None, None
+
+    @staticmethod
+    def _with_outer_locality(stem: str, level: str, ctx: _Context | None) -> str:
+        """ "成华区" in a Chengdu document -> "成都市成华区" (districts and counties only)."""
+        if ctx is None or level not in ("区", "县"):
+            return stem
+        city = ctx.localities.get("市")
+        if city and not stem.startswith(city) and not stem.endswith("市"):
+            return city + stem
+        return stem
 
     def _expand_abbreviation(self, name: str, ctx: _Context) -> tuple[str, str | None]:
         """ "省委" -> "湖北省委"; "省安委会" -> "四川省安全生产委员会" (seen earlier)."""
