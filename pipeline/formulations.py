@@ -167,6 +167,9 @@ class CandidateFinder:
         # A chunk is a numeral followed by 1-4 Han characters that are not themselves numerals.
         chunk = rf"[{num}]+(?:[{rules['measure_words']}])?[^\P{{Han}}{num}]{{1,4}}"
         self.compact_re = regex.compile(rf"(?:{chunk}){{1,3}}")
+        self.chunk_re = regex.compile(
+            rf"([{num}]+(?:[{rules['measure_words']}])?)([^\P{{Han}}{num}]{{1,4}})"
+        )
         self.unit_after_numeral = regex.compile(
             rf"^[{num}]+(?:{'|'.join(rules['quantity_units'])})"
         )
@@ -174,6 +177,9 @@ class CandidateFinder:
         self.noise_after_numeral = set(rules["noise_after_numeral"])
         self.numeral_prefix = regex.compile(rf"^[{num}]+[{rules['measure_words']}]?")
         self.generic_tails = tuple(rules["generic_tails"])
+        self.trailing_re = regex.compile(
+            "(?:" + "|".join(map(regex.escape, rules["trailing_generic_nouns"])) + ")$"
+        )
         self.compact_min, self.compact_max = rules["compact_min_chars"], rules["compact_max_chars"]
         self.numeral_values = rules["numeral_values"]
 
@@ -181,17 +187,25 @@ class CandidateFinder:
         found: dict[tuple[int, int], Candidate] = {}
         for m in self.quoted_re.finditer(text):
             phrase = m.group(1)
-            if any(c in self.numerals for c in phrase) and not self._is_noise(phrase):
+            n_numerals = sum(1 for c in phrase if c in self.numerals)
+            # “六稳”, “一网通办”, “两个毫不动摇” open with the numeral; “店小二” is not numeric.
+            if (phrase[0] in self.numerals or n_numerals >= 2) and not self._is_noise(phrase):
                 s, e = m.span(1)
                 found[(s, e)] = Candidate(s, e, phrase, "quoted_numeral")
         for m in self.compact_re.finditer(text):
-            s, e = m.span()
-            phrase = m.group()
+            s = m.start()
+            phrase = self._parallel_prefix(m.group())
+            e = s + len(phrase)
             if (s, e) in found:
                 continue
             # Token boundaries from LAC keep a candidate from starting or ending mid-word.
             if s not in token_starts or e not in token_ends:
                 continue
+            # "四个不摘要求": a generic noun after the formulation is not part of it.
+            trailing = self.trailing_re.search(phrase)
+            if trailing and trailing.start() >= 2:
+                phrase = phrase[: trailing.start()]
+                e = s + len(phrase)
             if not (self.compact_min <= len(phrase) <= self.compact_max) or self._is_noise(phrase):
                 continue
             n_numerals = sum(1 for c in phrase if c in self.numerals)
@@ -202,6 +216,22 @@ class CandidateFinder:
                 pattern = "enumeration"
             found[(s, e)] = Candidate(s, e, phrase, pattern)
         return sorted(found.values(), key=lambda c: c.start)
+
+    def _parallel_prefix(self, phrase: str) -> str:
+        """Compound formulations repeat one shape (三区三州, 两不愁三保障, 三去一降一补): keep the
+        chunks whose body is as long as the first one's, so "三区三州等深度" stops at 三州."""
+        chunks = self.chunk_re.findall(phrase)
+        if len(chunks) < 2:
+            return phrase
+        body_len = len(chunks[0][1])
+        kept = chunks[0][0] + chunks[0][1]
+        for head, body in chunks[1:]:
+            if len(body) < body_len:
+                break
+            kept += head + body[:body_len]
+            if len(body) > body_len:
+                break
+        return kept if len(kept) > len(chunks[0][0] + chunks[0][1]) else chunks[0][0] + chunks[0][1]
 
     def _is_noise(self, phrase: str) -> bool:
         if self.unit_after_numeral.match(phrase):

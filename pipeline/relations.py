@@ -90,7 +90,7 @@ class RelationExtractor:
     def extract(self, doc: Doc, title: str | None = None) -> list[Relation]:
         ents = [e for e in doc.ents if e.text.strip()]
         ctx = _Context(localities={}, main_meeting=None, orgs_seen=[])
-        if title and not doc.text.startswith(title):
+        if title and not _text(doc).startswith(title):
             # A title given as a field (not in the text) still names the document's locality.
             for m in self.title_locality.finditer(title):
                 self._register_locality(ctx, m.group())
@@ -120,7 +120,7 @@ class RelationExtractor:
                         break
             elif ent.label_ == "MEETING":
                 # "贯彻党的二十大精神" refers to a meeting; the report is about the one held.
-                referred = bool(_REFERRED.match(ent.doc.text, ent.end_char, ent.end_char + 40))
+                referred = bool(_REFERRED.match(_text(ent.doc), ent.end_char, ent.end_char + 40))
                 # Organisations inside a meeting's name ("中共河南省委党史研究室2025年度工作会议").
                 ctx.orgs_seen += [t.text for t in ent if t.tag_ == "ORG"]
                 if not referred:
@@ -154,7 +154,7 @@ class RelationExtractor:
     def _holds_position(
         self, doc: Doc, sent: Span, ents: list[Span], ctx: _Context
     ) -> Iterator[Relation]:
-        text = doc.text
+        text = _text(doc)
         for i, ent in enumerate(ents):
             if ent.label_ != "PERSON" or not self._is_name(ent.text):
                 continue
@@ -383,7 +383,7 @@ class RelationExtractor:
         if not people:
             return []
         last = people[-1]
-        gap = doc.text[last.end_char : pos]
+        gap = _text(doc)[last.end_char : pos]
         if any(c in _CLAUSE_END for c in gap) or len(gap) > 40:
             return []
         # Another subject-like phrase in between ("会议", "省委") would take the action instead.
@@ -391,7 +391,7 @@ class RelationExtractor:
             return []
         group = [last]
         for prev in reversed(people[:-1]):
-            between = doc.text[prev.end_char : group[0].start_char]
+            between = _text(doc)[prev.end_char : group[0].start_char]
             if regex.fullmatch(r"[、和及]|、[^，。；]{0,20}?", between) or (
                 between
                 and all(
@@ -434,7 +434,7 @@ class RelationExtractor:
                 for e in ents
                 if e.label_ == "DOCUMENT"
                 and e.start_char >= t_end
-                and not any(c in _CLAUSE_END or c == "，" for c in doc.text[t_end : e.start_char])
+                and not any(c in _CLAUSE_END or c == "，" for c in _text(doc)[t_end : e.start_char])
             ]
             if not docs_after:
                 continue
@@ -442,7 +442,7 @@ class RelationExtractor:
             issuers: list[Span] = []
             boundary = t_start
             for ent in reversed([e for e in ents if e.end_char <= t_start]):
-                gap = doc.text[ent.end_char : boundary]
+                gap = _text(doc)[ent.end_char : boundary]
                 if ent.label_ in ("ORG",) and (
                     gap == "" or (issuers and gap == "、") or (not issuers and self._adverbial(gap))
                 ):
@@ -471,6 +471,14 @@ class RelationExtractor:
         return gap == "" or bool(
             regex.fullmatch(r"(?:近日|日前|今天|同日|联合|正式|专门|再次|也)+", gap)
         )
+
+
+def _text(doc: Doc) -> str:
+    """doc.text joins every token on each access; relations read it per sentence, so cache it."""
+    cached = doc.user_data.get("tifa_text")
+    if cached is None:
+        cached = doc.user_data["tifa_text"] = doc.text
+    return cached
 
 
 def _gap(text: str, start: int, end: int) -> str:

@@ -77,7 +77,11 @@ def _init_worker(options: StageOptions) -> None:
     from pipeline.formulations import get_candidate_finder, get_matcher
     from pipeline.nlp import get_nlp
 
+    from pipeline import nlp
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if options.lac_threads is not None:
+        nlp.LAC_THREADS = options.lac_threads
     get_nlp(options.lac_runner)
     get_matcher(options.lexicon, nested=options.nested_formulations)
     get_candidate_finder()
@@ -115,6 +119,7 @@ def run_pipeline(
         nested_formulations=nested_formulations,
         run_id=run_id,
         lexicon=str(lexicon or LEXICON_PATH),
+        lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
     )
 
     seen: set[str] = set()

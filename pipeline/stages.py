@@ -24,6 +24,8 @@ class StageOptions:
     nested_formulations: bool = False
     run_id: str = "adhoc"
     lexicon: str = str(LEXICON_PATH)
+    # LAC threads per process; None lets a single process use every core.
+    lac_threads: int | None = None
 
 
 @dataclass
@@ -79,10 +81,13 @@ def normalise_document(doc: Document) -> Document:
 
 
 def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
+    from pipeline import nlp as nlp_module
     from pipeline.formulations import get_candidate_finder, get_matcher
     from pipeline.nlp import annotate, get_nlp
     from pipeline.relations import get_extractor
 
+    if options.lac_threads is not None:
+        nlp_module.LAC_THREADS = options.lac_threads
     result = BatchResult()
     ready: list[Document] = []
     for doc in docs:

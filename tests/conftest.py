@@ -44,3 +44,31 @@ def samples_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     run_pipeline([SAMPLES], out)
     return out
+
+
+# Years of the CPC national congresses (the dev corpus gives only the congress number).
+CONGRESS_YEARS = {
+    1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973,
+    11: 1977, 12: 1982, 13: 1987, 14: 1992, 15: 1997, 16: 2002, 17: 2007, 18: 2012, 19: 2017,
+    20: 2022,
+}  # fmt: skip
+
+
+def dev_documents() -> list[tuple[str, int, str]]:
+    """(doc_id, year, raw text) for every document of ../shared/corpora/dev (skip if absent)."""
+    import csv
+    import json
+    import sys
+
+    if not DEV.is_dir():
+        pytest.skip("dev corpus not available in ../shared/corpora/dev")
+    docs = []
+    with open(DEV / "cpc_congress_reports.jsonl", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            rec = json.loads(line)
+            docs.append((f"congress-{i}", CONGRESS_YEARS[rec["congress"]], rec["content"]))
+    csv.field_size_limit(sys.maxsize)
+    with open(DEV / "xi_speeches_2020.csv", encoding="utf-8", newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            docs.append((f"xi-{i}", int(row["Date"][:4]), row["Text"]))
+    return docs
