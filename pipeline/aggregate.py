@@ -88,7 +88,7 @@ def build_formulation_candidates(
         )
     )
     rows = grouped.to_pylist()
-    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).automaton
+    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).forms
     rows = [r for r in rows if r["text"] not in lexicon_forms]
     for r in rows:
         r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])

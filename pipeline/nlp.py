@@ -19,10 +19,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
 import regex
 import spacy
 import yaml
+from ahocorasick_rs import AhoCorasick, MatchKind
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -229,10 +229,8 @@ class DomainSpanFinder:
     """Character-level POSITION / MEETING / DOCUMENT spans from the resource files."""
 
     def __init__(self, positions_path: Path, meetings_path: Path):
-        self.positions = ahocorasick.Automaton()
-        for title in _read_lines(positions_path):
-            self.positions.add_word(title, title)
-        self.positions.make_automaton()
+        titles = sorted(set(_read_lines(positions_path)))
+        self.positions = AhoCorasick(titles, matchkind=MatchKind.Standard)
         spec = yaml.safe_load(meetings_path.read_text(encoding="utf-8"))
         patterns = [p.replace("{num}", _NUM) for p in spec["patterns"]]
         self.meeting_re = regex.compile("|".join(f"(?:{p})" for p in patterns))
@@ -246,9 +244,9 @@ class DomainSpanFinder:
         self.document_re = regex.compile(r"《[^《》\n]{1,80}》")
 
     def positions_in(self, text: str) -> list[tuple[int, int]]:
-        found = []
-        for end_idx, title in self.positions.iter(text):
-            found.append((end_idx - len(title) + 1, end_idx + 1))
+        found = [
+            (s, e) for _, s, e in self.positions.find_matches_as_indexes(text, overlapping=True)
+        ]
         return _longest_non_overlapping(found)
 
     def meetings_in(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

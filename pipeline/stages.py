@@ -178,7 +178,7 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
             token_ends = {t.idx + len(t) for t in sdoc}
             rows["candidate_mentions"] = []
             for cand in finder.find(doc.text, token_starts, token_ends):
-                if (cand.start, cand.end) in known or cand.text in matcher.automaton:
+                if (cand.start, cand.end) in known or cand.text in matcher.forms:
                     continue
                 s_start, s_end = (
                     sent_spans[sent_of(cand.start)] if sent_spans else (0, len(doc.text))
