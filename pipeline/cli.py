@@ -162,7 +162,7 @@ def evaluate(
 def evaluate_relations_cmd(
     gold: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold relations JSONL."),
     docs: Path = typer.Option(
-        None, help="Documents JSONL the gold refers to (default: relations_docs.jsonl beside it)."
+        None, help="Documents JSONL the gold refers to (default: X_docs.jsonl beside X_gold.jsonl)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show_errors: bool = typer.Option(False, help="List false positives and misses."),
@@ -170,7 +170,10 @@ def evaluate_relations_cmd(
     """Precision/recall of extracted relations against a hand-written gold set."""
     from pipeline.evaluate import evaluate_relations
 
-    docs = docs or gold.with_name("relations_docs.jsonl")
+    docs = docs or gold.with_name(gold.name.replace("_gold", "_docs"))
+    if not docs.exists():
+        console.print(f"[red]error:[/red] documents file {docs} not found; pass --docs")
+        raise typer.Exit(2)
     report = evaluate_relations(gold, docs)
     if json_output:
         print(json.dumps(report, ensure_ascii=False))

@@ -79,10 +79,10 @@ class RelationExtractor:
         self.levels: list[str] = rules["locality_levels"]
         self.person_re = regex.compile(rules["person_name"])
         names = "|".join(sorted(rules["provinces"], key=len, reverse=True))
-        # "湖北省", "佛山市南海区", "新疆维吾尔自治区"; not "在全市" or "本县".
+        # "湖北省", "佛山市南海区", "新疆维吾尔自治区"; not "在全市", "本县" or "召开全省".
         self.title_locality = regex.compile(
-            rf"(?:(?:{names})(?:省|市)?|(?<![在全本各该我对于])[\p{{Han}}]{{2,5}}?"
-            rf"(?:自治区|自治州|省|市|区|县))+"
+            rf"(?:{names})(?:省|市)?|[^\P{{Han}}召举开全本各该在对于和的了是为会议]{{2,7}}?"
+            rf"(?:自治区|自治州|省|市|区|县)"
         )
 
     # -----------------------------------------------------------------------------------------
@@ -92,8 +92,13 @@ class RelationExtractor:
         ctx = _Context(localities={}, main_meeting=None, orgs_seen=[])
         if title and not _text(doc).startswith(title):
             # A title given as a field (not in the text) still names the document's locality.
-            for m in self.title_locality.finditer(title):
-                self._register_locality(ctx, m.group())
+            matches = list(self.title_locality.finditer(title))
+            for i, m in enumerate(matches):
+                name = m.group()
+                # Adjacent divisions name one place: "佛山市" + "南海区".
+                if i > 0 and matches[i - 1].end() == m.start():
+                    name = matches[i - 1].group() + name
+                self._register_locality(ctx, name)
         rows: list[Relation] = []
         for sent in doc.sents:
             sent_ents = [e for e in ents if sent.start <= e.start and e.end <= sent.end]
@@ -469,7 +474,7 @@ class RelationExtractor:
     @staticmethod
     def _adverbial(gap: str) -> bool:
         return gap == "" or bool(
-            regex.fullmatch(r"(?:近日|日前|今天|同日|联合|正式|专门|再次|也)+", gap)
+            regex.fullmatch(r"(?:近日|日前|近期|最近|今天|同日|联合|正式|专门|再次|也|已经|已|先后|分别|相继|还|又|均)+", gap)
         )
 
 
