@@ -126,8 +126,11 @@ class RelationExtractor:
             elif ent.label_ == "MEETING":
                 # "贯彻党的二十大精神" refers to a meeting; the report is about the one held.
                 referred = bool(_REFERRED.match(_text(ent.doc), ent.end_char, ent.end_char + 40))
-                # Organisations inside a meeting's name ("中共河南省委党史研究室2025年度工作会议").
+                # Organisations and places inside a meeting's name ("湖北省…调度会").
                 ctx.orgs_seen += [t.text for t in ent if t.tag_ == "ORG"]
+                for t in ent:
+                    if t.tag_ == "LOC":
+                        self._register_locality(ctx, t.text)
                 if not referred:
                     ctx.meetings.append(ent.text)
                     if ctx.main_meeting is None:
