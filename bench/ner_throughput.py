@@ -55,6 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, help="use only the first N sentences")
     parser.add_argument("--batch-size", type=int, default=32, help="BatchedLAC batch size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="concurrent ONNX calls in BatchedLAC (default: one per core; 1 = single core, "
+        "comparable core for core with LAC.run)",
+    )
     args = parser.parse_args(argv)
 
     if args.input is not None:
@@ -71,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(sentences)} sentences, {n_chars} chars")
 
     reference = LAC()
-    batched = BatchedLAC(batch_size=args.batch_size)
+    batched = BatchedLAC(batch_size=args.batch_size, num_workers=args.threads)
     warm = sentences[:200]
     reference.run(warm)
     batched.run(warm)
