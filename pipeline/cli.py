@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -20,7 +20,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-class Scheduler(str, Enum):
+class Scheduler(StrEnum):
     processes = "processes"
     dask = "dask"
 
@@ -119,7 +119,7 @@ def run(
         console.print(f"see {out / 'errors'} for what failed and why")
 
 
-class GoldFormat(str, Enum):
+class GoldFormat(StrEnum):
     bmes = "bmes"
     bio = "bio"
     cluener = "cluener"

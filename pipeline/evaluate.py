@@ -116,7 +116,7 @@ def evaluate_ner(
     tp: Counter[str] = Counter()
     n_pred: Counter[str] = Counter()
     n_gold: Counter[str] = Counter()
-    for (text, gold), doc in zip(sentences, annotate(nlp, (t for t, _ in sentences)), strict=True):
+    for (_, gold), doc in zip(sentences, annotate(nlp, (t for t, _ in sentences)), strict=True):
         pred = set()
         for ent in doc.ents:
             label = PREDICTION_FOLD.get(ent.label_, ent.label_)

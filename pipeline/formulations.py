@@ -4,7 +4,8 @@
 (`resources/formulations.yaml`) with one Aho-Corasick automaton: one pass over the text whatever the
 lexicon size. Longest match wins; with `nested=True` the shorter mentions inside a longer one are
 kept and flagged. A mention in a document dated before the entry's `first_year` is dropped: the
-formulation did not exist yet, so the string is a coincidence ("三个代表" = three delegates in 1923).
+formulation did not exist yet, so the string is a coincidence
+("三个代表" = three delegates in 1923).
 
 `find_candidates` proposes formulations the lexicon lacks (quoted numeral phrases such as “六稳”,
 compact numeral patterns such as 三区三州 / 两不愁三保障, numeral-introduced enumerations); rules
@@ -19,7 +20,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import regex
 import yaml
@@ -181,8 +181,8 @@ class CandidateFinder:
         num = rules["numerals"]
         self.numerals = set(num)
         self.quoted_re = regex.compile(
-            r"[“「『]([^“”「」『』\n，。；：！？]{%d,%d})[”」』]"
-            % (rules["quoted_min_chars"], rules["quoted_max_chars"])
+            rf"[“「『]([^“”「」『』\n，。；：！？]"
+            rf"{{{rules['quoted_min_chars']},{rules['quoted_max_chars']}}})[”」』]"
         )
         # A chunk is a numeral followed by 1-4 Han characters that are not themselves numerals.
         chunk = rf"[{num}]+(?:[{rules['measure_words']}])?[^\P{{Han}}{num}]{{1,4}}"

@@ -183,7 +183,7 @@ _YEAR_RE = re.compile(r"^\s*(?P<y>(?:19|20)\d{2})\s*年?\s*$")
 
 
 def parse_date(value: object) -> tuple[date | None, int | None]:
-    """(published_at, year) from a field value: ISO dates, 2024年3月12日, 2024/3/12, or a bare year."""
+    """(published_at, year) from a field value: ISO dates, 2024年3月12日, 2024/3/12, or a year."""
     if value is None:
         return None, None
     if isinstance(value, date):

@@ -302,7 +302,7 @@ class DomainSpans:
         strict, loose = self.finder.meetings_in(text)
         spans = []
         for start, end in strict:
-            # A pattern match may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
+            # A pattern may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
             spans.append((self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False), end))
         for start, end in loose:
             new_start = self._extend_left(doc, start, self.finder.name_tags, joiners=True)
@@ -382,7 +382,7 @@ def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
     """ "省长|和|建林": LAC reads a surname that is also a function word (和, 其, 于) as that word.
     Between a post and a two-character name, a lone Han character is the surname."""
     out: list[Span] = []
-    for i, ent in enumerate(ents):
+    for ent in ents:
         if (
             ent.label_ == "PERSON"
             and len(ent.text) == 2

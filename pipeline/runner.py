@@ -74,10 +74,9 @@ def _batches(
 
 def _init_worker(options: StageOptions) -> None:
     # Load the models once per worker process, before the first batch arrives.
+    from pipeline import nlp
     from pipeline.formulations import get_candidate_finder, get_matcher
     from pipeline.nlp import get_nlp
-
-    from pipeline import nlp
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if options.lac_threads is not None:

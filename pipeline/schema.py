@@ -132,7 +132,8 @@ RELATIONS = pa.schema(
         pa.field("raw_end", _i32, nullable=False),
         pa.field("confidence", pa.float32(), nullable=False),
         pa.field("rule", _str, nullable=False),
-        # Where an abbreviated organisation ("室", "省委") was resolved from: "text", "title" or null.
+        # How an abbreviated organisation ("室", "省委") was resolved: "text" (named earlier),
+        # "locality" (the document's province/city), "stack" (another post of the same person).
         pa.field("resolved_from", _str),
     ]
 )
