@@ -26,7 +26,9 @@ from pipeline.ingest import FieldMap, IngestError, iter_documents
 from pipeline.stages import BatchResult, StageOptions, error_row, process_batch
 from pipeline.write import (
     DatasetWriter,
+    error_key,
     existing_documents,
+    existing_error_keys,
     remove_documents,
     remove_interrupted_batches,
     write_table_atomic,
@@ -113,6 +115,9 @@ def run_pipeline(
     writer = DatasetWriter(out, run_id)
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
     existing = existing_documents(out)
+    # The errors table lists each distinct failure once (with the run that first saw it), so a
+    # nightly rerun over the same broken file does not grow it.
+    known_errors = existing_error_keys(out)
     options = StageOptions(
         lac_runner=lac_runner,
         nested_formulations=nested_formulations,
@@ -155,10 +160,15 @@ def run_pipeline(
                 error_row(run_id, err.source_file, err.doc_id, err.stage, err.message)
                 | {"error_type": err.error_type, "message": err.message}
             )
+        errors = rows.get("errors", [])
+        summary.n_errors += len(errors)
+        if errors:
+            fresh = [e for e in errors if error_key(e) not in known_errors]
+            known_errors.update(error_key(e) for e in fresh)
+            rows["errors"] = fresh
         writer.write_batch(batch_no, rows)
         summary.n_documents += result.n_documents
         summary.n_chars += result.n_chars
-        summary.n_errors += len(rows.get("errors", []))
         if on_progress:
             on_progress(summary.n_documents, summary.n_chars, summary.n_errors)
 

@@ -108,6 +108,15 @@ def existing_documents(out_dir: Path | str) -> dict[str, str]:
     return dict(zip(table["doc_id"].to_pylist(), table["content_hash"].to_pylist(), strict=True))
 
 
+def error_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["source_file"], row["doc_id"], row["stage"], row["error_type"], row["message"])
+
+
+def existing_error_keys(out_dir: Path | str) -> set[tuple[Any, ...]]:
+    cols = ["source_file", "doc_id", "stage", "error_type", "message"]
+    return {error_key(r) for r in read_table(out_dir, "errors", columns=cols).to_pylist()}
+
+
 def remove_interrupted_batches(out_dir: Path | str) -> int:
     """Delete part files of batches that never got their completion marker."""
     out = Path(out_dir)

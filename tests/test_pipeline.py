@@ -181,6 +181,10 @@ def test_bad_files_become_error_rows_and_good_ones_are_written(tmp_path: Path) -
         "MissingTextField",
     }
     assert summary.n_errors == len(errors) == 5
+    # A nightly rerun over the same broken files reports them again but adds no rows.
+    again = run_pipeline([inputs], tmp_path / "out")
+    assert again.n_errors == 5 and again.n_skipped == 2
+    assert len(_read(tmp_path / "out", "errors")) == 5
 
 
 def test_rerun_is_idempotent(tmp_path: Path) -> None:
