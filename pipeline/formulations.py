@@ -64,6 +64,11 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> list[Formulation]:
     entries = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     lexicon = []
     for e in entries:
+        if e.get("category") not in CATEGORIES:
+            raise ValueError(
+                f"{path}: entry {e.get('id')!r} has category {e.get('category')!r}; "
+                f"use one of {', '.join(sorted(CATEGORIES))}"
+            )
         lexicon.append(
             Formulation(
                 id=e["id"],

@@ -54,21 +54,34 @@ CONGRESS_YEARS = {
 }  # fmt: skip
 
 
-def dev_documents() -> list[tuple[str, int, str]]:
-    """(doc_id, year, raw text) for every document of ../shared/corpora/dev (skip if absent)."""
+def load_dev_documents(dev: Path = DEV) -> list[tuple[str, int, str]]:
+    """(doc_id, year, raw text) for every document of the dev corpus (no pytest needed)."""
     import csv
     import json
     import sys
 
-    if not DEV.is_dir():
-        pytest.skip("dev corpus not available in ../shared/corpora/dev")
     docs = []
-    with open(DEV / "cpc_congress_reports.jsonl", encoding="utf-8") as fh:
+    with open(dev / "cpc_congress_reports.jsonl", encoding="utf-8") as fh:
         for i, line in enumerate(fh):
             rec = json.loads(line)
             docs.append((f"congress-{i}", CONGRESS_YEARS[rec["congress"]], rec["content"]))
     csv.field_size_limit(sys.maxsize)
-    with open(DEV / "xi_speeches_2020.csv", encoding="utf-8", newline="") as fh:
+    with open(dev / "xi_speeches_2020.csv", encoding="utf-8", newline="") as fh:
         for i, row in enumerate(csv.DictReader(fh)):
             docs.append((f"xi-{i}", int(row["Date"][:4]), row["Text"]))
     return docs
+
+
+def load_dev_sentences(dev: Path = DEV) -> list[str]:
+    """Dev corpus sentences split on 。！？ and newlines, empty ones dropped."""
+    import re
+
+    split = re.compile(r"[。！？\n]")
+    return [s for _, _, doc in load_dev_documents(dev) for s in split.split(doc) if s.strip()]
+
+
+def dev_documents() -> list[tuple[str, int, str]]:
+    """load_dev_documents(), skipping the test when ../shared is absent."""
+    if not DEV.is_dir():
+        pytest.skip("dev corpus not available in ../shared/corpora/dev")
+    return load_dev_documents()

