@@ -144,20 +144,30 @@ def _decodes(data: bytes, encoding: str, truncated: bool) -> bool:
         return False
     if encoding.startswith("utf_16"):
         # Any even-length byte string "decodes" as UTF-16; require it to look like text.
-        return _looks_utf16(data)
+        return _looks_utf16(data, (encoding,))
     return True
 
 
-def _looks_utf16(data: bytes) -> bool:
-    sample = data[:4096]
-    if len(sample) < 2:
+def _looks_utf16(data: bytes, codecs_to_try: tuple[str, ...] = ("utf_16_le", "utf_16_be")) -> bool:
+    """UTF-16 without a BOM: accept it only when the decoded text reads as Chinese/ASCII prose.
+    (Every even-length byte string decodes as UTF-16, so decoding alone proves nothing.)"""
+    sample = data[:8192]
+    sample = sample[: len(sample) // 2 * 2]
+    if len(sample) < 4:
         return False
-    zeros_even = sample[0::2].count(0)
-    zeros_odd = sample[1::2].count(0)
-    half = len(sample) / 2
-    # ASCII/Latin in UTF-16 puts NULs in every other byte; CJK text has few NULs but we accept
-    # UTF-16 without a BOM only when the NUL pattern makes it unambiguous.
-    return max(zeros_even, zeros_odd) > 0.3 * half and min(zeros_even, zeros_odd) < 0.05 * half
+    for codec in codecs_to_try:
+        try:
+            text = sample.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        plausible = sum(1 for c in text if _PLAUSIBLE_CHAR.match(c))
+        if plausible >= 0.95 * len(text):
+            return True
+    return False
+
+
+# CJK ideographs and punctuation, full-width forms, printable ASCII and whitespace.
+_PLAUSIBLE_CHAR = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u2010-\u201f\x20-\x7e\s]")
 
 
 def read_text_file(path: Path) -> tuple[str, str]:
