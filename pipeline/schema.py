@@ -59,6 +59,9 @@ ENTITIES = pa.schema(
         # LAC's own tag (PER/ORG/LOC/TIME/nw) or "rule" for POSITION/MEETING/DOCUMENT spans.
         pa.field("lac_tag", _str, nullable=False),
         pa.field("source", _str, nullable=False),
+        # DOCUMENT rows: the body that issued it, from an `issues` relation or the title itself
+        # (《中共中央关于…的意见》); null when the text does not say.
+        pa.field("issuer", _str),
     ]
 )
 

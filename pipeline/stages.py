@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import regex
+
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.normalise import normalise
@@ -124,108 +126,175 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
     for doc, sdoc in zip(ready, spacy_docs, strict=True):
         if sdoc is None:
             continue
-        stage = "rows"
         try:
-            rows: dict[str, list[dict[str, Any]]] = {}
-            sent_spans = _sentence_spans(sdoc)
-            starts = [s for s, _ in sent_spans]
-
-            def sent_of(pos: int, starts: list[int] = starts) -> int:
-                return max(bisect.bisect_right(starts, pos) - 1, 0)
-
-            def span_row(start: int, end: int, doc: Document = doc) -> dict[str, Any]:
-                raw_start, raw_end = doc.raw_span(start, end)
-                return {
-                    "doc_id": doc.doc_id,
-                    "sent_id": sent_of(start),
-                    "start": start,
-                    "end": end,
-                    "raw_start": raw_start,
-                    "raw_end": raw_end,
-                    "text": doc.text[start:end],
-                }
-
-            rows["sentences"] = [span_row(s, e) for s, e in sent_spans]
-            stage = "entities"
-            rows["entities"] = [
-                {
-                    **span_row(ent.start_char, ent.end_char),
-                    "label": ent.label_,
-                    "lac_tag": ent[0].tag_
-                    if ent.label_ not in ("POSITION", "MEETING", "DOCUMENT")
-                    else "rule",
-                    "source": "rule"
-                    if ent.label_ in ("POSITION", "MEETING", "DOCUMENT")
-                    else "lac",
-                }
-                for ent in sdoc.ents
-            ]
-            stage = "formulations"
-            rows["formulations"] = [
-                {
-                    **span_row(m.start, m.end),
-                    "formulation_id": m.formulation.id,
-                    "canonical": m.formulation.canonical,
-                    "category": m.formulation.category,
-                    "match_kind": m.match_kind,
-                    "quoted": m.quoted,
-                    "nested": m.nested,
-                }
-                for m in matcher.find(doc.text, year=doc.year)
-            ]
-            known = {(r["start"], r["end"]) for r in rows["formulations"]}
-            token_starts = {t.idx for t in sdoc}
-            token_ends = {t.idx + len(t) for t in sdoc}
-            rows["candidate_mentions"] = []
-            for cand in finder.find(doc.text, token_starts, token_ends):
-                if (cand.start, cand.end) in known or cand.text in matcher.forms:
-                    continue
-                s_start, s_end = (
-                    sent_spans[sent_of(cand.start)] if sent_spans else (0, len(doc.text))
-                )
-                rows["candidate_mentions"].append(
-                    {
-                        **span_row(cand.start, cand.end),
-                        "pattern": cand.pattern,
-                        "published_at": doc.published_at,
-                        "sentence": doc.text[s_start:s_end],
-                    }
-                )
-            stage = "relations"
-            rows["relations"] = []
-            for rel in extractor.extract(sdoc, title=doc.title):
-                raw_start, raw_end = doc.raw_span(rel.start, rel.end)
-                s_start, s_end = sent_spans[sent_of(rel.start)]
-                rows["relations"].append(
-                    {
-                        "doc_id": doc.doc_id,
-                        "sent_id": sent_of(rel.start),
-                        "relation": rel.relation,
-                        "head": rel.head,
-                        "head_label": rel.head_label,
-                        "tail": rel.tail,
-                        "tail_label": rel.tail_label,
-                        "role": rel.role,
-                        "evidence": doc.text[s_start:s_end],
-                        "start": rel.start,
-                        "end": rel.end,
-                        "raw_start": raw_start,
-                        "raw_end": raw_end,
-                        "confidence": rel.confidence,
-                        "rule": rel.rule,
-                        "resolved_from": rel.resolved_from,
-                    }
-                )
-            stage = "documents"
-            rows["documents"] = [document_row(doc, options.run_id)]
-        except Exception as exc:  # noqa: BLE001
-            result.add("errors", error_row(options.run_id, doc.source_file, doc.doc_id, stage, exc))
+            rows = document_rows(doc, sdoc, matcher, finder, extractor, options.run_id)
+        except StageError as exc:
+            result.add(
+                "errors",
+                error_row(options.run_id, doc.source_file, doc.doc_id, exc.stage, exc.cause),
+            )
             continue
         for table, table_rows in rows.items():
             result.rows.setdefault(table, []).extend(table_rows)
         result.n_documents += 1
         result.n_chars += len(doc.text)
     return result
+
+
+class StageError(Exception):
+    def __init__(self, stage: str, cause: BaseException):
+        super().__init__(f"{stage}: {cause}")
+        self.stage, self.cause = stage, cause
+
+
+RULE_LABELS = ("POSITION", "MEETING", "DOCUMENT")
+
+
+class _Spans:
+    """Row fields shared by every span table: doc_id, sent_id, offsets, raw offsets, text."""
+
+    def __init__(self, doc: Document, sdoc: Any):
+        self.doc = doc
+        self.sentences = _sentence_spans(sdoc)
+        self._starts = [s for s, _ in self.sentences]
+
+    def sent_of(self, pos: int) -> int:
+        return max(bisect.bisect_right(self._starts, pos) - 1, 0)
+
+    def sentence_text(self, pos: int) -> str:
+        if not self.sentences:
+            return self.doc.text
+        start, end = self.sentences[self.sent_of(pos)]
+        return self.doc.text[start:end]
+
+    def row(self, start: int, end: int) -> dict[str, Any]:
+        raw_start, raw_end = self.doc.raw_span(start, end)
+        return {
+            "doc_id": self.doc.doc_id,
+            "sent_id": self.sent_of(start),
+            "start": start,
+            "end": end,
+            "raw_start": raw_start,
+            "raw_end": raw_end,
+            "text": self.doc.text[start:end],
+        }
+
+
+def document_rows(
+    doc: Document, sdoc: Any, matcher: Any, finder: Any, extractor: Any, run_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Every table's rows for one annotated document; a failure names its stage."""
+    try:
+        spans = _Spans(doc, sdoc)
+    except Exception as exc:  # noqa: BLE001
+        raise StageError("sentences", exc) from exc
+    rows: dict[str, list[dict[str, Any]]] = {}
+    steps = (
+        ("sentences", lambda: [spans.row(s, e) for s, e in spans.sentences]),
+        ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans)),
+        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"])),
+        ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
+        ("candidate_mentions", lambda: _candidate_rows(doc, sdoc, matcher, finder, spans, rows)),
+        ("documents", lambda: [document_row(doc, run_id)]),
+    )
+    for table, build in steps:
+        try:
+            rows[table] = build()
+        except Exception as exc:  # noqa: BLE001 - recorded as an errors row by the caller
+            raise StageError(table, exc) from exc
+    return rows
+
+
+def _entity_rows(sdoc: Any, spans: _Spans, relations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
+    out = []
+    for ent in sdoc.ents:
+        rule = ent.label_ in RULE_LABELS
+        issuer = None
+        if ent.label_ == "DOCUMENT":
+            issuer = issuers.get(ent.text) or _issuer_in_title(ent.text)
+        out.append(
+            {
+                **spans.row(ent.start_char, ent.end_char),
+                "label": ent.label_,
+                "lac_tag": "rule" if rule else ent[0].tag_,
+                "source": "rule" if rule else "lac",
+                "issuer": issuer,
+            }
+        )
+    return out
+
+
+# 《中共中央关于加强党史工作的意见》: the issuing body is stated before 关于.
+_TITLE_ISSUER = regex.compile(
+    r"^《((?:中共|中国共产党)?[\p{Han}]{1,20}?(?:中央|国务院|委员会|人民政府|政府|办公厅|办公室|部|委|厅|局|院))"
+    r"(?:、[\p{Han}]{2,20})?关于"
+)
+
+
+def _issuer_in_title(title: str) -> str | None:
+    m = _TITLE_ISSUER.match(title)
+    return m.group(1) if m else None
+
+
+def _formulation_rows(doc: Document, matcher: Any, spans: _Spans) -> list[dict[str, Any]]:
+    return [
+        {
+            **spans.row(m.start, m.end),
+            "formulation_id": m.formulation.id,
+            "canonical": m.formulation.canonical,
+            "category": m.formulation.category,
+            "match_kind": m.match_kind,
+            "quoted": m.quoted,
+            "nested": m.nested,
+        }
+        for m in matcher.find(doc.text, year=doc.year)
+    ]
+
+
+def _candidate_rows(
+    doc: Document, sdoc: Any, matcher: Any, finder: Any, spans: _Spans, rows: dict[str, list]
+) -> list[dict[str, Any]]:
+    known = {(r["start"], r["end"]) for r in rows["formulations"]}
+    token_starts = {t.idx for t in sdoc}
+    token_ends = {t.idx + len(t) for t in sdoc}
+    return [
+        {
+            **spans.row(c.start, c.end),
+            "pattern": c.pattern,
+            "published_at": doc.published_at,
+            "sentence": spans.sentence_text(c.start),
+        }
+        for c in finder.find(doc.text, token_starts, token_ends)
+        if (c.start, c.end) not in known and c.text not in matcher.forms
+    ]
+
+
+def _relation_rows(doc: Document, sdoc: Any, extractor: Any, spans: _Spans) -> list[dict[str, Any]]:
+    out = []
+    for rel in extractor.extract(sdoc, title=doc.title):
+        raw_start, raw_end = doc.raw_span(rel.start, rel.end)
+        out.append(
+            {
+                "doc_id": doc.doc_id,
+                "sent_id": spans.sent_of(rel.start),
+                "relation": rel.relation,
+                "head": rel.head,
+                "head_label": rel.head_label,
+                "tail": rel.tail,
+                "tail_label": rel.tail_label,
+                "role": rel.role,
+                "evidence": spans.sentence_text(rel.start),
+                "start": rel.start,
+                "end": rel.end,
+                "raw_start": raw_start,
+                "raw_end": raw_end,
+                "confidence": rel.confidence,
+                "rule": rel.rule,
+                "resolved_from": rel.resolved_from,
+            }
+        )
+    return out
 
 
 def _sentence_spans(sdoc: Any) -> list[tuple[int, int]]:

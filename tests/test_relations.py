@@ -113,3 +113,15 @@ def test_people_view(seeds_out: Path) -> None:
     row = people[(people["person"] == "何光耀") & (people["role"] == "主任")]
     assert list(row["organisation"]) == ["湖北省委党史研究室"]
     assert str(row["first_seen"].iloc[0]) == "2024-03-12"
+
+
+def test_document_entities_carry_their_issuer(seeds_out: Path, samples_out: Path) -> None:
+    ents = pd.read_parquet(seeds_out / "entities")
+    docs = ents[(ents["label"] == "DOCUMENT") & (ents["doc_id"] == seed_path("004").stem)]
+    issuers = dict(zip(docs["text"], docs["issuer"], strict=True))
+    assert (
+        issuers["《中共中央关于加强和改进新形势下党史工作的意见》"] == "中共中央"
+    )  # from the title
+    assert issuers["《关于在全党开展党史学习教育的通知》"] == "党中央"  # from 党中央已经印发了
+    sample = pd.read_parquet(samples_out / "entities")
+    assert sample[sample["label"] != "DOCUMENT"]["issuer"].isna().all()
