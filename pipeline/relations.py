@@ -94,8 +94,8 @@ class RelationExtractor:
     def extract(self, doc: Doc, title: str | None = None) -> list[Relation]:
         ents = [e for e in doc.ents if e.text.strip()]
         ctx = _Context(localities={}, main_meeting=None, orgs_seen=[])
-        if title and not _text(doc).startswith(title):
-            # A title given as a field (not in the text) still names the document's locality.
+        if title:
+            # The title names the document's locality, whether or not the text repeats it.
             matches = list(self.title_locality.finditer(title))
             for i, m in enumerate(matches):
                 name = m.group()
@@ -104,8 +104,14 @@ class RelationExtractor:
                     name = matches[i - 1].group() + name
                 self._register_locality(ctx, name)
         rows: list[Relation] = []
+        first = 0  # entities and sentences are both in document order: one pass over each
         for sent in doc.sents:
-            sent_ents = [e for e in ents if sent.start <= e.start and e.end <= sent.end]
+            while first < len(ents) and ents[first].start < sent.start:
+                first += 1
+            last = first
+            while last < len(ents) and ents[last].end <= sent.end:
+                last += 1
+            sent_ents = ents[first:last]
             self._update_context(ctx, sent_ents)
             rows += self._holds_position(doc, sent, sent_ents, ctx)
             rows += self._events(doc, sent, sent_ents, ctx)

@@ -161,3 +161,21 @@ def test_evaluate_on_msra_dev_split_sample() -> None:
     assert report["support"] > 200
     # LAC was not trained on MSRA's conventions, but it must be far better than chance.
     assert report["micro_f1"] > 0.6
+
+
+def test_evaluate_cli_prints_one_json_object(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    gold = tmp_path / "g.bio"
+    gold.write_text("王 B-PER\n建 I-PER\n国 I-PER\n说 O\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "evaluate", "--gold", str(gold), "--format", "bio",
+         "--label-map", "PER=PERSON", "--json"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["micro_f1"] == 1.0 and set(report["per_label"]) == {"PERSON"}
