@@ -290,10 +290,18 @@ class DomainSpans:
         for start, end, label in candidates:
             if all(end <= s or start >= e for s, e, _ in rule_spans):
                 rule_spans.append((start, end, label))
-        if not rule_spans:
+        glued = _names_with_glued_verb(doc)
+        if not rule_spans and not glued:
             return doc
-        _split_tokens_at(doc, {b for s, e, _ in rule_spans for b in (s, e)})
+        boundaries = {b for s, e, _ in rule_spans for b in (s, e)} | {e - 1 for _, e in glued}
+        _split_tokens_at(doc, boundaries)
         merged = self._merge(doc, rule_spans)
+        merged = [
+            Span(doc, m.start, m.end - 1, label="PERSON")
+            if m.label_ == "PERSON" and (m.start_char, m.end_char) in glued
+            else m
+            for m in merged
+        ]
         doc.set_ents(_rejoin_split_surnames(doc, merged), default="outside")
         return doc
 
@@ -376,6 +384,26 @@ class DomainSpans:
                 )
                 result.append(Span(doc, start, end, label=label))
         return sorted(result, key=lambda s: s.start)
+
+
+# LAC sometimes glues the next verb or preposition onto a three-character name ("黄立新作|政府
+# 工作报告" read as 黄立新作). Four-character Han names are almost all compound surnames.
+_GLUED_AFTER_NAME = frozenset("作在对和为说与向同出主讲任是将于")
+_COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 令狐 慕容 长孙 宇文 司徒 夏侯 端木 独孤 南宫 西门".split()
+)
+
+
+def _names_with_glued_verb(doc: Doc) -> set[tuple[int, int]]:
+    return {
+        (e.start_char, e.end_char)
+        for e in doc.ents
+        if e.label_ == "PERSON"
+        and len(e.text) == 4
+        and _is_han(e.text)
+        and e.text[-1] in _GLUED_AFTER_NAME
+        and e.text[:2] not in _COMPOUND_SURNAMES
+    }
 
 
 def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
