@@ -386,23 +386,23 @@ class DomainSpans:
         return sorted(result, key=lambda s: s.start)
 
 
-# LAC sometimes glues the next verb or preposition onto a three-character name ("黄立新作|政府
-# 工作报告" read as 黄立新作). Four-character Han names are almost all compound surnames.
-_GLUED_AFTER_NAME = frozenset("作在对和为说与向同出主讲任是将于")
-_COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 令狐 慕容 长孙 宇文 司徒 夏侯 端木 独孤 南宫 西门".split()
-)
+@functools.cache
+def _person_rules() -> tuple[frozenset[str], frozenset[str]]:
+    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    return frozenset(rules["glued_after_name"]), frozenset(rules["compound_surnames"])
 
 
 def _names_with_glued_verb(doc: Doc) -> set[tuple[int, int]]:
+    """LAC sometimes glues the next verb onto a three-character name (黄立新作|政府工作报告)."""
+    glued_after, compound_surnames = _person_rules()
     return {
         (e.start_char, e.end_char)
         for e in doc.ents
         if e.label_ == "PERSON"
         and len(e.text) == 4
         and _is_han(e.text)
-        and e.text[-1] in _GLUED_AFTER_NAME
-        and e.text[:2] not in _COMPOUND_SURNAMES
+        and e.text[-1] in glued_after
+        and e.text[:2] not in compound_surnames
     }
 
 

@@ -22,10 +22,6 @@ RESOURCES = Path(__file__).parent / "resources"
 
 _CLAUSE_END = frozenset("。；！？;!?\n")
 # "…会议(和…会议)精神": the meeting is referred to, not reported on.
-# Words allowed between an issuing body and 印发/出台 ("国务院办公厅近日出台").
-_ADVERBIAL = regex.compile(
-    r"(?:近日|日前|近期|最近|今天|同日|联合|正式|专门|再次|也|已经|已|先后|分别|相继|还|又|均)+"
-)
 _REFERRED = regex.compile(r"(?:[和、及与][^，。；]{0,30}?)?精神")
 
 
@@ -486,7 +482,13 @@ class RelationExtractor:
 
     @staticmethod
     def _adverbial(gap: str) -> bool:
-        return gap == "" or bool(_ADVERBIAL.fullmatch(gap))
+        return gap == "" or bool(_issue_adverbials().fullmatch(gap))
+
+
+@functools.cache
+def _issue_adverbials() -> regex.Pattern[str]:
+    words = sorted(_rules()["issue_adverbials"], key=len, reverse=True)
+    return regex.compile("(?:" + "|".join(map(regex.escape, words)) + ")+")
 
 
 def _text(doc: Doc) -> str:
