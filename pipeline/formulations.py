@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +209,7 @@ class CandidateFinder:
         )
         self.compact_min, self.compact_max = rules["compact_min_chars"], rules["compact_max_chars"]
         self.numeral_values = rules["numeral_values"]
+        self.pattern_weights: dict[str, float] = rules["pattern_weights"]
 
     def find(self, text: str, token_starts: set[int], token_ends: set[int]) -> list[Candidate]:
         found: dict[tuple[int, int], Candidate] = {}
@@ -291,17 +292,8 @@ def get_candidate_finder() -> CandidateFinder:
 
 def score_candidate(pattern: str, n_docs: int, n_mentions: int, n_quoted: int) -> float:
     """Rank: quoted and repeated across documents beats frequent in one document."""
-    pattern_weight = {
-        "quoted_numeral": 2.0,
-        "enumeration": 1.8,
-        "numeral_compound": 1.5,
-        "numeral_measure": 1.0,
-    }.get(pattern, 1.0)
+    pattern_weight = get_candidate_finder().pattern_weights.get(pattern, 1.0)
     quoted_share = n_quoted / n_mentions if n_mentions else 0.0
     return round(
         pattern_weight * (1.0 + quoted_share) * math.log1p(n_mentions) * math.sqrt(n_docs), 4
     )
-
-
-def formulation_ids(lexicon: Iterable[Formulation]) -> list[str]:
-    return [e.id for e in lexicon]
