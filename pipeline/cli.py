@@ -54,6 +54,11 @@ def run(
     lexicon: Path = typer.Option(
         None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
@@ -106,6 +111,7 @@ def run(
             lac_runner=lac_runner,
             nested_formulations=nested_formulations,
             lexicon=lexicon,
+            force=force,
             on_progress=on_progress,
         )
         progress.update(task, total=1, completed=1)

@@ -101,11 +101,13 @@ def run_pipeline(
     lac_runner: str = "batched",
     nested_formulations: bool = False,
     lexicon: str | os.PathLike | None = None,
+    force: bool = False,
     on_progress: Callable[[int, int, int], None] | None = None,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir`.
 
-    `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written.
+    `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
+    their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written.
     """
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -144,7 +146,7 @@ def run_pipeline(
                 continue
             seen.add(item.doc_id)
             previous = existing.get(item.doc_id)
-            if previous == item.content_hash:
+            if previous == item.content_hash and not force:
                 summary.n_skipped += 1
                 continue
             if previous is not None:

@@ -198,6 +198,15 @@ def test_rerun_is_idempotent(tmp_path: Path) -> None:
     assert list(runs.sort_values("started_at").n_skipped) == [0, first.n_documents]
 
 
+def test_force_reprocesses_without_duplicating(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_pipeline([SAMPLES], out)
+    counts = {t: len(_read(out, t)) for t in BATCH_TABLES}
+    forced = run_pipeline([SAMPLES], out, force=True)
+    assert forced.n_documents == first.n_documents == forced.n_replaced
+    assert {t: len(_read(out, t)) for t in BATCH_TABLES} == counts
+
+
 def test_changed_document_replaces_its_rows(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
