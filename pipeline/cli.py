@@ -121,6 +121,15 @@ def run(
         f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
         f"→ {out}"
     )
+    if not quiet:
+        table = Table(title="rows written this run", title_justify="left")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, n in summary.rows_written.items():
+            table.add_row(name, f"{n:,}")
+        for name, n in summary.derived_rows.items():
+            table.add_row(f"{name} (rebuilt whole)", f"{n:,}")
+        console.print(table)
     if summary.n_errors:
         console.print(f"see {out / 'errors'} for what failed and why")
 

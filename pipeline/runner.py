@@ -46,6 +46,7 @@ class RunSummary:
     n_chars: int = 0
     n_interrupted_parts_removed: int = 0
     derived_rows: dict[str, int] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -169,6 +170,8 @@ def run_pipeline(
             known_errors.update(error_key(e) for e in fresh)
             rows["errors"] = fresh
         writer.write_batch(batch_no, rows)
+        for table, table_rows in rows.items():
+            summary.rows_written[table] = summary.rows_written.get(table, 0) + len(table_rows)
         summary.n_documents += result.n_documents
         summary.n_chars += result.n_chars
         if on_progress:
