@@ -58,13 +58,25 @@ def gpe_names() -> frozenset[str]:
 
 
 _GPE_SUFFIX = regex.compile(r"(?:省|市|县|区|州|盟|旗|乡|镇|自治区|自治州|自治县|特别行政区|国)$")
+# ...but 地区/试验区/开发区 name regions and zones, not governments.
+_NOT_GPE_SUFFIX = regex.compile(r"(?:地区|试验区|开发区|示范区|功能区|经济区|湾区|园区|景区|社区)$")
 
 
 def entity_label(lac_tag: str, text: str) -> str:
     label = lac_label_table().get(lac_tag, ("", ""))[0]
-    if label == "LOC" and (text in gpe_names() or _GPE_SUFFIX.search(text)):
+    if label == "LOC" and (
+        text in gpe_names() or (_GPE_SUFFIX.search(text) and not _NOT_GPE_SUFFIX.search(text))
+    ):
         return "GPE"
     return label
+
+
+@functools.cache
+def entity_corrections() -> dict[str, str]:
+    """text -> corrected label ("-" = not an entity), from resources/entity_corrections.tsv."""
+    with open(RESOURCES / "entity_corrections.tsv", encoding="utf-8") as fh:
+        rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        return {row["text"]: row["label"] for row in rows}
 
 
 def _is_han(text: str) -> bool:
@@ -241,6 +253,7 @@ class DomainSpanFinder:
         self.name_tags = frozenset(spec.get("name_tags", []))
         self.name_joiners = frozenset(spec.get("name_joiners", []))
         self.name_stopwords = frozenset(spec.get("name_stopwords", []))
+        self.not_followed_by = tuple(spec.get("not_followed_by", []))
         self.document_re = regex.compile(r"《[^《》\n]{1,80}》")
 
     def positions_in(self, text: str) -> list[tuple[int, int]]:
@@ -291,8 +304,6 @@ class DomainSpans:
             if all(end <= s or start >= e for s, e, _ in rule_spans):
                 rule_spans.append((start, end, label))
         glued = _names_with_glued_verb(doc)
-        if not rule_spans and not glued:
-            return doc
         boundaries = {b for s, e, _ in rule_spans for b in (s, e)} | {e - 1 for _, e in glued}
         _split_tokens_at(doc, boundaries)
         merged = self._merge(doc, rule_spans)
@@ -313,6 +324,8 @@ class DomainSpans:
             # A pattern may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
             spans.append((self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False), end))
         for start, end in loose:
+            if text.startswith(self.finder.not_followed_by, end):
+                continue  # 人民代表大会制度, 人民大会堂: an institution or a building
             new_start = self._extend_left(doc, start, self.finder.name_tags, joiners=True)
             head = text[new_start:start]
             stripped = self.finder.prefix_re.sub("", head)
@@ -368,7 +381,13 @@ class DomainSpans:
         spans = [doc.char_span(s, e, label=lab) for s, e, lab in rule_spans]
         result = [s for s in spans if s is not None]
         taken = [(s.start, s.end) for s in result]
+        corrections = entity_corrections()
         for ent in doc.ents:
+            fixed = corrections.get(ent.text)
+            if fixed == "-":
+                continue
+            if fixed:
+                ent = Span(doc, ent.start, ent.end, label=fixed)
             # Trim the LAC entity to the tokens no rule span claims; keep it if anything remains.
             free = [i for i in range(ent.start, ent.end) if all(not a <= i < b for a, b in taken)]
             if not free:

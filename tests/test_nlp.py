@@ -181,3 +181,17 @@ def test_evaluate_cli_prints_one_json_object(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["micro_f1"] == 1.0 and set(report["per_label"]) == {"PERSON"}
+
+
+@pytest.mark.parametrize(
+    "text, absent",
+    [
+        ("坚持和完善人民代表大会制度", ("人民代表大会", "MEETING")),
+        ("在北京人民大会堂举行", ("北京人民大会", "MEETING")),
+        ("用习近平新时代中国特色社会主义思想武装头脑", ("新时代", "ORG")),
+        ("实现中华民族伟大复兴", ("中华", "ORG")),
+        ("推进自由贸易试验区建设", ("自由贸易试验区", "GPE")),
+    ],
+)
+def test_genre_corrections(nlp, text: str, absent: tuple[str, str]) -> None:
+    assert absent not in _ents(nlp(text))
