@@ -170,7 +170,9 @@ def _prf_report(
 
 
 def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run the real stages (normalise → nlp → relations) on JSON records; return relation rows."""
+    """Run the real stages (normalise → nlp → relations) on JSON records; return relation rows.
+
+    A document that fails in any stage raises: an evaluation must not score a crash as a miss."""
     from pipeline.ingest import FieldMap, _record_to_document
     from pipeline.stages import StageOptions, process_batch
 
@@ -180,6 +182,8 @@ def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[st
         if not isinstance(doc, Exception) and hasattr(doc, "raw_text"):
             docs.append(doc)
     result = process_batch(docs, StageOptions(run_id="evaluate"))
+    if result.rows.get("errors"):
+        raise RuntimeError(f"documents failed during evaluation: {result.rows['errors']}")
     return result.rows.get("relations", [])
 
 

@@ -240,9 +240,11 @@ _NUM = r"(?:[一二三四五六七八九十百零〇两]+|\d+)"
 class DomainSpanFinder:
     """Character-level POSITION / MEETING / DOCUMENT spans from the resource files."""
 
-    def __init__(self, positions_path: Path, meetings_path: Path):
+    def __init__(self, positions_path: Path, meetings_path: Path, organisations_path: Path):
         titles = sorted(set(_read_lines(positions_path)))
         self.positions = AhoCorasick(titles, matchkind=MatchKind.Standard)
+        orgs = sorted(set(_read_lines(organisations_path)))
+        self.organisations = AhoCorasick(orgs, matchkind=MatchKind.LeftmostLongest)
         spec = yaml.safe_load(meetings_path.read_text(encoding="utf-8"))
         patterns = [p.replace("{num}", _NUM) for p in spec["patterns"]]
         self.meeting_re = regex.compile("|".join(f"(?:{p})" for p in patterns))
@@ -261,6 +263,9 @@ class DomainSpanFinder:
             (s, e) for _, s, e in self.positions.find_matches_as_indexes(text, overlapping=True)
         ]
         return _longest_non_overlapping(found)
+
+    def organisations_in(self, text: str) -> list[tuple[int, int]]:
+        return [(s, e) for _, s, e in self.organisations.find_matches_as_indexes(text)]
 
     def meetings_in(self, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(pattern spans, suffix spans); the component extends both over naming words."""
@@ -281,15 +286,17 @@ def _longest_non_overlapping(spans: list[tuple[int, int]]) -> list[tuple[int, in
 
 
 @functools.cache
-def _span_finder(positions_path: str, meetings_path: str) -> DomainSpanFinder:
-    return DomainSpanFinder(Path(positions_path), Path(meetings_path))
+def _span_finder(
+    positions_path: str, meetings_path: str, organisations_path: str
+) -> DomainSpanFinder:
+    return DomainSpanFinder(Path(positions_path), Path(meetings_path), Path(organisations_path))
 
 
 class DomainSpans:
     """Adds POSITION/MEETING/DOCUMENT entities; rule spans win over overlapping LAC entities."""
 
-    def __init__(self, positions_path: str, meetings_path: str):
-        self.finder = _span_finder(positions_path, meetings_path)
+    def __init__(self, positions_path: str, meetings_path: str, organisations_path: str):
+        self.finder = _span_finder(positions_path, meetings_path, organisations_path)
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc.text
@@ -298,6 +305,14 @@ class DomainSpans:
         candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
         positions = [(s, e, "POSITION") for s, e in self.finder.positions_in(text)]
         candidates += [p for p in positions if self._plausible_position(doc, p[0], p[1])]
+        # Known bodies last: they fill in what LAC missed but never cut a longer rule span.
+        lac_orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
+        candidates += [
+            (s, e, "ORG")
+            for s, e in self.finder.organisations_in(text)
+            # 国务院 inside LAC's 国务院办公厅 adds nothing; LAC's longer name stands.
+            if not any(ls <= s and e <= le and (ls, le) != (s, e) for ls, le in lac_orgs)
+        ]
         rule_spans: list[tuple[int, int, str]] = []
         # DOCUMENT first, then MEETING, then POSITION: a title inside 《》 is not a post.
         for start, end, label in candidates:
@@ -307,6 +322,7 @@ class DomainSpans:
         boundaries = {b for s, e, _ in rule_spans for b in (s, e)} | {e - 1 for _, e in glued}
         _split_tokens_at(doc, boundaries)
         merged = self._merge(doc, rule_spans)
+        doc.user_data["tifa_rule_spans"] = {(s, e) for s, e, _ in rule_spans}
         merged = [
             Span(doc, m.start, m.end - 1, label="PERSON")
             if m.label_ == "PERSON" and (m.start_char, m.end_char) in glued
@@ -487,10 +503,13 @@ def _split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
     default_config={
         "positions_path": str(RESOURCES / "positions.txt"),
         "meetings_path": str(RESOURCES / "meetings.yaml"),
+        "organisations_path": str(RESOURCES / "organisations.txt"),
     },
 )
-def make_domain_spans(nlp: Language, name: str, positions_path: str, meetings_path: str):
-    return DomainSpans(positions_path, meetings_path)
+def make_domain_spans(
+    nlp: Language, name: str, positions_path: str, meetings_path: str, organisations_path: str
+):
+    return DomainSpans(positions_path, meetings_path, organisations_path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from spacy.tokens import Doc, Span
 RESOURCES = Path(__file__).parent / "resources"
 
 _CLAUSE_END = frozenset("。；！？;!?\n")
+# A department name after its parent body: Han characters ending in 司/局/处/室/中心.
+_SUB_UNIT = regex.compile(r"\p{Han}{2,10}(?:司|局|处|室|中心)")
 # "…会议(和…会议)精神": the meeting is referred to, not reported on.
 _REFERRED = regex.compile(r"(?:[和、及与][^，。；]{0,30}?)?精神")
 
@@ -74,9 +76,15 @@ class RelationExtractor:
         self.generic_meetings = regex.compile(rules["generic_meeting_words"])
         self.gov_posts: dict[str, str] = rules["government_posts"]
         self.party_department_posts = tuple(rules["party_department_posts"])
-        self.single_char_orgs = frozenset(rules["single_char_orgs"])
+        self.abbreviated_heads: dict[str, list[str]] = dict(
+            sorted(rules["abbreviated_heads"].items(), key=lambda kv: -len(kv[0]))
+        )
+        self.institution_posts = frozenset(rules["institution_posts"])
+        self.sub_unit_suffixes = tuple(rules["sub_unit_suffixes"])
+        self.parent_suffixes = tuple(rules["parent_body_suffixes"])
+        self.institution_suffixes = tuple(rules["institution_suffixes"])
         self.body_expansions: dict[str, str] = rules["body_expansions"]
-        self.levels: list[str] = rules["locality_levels"]
+        self.levels: tuple[str, ...] = tuple(rules["locality_levels"])
         self.person_re = regex.compile(rules["person_name"])
         names = "|".join(sorted(rules["provinces"], key=len, reverse=True))
         # "湖北省", "佛山市南海区", "新疆维吾尔自治区"; not "在全市", "本县" or "召开全省".
@@ -199,12 +207,28 @@ class RelationExtractor:
                 ):
                     org = ents[k]
                     k -= 1
-                elif position.start_char > sent.start_char:
-                    prev = doc.char_span(
-                        position.start_char - 1, position.start_char, alignment_mode="expand"
+                elif (
+                    k >= 0
+                    and ents[k].label_ == "ORG"
+                    and _SUB_UNIT.fullmatch(text[ents[k].end_char : position.start_char])
+                ):
+                    # A department of the body just named: "生态环境部" + "土壤生态环境司" + 司长.
+                    org = doc.char_span(
+                        ents[k].start_char,
+                        position.start_char,
+                        label="ORG",
+                        alignment_mode="expand",
                     )
-                    if prev is not None and prev.text in self.single_char_orgs:
-                        org = prev.text
+                    k -= 1
+                else:
+                    # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body named earlier.
+                    before = text[
+                        max(sent.start_char, position.start_char - 4) : position.start_char
+                    ]
+                    for head in self.abbreviated_heads:
+                        if before.endswith(head):
+                            org = head
+                            break
                 posts.append((position, org))
                 if isinstance(org, Span):
                     boundary = org.start_char
@@ -260,15 +284,25 @@ class RelationExtractor:
                     if locality
                     else (None, None)
                 )
+            if name.endswith(self.sub_unit_suffixes) and not name.startswith(self.levels):
+                # "宣传教育司" after "生态环境部" was named: a department of that ministry.
+                for parent in reversed(ctx.orgs_seen):
+                    if parent.endswith(self.parent_suffixes) and not name.startswith(parent):
+                        return parent + name, "text"
+            if name in ("中共", "中国共产党") and role.startswith("中央"):
+                return "中共中央", None  # 中共中央政治局常委: the post is in the Central Committee
             tail, how = self._expand_abbreviation(name, ctx)
             # "狮山镇" + 党委书记 -> 狮山镇党委; a university's 党委书记 stays with the university.
             if role.startswith("党委") and tail[-1] in "省市县区镇乡" and not tail.endswith("党委"):
                 tail += "党委"
+            elif role.startswith(("工委", "党工委")) and not tail.endswith("工委"):
+                tail += role[: role.index("工委") + 2]  # 海南省委教育 + 工委书记 -> …教育工委
             return tail, how
         if isinstance(org, str):
-            # One-character abbreviation ("室副主任"): the last organisation seen ending in it.
+            # A generic head ("室", "学校", "委员会"): the last organisation seen of that kind.
+            suffixes = tuple(self.abbreviated_heads[org])
             for name in reversed(ctx.orgs_seen):
-                if name.endswith(org) and len(name) > 1:
+                if name.endswith(suffixes) and len(name) > len(org):
                     return name, "text"
             return None, None
         # No organisation written: the post itself may say which body it belongs to.
@@ -287,6 +321,11 @@ class RelationExtractor:
             top = ctx.top_locality()
             if top:
                 return top + ("党委" if top.endswith("自治区") else "委"), "locality"
+        if role in self.institution_posts:
+            # 校长, 董事长 with no body written: the university or company the document is about.
+            for name in reversed(ctx.orgs_seen):
+                if name.endswith(self.institution_suffixes):
+                    return name, "context"
         return None, None
 
     def _names_place_body(self, name: str, role: str) -> bool:

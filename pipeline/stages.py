@@ -208,8 +208,9 @@ def document_rows(
 def _entity_rows(sdoc: Any, spans: _Spans, relations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
+    rule_spans = sdoc.user_data.get("tifa_rule_spans", set())
     for ent in sdoc.ents:
-        rule = ent.label_ in RULE_LABELS
+        rule = ent.label_ in RULE_LABELS or (ent.start_char, ent.end_char) in rule_spans
         issuer = None
         if ent.label_ == "DOCUMENT":
             issuer = issuers.get(ent.text) or _issuer_in_title(ent.text)
