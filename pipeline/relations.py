@@ -207,6 +207,15 @@ class RelationExtractor:
                 ):
                     org = ents[k]
                     k -= 1
+                    if (
+                        k >= 0
+                        and ents[k].label_ == "ORG"
+                        and ents[k].end_char == org.start_char
+                        and org.text.endswith(self.sub_unit_suffixes)
+                    ):
+                        # "民政部" + "养老服务司": the department with its ministry.
+                        org = doc.char_span(ents[k].start_char, org.end_char, label="ORG")
+                        k -= 1
                 elif (
                     k >= 0
                     and ents[k].label_ == "ORG"
@@ -221,7 +230,8 @@ class RelationExtractor:
                     )
                     k -= 1
                 else:
-                    # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body named earlier.
+                    # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body
+                    # named earlier.
                     before = text[
                         max(sent.start_char, position.start_char - 4) : position.start_char
                     ]
@@ -284,7 +294,11 @@ class RelationExtractor:
                     if locality
                     else (None, None)
                 )
-            if name.endswith(self.sub_unit_suffixes) and not name.startswith(self.levels):
+            if (
+                name.endswith(self.sub_unit_suffixes)
+                and not name.startswith(self.levels)
+                and not any(p in name[:-1] for p in self.parent_suffixes)  # 民政部养老服务司
+            ):
                 # "宣传教育司" after "生态环境部" was named: a department of that ministry.
                 for parent in reversed(ctx.orgs_seen):
                     if parent.endswith(self.parent_suffixes) and not name.startswith(parent):
