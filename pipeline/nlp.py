@@ -448,6 +448,25 @@ def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
     for ent in ents:
         if (
             ent.label_ == "PERSON"
+            and len(ent.text) == 1
+            and out
+            and out[-1].label_ == "POSITION"
+            and out[-1].end == ent.start
+            and ent.end < len(doc)
+        ):
+            # "副主席|马|建功，": a one-character "name" after a post, then a word LAC did not
+            # read as a name, then punctuation: the three characters are the name.
+            given = doc[ent.end]
+            after = doc[ent.end + 1] if ent.end + 1 < len(doc) else None
+            if (
+                len(given.text) == 2
+                and _is_han(given.text)
+                and not given.ent_type_
+                and (after is None or after.tag_ in ("w", "_SP"))
+            ):
+                ent = Span(doc, ent.start, ent.end + 1, label="PERSON")
+        elif (
+            ent.label_ == "PERSON"
             and len(ent.text) == 2
             and ent.start >= 2
             and out

@@ -21,6 +21,10 @@ from spacy.tokens import Doc, Span
 RESOURCES = Path(__file__).parent / "resources"
 
 _CLAUSE_END = frozenset("。；！？;!?\n")
+# "财政部、税务总局在发布会前发布了": a time or place phrase between issuer and trigger.
+_WHEN = regex.compile(r"(?:近日|日前|同日)?在[^，。；]{1,10}?(?:前|上|后|中|期间)")
+# Verbs that appoint or elect the name that follows to the post after 为 ("任命王淑英为…主任").
+_APPOINT = ("任命", "提名", "拟任", "选举", "推选")
 # A department name after its parent body: Han characters ending in 司/局/处/室/中心.
 _SUB_UNIT = regex.compile(r"\p{Han}{2,10}(?:司|局|处|室|中心)")
 # "…会议(和…会议)精神": the meeting is referred to, not reported on.
@@ -80,6 +84,7 @@ class RelationExtractor:
             sorted(rules["abbreviated_heads"].items(), key=lambda kv: -len(kv[0]))
         )
         self.institution_posts = frozenset(rules["institution_posts"])
+        self.generic_issuers = sorted(rules["generic_issuers"], key=len, reverse=True)
         self.sub_unit_suffixes = tuple(rules["sub_unit_suffixes"])
         self.parent_suffixes = tuple(rules["parent_body_suffixes"])
         self.institution_suffixes = tuple(rules["institution_suffixes"])
@@ -118,6 +123,7 @@ class RelationExtractor:
             sent_ents = ents[first:last]
             self._update_context(ctx, sent_ents)
             rows += self._holds_position(doc, sent, sent_ents, ctx)
+            rows += self._appointments(doc, sent_ents, ctx)
             rows += self._events(doc, sent, sent_ents, ctx)
             rows += self._issues(doc, sent, sent_ents)
         return _dedupe(rows)
@@ -252,9 +258,12 @@ class RelationExtractor:
             # A post with no body of its own in a stack takes the nearest body written in the
             # stack ("国务委员、国务院秘书长", "教育部党组书记、部长").
             written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
+            listed = self._list_head_org(ents, j, text, ctx) if not written else None
             for (position, org), (tail, how) in zip(posts, resolved, strict=True):
                 if tail is None and written and written[0][0] is not None:
                     tail, how = written[0][0], "stack"
+                elif tail is None and listed is not None:
+                    tail, how = listed, "list"
                 if tail is None:
                     continue
                 start = org.start_char if isinstance(org, Span) else position.start_char
@@ -271,6 +280,60 @@ class RelationExtractor:
                     "org_position_person" if org is not None else "position_person",
                     how,
                 )
+
+    def _appointments(self, doc: Doc, ents: list[Span], ctx: _Context) -> Iterator[Relation]:
+        """"任命王淑英为…委员会主任": the appointee holds the post (免去 does not)."""
+        text = _text(doc)
+        for i, ent in enumerate(ents):
+            if ent.label_ != "PERSON" or not self._is_name(ent.text):
+                continue
+            if not text[max(0, ent.start_char - 3) : ent.start_char].endswith(_APPOINT):
+                continue
+            if not text.startswith("为", ent.end_char):
+                continue
+            for k in range(i + 1, len(ents)):
+                between = text[ent.end_char : ents[k].start_char]
+                if any(c in "，；。,;" for c in between) or len(between) > 30:
+                    break
+                if ents[k].label_ != "POSITION":
+                    continue
+                position = ents[k]
+                org = (
+                    ents[k - 1]
+                    if ents[k - 1].end_char == position.start_char
+                    and ents[k - 1].label_ in ("ORG", "GPE", "LOC")
+                    else None
+                )
+                tail, how = self._resolve_org(position.text, org, ctx)
+                if tail:
+                    yield Relation(
+                        "holds_position", ent.text, "PERSON", tail, "ORG", position.text,
+                        ent.start_char, position.end_char, 0.85, "appointment", how,
+                    )  # fmt: skip
+                break
+
+    def _list_head_org(self, ents: list[Span], j: int, text: str, ctx: _Context) -> str | None:
+        """ "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛": a post without a body, right after a
+        list of names that a body's post opens, belongs to that body."""
+        if j < 0 or ents[j].label_ != "PERSON":
+            return None
+        boundary = ents[j + 1].start_char if j + 1 < len(ents) else len(text)
+        if _gap(text, ents[j].end_char, boundary) not in ("、", "和", "，", ","):
+            return None
+        while j >= 0 and ents[j].label_ == "PERSON":
+            j -= 1
+            if j >= 0 and _gap(text, ents[j].end_char, ents[j + 1].start_char) not in (
+                "",
+                "、",
+                "和",
+            ):
+                return None
+        if j < 1 or ents[j].label_ != "POSITION" or ents[j - 1].label_ != "ORG":
+            return None
+        if ents[j - 1].end_char != ents[j].start_char:
+            return None
+        tail, _ = self._resolve_org(ents[j].text, ents[j - 1], ctx)
+        return tail
 
     def _resolve_org(
         self, role: str, org: Span | str | None, ctx: _Context
@@ -459,14 +522,15 @@ class RelationExtractor:
         group = [last]
         for prev in reversed(people[:-1]):
             between = _text(doc)[prev.end_char : group[0].start_char]
-            if regex.fullmatch(r"[、和及]|、[^，。；]{0,20}?", between) or (
-                between
+            # "副主任杨帆、沙振宇、李德明和秘书长白雪松出席": names joined by 、/和/，with
+            # only posts and bodies between them act together.
+            if regex.fullmatch(r"[、和及]", between) or (
+                regex.fullmatch(r"[，,、和及][\p{Han}、]{0,20}", between)
                 and all(
-                    e.label_ in ("POSITION", "ORG")
+                    e.label_ in ("POSITION", "ORG", "GPE", "LOC")
                     for e in ents
                     if prev.end_char <= e.start_char < group[0].start_char
                 )
-                and regex.fullmatch(r"[，、][\p{Han}、]{0,20}", between)
             ):
                 group.insert(0, prev)
             else:
@@ -519,15 +583,20 @@ class RelationExtractor:
                     boundary = ent.start_char
                 else:
                     break
-            for org in issuers:
+            heads = [org.text for org in issuers]
+            if not heads:
+                # "学校党委印发", "集团下发": a body written generically, kept as written.
+                before = _text(doc)[max(sent.start_char, t_start - 6) : t_start]
+                heads = [g for g in self.generic_issuers if before.endswith(g)][:1]
+            for head in heads:
                 yield Relation(
                     "issues",
-                    org.text,
+                    head,
                     "ORG",
                     document.text,
                     "DOCUMENT",
                     None,
-                    org.start_char,
+                    t_start - len(head),
                     document.end_char,
                     0.9,
                     "org_issue_document",
@@ -535,7 +604,7 @@ class RelationExtractor:
 
     @staticmethod
     def _adverbial(gap: str) -> bool:
-        return gap == "" or bool(_issue_adverbials().fullmatch(gap))
+        return gap == "" or bool(_issue_adverbials().fullmatch(gap) or _WHEN.fullmatch(gap))
 
 
 @functools.cache
