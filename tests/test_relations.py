@@ -95,12 +95,54 @@ def test_relation_patterns(text: str, title: str | None, expected: set[tuple]) -
     assert expected <= found, found
 
 
+@pytest.mark.parametrize(
+    "text, title, expected",
+    [
+        (
+            "会议决定任命王淑英为海南省发展和改革委员会主任，免去何振华的海南省发展和改革委员会主任职务。",
+            None,
+            {("holds_position", "王淑英", "海南省发展和改革委员会", "主任")},
+        ),
+        (
+            "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛出席会议。",
+            "海南省人大常委会举行第十次会议",
+            {("holds_position", "文昌盛", "海南省人大常委会", "秘书长"),
+             ("holds_position", "欧阳红", "海南省人大常委会", "副主任")},
+        ),
+        (
+            "生态环境部举行发布会。宣传教育司副司长叶青参加发布会。",
+            None,
+            {("holds_position", "叶青", "生态环境部宣传教育司", "副司长")},
+        ),
+        (
+            "会上，学校党委印发《海南大学关于加强基层党组织建设的实施方案》。",
+            None,
+            {("issues", "学校党委", "《海南大学关于加强基层党组织建设的实施方案》", None)},
+        ),
+        (
+            "财政部、税务总局在发布会前发布了《关于延续实施有关税费优惠政策的公告》。",
+            None,
+            {("issues", "财政部", "《关于延续实施有关税费优惠政策的公告》", None),
+             ("issues", "税务总局", "《关于延续实施有关税费优惠政策的公告》", None)},
+        ),
+    ],
+)
+def test_more_relation_patterns(text: str, title: str | None, expected: set[tuple]) -> None:
+    found = _rels(text, title)
+    assert expected <= found, found
+
+
+def test_dismissal_is_not_a_post() -> None:
+    found = _rels("会议决定免去何振华的海南省发展和改革委员会主任职务。")
+    assert not [f for f in found if f[1] == "何振华"]
+
+
 def test_redacted_names_yield_nothing() -> None:
     found = _rels("××同志主持会议并讲话。县委书记在会上讲话。")
     assert not [f for f in found if f[0] in ("holds_position", "chairs", "addresses")]
 
 
-@pytest.mark.parametrize("name", ["relations", "relations_heldout"])
+@pytest.mark.parametrize("name", ["relations", "relations_heldout", "relations_blind2"])
 def test_gold_precision_and_recall(name: str) -> None:
     report = evaluate_relations(GOLD / f"{name}_gold.jsonl", GOLD / f"{name}_docs.jsonl")
     assert report["support"] >= 60
