@@ -130,6 +130,11 @@ def run(
         for name, n in summary.derived_rows.items():
             table.add_row(f"{name} (rebuilt whole)", f"{n:,}")
         console.print(table)
+    if summary.n_interrupted_parts_removed:
+        console.print(
+            f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
+            "run; its documents were processed again"
+        )
     if summary.n_errors:
         console.print(f"see {out / 'errors'} for what failed and why")
 

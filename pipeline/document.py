@@ -1,6 +1,6 @@
 """The one record that flows through every stage (datatrove-style).
 
-Ingest fills the raw fields; normalise fills `text`, `raw_offsets`, metadata and flags; later stages
+Ingest fills the raw fields; normalise fills `text`, `normalised`, metadata and flags; later stages
 only read a Document and return rows. A Document is plain data so it pickles cheaply to worker
 processes and Dask workers.
 """
@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.normalise import Normalised
 
 
 @dataclass
@@ -26,9 +29,9 @@ class Document:
     author: str | None = None
     contributor: str | None = None
     encoding: str | None = None
-    # Filled by normalise.
+    # Filled by normalise: the clean text and the Normalised result that maps it to raw_text.
     text: str = ""
-    raw_offsets: Any = None
+    normalised: Normalised | None = None
     flags: dict[str, Any] = field(default_factory=dict)
     sentences: list[tuple[int, int]] = field(default_factory=list)
 
@@ -38,13 +41,9 @@ class Document:
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the normalised text back onto the raw text."""
-        offsets = self.raw_offsets
-        if offsets is None:
+        if self.normalised is None:
             return start, end
-        raw_start = int(offsets[start])
-        # The raw span ends after the raw character that produced the span's last character.
-        raw_end = int(offsets[end - 1]) + 1 if end > start else raw_start
-        return raw_start, max(raw_end, raw_start)
+        return self.normalised.raw_span(start, end)
 
 
 def content_hash(raw_text: str) -> str:

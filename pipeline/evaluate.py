@@ -173,14 +173,15 @@ def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[st
     """Run the real stages (normalise → nlp → relations) on JSON records; return relation rows.
 
     A document that fails in any stage raises: an evaluation must not score a crash as a miss."""
-    from pipeline.ingest import FieldMap, _record_to_document
+    from pipeline.ingest import FieldMap, IngestError, _record_to_document
     from pipeline.stages import StageOptions, process_batch
 
     docs = []
     for i, rec in enumerate(records):
         doc = _record_to_document(rec, FieldMap(), "gold", "utf-8", f"record {i}")
-        if not isinstance(doc, Exception) and hasattr(doc, "raw_text"):
-            docs.append(doc)
+        if isinstance(doc, IngestError):
+            raise ValueError(f"gold document {i} cannot be read: {doc.message}")
+        docs.append(doc)
     result = process_batch(docs, StageOptions(run_id="evaluate"))
     if result.rows.get("errors"):
         raise RuntimeError(f"documents failed during evaluation: {result.rows['errors']}")

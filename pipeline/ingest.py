@@ -252,19 +252,20 @@ def iter_documents(
             yield IngestError(source_file, "FileNotFound", f"no such file or folder: {path}")
             continue
         suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            yield IngestError(
+                source_file,
+                "UnsupportedFormat",
+                f"'{suffix or path.name}' files are not read; use {', '.join(SUPPORTED_SUFFIXES)}",
+            )
+            continue
         try:
             if suffix == ".txt":
                 yield from _read_txt(path)
             elif suffix == ".jsonl":
                 yield from _read_jsonl(path, fields)
-            elif suffix == ".csv":
-                yield from _read_csv(path, fields)
             else:
-                yield IngestError(
-                    source_file,
-                    "UnsupportedFormat",
-                    f"'{suffix or path.name}' files are not read; use .txt, .jsonl or .csv",
-                )
+                yield from _read_csv(path, fields)
         except UndecodableError as exc:
             yield IngestError(source_file, "DecodeError", str(exc))
         except UnicodeDecodeError as exc:

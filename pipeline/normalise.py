@@ -25,7 +25,6 @@ Design choices worth knowing downstream:
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import functools
 import re
@@ -865,8 +864,3 @@ def split_sentences(text: str, max_len: int = 250) -> list[tuple[int, int]]:
     if e > s:
         _cut_long(text, s, e, max_len, spans)
     return spans
-
-
-def _sentence_index(spans: list[tuple[int, int]], pos: int) -> int:
-    """Index of the sentence containing ``pos`` (helper for callers mapping entities)."""
-    return bisect.bisect_right([s for s, _ in spans], pos) - 1

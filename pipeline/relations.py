@@ -282,7 +282,7 @@ class RelationExtractor:
                 )
 
     def _appointments(self, doc: Doc, ents: list[Span], ctx: _Context) -> Iterator[Relation]:
-        """"任命王淑英为…委员会主任": the appointee holds the post (免去 does not)."""
+        """ "任命王淑英为…委员会主任": the appointee holds the post (免去 does not)."""
         text = _text(doc)
         for i, ent in enumerate(ents):
             if ent.label_ != "PERSON" or not self._is_name(ent.text):

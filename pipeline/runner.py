@@ -202,13 +202,13 @@ def _run_processes(batches, options, handle, workers: int) -> None:  # noqa: ANN
     ) as pool:
         for batch_no, (docs, errs) in enumerate(batches):
             if len(in_flight) >= 2 * workers:
-                _drain(in_flight, handle, block_until_one=True)
+                _drain(in_flight, handle)
             in_flight[pool.submit(process_batch, docs, options)] = (batch_no, errs)
         while in_flight:
-            _drain(in_flight, handle, block_until_one=True)
+            _drain(in_flight, handle)
 
 
-def _drain(in_flight: dict, handle, block_until_one: bool) -> None:  # noqa: ANN001
+def _drain(in_flight: dict, handle) -> None:  # noqa: ANN001
     done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
     for fut in done:
         batch_no, errs = in_flight.pop(fut)

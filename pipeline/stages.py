@@ -65,7 +65,7 @@ def error_row(
 def normalise_document(doc: Document) -> Document:
     result = normalise(doc.raw_text)
     doc.text = result.text
-    doc.raw_offsets = result.raw_offsets
+    doc.normalised = result
     doc.flags = {**doc.flags, **result.flags}
     meta = result.metadata
     doc.title = doc.title or meta.get("title")
@@ -147,9 +147,6 @@ class StageError(Exception):
         self.stage, self.cause = stage, cause
 
 
-RULE_LABELS = ("POSITION", "MEETING", "DOCUMENT")
-
-
 class _Spans:
     """Row fields shared by every span table: doc_id, sent_id, offsets, raw offsets, text."""
 
@@ -208,9 +205,11 @@ def document_rows(
 def _entity_rows(sdoc: Any, spans: _Spans, relations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
+    from pipeline.nlp import DOMAIN_LABELS
+
     rule_spans = sdoc.user_data.get("tifa_rule_spans", set())
     for ent in sdoc.ents:
-        rule = ent.label_ in RULE_LABELS or (ent.start_char, ent.end_char) in rule_spans
+        rule = ent.label_ in DOMAIN_LABELS or (ent.start_char, ent.end_char) in rule_spans
         issuer = None
         if ent.label_ == "DOCUMENT":
             issuer = issuers.get(ent.text) or _issuer_in_title(ent.text)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipeline.schema import BATCH_TABLES, DERIVED_TABLES, SCHEMAS
+from pipeline.schema import BATCH_TABLES, SCHEMAS
 
 MARKERS = "_done"
 
@@ -157,7 +157,3 @@ def remove_documents(out_dir: Path | str, doc_ids: Iterable[str], keep_run_id: s
                 else:
                     path.unlink()
     return n_removed
-
-
-def derived_table_names() -> list[str]:
-    return list(DERIVED_TABLES)

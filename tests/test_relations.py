@@ -106,8 +106,10 @@ def test_relation_patterns(text: str, title: str | None, expected: set[tuple]) -
         (
             "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛出席会议。",
             "海南省人大常委会举行第十次会议",
-            {("holds_position", "文昌盛", "海南省人大常委会", "秘书长"),
-             ("holds_position", "欧阳红", "海南省人大常委会", "副主任")},
+            {
+                ("holds_position", "文昌盛", "海南省人大常委会", "秘书长"),
+                ("holds_position", "欧阳红", "海南省人大常委会", "副主任"),
+            },
         ),
         (
             "生态环境部举行发布会。宣传教育司副司长叶青参加发布会。",
@@ -122,8 +124,10 @@ def test_relation_patterns(text: str, title: str | None, expected: set[tuple]) -
         (
             "财政部、税务总局在发布会前发布了《关于延续实施有关税费优惠政策的公告》。",
             None,
-            {("issues", "财政部", "《关于延续实施有关税费优惠政策的公告》", None),
-             ("issues", "税务总局", "《关于延续实施有关税费优惠政策的公告》", None)},
+            {
+                ("issues", "财政部", "《关于延续实施有关税费优惠政策的公告》", None),
+                ("issues", "税务总局", "《关于延续实施有关税费优惠政策的公告》", None),
+            },
         ),
     ],
 )
