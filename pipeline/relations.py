@@ -486,7 +486,7 @@ class RelationExtractor:
                     if self.generic_meetings.fullmatch(tail) and ctx.main_meeting:
                         tail, tail_label = ctx.main_meeting, "MEETING"
                 else:
-                    tail = self._meeting_for(ents, t_start, base + m.end(), text[m.end() :], ctx)
+                    tail = self._meeting_for(ents, base + m.end(), text[m.end() :], ctx)
                     tail_label = "MEETING"
                     if tail is None:
                         continue
@@ -537,9 +537,7 @@ class RelationExtractor:
                 break
         return group
 
-    def _meeting_for(
-        self, ents: list[Span], t_start: int, t_end: int, after: str, ctx: _Context
-    ) -> str | None:
+    def _meeting_for(self, ents: list[Span], t_end: int, after: str, ctx: _Context) -> str | None:
         # A named meeting right after the trigger ("主持召开省政府第四十二次常务会议").
         for ent in ents:
             if ent.label_ == "MEETING" and t_end <= ent.start_char <= t_end + 6:

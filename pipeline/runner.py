@@ -23,7 +23,7 @@ from pipeline.aggregate import rebuild_derived_tables
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
-from pipeline.stages import BatchResult, StageOptions, error_row, process_batch
+from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.write import (
     DatasetWriter,
     error_key,
@@ -76,17 +76,8 @@ def _batches(
 
 
 def _init_worker(options: StageOptions) -> None:
-    # Load the models once per worker process, before the first batch arrives.
-    from pipeline import nlp
-    from pipeline.formulations import get_candidate_finder, get_matcher
-    from pipeline.nlp import get_nlp
-
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if options.lac_threads is not None:
-        nlp.LAC_THREADS = options.lac_threads
-    get_nlp(options.lac_runner)
-    get_matcher(options.lexicon, nested=options.nested_formulations)
-    get_candidate_finder()
+    load_models(options)
 
 
 def run_pipeline(
@@ -160,8 +151,9 @@ def run_pipeline(
         rows = result.rows
         for err in ingest_errors:
             rows.setdefault("errors", []).append(
-                error_row(run_id, err.source_file, err.doc_id, err.stage, err.message)
-                | {"error_type": err.error_type, "message": err.message}
+                error_row(
+                    run_id, err.source_file, err.doc_id, err.stage, err.message, err.error_type
+                )
             )
         errors = rows.get("errors", [])
         summary.n_errors += len(errors)

@@ -41,8 +41,14 @@ class BatchResult:
 
 
 def error_row(
-    run_id: str, source_file: str, doc_id: str | None, stage: str, exc: BaseException | str
+    run_id: str,
+    source_file: str,
+    doc_id: str | None,
+    stage: str,
+    exc: BaseException | str,
+    error_type: str = "Error",
 ) -> dict[str, Any]:
+    """An errors-table row from an exception, or from a message and its error type."""
     if isinstance(exc, BaseException):
         error_type = type(exc).__name__
         message = str(exc) or error_type
@@ -51,7 +57,7 @@ def error_row(
         if tb:
             message += f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})"
     else:
-        error_type, message = "Error", exc
+        message = exc
     return {
         "run_id": run_id,
         "source_file": source_file,
@@ -82,14 +88,27 @@ def normalise_document(doc: Document) -> Document:
     return doc
 
 
-def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
-    from pipeline import nlp as nlp_module
+def load_models(options: StageOptions) -> tuple[Any, Any, Any, Any]:
+    """(spaCy pipeline, formulation matcher, candidate finder, relation extractor), each built
+    once per process; a worker calls this at start-up so its first batch is not slow."""
+    from pipeline import nlp
     from pipeline.formulations import get_candidate_finder, get_matcher
-    from pipeline.nlp import annotate, get_nlp
     from pipeline.relations import get_extractor
 
     if options.lac_threads is not None:
-        nlp_module.LAC_THREADS = options.lac_threads
+        nlp.LAC_THREADS = options.lac_threads
+    return (
+        nlp.get_nlp(options.lac_runner),
+        get_matcher(options.lexicon, nested=options.nested_formulations),
+        get_candidate_finder(),
+        get_extractor(),
+    )
+
+
+def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
+    from pipeline.nlp import annotate
+
+    nlp, matcher, finder, extractor = load_models(options)
     result = BatchResult()
     ready: list[Document] = []
     for doc in docs:
@@ -108,7 +127,6 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
             continue
         ready.append(doc)
 
-    nlp = get_nlp(options.lac_runner)
     try:
         spacy_docs = list(annotate(nlp, [d.text for d in ready]))
     except Exception:  # noqa: BLE001 - isolate the document that breaks the batch
@@ -120,9 +138,6 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
                 result.add("errors", error_row(options.run_id, d.source_file, d.doc_id, "nlp", exc))
                 spacy_docs.append(None)
 
-    matcher = get_matcher(options.lexicon, nested=options.nested_formulations)
-    finder = get_candidate_finder()
-    extractor = get_extractor()
     for doc, sdoc in zip(ready, spacy_docs, strict=True):
         if sdoc is None:
             continue
