@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import json
+import math
 import os
 import re
+import stat
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -75,13 +79,17 @@ class FieldMap:
         }
 
     def pick(self, record: dict, name: str) -> object | None:
+        return self.pick_named(record, name)[1]
+
+    def pick_named(self, record: dict, name: str) -> tuple[str, object | None]:
+        """(field name, value) of the first field that feeds `name`."""
         if name in self.overrides:
-            return record.get(self.overrides[name])
+            return self.overrides[name], record.get(self.overrides[name])
         for key in DEFAULT_FIELDS[name]:
             value = record.get(key)
-            if value not in (None, ""):
-                return value
-        return None
+            if value is not None and value != "":
+                return key, value
+        return DEFAULT_FIELDS[name][0], None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,11 +184,49 @@ def read_text_file(path: Path) -> tuple[str, str]:
     return data.decode(encoding), encoding
 
 
+# Streamed files are decoded with this handler: an undecodable byte sequence becomes a lone
+# surrogate, which strict decoding never produces, so the line holding it is reported (with its
+# number) and skipped while the rest of the file is still read.
+_MARK = "\udcff"
+
+
+def _mark_bad_bytes(exc: UnicodeDecodeError) -> tuple[str, int]:
+    return _MARK, exc.end
+
+
+codecs.register_error("tifa.mark", _mark_bad_bytes)
+
+
+def detect_stream_encoding(head: bytes, *, truncated: bool) -> str:
+    """Like detect_encoding, for line-based files: a file that is UTF-8 except for a few broken
+    lines is read as UTF-8 (the broken lines become errors rows) instead of being lost whole."""
+    try:
+        return detect_encoding(head, truncated=truncated)
+    except UndecodableError:
+        if b"\x00" in head[:4096]:
+            raise
+        lines = [ln for ln in head.split(b"\n") if ln.strip()]
+        if truncated and lines:
+            lines = lines[:-1]  # may end inside a character
+        good = sum(1 for ln in lines if _decodes(ln, "utf-8", False))
+        if lines and good >= 0.9 * len(lines):
+            return "utf-8"
+        raise
+
+
 def _open_text_stream(path: Path) -> tuple[io.TextIOWrapper, str]:
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    encoding = detect_encoding(head, truncated=len(head) == _SNIFF_BYTES)
-    return open(path, encoding=encoding, errors="strict", newline=""), encoding  # noqa: SIM115
+    encoding = detect_stream_encoding(head, truncated=len(head) == _SNIFF_BYTES)
+    return open(path, encoding=encoding, errors="tifa.mark", newline=""), encoding  # noqa: SIM115
+
+
+def _bad_bytes_message(where: str, line: str, encoding: str) -> str:
+    col = line.index(_MARK) + 1
+    return (
+        f"{where}: bytes that are not valid {encoding} at column {col}; this record is skipped, "
+        "the rest of the file is read"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,8 +244,12 @@ def parse_date(value: object) -> tuple[date | None, int | None]:
         return None, None
     if isinstance(value, date):
         return value, value.year
-    if isinstance(value, int | float) and 1000 <= int(value) <= 2999:
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        return None, None
+    if isinstance(value, int | float) and 1000 <= value < 3000:
         return None, int(value)
+    if isinstance(value, int | float):
+        return None, None
     text = str(value).translate(_FULLWIDTH_DIGITS)
     match = _DATE_RE.search(text)
     if match:
@@ -225,32 +275,171 @@ def _clean(value: object | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Finding the input files
+
+
+def printable(text: str) -> str:
+    """`text` with anything that cannot be stored as UTF-8 shown as escapes: a file name's
+    undecodable bytes as \\xff, an unpaired surrogate from a JSON escape as \\ud800."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class _Walker:
+    """Every file under the inputs, in a stable order (names sorted, dotfiles ignored), each
+    problem met on the way (a link loop, a broken link, an unreadable folder, a file name that is
+    not UTF-8, a pipe or device) yielded as an IngestError instead of being skipped silently."""
+
+    def __init__(self, exclude: Iterable[str | os.PathLike]):
+        self.exclude = {os.path.realpath(p) for p in exclude}
+        self.visited: set[tuple[int, int]] = set()
+
+    def walk(self, inputs: Iterable[str | os.PathLike]) -> Iterator[Path | IngestError]:
+        for item in inputs:
+            path = Path(item)
+            try:
+                st = path.stat()
+            except OSError as exc:
+                yield self._stat_error(path, exc)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._folder(path, st, frozenset())
+            else:
+                yield from self._file(path, st)
+
+    def _folder(
+        self, folder: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
+    ) -> Iterator[Path | IngestError]:
+        key = (st.st_dev, st.st_ino)
+        if os.path.realpath(folder) in self.exclude:
+            yield IngestError(
+                printable(str(folder)),
+                "OutputInsideInput",
+                "this folder is the output folder (--out); it is not read as input",
+            )
+            return
+        if key in ancestors:
+            yield IngestError(
+                printable(str(folder)),
+                "SymlinkLoop",
+                f"link to {printable(os.path.realpath(folder))}, a folder that contains it; "
+                "not followed",
+            )
+            return
+        if key in self.visited:
+            yield IngestError(
+                printable(str(folder)),
+                "DuplicateFolder",
+                f"link to {printable(os.path.realpath(folder))}, which is read already; "
+                "not read twice",
+            )
+            return
+        self.visited.add(key)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield IngestError(
+                printable(str(folder)),
+                type(exc).__name__,
+                f"folder cannot be read: {exc.strerror or exc}; its files are not read",
+            )
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            child = Path(entry.path)
+            try:
+                child_st = child.stat()
+            except OSError as exc:
+                yield self._stat_error(child, exc)
+                continue
+            if stat.S_ISDIR(child_st.st_mode):
+                yield from self._folder(child, child_st, ancestors | {key})
+            else:
+                yield from self._file(child, child_st)
+
+    def _file(self, path: Path, st: os.stat_result) -> Iterator[Path | IngestError]:
+        name = str(path)
+        if _SURROGATE.search(name):
+            yield IngestError(
+                printable(name),
+                "FileNameError",
+                "the file name is not valid UTF-8 (shown with \\x escapes); rename the file, "
+                "for example with `convmv -f gbk -t utf-8`",
+            )
+            return
+        for test, what in _KINDS:
+            if test(st.st_mode):
+                yield IngestError(name, "NotAFile", f"{what}, not a regular file; not read")
+                return
+        yield path
+
+    @staticmethod
+    def _stat_error(path: Path, exc: OSError) -> IngestError:
+        name = printable(str(path))
+        if exc.errno == errno.ELOOP:
+            return IngestError(
+                name, "SymlinkLoop", "symbolic links loop back on themselves; not followed"
+            )
+        if path.is_symlink():
+            target = printable(os.readlink(path))
+            return IngestError(name, "BrokenLink", f"link to {target}, which does not exist")
+        if exc.errno == errno.ENOENT:
+            return IngestError(name, "FileNotFound", f"no such file or folder: {name}")
+        return IngestError(name, type(exc).__name__, f"cannot be read: {exc.strerror or exc}")
+
+
+def iter_inputs(
+    inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()
+) -> Iterator[Path | IngestError]:
+    """Files named directly, plus every file below named folders (sorted, dotfiles ignored), and
+    an IngestError for each thing found that cannot be read. Folders in `exclude` (the output
+    folder) are never read."""
+    return _Walker(exclude).walk(inputs)
+
+
+def iter_input_files(
+    inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()
+) -> Iterator[Path]:
+    """The readable files of `iter_inputs`."""
+    return (p for p in iter_inputs(inputs, exclude) if isinstance(p, Path))
+
+
+# ---------------------------------------------------------------------------------------------
 # Readers
 
 
-def iter_input_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
-    """Files named directly, plus every file below named folders (sorted, dotfiles ignored)."""
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if child.is_file() and not any(p.startswith(".") for p in rel.parts):
-                    yield child
-        else:
-            yield path
-
-
 def iter_documents(
-    inputs: Iterable[str | os.PathLike], fields: FieldMap | None = None
+    inputs: Iterable[str | os.PathLike],
+    fields: FieldMap | None = None,
+    *,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> Iterator[Document | IngestError]:
     """Stream Documents (and IngestErrors) from files and folders."""
     fields = fields or FieldMap()
-    for path in iter_input_files(inputs):
-        source_file = str(path)
-        if not path.exists():
-            yield IngestError(source_file, "FileNotFound", f"no such file or folder: {path}")
+    for path in iter_inputs(inputs, exclude):
+        if isinstance(path, IngestError):
+            yield path
             continue
+        source_file = str(path)
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
             yield IngestError(
@@ -275,7 +464,15 @@ def iter_documents(
                 f"invalid byte sequence for the detected encoding: {exc}",
             )
         except OSError as exc:
-            yield IngestError(source_file, type(exc).__name__, str(exc))
+            yield IngestError(
+                source_file, type(exc).__name__, f"cannot be read: {exc.strerror or exc}"
+            )
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the run either
+            yield IngestError(
+                source_file,
+                type(exc).__name__,
+                f"unexpected failure while reading ({exc}); the rest of this file is not read",
+            )
 
 
 def _read_txt(path: Path) -> Iterator[Document | IngestError]:
@@ -288,33 +485,93 @@ def _read_txt(path: Path) -> Iterator[Document | IngestError]:
     )
 
 
+_SCALAR = (str, int, float)
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _record_to_document(
     record: dict, fields: FieldMap, source_file: str, encoding: str, where: str
 ) -> Document | IngestError:
-    text = fields.pick(record, "text")
-    raw_id = _clean(fields.pick(record, "id"))
-    if not isinstance(text, str) or not text.strip():
+    picked = {name: fields.pick_named(record, name) for name in DEFAULT_FIELDS}
+    text_key, text = picked["text"]
+    id_key, raw_id_value = picked["id"]
+    raw_id = None
+    if isinstance(raw_id_value, str | int) and not isinstance(raw_id_value, bool):
+        raw_id = _clean(raw_id_value)
+
+    def fail(error_type: str, message: str) -> IngestError:
+        return IngestError(source_file, error_type, f"{where}: {message}", doc_id=raw_id)
+
+    # Every field that becomes a column must be storable text: a JSON escape such as "\ud800"
+    # (half of a UTF-16 pair) gives a string no UTF-8 file can hold.
+    for name, (key, value) in picked.items():
+        if isinstance(value, str) and (m := _SURROGATE.search(value)):
+            raw_id = None if name == "id" else raw_id
+            return fail(
+                "InvalidUnicode",
+                f"field '{key}' holds an unpaired surrogate {printable(m.group())} at character "
+                f"{m.start()} (a broken \\u escape); this record is skipped",
+            )
+    if raw_id_value is not None and raw_id is None and not isinstance(raw_id_value, str):
+        return fail("InvalidField", f"id field '{id_key}' is {_kind(raw_id_value)}, not a string")
+    for name in ("title", "source", "url"):
+        key, value = picked[name]
+        if value is not None and not isinstance(value, _SCALAR) or isinstance(value, bool):
+            return fail("InvalidField", f"field '{key}' is {_kind(value)}, not a string")
+    if text is None:
         names = "/".join(DEFAULT_FIELDS["text"]) if "text" not in fields.overrides else None
         hint = f"field '{fields.overrides['text']}'" if names is None else f"any of {names}"
-        return IngestError(
-            source_file,
-            "MissingTextField" if text is None else "EmptyDocument",
-            f"{where}: no text in {hint} (fields present: {', '.join(map(str, record)) or 'none'})",
-            doc_id=raw_id,
-        )
-    published_at, year = parse_date(fields.pick(record, "date"))
-    doc = Document(
+        present = ", ".join(printable(str(k)) for k in record) or "none"
+        return fail("MissingTextField", f"no text in {hint} (fields present: {present})")
+    if not isinstance(text, str):
+        return fail("InvalidField", f"text field '{text_key}' is {_kind(text)}, not a string")
+    if not text.strip():
+        return fail("EmptyDocument", f"text field '{text_key}' is empty")
+    published_at, year = parse_date(picked["date"][1])
+    return Document(
         doc_id=raw_id or stable_doc_id(text),
         source_file=source_file,
         raw_text=text,
-        title=_clean(fields.pick(record, "title")),
+        title=_clean(picked["title"][1]),
         published_at=published_at,
-        source=_clean(fields.pick(record, "source")),
-        url=_clean(fields.pick(record, "url")),
+        source=_clean(picked["source"][1]),
+        url=_clean(picked["url"][1]),
         year=year,
         encoding=encoding,
     )
-    return doc
+
+
+# Strict JSON: NaN/Infinity are not JSON, and numbers must fit in what a column can hold.
+_MAX_INT_DIGITS = 4000
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is too large for a 64-bit float")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_INT_DIGITS:
+        raise ValueError(f"integer with {digits:,} digits is too large")
+    return int(text)
+
+
+def _loads(line: str) -> object:
+    return json.loads(
+        line, parse_constant=_no_constant, parse_float=_parse_float, parse_int=_parse_int
+    )
 
 
 def _read_jsonl(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
@@ -326,37 +583,141 @@ def _read_jsonl(path: Path, fields: FieldMap) -> Iterator[Document | IngestError
                 continue
             n_records += 1
             where = f"line {lineno}"
+            if _MARK in line:
+                yield IngestError(
+                    str(path), "DecodeError", _bad_bytes_message(where, line, encoding)
+                )
+                continue
             try:
-                record = json.loads(line)
+                record = _loads(line)
             except json.JSONDecodeError as exc:
                 yield IngestError(
                     str(path), "JSONDecodeError", f"{where}: {exc.msg} at column {exc.colno}"
                 )
                 continue
+            except RecursionError:
+                yield IngestError(
+                    str(path),
+                    "JSONDecodeError",
+                    f"{where}: JSON nested too deeply (more than about 1,000 levels)",
+                )
+                continue
+            except ValueError as exc:
+                yield IngestError(str(path), "JSONDecodeError", f"{where}: {exc}")
+                continue
             if not isinstance(record, dict):
-                yield IngestError(str(path), "InvalidRecord", f"{where}: expected a JSON object")
+                yield IngestError(
+                    str(path),
+                    "InvalidRecord",
+                    f"{where}: expected a JSON object, found {_kind(record)}",
+                )
                 continue
             yield _record_to_document(record, fields, str(path), encoding, where)
         if n_records == 0:
             yield IngestError(str(path), "EmptyDocument", "file has no records")
 
 
+class _Lines:
+    """The physical lines of a text stream with their numbers. csv.reader pulls lines one at a
+    time (no read-ahead), so the lines taken since the last record are that record's lines; lines
+    can be pushed back to be parsed again."""
+
+    def __init__(self, stream: Iterable[str]):
+        self._it = iter(stream)
+        self._back: deque[tuple[int, str]] = deque()
+        self._taken: list[tuple[int, str]] = []
+        self.n = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._back:
+            item = self._back.popleft()
+        else:
+            line = next(self._it)
+            self.n += 1
+            item = (self.n, line)
+        self._taken.append(item)
+        return item[1]
+
+    def take(self) -> list[tuple[int, str]]:
+        taken, self._taken = self._taken, []
+        return taken
+
+    def push_back(self, items: list[tuple[int, str]]) -> None:
+        self._back.extendleft(reversed(items))
+
+
+def _n_cells(line: str) -> int:
+    try:
+        return len(next(csv.reader([line]), []))
+    except csv.Error:
+        return 0
+
+
+def _swallows_rows(lines: list[str], n_columns: int) -> bool:
+    """A record spread over several lines whose continuation lines are shaped like rows of this
+    file was made by a quote that does not close where its row ends."""
+    if n_columns < 2:
+        return False
+    row_like = sum(1 for line in lines[1:] if _n_cells(line) == n_columns)
+    unbalanced = "".join(lines).count('"') % 2 == 1
+    return (unbalanced and row_like >= 1) or (row_like >= 2 and 2 * row_like >= len(lines) - 1)
+
+
 def _read_csv(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
     stream, encoding = _open_text_stream(path)
+    source = str(path)
     with stream:
-        reader = csv.DictReader(stream)
+        lines = _Lines(stream)
+        reader = csv.reader(lines)
+        header: list[str] | None = None
         n_records = 0
-        try:
-            for record in reader:
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                taken = lines.take()
+                first = taken[0][0] if taken else lines.n
+                yield IngestError(source, "CSVError", f"row at line {first}: {exc}")
+                reader = csv.reader(lines)
+                continue
+            taken = lines.take()
+            if not cells:
+                continue  # a blank line
+            first = taken[0][0]
+            where = f"row at line {first}"
+            if header is None:
+                header = cells
+                continue
+            if len(taken) > 1 and _swallows_rows([t[1] for t in taken], len(header)):
+                lines.push_back(taken[1:])
+                reader = csv.reader(lines)
                 n_records += 1
-                where = f"row {reader.line_num}"
-                if None in record:  # more cells than header columns
-                    yield IngestError(
-                        str(path), "InvalidRecord", f"{where}: more cells than header columns"
-                    )
-                    continue
-                yield _record_to_document(record, fields, str(path), encoding, where)
-        except csv.Error as exc:
-            yield IngestError(str(path), "CSVError", f"row {reader.line_num}: {exc}")
+                yield IngestError(
+                    source,
+                    "CSVQuoteError",
+                    f"{where}: a quote opened in this row does not close where the row ends, so "
+                    f"it swallowed lines {taken[1][0]}–{taken[-1][0]}, which are shaped like rows; "
+                    "this row is skipped and those lines are read as rows",
+                )
+                continue
+            n_records += 1
+            if any(_MARK in c for c in cells):
+                bad = next(t[1] for t in taken if _MARK in t[1])
+                yield IngestError(source, "DecodeError", _bad_bytes_message(where, bad, encoding))
+                continue
+            if len(cells) > len(header):
+                yield IngestError(
+                    source,
+                    "InvalidRecord",
+                    f"{where}: {len(cells)} cells but the header has {len(header)} columns",
+                )
+                continue
+            record = dict(zip(header, cells, strict=False))
+            yield _record_to_document(record, fields, source, encoding, where)
         if n_records == 0:
-            yield IngestError(str(path), "EmptyDocument", "file has no rows")
+            yield IngestError(source, "EmptyDocument", "file has no rows")
