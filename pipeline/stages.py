@@ -287,7 +287,7 @@ def _candidate_rows(
 
 def _relation_rows(doc: Document, sdoc: Any, extractor: Any, spans: _Spans) -> list[dict[str, Any]]:
     out = []
-    for rel in extractor.extract(sdoc, title=doc.title):
+    for rel in extractor.extract(sdoc, title=doc.title, year=doc.year):
         raw_start, raw_end = doc.raw_span(rel.start, rel.end)
         out.append(
             {

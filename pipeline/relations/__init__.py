@@ -1,0 +1,62 @@
+"""Relations between entities: holds_position, chairs/attends/addresses/instructs, issues.
+
+Rules run over the entity sequence of a spaCy Doc (PERSON, ORG, GPE/LOC, POSITION, MEETING,
+DOCUMENT), one small module per kind: `locality` (which place the document is about),
+`posts` (holds_position), `events` (chairs/attends/addresses/instructs), `issues`. Every row says
+which rule fired, how an abbreviated organisation or a generic meeting word was resolved, and a
+confidence calibrated on the gold sets. Rule words are data (`resources/relation_rules.yaml`,
+`resources/post_bodies.tsv`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from spacy.tokens import Doc
+
+from pipeline.relations.base import Context, Relation, dedupe
+from pipeline.relations.events import EventRules
+from pipeline.relations.issues import IssueRules
+from pipeline.relations.locality import Localities
+from pipeline.relations.posts import PostRules
+
+__all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
+
+
+class RelationExtractor:
+    def __init__(self) -> None:
+        self.localities = Localities()
+        self.posts = PostRules(self.localities)
+        self.events = EventRules(self.posts.is_name)
+        self.issues = IssueRules()
+
+    def extract(
+        self, doc: Doc, title: str | None = None, year: int | None = None
+    ) -> list[Relation]:
+        ents = [e for e in doc.ents if e.text.strip()]
+        ctx = Context(title=title or "", year=year)
+        if title:
+            self.localities.from_title(ctx, title)
+        rows: list[Relation] = []
+        first = 0  # entities and sentences are both in document order: one pass over each
+        for sent in doc.sents:
+            while first < len(ents) and ents[first].start < sent.start:
+                first += 1
+            last = first
+            while last < len(ents) and ents[last].end <= sent.end:
+                last += 1
+            sent_ents = ents[first:last]
+            self.localities.update(ctx, sent_ents)
+            for ent in sent_ents:
+                if ent.label_ == "MEETING":
+                    self.events.observe(ctx, ent, self.localities.is_referred(ent))
+            rows += self.posts.holds_position(doc, sent, sent_ents, ctx)
+            rows += self.posts.appointments(doc, sent_ents, ctx)
+            rows += self.events.events(doc, sent, sent_ents, ctx)
+            rows += self.issues.issues(doc, sent, sent_ents)
+        return dedupe(rows)
+
+
+@functools.cache
+def get_extractor() -> RelationExtractor:
+    return RelationExtractor()

@@ -1,0 +1,103 @@
+"""Shared pieces of the relation rules: the row type, the document context, rule tables.
+
+Every word a rule looks for is data in `resources/relation_rules.yaml` (or `post_bodies.tsv`);
+this module only loads it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regex
+from spacy.tokens import Doc
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+@dataclass
+class Relation:
+    relation: str
+    head: str
+    head_label: str
+    tail: str
+    tail_label: str
+    role: str | None
+    start: int
+    end: int
+    confidence: float
+    rule: str
+    resolved_from: str | None = None
+
+
+@dataclass
+class Context:
+    """What a document says about itself: its locality, organisations and meetings so far."""
+
+    # level suffix (省/市/区/县/自治区/镇) -> full name, e.g. 省 -> 湖北省
+    localities: dict[str, str] = field(default_factory=dict)
+    main_meeting: str | None = None
+    orgs_seen: list[str] = field(default_factory=list)
+    meetings: list[str] = field(default_factory=list)
+    title: str = ""
+    year: int | None = None
+
+    def top_locality(self, levels: tuple[str, ...]) -> str | None:
+        for level in levels:
+            if level in self.localities:
+                return self.localities[level]
+        return None
+
+
+@functools.cache
+def rules() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((RESOURCES / "relation_rules.yaml").read_text(encoding="utf-8"))
+
+
+def words(key: str) -> tuple[str, ...]:
+    """A word list from the rules file, longest first (so alternations prefer the longest)."""
+    return tuple(sorted(rules()[key], key=len, reverse=True))
+
+
+def alternation(key: str) -> str:
+    return "(?:" + "|".join(map(regex.escape, words(key))) + ")"
+
+
+def text_of(doc: Doc) -> str:
+    """doc.text joins every token on each access; relations read it per sentence, so cache it."""
+    cached = doc.user_data.get("tifa_text")
+    if cached is None:
+        cached = doc.user_data["tifa_text"] = doc.text
+    return cached
+
+
+def gap(text: str, start: int, end: int) -> str:
+    return text[start:end].strip(" \u3000")
+
+
+def dedupe(rows: list[Relation]) -> list[Relation]:
+    seen = set()
+    out = []
+    for r in rows:
+        key = (r.relation, r.head, r.tail, r.role)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+@functools.cache
+def confidence_table() -> dict[str, float]:
+    return {str(k): float(v) for k, v in rules()["confidence"].items()}
+
+
+def confidence(rule: str, resolved_from: str | None) -> float:
+    """Calibrated confidence of a row: measured precision of its rule (and how its tail was
+    resolved) on the gold sets; see `confidence` in relation_rules.yaml."""
+    table = confidence_table()
+    key = f"{rule}/{resolved_from}" if resolved_from else rule
+    return table.get(key, table.get(rule, table["default"]))

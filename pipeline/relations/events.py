@@ -1,0 +1,331 @@
+"""chairs / attends / addresses / instructs: a person acting at the meeting the text reports.
+
+A row needs (1) the person as the grammatical agent of the trigger (主持/出席/讲话 …): the name
+before it in the same clause with nothing between but posts, places, time and manner words
+("习近平在北京出席", "李强总理在会上讲话"), not "毛主席的讲话", "由周总理负责", "我主持";
+(2) the meeting: a MEETING written right after the trigger, a generic word right after it
+(会议, 开幕式) that stands for the meeting the document reports on, the meeting of the previous
+trigger joined by 并 ("出席会议并讲话"), or "在…会上讲话"; (3) no historical narration in the
+clause ("四年前，…主持召开了…", "参加过"). Anything else gives no row: a missing row is
+better than a wrong one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import regex
+from spacy.tokens import Doc, Span
+
+from pipeline.relations.base import Context, Relation, confidence, rules, text_of
+
+_ACTION = ("chairs", "attends", "addresses")
+
+
+@dataclass
+class _Act:
+    end: int
+    subjects: list[Span]
+    meeting: str | None
+    how: str | None = None  # how the meeting was found: None (written), context, chain
+
+
+class EventRules:
+    def __init__(self, is_name: Callable[[str], bool]) -> None:
+        r = rules()
+        ev = r["events"]
+        self.is_name = is_name
+        self.triggers: list[tuple[str, regex.Pattern[str]]] = [
+            (rel, regex.compile(pattern)) for rel, pattern in r["event_triggers"].items()
+        ]
+        self.instruct_re = regex.compile(r["instruct_pattern"])
+        self.generic_meetings = regex.compile(r["generic_meeting_words"])
+        self.generic_prefix = regex.compile(ev["generic_meeting_prefix"])
+        self.clause_end = frozenset(r["clause_end"])
+        self.clause_marks = frozenset(ev["clause_marks"])
+        self.agent_blockers = regex.compile(ev["agent_gap_blockers"])
+        self.agent_comma = regex.compile(ev["agent_comma_continuation"])
+        self.max_agent_gap: int = ev["max_agent_gap"]
+        self.nominal_before = regex.compile(ev["nominal_before_trigger"])
+        self.not_after = regex.compile(ev["not_after_trigger"])
+        self.meeting_lead = regex.compile(ev["meeting_lead"])
+        self.chain = regex.compile(ev["chain"])
+        self.at_meeting = regex.compile(ev["at_meeting"])
+        self.passive = regex.compile(ev["passive_marker"])
+        self.historical = regex.compile(ev["historical_markers"])
+        self.year_re = regex.compile(ev["year"])
+        self.convened_before = regex.compile(ev["convened_before"])
+        self.convened_after = regex.compile(ev["convened_after"])
+        self.digits = {c: str(i) for i, c in enumerate(ev["chinese_digits"])}
+        self.digits.update(ev.get("chinese_digit_variants", {}))
+        self.subject_joiners = regex.compile(ev["subject_joiners"])
+        self.subject_list = regex.compile(ev["subject_list"])
+        self.subject_rival = regex.compile(ev["subject_rival"])
+        self.plain_meeting: str = ev["plain_meeting"]
+        self.bare_after = regex.compile(ev["bare_trigger_after"])
+        self.bare_speech = regex.compile(ev["bare_speech"])
+        self.title_min: int = ev["title_meeting_min_chars"]
+
+    # -----------------------------------------------------------------------------------------
+    # Which meeting the document reports on
+
+    def observe(self, ctx: Context, ent: Span, referred: bool) -> None:
+        """A MEETING mention: remember it, and take it as the document's own meeting when the
+        title names it or the text says it was convened ("召开…会议", "…大会在京开幕")."""
+        if referred:
+            return
+        ctx.meetings.append(ent.text)
+        text = text_of(ent.doc)
+        if ctx.title and self._in_title(ent.text, ctx.title):
+            if ctx.main_meeting is None or not self._in_title(ctx.main_meeting, ctx.title):
+                ctx.main_meeting = ent.text
+            return
+        if ctx.main_meeting is not None:
+            return
+        before = text[max(0, ent.start_char - 8) : ent.start_char]
+        after = text[ent.end_char : ent.end_char + 16]
+        if self.convened_before.search(before) or self.convened_after.match(after):
+            ctx.main_meeting = ent.text
+
+    def _in_title(self, name: str, title: str) -> bool:
+        """ "苏州工业园区科技创新大会" is the meeting of "苏州工业园区召开科技创新大会"."""
+        return any(name[k:] in title for k in range(len(name) - self.title_min + 1))
+
+    # -----------------------------------------------------------------------------------------
+
+    def events(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        text = sent.text
+        base = sent.start_char
+        found = sorted(
+            ((m.start(), m.end(), rel) for rel, p in self.triggers for m in p.finditer(text)),
+            key=lambda t: (t[0], -t[1]),
+        )
+        last: _Act | None = None
+        taken_until = -1
+        for start, end, relation in found:
+            if start < taken_until:
+                continue  # overlapping trigger ("作了…报告" inside a longer one)
+            taken_until = end
+            t_start, t_end = base + start, base + end
+            if relation == "instructs":
+                yield from self._instructs(doc, ents, text[:end], t_start, t_end, ctx)
+                continue
+            act = self._act(doc, sent, ents, relation, t_start, t_end, ctx, last)
+            if act is None:
+                continue
+            last = act
+            if act.meeting is None:
+                continue
+            how = act.how
+            for person in act.subjects:
+                yield Relation(
+                    relation, person.text, "PERSON", act.meeting, "MEETING", None,
+                    person.start_char, t_end, confidence(f"{relation}_trigger", how),
+                    f"{relation}_trigger", how,
+                )  # fmt: skip
+
+    def _act(
+        self,
+        doc: Doc,
+        sent: Span,
+        ents: list[Span],
+        relation: str,
+        t_start: int,
+        t_end: int,
+        ctx: Context,
+        last: _Act | None,
+    ) -> _Act | None:
+        full = text_of(doc)
+        after = full[t_end : sent.end_char]
+        if self.not_after.match(after):
+            return None  # 参加过, 主持制定, 主持…工作: not a meeting
+        clause_start = self._clause_start(full, sent.start_char, t_start)
+        if self._historical(full[clause_start:t_start], ents, clause_start, t_start, ctx):
+            return None
+        named = self._meeting_after(ents, full, t_end, sent.end_char, ctx)
+        # "出席会议并讲话": the second trigger shares the first one's people and meeting.
+        if last is not None and self.chain.fullmatch(full[last.end : t_start]):
+            if named:
+                return _Act(t_end, last.subjects, named[0], named[1])
+            return _Act(t_end, last.subjects, last.meeting, "chain")
+        if self.nominal_before.search(full[max(clause_start, t_start - 4) : t_start]):
+            return None  # 毛主席的讲话, 在…上的讲话
+        passive = self._passive(doc, ents, t_start, ctx) if relation == "chairs" else None
+        if passive is not None:
+            return passive
+        subjects = self.subjects_before(doc, ents, t_start, clause_start)
+        if not subjects:
+            return None
+        g = full[subjects[-1].end_char : t_start]
+        meeting = named
+        if meeting is None and relation == "addresses":
+            meeting = self._meeting_in_gap(ents, g, subjects[-1].end_char, t_start, ctx)
+        if meeting is None and ctx.main_meeting is not None:
+            if self.bare_after.match(after) or (
+                relation == "addresses" and self.bare_speech.match(full[t_start:t_end])
+            ):
+                meeting = ctx.main_meeting, "context"
+        return _Act(t_end, subjects, *(meeting or (None, None)))
+
+    def _clause_start(self, text: str, sent_start: int, pos: int) -> int:
+        i = pos
+        while i > sent_start and text[i - 1] not in self.clause_end:
+            i -= 1
+        return i
+
+    def _historical(
+        self, clause: str, ents: list[Span], start: int, end: int, ctx: Context
+    ) -> bool:
+        """ "四年前，…", "早在…", or a year two or more years before the document's."""
+        if self.historical.search(clause):
+            return True
+        if ctx.year is None:
+            return False
+        for ent in ents:
+            if ent.label_ == "DATE" and start <= ent.start_char < end:
+                year = self._year(ent.text)
+                if year is not None and year < ctx.year - 1:
+                    return True
+        return False
+
+    def _year(self, text: str) -> int | None:
+        m = self.year_re.search(text)
+        if not m:
+            return None
+        digits = "".join(self.digits.get(c, c) for c in m.group("y"))
+        return int(digits) if digits.isdigit() and len(digits) == 4 else None
+
+    def _meeting_after(
+        self, ents: list[Span], text: str, t_end: int, sent_end: int, ctx: Context
+    ) -> tuple[str, str | None] | None:
+        """The meeting named right after the trigger, or a generic word standing for it."""
+        for ent in ents:
+            if ent.label_ == "MEETING" and t_end <= ent.start_char <= t_end + 8:
+                if self.meeting_lead.fullmatch(text[t_end : ent.start_char]):
+                    return ent.text, None
+        generic = self.generic_meetings.match(text, t_end, sent_end)
+        if generic:
+            return self._generic(generic.group(), ctx)
+        return None
+
+    def _generic(self, word: str, ctx: Context) -> tuple[str, str | None] | None:
+        """ "会议", "这次大会", "开幕式": the meeting of that kind the document reports on."""
+        word = self.generic_prefix.sub("", word)
+        for name in reversed(ctx.meetings if word != self.plain_meeting else []):
+            if name.endswith(word):
+                return name, "context"
+        if ctx.main_meeting is not None:
+            return ctx.main_meeting, "context"
+        return None
+
+    def _meeting_in_gap(
+        self, ents: list[Span], gap_text: str, start: int, end: int, ctx: Context
+    ) -> tuple[str, str | None] | None:
+        """ "在大会上讲话", "在第三届…论坛上致辞": the meeting the speech was given at."""
+        if not self.at_meeting.search(gap_text):
+            return None
+        for ent in ents:
+            if ent.label_ == "MEETING" and start <= ent.start_char and ent.end_char <= end:
+                return ent.text, None
+        if ctx.main_meeting is not None:
+            return ctx.main_meeting, "context"
+        return None
+
+    def _passive(self, doc: Doc, ents: list[Span], t_start: int, ctx: Context) -> _Act | None:
+        """ "开幕会由汪鸿雁主持": the meeting before 由 was chaired by the name after it."""
+        text = text_of(doc)
+        people = [
+            e
+            for e in ents
+            if e.label_ == "PERSON" and e.end_char == t_start and self.is_name(e.text)
+        ]
+        if not people:
+            return None
+        m = self.passive.search(text[max(0, people[0].start_char - 12) : people[0].start_char])
+        if not m:
+            return None
+        meeting: tuple[str, str | None] | None = None
+        for ent in ents:
+            if ent.label_ == "MEETING" and ent.end_char == people[0].start_char - len(m.group()):
+                meeting = (ent.text, None)
+        if meeting is None and m.group("generic"):
+            meeting = self._generic(m.group("generic"), ctx)
+        return _Act(t_start, people, *(meeting or (None, None)))
+
+    # -----------------------------------------------------------------------------------------
+
+    def subjects_before(
+        self, doc: Doc, ents: list[Span], pos: int, clause_start: int
+    ) -> list[Span]:
+        """The person (or 、-joined persons) acting at `pos`: the nearest name before it in
+        the same clause, with only posts, places, times and manner words between."""
+        text = text_of(doc)
+        people = [
+            e for e in ents if e.label_ == "PERSON" and e.end_char <= pos and self.is_name(e.text)
+        ]
+        if not people:
+            return []
+        last = people[-1]
+        g = text[last.end_char : pos]
+        if len(g) > self.max_agent_gap or any(c in self.clause_end for c in g):
+            return []
+        # Entities between (posts, places, dates) are fine; read the rest of the gap only.
+        masked = list(g)
+        for e in ents:
+            if e.label_ != "PERSON" and last.end_char <= e.start_char and e.end_char <= pos:
+                for k in range(e.start_char - last.end_char, e.end_char - last.end_char):
+                    masked[k] = "_"
+        plain = "".join(masked)
+        if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):
+            return []
+        if self.agent_blockers.search(plain):
+            return []
+        if self.subject_rival.search(plain):
+            return []
+        # The name itself must not be an object or a possessor ("感谢X", "X的"): it opens the
+        # clause or follows a post, a place, a time or a list of names.
+        group = [last]
+        for prev in reversed(people[:-1]):
+            between = text[prev.end_char : group[0].start_char]
+            # "副主任杨帆、沙振宇、李德明和秘书长白雪松出席": names joined by 、/和/，with
+            # only posts and bodies between them act together.
+            if self.subject_joiners.fullmatch(between) or (
+                self.subject_list.fullmatch(between)
+                and all(
+                    e.label_ in ("POSITION", "ORG", "GPE", "LOC")
+                    for e in ents
+                    if prev.end_char <= e.start_char < group[0].start_char
+                )
+            ):
+                group.insert(0, prev)
+            else:
+                break
+        return group
+
+    def _instructs(
+        self, doc: Doc, ents: list[Span], upto: str, t_start: int, t_end: int, ctx: Context
+    ) -> Iterator[Relation]:
+        """ "对X作出批示": the person instructs on X (the meeting when X is 会议)."""
+        clause_start = self._clause_start(text_of(doc), 0, t_start)
+        people = [
+            e
+            for e in ents
+            if e.label_ == "PERSON" and e.end_char <= t_start and self.is_name(e.text)
+        ]
+        if not people or people[-1].end_char < clause_start:
+            return
+        g = text_of(doc)[people[-1].end_char : t_start]
+        if len(g) > 40:
+            return
+        target = self.instruct_re.search(upto)
+        if not target:
+            return
+        tail, tail_label = target.group("target"), "TOPIC"
+        if self.generic_meetings.fullmatch(tail) and ctx.main_meeting:
+            tail, tail_label = ctx.main_meeting, "MEETING"
+        person = people[-1]
+        yield Relation(
+            "instructs", person.text, "PERSON", tail, tail_label, None, person.start_char, t_end,
+            confidence("instructs_trigger", None), "instructs_trigger",
+        )  # fmt: skip

@@ -1,0 +1,343 @@
+"""holds_position: ORG? POSITION (、ORG? POSITION)* PERSON, appointments, lists of names.
+
+The body a post belongs to comes from, in order: the body written before it ("国务院" 副总理),
+the post itself (`resources/post_bodies.tsv`: 国家主席 → 中华人民共和国), a body written for
+another post in the same stack, the body a list of names opened with, or the document's
+locality ("省长" → 湖北省人民政府). `resolved_from` records which.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import regex
+from spacy.tokens import Doc, Span
+
+from pipeline.relations.base import (
+    RESOURCES,
+    Context,
+    Relation,
+    confidence,
+    gap,
+    rules,
+    text_of,
+    words,
+)
+from pipeline.relations.locality import Localities
+
+
+@dataclass(frozen=True)
+class PostBody:
+    body: str
+    kind: str  # party / state / military / government / legislature / cppcc
+
+
+@functools.cache
+def post_bodies() -> dict[str, PostBody]:
+    """Posts that name their own body (国家主席 → 中华人民共和国), from post_bodies.tsv."""
+    table: dict[str, PostBody] = {}
+    for line in (RESOURCES / "post_bodies.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        post, body, kind = line.split("\t")[:3]
+        table[post.strip()] = PostBody(body.strip(), kind.strip())
+    return table
+
+
+class PostRules:
+    def __init__(self, localities: Localities) -> None:
+        r = rules()
+        self.loc = localities
+        self.bodies = post_bodies()
+        self.gov_posts: dict[str, str] = r["government_posts"]
+        self.party_department_posts = tuple(r["party_department_posts"])
+        self.abbreviated_heads: dict[str, list[str]] = dict(
+            sorted(r["abbreviated_heads"].items(), key=lambda kv: -len(kv[0]))
+        )
+        self.institution_posts = frozenset(r["institution_posts"])
+        self.sub_unit_suffixes = tuple(r["sub_unit_suffixes"])
+        self.parent_suffixes = tuple(r["parent_body_suffixes"])
+        self.institution_suffixes = tuple(r["institution_suffixes"])
+        self.body_endings = tuple(r["body_endings"])
+        self.person_re = regex.compile(r["person_name"])
+        self.sub_unit = regex.compile(r["sub_unit_pattern"])
+        self.appoint_verbs = words("appoint_verbs")
+        self.appoint_link: str = r["appoint_link"]
+        self.appoint_stops = frozenset(r["appoint_stops"])
+        self.name_joiners = frozenset(r["name_joiners"])
+        self.list_joiners = frozenset(r["list_joiners"])
+        self.central_aliases: dict[str, str] = r["central_aliases"]
+        self.central_role_prefix: str = r["central_role_prefix"]
+        self.central_committee: str = r["central_committee"]
+        b = r["bodies"]
+        self.party_committee: str = b["party_committee"]
+        self.committee: str = b["committee"]
+        self.work_committees = tuple(b["work_committees"])
+        self.work_committee: str = b["work_committee"]
+
+    def is_name(self, text: str) -> bool:
+        return bool(self.person_re.fullmatch(text))
+
+    # -----------------------------------------------------------------------------------------
+
+    def holds_position(
+        self, doc: Doc, sent: Span, ents: list[Span], ctx: Context
+    ) -> Iterator[Relation]:
+        text = text_of(doc)
+        for i, ent in enumerate(ents):
+            if ent.label_ != "PERSON" or not self.is_name(ent.text):
+                continue
+            j = i - 1
+            boundary = ent.start_char
+            # One title shared by several names: "副总理刘明远、张华东".
+            while (
+                j >= 0
+                and ents[j].label_ == "PERSON"
+                and gap(text, ents[j].end_char, boundary) in self.name_joiners
+            ):
+                boundary = ents[j].start_char
+                j -= 1
+            posts, j = self._post_stack(doc, sent, ents, j, boundary)
+            yield from self._rows(ent, posts, self._list_head_org(ents, j, text, ctx), ctx)
+
+    def _post_stack(
+        self, doc: Doc, sent: Span, ents: list[Span], j: int, boundary: int
+    ) -> tuple[list[tuple[Span, Span | str | None]], int]:
+        """Walk left over "ORG? POSITION (、 ORG? POSITION)*" ending at `boundary`; a layout
+        space between post and name is allowed ("省长 张明")."""
+        text = text_of(doc)
+        posts: list[tuple[Span, Span | str | None]] = []
+        while j >= 0 and ents[j].label_ == "POSITION":
+            g = gap(text, ents[j].end_char, boundary)
+            if g != "" and not (g == "、" and posts):
+                break
+            position = ents[j]
+            org: Span | str | None = None
+            k = j - 1
+            if (
+                k >= 0
+                and ents[k].label_ in ("ORG", "GPE", "LOC")
+                and ents[k].end_char == position.start_char
+            ):
+                org = ents[k]
+                k -= 1
+                if (
+                    k >= 0
+                    and ents[k].label_ == "ORG"
+                    and ents[k].end_char == org.start_char
+                    and org.text.endswith(self.sub_unit_suffixes)
+                ):
+                    # "民政部" + "养老服务司": the department with its ministry.
+                    org = doc.char_span(ents[k].start_char, org.end_char, label="ORG")
+                    k -= 1
+            elif (
+                k >= 0
+                and ents[k].label_ == "ORG"
+                and self.sub_unit.fullmatch(text[ents[k].end_char : position.start_char])
+            ):
+                # A department of the body just named: "生态环境部" + "土壤生态环境司" + 司长.
+                org = doc.char_span(
+                    ents[k].start_char, position.start_char, label="ORG", alignment_mode="expand"
+                )
+                k -= 1
+            else:
+                # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body named
+                # earlier.
+                before = text[max(sent.start_char, position.start_char - 4) : position.start_char]
+                for head in self.abbreviated_heads:
+                    if before.endswith(head):
+                        org = head
+                        break
+            posts.append((position, org))
+            if isinstance(org, Span):
+                boundary = org.start_char
+            elif isinstance(org, str):
+                boundary = position.start_char - len(org)
+            else:
+                boundary = position.start_char
+            j = k
+        return posts, j
+
+    def _rows(
+        self,
+        person: Span,
+        posts: list[tuple[Span, Span | str | None]],
+        listed_org: str | None,
+        ctx: Context,
+    ) -> Iterator[Relation]:
+        # Resolve left to right: "成华区委副书记、区长" learns the district from the first post.
+        resolved = [self.resolve_org(p.text, o, ctx) for p, o in reversed(posts)][::-1]
+        # A post with no body of its own in a stack takes the nearest body written in the stack
+        # ("国务委员、国务院秘书长", "教育部党组书记、部长"); posts that name their own body
+        # (国家主席, 中央军委主席) never do.
+        written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
+        listed = listed_org if not written else None
+        for (position, org), (tail, how) in zip(posts, resolved, strict=True):
+            if tail is None and written and written[0][0] is not None:
+                tail, how = written[0][0], "stack"
+            elif tail is None and listed is not None:
+                tail, how = listed, "list"
+            if tail is None:
+                continue
+            start = org.start_char if isinstance(org, Span) else position.start_char
+            rule = "org_position_person" if org is not None else "position_person"
+            yield Relation(
+                "holds_position", person.text, "PERSON", tail, "ORG", position.text,
+                start, person.end_char, confidence(rule, how), rule, how,
+            )  # fmt: skip
+
+    def appointments(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        """ "任命王淑英为…委员会主任": the appointee holds the post (免去 does not)."""
+        text = text_of(doc)
+        for i, ent in enumerate(ents):
+            if ent.label_ != "PERSON" or not self.is_name(ent.text):
+                continue
+            if not text[max(0, ent.start_char - 3) : ent.start_char].endswith(self.appoint_verbs):
+                continue
+            if not text.startswith(self.appoint_link, ent.end_char):
+                continue
+            for k in range(i + 1, len(ents)):
+                between = text[ent.end_char : ents[k].start_char]
+                if any(c in self.appoint_stops for c in between) or len(between) > 30:
+                    break
+                if ents[k].label_ != "POSITION":
+                    continue
+                position = ents[k]
+                org = (
+                    ents[k - 1]
+                    if ents[k - 1].end_char == position.start_char
+                    and ents[k - 1].label_ in ("ORG", "GPE", "LOC")
+                    else None
+                )
+                tail, how = self.resolve_org(position.text, org, ctx)
+                if tail:
+                    yield Relation(
+                        "holds_position", ent.text, "PERSON", tail, "ORG", position.text,
+                        ent.start_char, position.end_char, confidence("appointment", how),
+                        "appointment", how,
+                    )  # fmt: skip
+                break
+
+    def _list_head_org(self, ents: list[Span], j: int, text: str, ctx: Context) -> str | None:
+        """ "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛": a post without a body, right after a
+        list of names that a body's post opens, belongs to that body."""
+        if j < 0 or ents[j].label_ != "PERSON":
+            return None
+        boundary = ents[j + 1].start_char if j + 1 < len(ents) else len(text)
+        if gap(text, ents[j].end_char, boundary) not in self.list_joiners:
+            return None
+        while j >= 0 and ents[j].label_ == "PERSON":
+            j -= 1
+            if j >= 0 and gap(text, ents[j].end_char, ents[j + 1].start_char) not in (
+                self.name_joiners | {""}
+            ):
+                return None
+        if j < 1 or ents[j].label_ != "POSITION" or ents[j - 1].label_ != "ORG":
+            return None
+        if ents[j - 1].end_char != ents[j].start_char:
+            return None
+        tail, _ = self.resolve_org(ents[j].text, ents[j - 1], ctx)
+        return tail
+
+    # -----------------------------------------------------------------------------------------
+
+    def resolve_org(
+        self, role: str, org: Span | str | None, ctx: Context
+    ) -> tuple[str | None, str | None]:
+        """(full organisation, how it was resolved: None when written in full)."""
+        own = self.bodies.get(role)
+        if isinstance(org, Span):
+            name = org.text
+            central = name in self.central_aliases or (
+                name in self.loc.party_prefixes and role.startswith(self.central_role_prefix)
+            )
+            if own is not None and (central or own.body.startswith(name)):
+                # "中共" + 中央政治局常委, "中共中央" + 总书记: the post names its body.
+                return own.body, None
+            if central:
+                return self.central_aliases.get(name, self.central_committee), None
+            if org.label_ in ("GPE", "LOC") or self._names_place_body(name, role):
+                # A place before a post: the post says which of its bodies ("宜昌" + 市委书记).
+                tail, how = self.loc.body_of_place(name, role, ctx)
+                if tail is not None:
+                    self.loc.register(ctx, self._strip_body(tail))
+                return tail, how
+            if name in self.loc.levels:
+                # A bare level ("自治区" + 党委副书记): the document's own locality.
+                locality = ctx.localities.get(name)
+                return (
+                    (self.loc.body_of_place(locality, role)[0], "locality")
+                    if locality
+                    else (None, None)
+                )
+            if (
+                name.endswith(self.sub_unit_suffixes)
+                and not name.startswith(self.loc.levels)
+                and not any(p in name[:-1] for p in self.parent_suffixes)  # 民政部养老服务司
+            ):
+                # "宣传教育司" after "生态环境部" was named: a department of that ministry.
+                for parent in reversed(ctx.orgs_seen):
+                    if parent.endswith(self.parent_suffixes) and not name.startswith(parent):
+                        return parent + name, "text"
+            tail, how = self.loc.expand_abbreviation(name, ctx)
+            # "狮山镇" + 党委书记 -> 狮山镇党委; a university's 党委书记 stays with the university.
+            if (
+                role.startswith(self.party_committee)
+                and tail.endswith(self.loc.place_endings)
+                and not tail.endswith(self.party_committee)
+            ):
+                tail += self.party_committee
+            elif role.startswith(self.work_committees) and not tail.endswith(self.work_committee):
+                # 海南省委教育 + 工委书记 -> 海南省委教育工委
+                tail += role[: role.index(self.work_committee) + len(self.work_committee)]
+            return tail, how
+        if isinstance(org, str):
+            # A generic head ("室", "学校", "委员会"): the last organisation seen of that kind.
+            suffixes = tuple(self.abbreviated_heads[org])
+            for name in reversed(ctx.orgs_seen):
+                if name.endswith(suffixes) and len(name) > len(org):
+                    return name, "text"
+            return None, None
+        # No organisation written: the post itself may say which body it belongs to.
+        if own is not None:
+            return own.body, "post"
+        for level in self.loc.levels:
+            if role.startswith(level) and role[len(level) :].startswith(
+                (self.committee, self.party_committee)
+            ):
+                locality = ctx.localities.get(level)
+                if locality:
+                    return self.loc.committee_of(locality), "locality"
+                return None, None
+        if role in self.gov_posts:
+            locality = ctx.localities.get(self.gov_posts[role])
+            if locality:
+                return locality + self.loc.government, "locality"
+            return None, None
+        if role.endswith(self.party_department_posts):
+            top = ctx.top_locality(self.loc.top_levels)
+            if top:
+                return self.loc.committee_of(top), "locality"
+        if role in self.institution_posts:
+            # 校长, 董事长 with no body written: the university or company the document is about.
+            for name in reversed(ctx.orgs_seen):
+                if name.endswith(self.institution_suffixes):
+                    return name, "context"
+        return None, None
+
+    def _strip_body(self, tail: str) -> str:
+        for suffix in (self.loc.government, self.party_committee, self.committee):
+            tail = tail.removesuffix(suffix)
+        return tail
+
+    def _names_place_body(self, name: str, role: str) -> bool:
+        """An "ORG" that is only a place name ("福建", "成华") before 省委副书记 / 区长."""
+        if name.endswith(self.body_endings):
+            return False
+        committee = any(
+            role.startswith((lv + self.committee, lv + self.party_committee))
+            for lv in self.loc.levels
+        )
+        return committee or role in self.gov_posts
