@@ -80,8 +80,11 @@ def build_formulation_candidates(
                    count(*) FILTER (WHERE pattern = 'quoted_numeral')::INTEGER AS n_quoted,
                    min(published_at) AS first_seen,
                    max(published_at) AS last_seen,
-                   arg_min(sentence, length(sentence)) AS example_sentence,
-                   arg_min(doc_id, length(sentence)) AS example_doc_id
+                   -- the shortest sentence; ties broken by doc_id and position, so identical
+                   -- reruns give identical tables
+                   arg_min(sentence, (length(sentence), doc_id, start, sentence))
+                       AS example_sentence,
+                   arg_min(doc_id, (length(sentence), doc_id, start, sentence)) AS example_doc_id
             FROM {_source(out, "candidate_mentions")}
             GROUP BY text
             """

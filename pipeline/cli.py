@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -66,7 +67,8 @@ def run(
     Re-running on the same input is safe: documents already in OUT with the same content are
     skipped; documents whose content changed replace their old rows.
     """
-    from pipeline.ingest import FieldMap, iter_input_files
+    from pipeline.ingest import FieldMap
+    from pipeline.lock import LOCK_NAME, OutputLocked
     from pipeline.runner import run_pipeline
 
     paths = inputs or [Path("data/raw")]
@@ -82,7 +84,7 @@ def run(
         source=source_field,
         url=url_field,
     )
-    total_bytes = sum(p.stat().st_size for p in iter_input_files(paths))
+    total_bytes = _input_bytes(paths, out)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -94,27 +96,45 @@ def run(
         console=console,
         disable=quiet,
     )
-    with progress:
-        task = progress.add_task("tifa run", total=None, docs=0, chars=0, errors=0)
+    try:
+        with progress:
+            task = progress.add_task("tifa run", total=None, docs=0, chars=0, errors=0)
 
-        def on_progress(n_docs: int, n_chars: int, n_errors: int) -> None:
-            progress.update(task, docs=n_docs, chars=n_chars, errors=n_errors)
+            def on_progress(n_docs: int, n_chars: int, n_errors: int) -> None:
+                progress.update(task, docs=n_docs, chars=n_chars, errors=n_errors)
 
-        summary = run_pipeline(
-            paths,
-            out,
-            workers=workers,
-            scheduler=scheduler.value,
-            dask_address=dask_address,
-            batch_size=batch_size,
-            fields=fields,
-            lac_runner=lac_runner,
-            nested_formulations=nested_formulations,
-            lexicon=lexicon,
-            force=force,
-            on_progress=on_progress,
+            summary = run_pipeline(
+                paths,
+                out,
+                workers=workers,
+                scheduler=scheduler.value,
+                dask_address=dask_address,
+                batch_size=batch_size,
+                fields=fields,
+                lac_runner=lac_runner,
+                nested_formulations=nested_formulations,
+                lexicon=lexicon,
+                force=force,
+                on_progress=on_progress,
+            )
+            progress.update(task, total=1, completed=1)
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except (OSError, MemoryError) as exc:
+        # The environment failed (disk full, a folder made read-only, memory): nothing written
+        # is half-done (see write.py), so the same command resumes once the cause is fixed.
+        console.print(
+            f"[red]error:[/red] {_environment_message(exc)}. Batches finished before this are "
+            f"kept in {out}; fix the cause and rerun the same command to resume."
         )
-        progress.update(task, total=1, completed=1)
+        raise typer.Exit(1) from None
+    if summary.stale_lock:
+        pid = summary.stale_lock.get("pid", "?")
+        console.print(
+            f"took over the lock {out / LOCK_NAME} left by a run that was killed (pid {pid}, "
+            "no longer running)"
+        )
     console.print(
         f"run {summary.run_id}: {summary.n_documents} documents written, "
         f"{summary.n_skipped} unchanged skipped, {summary.n_replaced} replaced, "
@@ -135,8 +155,51 @@ def run(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
             "run; its documents were processed again"
         )
+    if summary.n_unfinished_replacements:
+        console.print(
+            f"{summary.n_unfinished_replacements} documents whose replacement an interrupted run "
+            "left unfinished were processed again"
+        )
+    if summary.n_duplicates_removed:
+        console.print(
+            f"removed {summary.n_duplicates_removed} older copies of documents stored twice "
+            "(left by an earlier tifa version)"
+        )
     if summary.n_errors:
         console.print(f"see {out / 'errors'} for what failed and why")
+    if summary.interrupted:
+        console.print(
+            f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
+            f"batches: they are kept, nothing is half-written, and the summary tables were left "
+            f"as the last complete run made them. To resume, run the same command again "
+            f"(documents already done are skipped)."
+        )
+        raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
+
+
+def _input_bytes(paths: list[Path], out: Path) -> int:
+    from pipeline.ingest import iter_input_files
+
+    total = 0
+    for path in iter_input_files(paths, exclude=[out]):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # reported as an errors row by the run
+    return total
+
+
+def _environment_message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory (try fewer --workers or a smaller --batch-size)"
+    if exc.errno == errno.ENOSPC:
+        what = "disk full"
+    elif exc.errno == errno.EDQUOT:
+        what = "disk quota exceeded"
+    else:
+        what = exc.strerror or type(exc).__name__
+    where = f" while writing {exc.filename}" if getattr(exc, "filename", None) else ""
+    return f"{what}{where}" if exc.strerror or where else f"{what}: {exc}"
 
 
 class GoldFormat(StrEnum):

@@ -6,11 +6,15 @@ Memory stays flat: documents are read lazily and at most `2 × workers` batches 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +27,18 @@ from pipeline.aggregate import rebuild_derived_tables
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
+from pipeline.lock import OutputLock
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.write import (
     DatasetWriter,
+    checkpoint,
     error_key,
     existing_documents,
     existing_error_keys,
-    remove_documents,
+    pending_replacements,
+    remove_duplicates,
     remove_interrupted_batches,
+    safe_error_row,
     write_table_atomic,
 )
 
@@ -44,7 +52,14 @@ class RunSummary:
     n_replaced: int = 0
     n_errors: int = 0
     n_chars: int = 0
+    n_batches: int = 0
     n_interrupted_parts_removed: int = 0
+    n_duplicates_removed: int = 0
+    n_unfinished_replacements: int = 0
+    # The holder recorded in a lock file a killed run left behind, when there was one.
+    stale_lock: dict | None = None
+    # Name of the signal (SIGINT/SIGTERM) that stopped the run early; None when it finished.
+    interrupted: str | None = None
     derived_rows: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -54,15 +69,50 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+class StopOnSignal:
+    """SIGINT (Ctrl-C) and SIGTERM ask the run to stop after the batch in flight; a second one
+    stops it at once (the archive stays consistent either way: see write.py)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.signum = signum
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
 def _batches(
     items: Iterable[Document | IngestError],
     batch_size: int,
     batch_chars: int,
+    stop: StopOnSignal | None = None,
 ) -> Iterator[tuple[list[Document], list[IngestError]]]:
     docs: list[Document] = []
     errors: list[IngestError] = []
     chars = 0
     for item in items:
+        if stop is not None and stop.requested:
+            return
         if isinstance(item, IngestError):
             errors.append(item)
             continue
@@ -71,13 +121,38 @@ def _batches(
         if len(docs) >= batch_size or chars >= batch_chars:
             yield docs, errors
             docs, errors, chars = [], [], 0
-    if docs or errors:
+    if (docs or errors) and not (stop is not None and stop.requested):
         yield docs, errors
 
 
-def _init_worker(options: StageOptions) -> None:
+def _watch_parent(parent_pid: int) -> None:
+    """A worker exits when the run that started it is gone (even killed with SIGKILL)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tifa-parent-watch", daemon=True).start()
+
+
+def _init_worker(options: StageOptions, parent_pid: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Ctrl-C reaches the whole process group: the main process decides what stops, not workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent(parent_pid)
     load_models(options)
+
+
+def _failed_batch(docs: list[Document], exc: BaseException, options: StageOptions) -> BatchResult:
+    """Every document of a batch whose worker raised becomes an errors row (the run goes on)."""
+    result = BatchResult()
+    for doc in docs:
+        result.add(
+            "errors",
+            error_row(options.run_id, doc.source_file, doc.doc_id, "process", exc),
+        )
+    return result
 
 
 def run_pipeline(
@@ -100,15 +175,60 @@ def run_pipeline(
 
     `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
     their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written.
+    Raises `pipeline.lock.OutputLocked` at once when another run is writing to `out_dir`.
+    SIGINT/SIGTERM stop the run after the batch in flight (`summary.interrupted` says so).
     """
+    out = Path(out_dir)
+    with OutputLock(out) as lock, StopOnSignal() as stop:
+        summary = _run_locked(
+            [Path(p) for p in inputs],
+            out,
+            stop=stop,
+            workers=workers,
+            scheduler=scheduler,
+            dask_address=dask_address,
+            batch_size=batch_size,
+            batch_chars=batch_chars,
+            fields=fields,
+            lac_runner=lac_runner,
+            nested_formulations=nested_formulations,
+            lexicon=lexicon,
+            force=force,
+            on_progress=on_progress,
+        )
+        summary.stale_lock = lock.stale
+        return summary
+
+
+def _run_locked(
+    inputs: list[Path],
+    out: Path,
+    *,
+    stop: StopOnSignal,
+    workers: int,
+    scheduler: str,
+    dask_address: str | None,
+    batch_size: int,
+    batch_chars: int,
+    fields: FieldMap | None,
+    lac_runner: str,
+    nested_formulations: bool,
+    lexicon: str | os.PathLike | None,
+    force: bool,
+    on_progress: Callable[[int, int, int], None] | None,
+) -> RunSummary:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    out = Path(out_dir)
     run_id = new_run_id()
     summary = RunSummary(run_id=run_id, out_dir=out)
     writer = DatasetWriter(out, run_id)
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
-    existing = existing_documents(out)
+    existing, duplicates = existing_documents(out)
+    if duplicates:
+        summary.n_duplicates_removed = remove_duplicates(out, duplicates)
+    # Replacements a killed run left half done are redone whatever the content hash says.
+    unfinished, journals = pending_replacements(out)
+    summary.n_unfinished_replacements = len(unfinished)
     # The errors table lists each distinct failure once (with the run that first saw it), so a
     # nightly rerun over the same broken file does not grow it.
     known_errors = existing_error_keys(out)
@@ -119,9 +239,10 @@ def run_pipeline(
         lexicon=str(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
     )
+    checkpoint("run.started")
 
     seen: set[str] = set()
-    replaced: set[str] = set()
+    homes: dict[str, str] = {}  # doc_id -> home of each document being replaced
 
     def admit(stream: Iterable[Document | IngestError]) -> Iterator[Document | IngestError]:
         for item in stream:
@@ -138,34 +259,44 @@ def run_pipeline(
                 continue
             seen.add(item.doc_id)
             previous = existing.get(item.doc_id)
-            if previous == item.content_hash and not force:
-                summary.n_skipped += 1
-                continue
             if previous is not None:
-                replaced.add(item.doc_id)
+                redo = force or item.doc_id in unfinished
+                if previous.content_hash == item.content_hash and not redo:
+                    summary.n_skipped += 1
+                    continue
+                homes[item.doc_id] = previous.home
             yield item
 
-    batches = _batches(admit(iter_documents(inputs, fields)), batch_size, batch_chars)
+    documents = admit(iter_documents(inputs, fields, exclude=[out]))
+    batches = _batches(documents, batch_size, batch_chars, stop)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
         rows = result.rows
+        errors = rows.setdefault("errors", [])
         for err in ingest_errors:
-            rows.setdefault("errors", []).append(
+            errors.append(
                 error_row(
                     run_id, err.source_file, err.doc_id, err.stage, err.message, err.error_type
                 )
             )
-        errors = rows.get("errors", [])
+        errors = [safe_error_row(e) for e in errors]
         summary.n_errors += len(errors)
-        if errors:
-            fresh = [e for e in errors if error_key(e) not in known_errors]
-            known_errors.update(error_key(e) for e in fresh)
-            rows["errors"] = fresh
-        writer.write_batch(batch_no, rows)
+        fresh = [e for e in errors if error_key(e) not in known_errors]
+        known_errors.update(error_key(e) for e in fresh)
+        rows["errors"] = fresh
+        isolated = writer.write_batch(batch_no, rows, homes)
+        bad = {e["doc_id"] for e in isolated}
+        summary.n_errors += len(isolated)
         for table, table_rows in rows.items():
-            summary.rows_written[table] = summary.rows_written.get(table, 0) + len(table_rows)
-        summary.n_documents += result.n_documents
+            n = sum(1 for r in table_rows if table == "errors" or r.get("doc_id") not in bad)
+            summary.rows_written[table] = summary.rows_written.get(table, 0) + n
+        summary.rows_written["errors"] += len(isolated)
+        written = [r["doc_id"] for r in rows.get("documents", []) if r["doc_id"] not in bad]
+        summary.n_replaced += sum(1 for d in written if d in homes)
+        summary.n_documents += len(written)
         summary.n_chars += result.n_chars
+        summary.n_batches += 1
+        checkpoint("batch.done")
         if on_progress:
             on_progress(summary.n_documents, summary.n_chars, summary.n_errors)
 
@@ -173,41 +304,67 @@ def run_pipeline(
         for batch_no, (docs, errs) in enumerate(batches):
             handle(batch_no, process_batch(docs, options) if docs else BatchResult(), errs)
     elif scheduler == "dask":
-        _run_dask(batches, options, handle, workers, dask_address)
+        _run_dask(batches, options, handle, workers, dask_address, stop)
     else:
-        _run_processes(batches, options, handle, workers)
+        _run_processes(batches, options, handle, workers, stop)
 
-    summary.n_replaced = len(replaced)
-    if replaced:
-        remove_documents(out, replaced, keep_run_id=run_id)
+    if stop.requested:
+        summary.interrupted = signal.Signals(stop.signum).name
+        summary.seconds = time.perf_counter() - t0
+        return summary
+    for journal in journals:  # every document they named has been redone
+        journal.unlink(missing_ok=True)
+    checkpoint("aggregate.start")
     writer.ensure_tables()
     summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
     summary.seconds = time.perf_counter() - t0
+    checkpoint("runs.start")
     _write_run_row(writer, summary, started, workers)
     return summary
 
 
-def _run_processes(batches, options, handle, workers: int) -> None:  # noqa: ANN001
-    in_flight: dict[Future, tuple[int, list[IngestError]]] = {}
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(options,)
-    ) as pool:
+def _run_processes(batches, options, handle, workers: int, stop: StopOnSignal) -> None:  # noqa: ANN001
+    # `spawn`: workers inherit neither the output lock nor a copy of the parent's memory.
+    in_flight: dict[Future, tuple[int, list[Document], list[IngestError]]] = {}
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(options, os.getpid()),
+    )
+    try:
         for batch_no, (docs, errs) in enumerate(batches):
-            if len(in_flight) >= 2 * workers:
-                _drain(in_flight, handle)
-            in_flight[pool.submit(process_batch, docs, options)] = (batch_no, errs)
+            while len(in_flight) >= 2 * workers:
+                _drain(in_flight, handle, options)
+            in_flight[pool.submit(process_batch, docs, options)] = (batch_no, docs, errs)
+        if stop.requested:  # finish the batches already running, drop the queued ones
+            for fut in list(in_flight):
+                if fut.cancel():
+                    del in_flight[fut]
         while in_flight:
-            _drain(in_flight, handle)
+            _drain(in_flight, handle, options)
+    except BaseException:
+        for proc in list((pool._processes or {}).values()):  # noqa: SLF001 - no public API
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
-def _drain(in_flight: dict, handle) -> None:  # noqa: ANN001
+def _drain(in_flight: dict, handle, options: StageOptions) -> None:  # noqa: ANN001
     done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-    for fut in done:
-        batch_no, errs = in_flight.pop(fut)
-        handle(batch_no, fut.result(), errs)
+    for fut in sorted(done, key=lambda f: in_flight[f][0]):
+        batch_no, docs, errs = in_flight.pop(fut)
+        try:
+            result = fut.result()
+        except BrokenProcessPool:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the batch's documents become errors rows
+            result = _failed_batch(docs, exc, options)
+        handle(batch_no, result, errs)
 
 
-def _run_dask(batches, options, handle, workers: int, address: str | None) -> None:  # noqa: ANN001
+def _run_dask(batches, options, handle, workers: int, address: str | None, stop) -> None:  # noqa: ANN001
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -218,24 +375,36 @@ def _run_dask(batches, options, handle, workers: int, address: str | None) -> No
             n_workers=max(workers, 1), threads_per_worker=1, processes=True, dashboard_address=None
         )
         client = Client(cluster)
+    meta: dict[str, tuple[int, list[Document], list[IngestError]]] = {}
+
+    def finish(fut: Any) -> None:
+        batch_no, docs, errs = meta.pop(fut.key)
+        try:
+            result = fut.result()
+        except Exception as exc:  # noqa: BLE001 - the batch's documents become errors rows
+            if stop.requested:
+                return
+            result = _failed_batch(docs, exc, options)
+        handle(batch_no, result, errs)
+
     try:
         pending = as_completed()
-        meta: dict[str, tuple[int, list[IngestError]]] = {}
-        n_in_flight = 0
+        futures: dict[str, Any] = {}
         limit = 2 * max(workers, 1)
         for batch_no, (docs, errs) in enumerate(batches):
             fut = client.submit(process_batch, docs, options, pure=False)
-            meta[fut.key] = (batch_no, errs)
+            meta[fut.key] = (batch_no, docs, errs)
+            futures[fut.key] = fut
             pending.add(fut)
-            n_in_flight += 1
-            while n_in_flight >= limit:
-                fut = next(pending)
-                n_in_flight -= 1
-                batch_no_done, errs_done = meta.pop(fut.key)
-                handle(batch_no_done, fut.result(), errs_done)
+            while len(meta) >= limit and not stop.requested:
+                done = next(pending)
+                futures.pop(done.key, None)
+                finish(done)
+        if stop.requested:  # results not in yet are dropped: their documents are redone
+            client.cancel(list(futures.values()))
+            return
         for fut in pending:
-            batch_no_done, errs_done = meta.pop(fut.key)
-            handle(batch_no_done, fut.result(), errs_done)
+            finish(fut)
     finally:
         client.close()
         if cluster is not None:
