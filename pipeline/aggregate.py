@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.formulations import get_matcher, score_candidate
+from pipeline.persons import build_persons
 from pipeline.schema import SCHEMAS
 from pipeline.write import DatasetWriter, table_files
 
@@ -105,7 +106,7 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
     return _arrow(
         con.sql(
             f"""
-            SELECT r.head AS person, r.role, r.tail AS organisation,
+            SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation,
                    min(d.published_at) AS first_seen, max(d.published_at) AS last_seen,
                    count(DISTINCT r.doc_id) AS n_docs, count(*) AS n_mentions,
                    min(r.doc_id) AS example_doc_id
@@ -129,6 +130,7 @@ def rebuild_derived_tables(
             "formulation_counts": build_formulation_counts(con, out),
             "formulation_candidates": build_formulation_candidates(con, out, lexicon),
             "people": build_people(con, out),
+            "persons": build_persons(con, lambda table: _source(out, table)),
         }
     finally:
         con.close()

@@ -196,8 +196,7 @@ def evaluate_relations(gold_path: Path, docs_path: Path) -> dict[str, Any]:
         json.loads(line) for line in gold_path.read_text("utf-8").splitlines() if line.strip()
     ]
 
-    def key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
-        return (r["doc_id"], r["relation"], r["head"], r["tail"], r.get("role"))
+    from pipeline.relations.scoring import relation_key as key
 
     gold = {key(r) for r in gold_rows}
     doc_ids = {r["id"] for r in records}

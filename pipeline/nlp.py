@@ -256,6 +256,10 @@ class DomainSpanFinder:
         self.name_joiners = frozenset(spec.get("name_joiners", []))
         self.name_stopwords = frozenset(spec.get("name_stopwords", []))
         self.not_followed_by = tuple(spec.get("not_followed_by", []))
+        # How far left a meeting's name may reach, and what it may not start with (a year, a
+        # count, 的/在: "2026年…会议", "7个专题会议").
+        self.max_name_chars = int(spec.get("max_name_chars", 30))
+        self.lead_re = regex.compile(spec["strip_leading"]) if spec.get("strip_leading") else None
         self.document_re = regex.compile(r"《[^《》\n]{1,80}》")
 
     def positions_in(self, text: str) -> list[tuple[int, int]]:
@@ -338,7 +342,8 @@ class DomainSpans:
         spans = []
         for start, end in strict:
             # A pattern may only grow by a locality or body in front ("湖北省" + 第十二次党代会).
-            spans.append((self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False), end))
+            new_start = self._extend_left(doc, start, {"ORG", "LOC"}, joiners=False)
+            spans.append((self._strip_leading(text, new_start, start), end))
         for start, end in loose:
             if text.startswith(self.finder.not_followed_by, end):
                 continue  # 人民代表大会制度, 人民大会堂: an institution or a building
@@ -346,9 +351,17 @@ class DomainSpans:
             head = text[new_start:start]
             stripped = self.finder.prefix_re.sub("", head)
             new_start += len(head) - len(stripped)
+            new_start = self._strip_leading(text, new_start, start)
             if start - new_start >= 2:
                 spans.append((new_start, end))
         return _longest_non_overlapping(spans)
+
+    def _strip_leading(self, text: str, new_start: int, start: int) -> int:
+        """Drop a leading year, count, 的 or 在 from a meeting's name ("2026年…" → "…")."""
+        if self.finder.lead_re is None:
+            return new_start
+        m = self.finder.lead_re.match(text, new_start, start)
+        return m.end() if m else new_start
 
     def _extend_left(
         self, doc: Doc, start: int, tags: frozenset[str] | set[str], joiners: bool
@@ -364,7 +377,7 @@ class DomainSpans:
                 return start
             new_start = first.idx
         i = span.start - 1
-        while i >= 0 and start - doc[i].idx <= 30:
+        while i >= 0 and start - doc[i].idx <= self.finder.max_name_chars:
             token = doc[i]
             if self._names_meeting(token, tags):
                 new_start = token.idx

@@ -62,6 +62,9 @@ ENTITIES = pa.schema(
         # DOCUMENT rows: the body that issued it, from an `issues` relation or the title itself
         # (《中共中央关于…的意见》); null when the text does not say.
         pa.field("issuer", _str),
+        # PERSON rows: the canonical name (毛主席 → 毛泽东, 习近平总书记 → 习近平); the surface
+        # stays in `text`. Null for other labels. See pipeline/persons.py.
+        pa.field("person", _str),
     ]
 )
 
@@ -138,6 +141,8 @@ RELATIONS = pa.schema(
         # How an abbreviated organisation ("室", "省委") was resolved: "text" (named earlier),
         # "locality" (the document's province/city), "stack" (another post of the same person).
         pa.field("resolved_from", _str),
+        # The canonical name of a PERSON head (毛主席 → 毛泽东); null for other heads.
+        pa.field("person", _str),
     ]
 )
 
@@ -150,6 +155,21 @@ PEOPLE = pa.schema(
         pa.field("last_seen", pa.date32()),
         pa.field("n_docs", _i64, nullable=False),
         pa.field("n_mentions", _i64, nullable=False),
+        pa.field("example_doc_id", _str, nullable=False),
+    ]
+)
+
+# One row per canonical person (pipeline/persons.py): every surface seen for them, when, and the
+# posts (role @ organisation) their holds_position rows give.
+PERSONS = pa.schema(
+    [
+        pa.field("person", _str, nullable=False),
+        pa.field("aliases", pa.list_(_str), nullable=False),
+        pa.field("first_seen", pa.date32()),
+        pa.field("last_seen", pa.date32()),
+        pa.field("n_docs", _i64, nullable=False),
+        pa.field("n_mentions", _i64, nullable=False),
+        pa.field("posts", pa.list_(_str), nullable=False),
         pa.field("example_doc_id", _str, nullable=False),
     ]
 )
@@ -196,6 +216,7 @@ DERIVED_TABLES: dict[str, pa.Schema] = {
     "formulation_counts": FORMULATION_COUNTS,
     "formulation_candidates": FORMULATION_CANDIDATES,
     "people": PEOPLE,
+    "persons": PERSONS,
 }
 
 SCHEMAS: dict[str, pa.Schema] = {**BATCH_TABLES, **DERIVED_TABLES, "runs": RUNS}

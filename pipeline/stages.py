@@ -204,7 +204,8 @@ def document_rows(
     steps = (
         ("sentences", lambda: [spans.row(s, e) for s, e in spans.sentences]),
         ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans)),
-        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"])),
+        ("persons", lambda: [_person_names(sdoc, rows["relations"])]),
+        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], rows["persons"][0])),
         ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
         ("candidate_mentions", lambda: _candidate_rows(doc, sdoc, matcher, finder, spans, rows)),
         ("documents", lambda: [document_row(doc, run_id)]),
@@ -214,10 +215,26 @@ def document_rows(
             rows[table] = build()
         except Exception as exc:  # noqa: BLE001 - recorded as an errors row by the caller
             raise StageError(table, exc) from exc
+    rows.pop("persons")  # a per-document name map, not a table
     return rows
 
 
-def _entity_rows(sdoc: Any, spans: _Spans, relations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _person_names(sdoc: Any, relations: list[dict[str, Any]]) -> dict[str, str]:
+    """surface → canonical name for the document's PERSON mentions; relation heads get theirs."""
+    from pipeline.persons import get_person_names
+
+    persons = [r for r in relations if r["head_label"] == "PERSON"]
+    surfaces = [e.text for e in sdoc.ents if e.label_ == "PERSON"] + [r["head"] for r in persons]
+    posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
+    names = get_person_names().resolve(surfaces, posts)
+    for r in persons:
+        r["person"] = names.get(r["head"], r["head"])
+    return names
+
+
+def _entity_rows(
+    sdoc: Any, spans: _Spans, relations: list[dict[str, Any]], names: dict[str, str]
+) -> list[dict[str, Any]]:
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
     from pipeline.nlp import DOMAIN_LABELS
@@ -235,6 +252,7 @@ def _entity_rows(sdoc: Any, spans: _Spans, relations: list[dict[str, Any]]) -> l
                 "lac_tag": "rule" if rule else ent[0].tag_,
                 "source": "rule" if rule else "lac",
                 "issuer": issuer,
+                "person": names.get(ent.text, ent.text) if ent.label_ == "PERSON" else None,
             }
         )
     return out
@@ -307,6 +325,7 @@ def _relation_rows(doc: Document, sdoc: Any, extractor: Any, spans: _Spans) -> l
                 "confidence": rel.confidence,
                 "rule": rel.rule,
                 "resolved_from": rel.resolved_from,
+                "person": None,  # filled in by _person_names
             }
         )
     return out
