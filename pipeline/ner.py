@@ -1,0 +1,252 @@
+"""The trained NER component (`tifa_ner`): a character CRF over LAC's analysis.
+
+LAC segments and tags well but labels entities by its own convention and misses many
+organisation and place boundaries (micro-F1 0.72 on MSRA-style gold). The CRF sees, for every
+character, the characters around it and what LAC says about the word it sits in (see
+`ner_features.py`), and was trained on MSRA / People's Daily gold (`tifa train ner`, model card
+in `models/README.md`). It predicts PERSON, ORG and LOC (LOC is refined to GPE for
+administrative divisions, as for LAC); LAC's DATE and WORK_OF_ART entities are kept where they do
+not overlap a model entity. POSITION/MEETING/DOCUMENT stay with the data-file rules of
+`tifa_domain_spans`, which runs after this component and wins over overlapping entities.
+
+With the LAC tokenizer the words and tags LAC produced are read from `doc.user_data`, so LAC
+runs once per sentence. With any other tokenizer (characters, pkuseg) the component runs LAC
+itself on the document's sentences to get its features.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from spacy.tokens import Doc
+
+from pipeline.ner_features import char_features
+
+RESOURCES = Path(__file__).parent / "resources"
+# Where LACTokenizer leaves its analysis: a list of (sentence start, [(word, tag), ...]).
+LAC_USER_DATA = "tifa_lac"
+# LAC entity labels the CRF does not predict and that are kept from LAC.
+KEPT_LAC_LABELS = frozenset({"DATE", "WORK_OF_ART"})
+MODEL_FILE = "model.crfsuite"
+CONFIG_FILE = "cfg.json"
+# The CRF's labels -> tifa's labels (LOC is refined to GPE afterwards by `entity_label`).
+MODEL_LABELS = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC"}
+
+
+def decode_bioes(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Spans from BIOES tags, leniently: an entity starts at B/S or at an I/E that does not
+    continue the previous tag's label, and ends at E/S or before anything that does not continue
+    it. The CRF learns valid transitions, so leniency only matters for rare invalid paths."""
+    spans: list[tuple[int, int, str]] = []
+    start: int | None = None
+    label = ""
+    for i, tag in enumerate(tags):
+        prefix, _, lab = tag.partition("-")
+        continues = start is not None and lab == label and prefix in ("I", "E")
+        if not continues and start is not None:
+            spans.append((start, i, label))
+            start = None
+        if prefix == "O":
+            continue
+        if not continues:
+            start, label = i, lab
+        if prefix in ("E", "S"):
+            spans.append((start, i + 1, label))  # type: ignore[arg-type]
+            start = None
+    if start is not None:
+        spans.append((start, len(tags), label))
+    return spans
+
+
+@functools.cache
+def _person_context_rules() -> tuple[Any, Any, Any]:
+    import regex
+    import yaml
+
+    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    return (
+        regex.compile(rules["doctrine_after_name"]),
+        regex.compile(rules["person_after_name"]),
+        regex.compile(rules["credit_after_name"]),
+    )
+
+
+def _not_a_person(text: str, end: int) -> bool:
+    """A PERSON span ending at `end` names a doctrine or a photo credit, not a person."""
+    doctrine, person, credit = _person_context_rules()
+    after = text[end : end + 16]
+    if credit.match(after):
+        return True
+    return bool(doctrine.match(after)) and not person.match(after)
+
+
+class CRFEntityTagger:
+    """spaCy component: sets PERSON/ORG/LOC/GPE from the CRF, keeps LAC's DATE/WORK_OF_ART."""
+
+    def __init__(self, vocab: Any, name: str = "tifa_ner", lac_runner: str = "batched"):
+        self.vocab = vocab
+        self.name = name
+        self.lac_runner = lac_runner
+        self.model_bytes: bytes | None = None
+        self.cfg: dict[str, Any] = {}
+        self._tagger: Any = None
+
+    # -- model ---------------------------------------------------------------------------------
+    @property
+    def tagger(self) -> Any:
+        if self._tagger is None:
+            if self.model_bytes is None:
+                raise RuntimeError(
+                    "the tifa_ner component has no model: train one with `tifa train ner` "
+                    "or load models/tifa_ner"
+                )
+            import pycrfsuite
+
+            tagger = pycrfsuite.Tagger()
+            tagger.open_inmemory(self.model_bytes)
+            self._tagger = tagger
+        return self._tagger
+
+    def set_model(self, model_bytes: bytes, cfg: dict[str, Any] | None = None) -> None:
+        self.model_bytes = model_bytes
+        self.cfg = dict(cfg or {})
+        self._tagger = None
+
+    # -- tagging -------------------------------------------------------------------------------
+    def predict_sentence(self, sentence: str, words: Sequence[tuple[str, str]]) -> list[tuple]:
+        """(start, end, label) character spans in `sentence`, labels PERSON/ORG/LOC."""
+        if not sentence.strip():
+            return []
+        tags = self.tagger.tag(char_features(sentence, words))
+        return [
+            (s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags) if lab in MODEL_LABELS
+        ]
+
+    def __call__(self, doc: Doc) -> Doc:
+        analysis = doc.user_data.get(LAC_USER_DATA)
+        if analysis is None:
+            analysis = self._run_lac([doc.text])[0]
+        self._set_entities(doc, analysis)
+        return doc
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
+        batch: list[Doc] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from self._pipe_batch(batch)
+                batch = []
+        if batch:
+            yield from self._pipe_batch(batch)
+
+    def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
+        missing = [d for d in docs if LAC_USER_DATA not in d.user_data]
+        if missing:
+            # One batched LAC call for every document the tokenizer did not analyse.
+            for doc, analysis in zip(
+                missing, self._run_lac([d.text for d in missing]), strict=True
+            ):
+                doc.user_data[LAC_USER_DATA] = analysis
+        for doc in docs:
+            self._set_entities(doc, doc.user_data[LAC_USER_DATA])
+            yield doc
+
+    def _run_lac(self, texts: list[str]) -> list[list[tuple[int, list[tuple[str, str]]]]]:
+        from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
+        from pipeline.normalise import split_sentences
+
+        spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
+        flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
+        tagged = get_runner(self.lac_runner).run(flat) if flat else []
+        out = []
+        pos = 0
+        for doc_spans in spans:
+            out.append(
+                [(s, tagged[pos + k]) for k, (s, _e) in enumerate(doc_spans)],
+            )
+            pos += len(doc_spans)
+        return out
+
+    def _set_entities(self, doc: Doc, analysis: list[tuple[int, list[tuple[str, str]]]]) -> None:
+        from pipeline.nlp import _split_tokens_at, entity_label
+
+        text = doc.text
+        predicted: list[tuple[int, int, str]] = []
+        for start, words in analysis:
+            sentence = "".join(w for w, _ in words)
+            for s, e, label in self.predict_sentence(sentence, words):
+                mention = text[start + s : start + e]
+                if label == "LOC":
+                    label = entity_label("LOC", mention)
+                predicted.append((start + s, start + e, label))
+        predicted = [p for p in predicted if p[2] != "PERSON" or not _not_a_person(text, p[1])]
+        kept = [
+            (e.start_char, e.end_char, e.label_)
+            for e in doc.ents
+            if e.label_ in KEPT_LAC_LABELS
+            and all(e.end_char <= s or e.start_char >= t for s, t, _ in predicted)
+        ]
+        _split_tokens_at(doc, {b for s, e, _ in predicted for b in (s, e)})
+        spans = []
+        for s, e, label in sorted(predicted + kept):
+            span = doc.char_span(s, e, label=label)
+            if span is not None and span.text.strip():
+                spans.append(span)
+        doc.set_ents(spans, default="outside")
+
+    # -- serialisation (spaCy's to_disk/from_disk protocol) -------------------------------------
+    def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.model_bytes is not None:
+            (path / MODEL_FILE).write_bytes(self.model_bytes)
+        (path / CONFIG_FILE).write_text(
+            json.dumps(self.cfg, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
+        )
+
+    def from_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> CRFEntityTagger:
+        path = Path(path)
+        model = path / MODEL_FILE
+        if not model.exists():
+            raise FileNotFoundError(f"no NER model at {model}: run `tifa train ner`")
+        cfg_path = path / CONFIG_FILE
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.exists() else {}
+        self.set_model(model.read_bytes(), cfg)
+        return self
+
+    def to_bytes(self, exclude: Iterable[str] = ()) -> bytes:
+        payload = {"cfg": self.cfg, "model": (self.model_bytes or b"").hex()}
+        return json.dumps(payload).encode("utf-8")
+
+    def from_bytes(self, data: bytes, exclude: Iterable[str] = ()) -> CRFEntityTagger:
+        payload = json.loads(data)
+        self.set_model(bytes.fromhex(payload["model"]), payload["cfg"])
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_tagger"] = None  # the crfsuite handle is not picklable; reopened on demand
+        return state
+
+
+def train_crf(
+    items: Iterable[tuple[list[list[str]], list[str]]],
+    params: dict[str, Any],
+) -> bytes:
+    """Train a CRF on (features, tags) sequences; returns the model file's bytes."""
+    import pycrfsuite
+
+    params = dict(params)
+    trainer = pycrfsuite.Trainer(algorithm=params.pop("algorithm", "lbfgs"), verbose=False)
+    for features, tags in items:
+        trainer.append(features, tags)
+    trainer.set_params(params)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / MODEL_FILE
+        trainer.train(str(target))
+        return target.read_bytes()

@@ -1,0 +1,148 @@
+"""The trained NER component: decoding, features, training determinism, the bundled model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import spacy
+
+from pipeline.ner import decode_bioes
+from pipeline.ner_features import char_features
+from pipeline.nlp import DEFAULT_NER_MODEL, build_nlp
+from pipeline.train_ner import bioes, read_peoples_daily
+
+SHARED_NER = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ner"
+needs_model = pytest.mark.skipif(
+    not (DEFAULT_NER_MODEL / "tifa_ner" / "model.crfsuite").exists(),
+    reason="models/tifa_ner is not trained in this checkout",
+)
+
+
+@pytest.mark.parametrize(
+    "tags, spans",
+    [
+        (["B-ORG", "I-ORG", "E-ORG", "O"], [(0, 3, "ORG")]),
+        (["S-PERSON", "B-LOC", "E-LOC"], [(0, 1, "PERSON"), (1, 3, "LOC")]),
+        (["O", "O"], []),
+        # Invalid paths are read leniently: a run of one label is one entity.
+        (["I-ORG", "E-ORG", "O"], [(0, 2, "ORG")]),
+        (["B-ORG", "I-ORG"], [(0, 2, "ORG")]),
+        (["B-ORG", "E-LOC"], [(0, 1, "ORG"), (1, 2, "LOC")]),
+    ],
+)
+def test_decode_bioes(tags: list[str], spans: list[tuple[int, int, str]]) -> None:
+    assert decode_bioes(tags) == spans
+
+
+def test_bioes_round_trips_through_decode() -> None:
+    spans = {(0, 3, "ORG"), (4, 5, "PERSON"), (7, 9, "LOC")}
+    assert set(decode_bioes(bioes(10, spans))) == spans
+
+
+def test_char_features_one_list_per_character() -> None:
+    words = [("湖北省", "LOC"), ("省长", "n"), ("王忠林", "PER"), ("。", "w")]
+    sentence = "".join(w for w, _ in words)
+    feats = char_features(sentence, words)
+    assert len(feats) == len(sentence)
+    assert "wp=B" in feats[0] and "wt=LOC" in feats[0]
+    assert "wp=E" in feats[2] and "wt-1=^" in feats[0]
+    assert "wt+1=n" in feats[0]
+    with pytest.raises(ValueError):
+        char_features(sentence + "啊", words)
+
+
+def test_peoples_daily_joins_surname_and_given_name(tmp_path: Path) -> None:
+    path = tmp_path / "pd.txt"
+    path.write_text("中共中央/nt  总书记/n  江/nr  泽民/nr  在/p  北京/ns  讲话/v\n", "utf-8")
+    maps = {"nr": "PERSON", "ns": "LOC", "nt": "ORG"}
+    [(text, spans)] = list(read_peoples_daily(path, maps))
+    assert text == "中共中央总书记江泽民在北京讲话"
+    assert spans == {(0, 4, "ORG"), (7, 10, "PERSON"), (11, 13, "LOC")}
+
+
+@pytest.mark.skipif(not SHARED_NER.exists(), reason="../shared/corpora/ner not present")
+def test_training_is_deterministic_and_loads_with_spacy(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    digests = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = runner.invoke(
+            app,
+            [
+                "train", "ner", "--msra", str(SHARED_NER / "msra_train.bio"),
+                "--limit", "400", "--max-iterations", "15", "--out", str(out),
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        digests.append(json.loads((out / "training.json").read_text("utf-8"))["model_sha256_16"])
+        assert (out / "tifa_ner" / "model.crfsuite").read_bytes()
+    assert digests[0] == digests[1]
+
+    nlp = spacy.load(tmp_path / "a")
+    assert nlp.pipe_names == ["tifa_ner", "tifa_domain_spans"]
+    text = "新华社北京电，国务院总理李强在人民大会堂会见了法国外长。"
+    doc = nlp(text)
+    assert doc.text == text
+    for ent in doc.ents:
+        assert text[ent.start_char : ent.end_char] == ent.text
+
+
+@needs_model
+def test_bundled_model_tags_political_text() -> None:
+    nlp = build_nlp(ner="model")
+    doc = nlp(
+        "中共中央总书记、国家主席习近平在北京会见了美国总统拜登。湖北省人民政府省长王忠林出席会议。"
+    )
+    ents = {(e.text, e.label_) for e in doc.ents}
+    assert ("习近平", "PERSON") in ents
+    assert ("王忠林", "PERSON") in ents
+    assert ("北京", "GPE") in ents
+    assert ("湖北省人民政府", "ORG") in ents
+    assert ("国家主席", "POSITION") in ents
+
+
+@needs_model
+def test_bundled_model_is_a_spacy_pipeline_on_disk() -> None:
+    loaded = spacy.load(DEFAULT_NER_MODEL)
+    built = build_nlp(ner="model")
+    text = "全国人大常委会委员长赵乐际主持会议。外交部发言人毛宁在例行记者会上回答提问。"
+    assert [(e.start_char, e.end_char, e.label_) for e in loaded(text).ents] == [
+        (e.start_char, e.end_char, e.label_) for e in built(text).ents
+    ]
+    assert (DEFAULT_NER_MODEL / "meta.json").exists()
+    size = sum(p.stat().st_size for p in DEFAULT_NER_MODEL.rglob("*") if p.is_file())
+    assert size <= 50 * 1024 * 1024
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, not_person",
+    [
+        ("我们必须坚持毛泽东思想和邓小平理论。", {"毛泽东", "邓小平"}),
+        ("深入学习邓小平新时期军队建设思想。", {"邓小平"}),
+        ("会议现场。 新华社记者 鞠鹏/摄", {"鞠鹏"}),
+    ],
+)
+def test_names_inside_doctrines_and_photo_credits_are_not_people(
+    text: str, not_person: set[str]
+) -> None:
+    doc = build_nlp(ner="model")(text)
+    people = {e.text for e in doc.ents if e.label_ == "PERSON"}
+    assert not (people & not_person), people
+
+
+@needs_model
+def test_model_works_without_lac_tokenizer_analysis() -> None:
+    # Another tokenizer leaves no LAC analysis in user_data: the component runs LAC itself.
+    nlp = build_nlp(ner="model")
+    text = "国务院副总理刘国中出席开幕式并致辞。"
+    doc = nlp.make_doc(text)
+    doc.user_data.clear()
+    doc = nlp.get_pipe("tifa_ner")(doc)
+    assert ("刘国中", "PERSON") in {(e.text, e.label_) for e in doc.ents}
