@@ -23,6 +23,9 @@ from pipeline.normalise import normalise
 @dataclass(frozen=True)
 class StageOptions:
     lac_runner: str = "batched"
+    # NER backend (pipeline.nlp.NER_BACKENDS) and its model folder (None: the bundled model).
+    ner: str = "lac"
+    ner_model: str | None = None
     nested_formulations: bool = False
     run_id: str = "adhoc"
     lexicon: str = str(LEXICON_PATH)
@@ -98,7 +101,7 @@ def load_models(options: StageOptions) -> tuple[Any, Any, Any, Any]:
     if options.lac_threads is not None:
         nlp.LAC_THREADS = options.lac_threads
     return (
-        nlp.get_nlp(options.lac_runner),
+        nlp.get_nlp(options.lac_runner, options.ner, options.ner_model),
         get_matcher(options.lexicon, nested=options.nested_formulations),
         get_candidate_finder(),
         get_extractor(),
