@@ -209,7 +209,8 @@ def detect_stream_encoding(head: bytes, *, truncated: bool) -> str:
         if truncated and lines:
             lines = lines[:-1]  # may end inside a character
         good = sum(1 for ln in lines if _decodes(ln, "utf-8", False))
-        if lines and good >= 0.9 * len(lines):
+        bad = len(lines) - good
+        if good >= bad and bad <= max(2, len(lines) // 10):
             return "utf-8"
         raise
 
