@@ -18,6 +18,7 @@ from pipeline.relations.base import Context, Relation, dedupe
 from pipeline.relations.events import EventRules
 from pipeline.relations.issues import IssueRules
 from pipeline.relations.locality import Localities
+from pipeline.relations.meetings import MeetingNames
 from pipeline.relations.posts import PostRules
 
 __all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
@@ -29,6 +30,7 @@ class RelationExtractor:
         self.posts = PostRules(self.localities)
         self.events = EventRules(self.posts.is_name)
         self.issues = IssueRules()
+        self.meeting_names = MeetingNames()
 
     def extract(
         self, doc: Doc, title: str | None = None, year: int | None = None
@@ -54,6 +56,12 @@ class RelationExtractor:
             rows += self.posts.appointments(doc, sent_ents, ctx)
             rows += self.events.events(doc, sent, sent_ents, ctx)
             rows += self.issues.issues(doc, sent, sent_ents)
+        # One meeting, one name: the fullest the document or its title gives.
+        mentions = [e.text for e in ents if e.label_ == "MEETING"]
+        mentions += self.meeting_names.from_title(title or "")
+        for row in rows:
+            if row.tail_label == "MEETING":
+                row.tail = self.meeting_names.fullest(row.tail, mentions)
         return dedupe(rows)
 
 

@@ -20,7 +20,10 @@ from spacy.tokens import Doc, Span
 
 from pipeline.relations.base import Context, Relation, confidence, rules, text_of
 
-_ACTION = ("chairs", "attends", "addresses")
+# Entities masked out of the text a rule reads: names (曾友成 is not 曾) and what may stand
+# between an agent and the trigger (posts, bodies, places, dates).
+_NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "POSITION", "MEETING", "DOCUMENT"})
+_BETWEEN = frozenset({"ORG", "GPE", "LOC", "POSITION", "DATE"})
 
 
 @dataclass
@@ -46,6 +49,8 @@ class EventRules:
         self.clause_marks = frozenset(ev["clause_marks"])
         self.agent_blockers = regex.compile(ev["agent_gap_blockers"])
         self.agent_comma = regex.compile(ev["agent_comma_continuation"])
+        # "李鹏、乔石…等领导同志出席": the names and the group they stand for act together.
+        self.agent_group = regex.compile(ev["agent_group"])
         self.max_agent_gap: int = ev["max_agent_gap"]
         self.nominal_before = regex.compile(ev["nominal_before_trigger"])
         self.not_after = regex.compile(ev["not_after_trigger"])
@@ -141,7 +146,8 @@ class EventRules:
         if self.not_after.match(after):
             return None  # 参加过, 主持制定, 主持…工作: not a meeting
         clause_start = self._clause_start(full, sent.start_char, t_start)
-        if self._historical(full[clause_start:t_start], ents, clause_start, t_start, ctx):
+        clause = self._masked(full, ents, clause_start, t_start, _NAMES)
+        if self._historical(clause, ents, clause_start, t_start, ctx):
             return None
         named = self._meeting_after(ents, full, t_end, sent.end_char, ctx)
         # "出席会议并讲话": the second trigger shares the first one's people and meeting.
@@ -167,6 +173,16 @@ class EventRules:
             ):
                 meeting = ctx.main_meeting, "context"
         return _Act(t_end, subjects, *(meeting or (None, None)))
+
+    @staticmethod
+    def _masked(text: str, ents: list[Span], start: int, end: int, labels: frozenset[str]) -> str:
+        """text[start:end] with the entities of `labels` inside it written as "_" (a name such
+        as 曾友成 is not the word 曾)."""
+        chars = list(text[start:end])
+        for e in ents:
+            if e.label_ in labels and start <= e.start_char and e.end_char <= end:
+                chars[e.start_char - start : e.end_char - start] = "_" * (e.end_char - e.start_char)
+        return "".join(chars)
 
     def _clause_start(self, text: str, sent_start: int, pos: int) -> int:
         i = pos
@@ -271,12 +287,7 @@ class EventRules:
         if len(g) > self.max_agent_gap or any(c in self.clause_end for c in g):
             return []
         # Entities between (posts, places, dates) are fine; read the rest of the gap only.
-        masked = list(g)
-        for e in ents:
-            if e.label_ != "PERSON" and last.end_char <= e.start_char and e.end_char <= pos:
-                for k in range(e.start_char - last.end_char, e.end_char - last.end_char):
-                    masked[k] = "_"
-        plain = "".join(masked)
+        plain = self.agent_group.sub("", self._masked(text, ents, last.end_char, pos, _BETWEEN))
         if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):
             return []
         if self.agent_blockers.search(plain):
