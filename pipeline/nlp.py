@@ -432,10 +432,10 @@ class DomainSpans:
             start, end = max(runs, key=lambda r: r[1] - r[0])
             piece = doc[start:end]
             if len(piece.text.strip()) >= 2 or (end - start == ent.end - ent.start):
+                # LOC/GPE again for the trimmed text; not from the first token's tag, which is
+                # no LAC entity tag when the entity came from a model or the tokens are not LAC's.
                 label = (
-                    entity_label(ent[0].tag_, piece.text)
-                    if ent.label_ in ("LOC", "GPE")
-                    else ent.label_
+                    entity_label("LOC", piece.text) if ent.label_ in ("LOC", "GPE") else ent.label_
                 )
                 result.append(Span(doc, start, end, label=label))
         return sorted(result, key=lambda s: s.start)
@@ -512,7 +512,9 @@ def _contiguous(indices: list[int]) -> list[tuple[int, int]]:
 
 def _split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
     """Split tokens so that every character offset in `boundaries` is a token boundary."""
-    starts = [t.idx for t in doc]
+    if not boundaries:
+        return
+    starts = doc.to_array("IDX").tolist()  # no Token object per word
     inner: dict[int, list[int]] = {}
     for b in sorted(boundaries):
         i = bisect.bisect_right(starts, b) - 1
@@ -571,30 +573,92 @@ def make_crf_ner(nlp: Language, name: str, lac_runner: str) -> CRFEntityTagger:
     return CRFEntityTagger(nlp.vocab, name=name, lac_runner=lac_runner)
 
 
+@Language.factory(
+    "tifa_hanlp_ner",
+    assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
+    default_config={"model_path": ""},
+)
+def make_hanlp_ner(nlp: Language, name: str, model_path: str) -> Any:
+    # hanlp (and torch) are imported only when the component first tags: tifa runs without
+    # the [hanlp] extra.
+    from pipeline.ner_hanlp import HanLPEntityTagger
+
+    return HanLPEntityTagger(nlp.vocab, name=name, model_path=model_path)
+
+
+@Language.factory(
+    "tifa_sentences",
+    assigns=["token.is_sent_start", "doc.ents", "token.ent_type", "token.ent_iob"],
+    default_config={"lac_runner": "batched"},
+)
+def make_sentences(nlp: Language, name: str, lac_runner: str) -> Any:
+    from pipeline.segmenters import SentencesFromText
+
+    return SentencesFromText(name=name, lac_runner=lac_runner)
+
+
+# Tokenizers `build_nlp(tokenizer=...)` / `tifa run --tokenizer` accept by name: LAC words (one
+# LAC pass gives words, tags and entities), characters or spacy-pkuseg words (spaCy's
+# ChineseTokenizer; the `tifa_sentences` component then adds sentences and LAC's analysis).
+TOKENIZERS = ("lac", "char", "pkuseg")
+# Where `tifa fetch-pkuseg` puts the pkuseg default model (git-ignored).
+DEFAULT_PKUSEG_MODEL = Path(__file__).resolve().parent.parent / "models" / "pkuseg"
+
+
+def tokenizer_config(
+    name: str = "lac", runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS
+) -> dict[str, Any]:
+    """The `[nlp.tokenizer]` config block for a tokenizer name."""
+    if name == "lac":
+        return {
+            "@tokenizers": "tifa.LACTokenizer.v1",
+            "runner": runner,
+            "max_sentence_chars": max_sentence_chars,
+        }
+    if name in ("char", "pkuseg"):
+        return {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": name}
+    raise ValueError(f"unknown tokenizer {name!r}: use one of {', '.join(TOKENIZERS)}")
+
+
+def pkuseg_model_path(pkuseg_model: str | Path | None = None) -> Path:
+    """The pkuseg model folder (default models/pkuseg), or a clear error naming the fix."""
+    path = Path(pkuseg_model) if pkuseg_model else DEFAULT_PKUSEG_MODEL
+    if not (path / "weights.npz").exists():
+        raise FileNotFoundError(
+            f"no pkuseg model at {path} (weights.npz and features.msgpack): run "
+            "`tifa fetch-pkuseg` to extract the default model from the pkuseg sdist, or pass "
+            "--pkuseg-model"
+        )
+    return path
+
+
 def build_nlp(
     runner: str = "batched",
     max_sentence_chars: int = MAX_SENTENCE_CHARS,
     ner: str = "lac",
     ner_model: str | Path | None = None,
-    tokenizer: dict[str, Any] | None = None,
+    tokenizer: str | dict[str, Any] | None = None,
+    pkuseg_model: str | Path | None = None,
 ) -> Language:
-    """The tifa pipeline: tokenizer (LAC unless `tokenizer` gives another config block),
+    """The tifa pipeline: tokenizer (`tokenizer`: a name in TOKENIZERS or a config block;
+    default LAC; `pkuseg_model` is the spacy-pkuseg model folder, default models/pkuseg),
     the NER backend (`lac`: LAC's entities as the tokenizer set them; `model`: the trained
     `tifa_ner` component loaded from `ner_model`; `hanlp`: a HanLP model from disk), then the
     POSITION/MEETING/DOCUMENT rules."""
     if ner not in NER_BACKENDS:
         raise ValueError(f"unknown NER backend {ner!r}: use one of {', '.join(NER_BACKENDS)}")
-    config = {
-        "nlp": {
-            "tokenizer": tokenizer
-            or {
-                "@tokenizers": "tifa.LACTokenizer.v1",
-                "runner": runner,
-                "max_sentence_chars": max_sentence_chars,
-            }
-        }
-    }
+    if tokenizer is None or isinstance(tokenizer, str):
+        tokenizer = tokenizer_config(tokenizer or "lac", runner, max_sentence_chars)
+    config: dict[str, Any] = {"nlp": {"tokenizer": tokenizer}}
+    if tokenizer.get("segmenter") == "pkuseg":
+        path = str(pkuseg_model_path(pkuseg_model))
+        config["initialize"] = {"tokenizer": {"pkuseg_model": path, "pkuseg_user_dict": "default"}}
     nlp = spacy.blank("zh", config=config)
+    if tokenizer.get("segmenter") == "pkuseg":
+        nlp.tokenizer.initialize(**config["initialize"]["tokenizer"])
+    if tokenizer.get("@tokenizers") != "tifa.LACTokenizer.v1":
+        # Tokens only: sentences, LAC's analysis and LAC's entities are added first.
+        nlp.add_pipe("tifa_sentences", config={"lac_runner": runner})
     if ner == "model":
         path = Path(ner_model) if ner_model else DEFAULT_NER_MODEL
         component = nlp.add_pipe("tifa_ner", config={"lac_runner": runner})
@@ -608,12 +672,23 @@ def build_nlp(
 
 
 @functools.cache
-def get_nlp(runner: str = "batched", ner: str = "lac", ner_model: str | None = None) -> Language:
+def get_nlp(
+    runner: str = "batched",
+    ner: str = "lac",
+    ner_model: str | None = None,
+    tokenizer: str = "lac",
+    pkuseg_model: str | None = None,
+) -> Language:
     """One spaCy pipeline per process."""
-    return build_nlp(runner, ner=ner, ner_model=ner_model)
+    return build_nlp(
+        runner, ner=ner, ner_model=ner_model, tokenizer=tokenizer, pkuseg_model=pkuseg_model
+    )
 
 
 def annotate(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
     """Docs for `texts`, batching LAC across texts (nlp.pipe alone would tokenize one by one)."""
-    docs = nlp.tokenizer.pipe(texts, batch_size=batch_size)
+    if hasattr(nlp.tokenizer, "pipe"):
+        docs = nlp.tokenizer.pipe(texts, batch_size=batch_size)
+    else:  # spaCy's ChineseTokenizer (characters, pkuseg) tokenizes one text at a time
+        docs = (nlp.tokenizer(text) for text in texts)
     yield from nlp.pipe(docs, batch_size=batch_size)

@@ -1,0 +1,103 @@
+"""Docs from a tokenizer other than LAC: sentence boundaries and LAC's analysis added afterwards.
+
+The tokenizer is chosen in config (`build_nlp(tokenizer="lac" | "char" | "pkuseg")`). LAC's own
+tokenizer (`tifa.LACTokenizer.v1`) sets sentence starts, tags and entities in one pass. spaCy's
+`spacy.zh.ChineseTokenizer` (characters, or spacy-pkuseg words) gives tokens only, so the
+`tifa_sentences` component, first in the pipeline, adds what the rest of tifa reads:
+
+* sentence starts from `split_sentences` (the same boundaries the LAC tokenizer uses; a token
+  that straddles one is split there), so `doc.sents` works;
+* LAC's analysis per sentence in `doc.user_data["tifa_lac"]`, which the `tifa_ner` component
+  uses for its features (LAC runs once, batched across the documents of a batch);
+* LAC's entities, so every NER backend starts from the same entities whatever the tokens: the
+  `lac` backend keeps them, `model` and `hanlp` replace PERSON/ORG/LOC and keep DATE/WORK_OF_ART.
+
+Tokens keep the tokenizer's segmentation and carry no LAC tags (`token.tag_` is empty): rules
+that read tags (meeting-name extension, some relation patterns) find less on such Docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from spacy.tokens import Doc
+
+from pipeline.ner import LAC_USER_DATA
+
+
+class SentencesFromText:
+    """spaCy component: sentence starts, LAC analysis and LAC entities for non-LAC tokens."""
+
+    def __init__(self, name: str = "tifa_sentences", lac_runner: str = "batched"):
+        self.name = name
+        self.lac_runner = lac_runner
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
+        batch: list[Doc] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from self._process(batch)
+                batch = []
+        if batch:
+            yield from self._process(batch)
+
+    def _process(self, docs: list[Doc]) -> list[Doc]:
+        from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
+        from pipeline.normalise import split_sentences
+
+        texts = [d.text for d in docs]
+        spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
+        flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
+        tagged = get_runner(self.lac_runner).run(flat) if flat else []
+        pos = 0
+        for doc, doc_spans in zip(docs, spans, strict=True):
+            analysis = [(s, tagged[pos + k]) for k, (s, _e) in enumerate(doc_spans)]
+            pos += len(doc_spans)
+            doc.user_data[LAC_USER_DATA] = analysis
+            set_sentences_and_lac_entities(doc, doc_spans, analysis)
+        return docs
+
+    # Nothing to save: the component is its config.
+    def to_disk(self, _path: Any, **_: Any) -> None:
+        return None
+
+    def from_disk(self, _path: Any, **_: Any) -> SentencesFromText:
+        return self
+
+
+def set_sentences_and_lac_entities(
+    doc: Doc,
+    sent_spans: list[tuple[int, int]],
+    analysis: list[tuple[int, list[tuple[str, str]]]],
+) -> None:
+    """Split tokens at sentence and LAC-entity boundaries, mark sentence starts, set LAC's
+    entities (labels from `entity_label`, as the LAC tokenizer gives them)."""
+    from pipeline.nlp import _split_tokens_at, entity_label
+
+    entities: list[tuple[int, int, str]] = []
+    for start, pairs in analysis:
+        cursor = start
+        for word, tag in pairs:
+            label = entity_label(tag, word) if not word.isspace() else ""
+            if label:
+                entities.append((cursor, cursor + len(word), label))
+            cursor += len(word)
+    boundaries = {b for s, e in sent_spans for b in (s, e)}
+    boundaries |= {b for s, e, _ in entities for b in (s, e)}
+    _split_tokens_at(doc, boundaries)
+    if not len(doc):
+        return
+    starts = {s for s, _ in sent_spans}
+    for i, token in enumerate(doc):
+        token.is_sent_start = i == 0 or token.idx in starts
+    spans = []
+    for s, e, label in entities:
+        span = doc.char_span(s, e, label=label)
+        if span is not None:
+            spans.append(span)
+    doc.set_ents(spans, default="outside")
