@@ -27,6 +27,12 @@ class NerBackend(StrEnum):
     hanlp = "hanlp"
 
 
+class Tokenizer(StrEnum):
+    lac = "lac"
+    char = "char"
+    pkuseg = "pkuseg"
+
+
 class Scheduler(StrEnum):
     processes = "processes"
     dask = "dask"
@@ -63,6 +69,15 @@ def run(
     ner_model: Path = typer.Option(
         None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
     ),
+    tokenizer: Tokenizer = typer.Option(  # noqa: B008
+        Tokenizer.lac,
+        help="Tokens: 'lac' (LAC words, tags and entities in one pass), 'char' (characters) or "
+        "'pkuseg' (spacy-pkuseg words; model from `tifa fetch-pkuseg` or --pkuseg-model). "
+        "Entities come from the NER backend either way.",
+    ),
+    pkuseg_model: Path = typer.Option(
+        None, file_okay=False, help="spacy-pkuseg model folder (default: models/pkuseg)."
+    ),
     nested_formulations: bool = typer.Option(
         False, help="Also keep formulation mentions nested inside longer ones."
     ),
@@ -98,6 +113,21 @@ def run(
         source=source_field,
         url=url_field,
     )
+    # The tokenizer choice reaches run_pipeline only when it is not the default.
+    tokenizer_options: dict = {}
+    if tokenizer != Tokenizer.lac or pkuseg_model:
+        from pipeline.nlp import pkuseg_model_path
+
+        if tokenizer == Tokenizer.pkuseg:
+            try:
+                pkuseg_model_path(pkuseg_model)
+            except FileNotFoundError as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
+        tokenizer_options = {
+            "tokenizer": tokenizer.value,
+            "pkuseg_model": str(pkuseg_model) if pkuseg_model else None,
+        }
     total_bytes = _input_bytes(paths, out)
     progress = Progress(
         SpinnerColumn(),
@@ -128,6 +158,7 @@ def run(
                 lac_runner=lac_runner,
                 ner=ner.value,
                 ner_model=ner_model,
+                **tokenizer_options,
                 nested_formulations=nested_formulations,
                 lexicon=lexicon,
                 force=force,
@@ -362,6 +393,35 @@ def train_ner_cmd(
         f"trained on {summary['n_sentences']:,} sentences ({summary['n_chars']:,} chars) in "
         f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']})"
     )
+
+
+@app.command("fetch-pkuseg")
+def fetch_pkuseg_cmd(
+    dest: Path = typer.Option(
+        None, "--dest", file_okay=False, help="Folder for the model (default: models/pkuseg)."
+    ),
+    sdist: Path = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Use this copy of pkuseg-0.0.25.tar.gz instead of downloading it.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if the model is there."),
+) -> None:
+    """Fetch the pkuseg default model (for `tifa run --tokenizer pkuseg`) into models/pkuseg.
+
+    pip downloads the pkuseg 0.0.25 sdist from PyPI (48.8 MB, hash-checked, through a throwaway
+    environment that lets pip read its setup.py); only the model files are extracted. Nothing is
+    installed into this environment.
+    """
+    from pipeline.models_fetch import fetch_pkuseg
+
+    try:
+        path = fetch_pkuseg(dest, sdist=sdist, force=force, on_step=console.print)
+    except (RuntimeError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print(path)
 
 
 def _print_prf(title: str, report: dict) -> None:

@@ -26,6 +26,9 @@ class StageOptions:
     # NER backend (pipeline.nlp.NER_BACKENDS) and its model folder (None: the bundled model).
     ner: str = "lac"
     ner_model: str | None = None
+    # Tokenizer (pipeline.nlp.TOKENIZERS) and the spacy-pkuseg model folder (None: models/pkuseg).
+    tokenizer: str = "lac"
+    pkuseg_model: str | None = None
     nested_formulations: bool = False
     run_id: str = "adhoc"
     lexicon: str = str(LEXICON_PATH)
@@ -101,7 +104,13 @@ def load_models(options: StageOptions) -> tuple[Any, Any, Any, Any]:
     if options.lac_threads is not None:
         nlp.LAC_THREADS = options.lac_threads
     return (
-        nlp.get_nlp(options.lac_runner, options.ner, options.ner_model),
+        nlp.get_nlp(
+            options.lac_runner,
+            options.ner,
+            options.ner_model,
+            options.tokenizer,
+            options.pkuseg_model,
+        ),
         get_matcher(options.lexicon, nested=options.nested_formulations),
         get_candidate_finder(),
         get_extractor(),
