@@ -10,14 +10,15 @@ tokenizer (`tifa.LACTokenizer.v1`) sets sentence starts, tags and entities in on
 * LAC's analysis per sentence in `doc.user_data["tifa_lac"]`, which the `tifa_ner` component
   uses for its features (LAC runs once, batched across the documents of a batch);
 * LAC's entities, so every NER backend starts from the same entities whatever the tokens: the
-  `lac` backend keeps them, `model` and `hanlp` replace PERSON/ORG/LOC and keep DATE/WORK_OF_ART.
-
-Tokens keep the tokenizer's segmentation and carry no LAC tags (`token.tag_` is empty): rules
-that read tags (meeting-name extension, some relation patterns) find less on such Docs.
+  `lac` backend keeps them, `model` and `hanlp` replace PERSON/ORG/LOC and keep DATE/WORK_OF_ART;
+* LAC's tag (and its UD POS) on every token that lies inside one LAC word: all of them for
+  characters, most for pkuseg words. A pkuseg word that spans several LAC words has no tag, so
+  rules that read tags (meeting-name extension, some relation patterns) may find less there.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -75,17 +76,20 @@ def set_sentences_and_lac_entities(
     sent_spans: list[tuple[int, int]],
     analysis: list[tuple[int, list[tuple[str, str]]]],
 ) -> None:
-    """Split tokens at sentence and LAC-entity boundaries, mark sentence starts, set LAC's
-    entities (labels from `entity_label`, as the LAC tokenizer gives them)."""
-    from pipeline.nlp import _split_tokens_at, entity_label
+    """Split tokens at sentence and LAC-entity boundaries, mark sentence starts, tag tokens that
+    lie inside one LAC word, set LAC's entities (labels from `entity_label`, as the LAC tokenizer
+    gives them)."""
+    from pipeline.nlp import _split_tokens_at, entity_label, lac_label_table
 
     entities: list[tuple[int, int, str]] = []
+    words: list[tuple[int, int, str]] = []  # (start, end, LAC tag), in text order
     for start, pairs in analysis:
         cursor = start
         for word, tag in pairs:
             label = entity_label(tag, word) if not word.isspace() else ""
             if label:
                 entities.append((cursor, cursor + len(word), label))
+            words.append((cursor, cursor + len(word), tag))
             cursor += len(word)
     boundaries = {b for s, e in sent_spans for b in (s, e)}
     boundaries |= {b for s, e, _ in entities for b in (s, e)}
@@ -93,8 +97,15 @@ def set_sentences_and_lac_entities(
     if not len(doc):
         return
     starts = {s for s, _ in sent_spans}
+    word_starts = [s for s, _, _ in words]
+    table = lac_label_table()
     for i, token in enumerate(doc):
         token.is_sent_start = i == 0 or token.idx in starts
+        k = bisect.bisect_right(word_starts, token.idx) - 1
+        if k >= 0 and token.idx + len(token) <= words[k][1] and not token.is_space:
+            tag = words[k][2]
+            token.tag_ = tag
+            token.pos_ = table.get(tag, ("", "X"))[1] or "X"
     spans = []
     for s, e, label in entities:
         span = doc.char_span(s, e, label=label)
