@@ -35,7 +35,7 @@ class RelationExtractor:
     def extract(
         self, doc: Doc, title: str | None = None, year: int | None = None
     ) -> list[Relation]:
-        ents = [e for e in doc.ents if e.text.strip()]
+        ents = self.posts.join_dotted(doc, [e for e in doc.ents if e.text.strip()])
         ctx = Context(title=title or "", year=year)
         if title:
             self.localities.from_title(ctx, title)
@@ -54,6 +54,7 @@ class RelationExtractor:
                     self.events.observe(ctx, ent, self.localities.is_referred(ent))
             rows += self.posts.holds_position(doc, sent, sent_ents, ctx)
             rows += self.posts.appointments(doc, sent_ents, ctx)
+            rows += self.posts.name_then_title(doc, sent_ents, ctx)
             rows += self.events.events(doc, sent, sent_ents, ctx)
             rows += self.issues.issues(doc, sent, sent_ents)
         # One meeting, one name: the fullest the document or its title gives.

@@ -66,6 +66,12 @@ class PostRules:
         self.appoint_verbs = words("appoint_verbs")
         self.appoint_link: str = r["appoint_link"]
         self.appoint_stops = frozenset(r["appoint_stops"])
+        self.appoint_series = frozenset(r["appoint_series"])
+        self.appoint_group = regex.compile(r["appoint_group"])
+        self.state_suffixes = tuple(r["state_suffixes"])
+        self.dotted_tail = regex.compile(r["dotted_name_tail"])
+        self.name_before_stops = frozenset(r["name_title_not_after"])
+        self.state_head_posts = frozenset(r["state_head_posts"])
         self.name_joiners = frozenset(r["name_joiners"])
         self.list_joiners = frozenset(r["list_joiners"])
         self.central_aliases: dict[str, str] = r["central_aliases"]
@@ -188,37 +194,141 @@ class PostRules:
                 start, person.end_char, confidence(rule, how), rule, how,
             )  # fmt: skip
 
-    def appointments(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
-        """ "任命王淑英为…委员会主任": the appointee holds the post (免去 does not)."""
+    def name_then_title(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        """ "栗战书委员长", "龚正市长代表上海市人民政府": a name followed by a post that names its
+        own body (post_bodies.tsv) or a people's government post of the document's locality."""
         text = text_of(doc)
-        for i, ent in enumerate(ents):
-            if ent.label_ != "PERSON" or not self.is_name(ent.text):
+        for i, ent in enumerate(ents[:-1]):
+            position = ents[i + 1]
+            if (
+                ent.label_ != "PERSON"
+                or position.label_ != "POSITION"
+                or position.start_char != ent.end_char
+                or not self.is_name(ent.text)
+            ):
                 continue
-            if not text[max(0, ent.start_char - 3) : ent.start_char].endswith(self.appoint_verbs):
+            role = position.text
+            if role not in self.bodies and role not in self.gov_posts:
                 continue
-            if not text.startswith(self.appoint_link, ent.end_char):
+            after = ents[i + 2] if i + 2 < len(ents) else None
+            if after is not None and after.start_char == position.end_char:
+                continue  # "…总书记习近平": the post opens the next name
+            if text[max(0, ent.start_char - 1) : ent.start_char] in self.name_before_stops:
+                continue  # "以胡锦涛同志为总书记的": not this form
+            tail, how = self.resolve_org(role, None, ctx)
+            if tail is None:
                 continue
-            for k in range(i + 1, len(ents)):
-                between = text[ent.end_char : ents[k].start_char]
-                if any(c in self.appoint_stops for c in between) or len(between) > 30:
+            yield Relation(
+                "holds_position", ent.text, "PERSON", tail, "ORG", role, ent.start_char,
+                position.end_char, confidence("person_position", how), "person_position", how,
+            )  # fmt: skip
+
+    def join_dotted(self, doc: Doc, ents: list[Span]) -> list[Span]:
+        """ "艾力更|·依明巴海": a transliterated name cut at its middle dot is one PERSON."""
+        text = text_of(doc)
+        out: list[Span] = []
+        skip_until = -1
+        for ent in ents:
+            if ent.start_char < skip_until:
+                continue
+            if ent.label_ == "PERSON":
+                m = self.dotted_tail.match(text, ent.end_char)
+                if m:
+                    joined = doc.char_span(
+                        ent.start_char, m.end(), label="PERSON", alignment_mode="expand"
+                    )
+                    if joined is not None and joined.end_char == m.end():
+                        out.append(joined)
+                        skip_until = m.end()
+                        continue
+            out.append(ent)
+        return out
+
+    def appointments(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        """ "任命王淑英为…委员会主任": the appointee holds the post (免去 does not). A series goes
+        on after a comma: "选举刘少奇为中华人民共和国主席，宋庆龄、董必武为副主席，朱德为…委员长"
+        gives one row per name; a post with no body of its own takes the previous item's."""
+        text = text_of(doc)
+        i = 0
+        while i < len(ents):
+            ent = ents[i]
+            if not (
+                ent.label_ == "PERSON"
+                and self.is_name(ent.text)
+                and text[max(0, ent.start_char - 3) : ent.start_char].endswith(self.appoint_verbs)
+            ):
+                i += 1
+                continue
+            previous: str | None = None
+            while i < len(ents):
+                names, k = self._appointees(ents, i, text)
+                if not names:
                     break
-                if ents[k].label_ != "POSITION":
-                    continue
-                position = ents[k]
-                org = (
-                    ents[k - 1]
-                    if ents[k - 1].end_char == position.start_char
-                    and ents[k - 1].label_ in ("ORG", "GPE", "LOC")
-                    else None
-                )
+                item = self._appointed_post(ents, k, text)
+                if item is None:
+                    break
+                position, org, k = item
                 tail, how = self.resolve_org(position.text, org, ctx)
-                if tail:
+                if tail is None and previous is not None:
+                    tail, how = previous, "list"
+                if tail is None:
+                    break
+                previous = tail
+                for name in names:
                     yield Relation(
-                        "holds_position", ent.text, "PERSON", tail, "ORG", position.text,
-                        ent.start_char, position.end_char, confidence("appointment", how),
+                        "holds_position", name.text, "PERSON", tail, "ORG", position.text,
+                        name.start_char, position.end_char, confidence("appointment", how),
                         "appointment", how,
                     )  # fmt: skip
-                break
+                # The series goes on: "，宋庆龄、董必武为副主席".
+                if k >= len(ents) or text[position.end_char : ents[k].start_char] not in (
+                    self.appoint_series
+                ):
+                    i = k
+                    break
+                i = k
+            i += 1
+
+    def _appointees(self, ents: list[Span], i: int, text: str) -> tuple[list[Span], int]:
+        """Names joined by 、/和 (and "等13人") that 为 follows; the index after them."""
+        names: list[Span] = []
+        k = i
+        while k < len(ents) and ents[k].label_ == "PERSON" and self.is_name(ents[k].text):
+            names.append(ents[k])
+            nxt = ents[k + 1].start_char if k + 1 < len(ents) else len(text)
+            between = text[ents[k].end_char : nxt]
+            k += 1
+            if between in self.name_joiners and k < len(ents) and ents[k].label_ == "PERSON":
+                continue
+            rest = self.appoint_group.sub("", text[names[-1].end_char : nxt])
+            if rest.startswith(self.appoint_link):
+                return names, k
+            break
+        return [], k
+
+    def _appointed_post(
+        self, ents: list[Span], k: int, text: str
+    ) -> tuple[Span, Span | None, int] | None:
+        """The ORG? POSITION after 为, within the clause."""
+        start = ents[k - 1].end_char
+        for j in range(k, len(ents)):
+            between = text[start : ents[j].start_char]
+            if any(c in self.appoint_stops for c in between) or len(between) > 30:
+                return None
+            if ents[j].label_ == "PERSON":
+                return None
+            if ents[j].label_ != "POSITION":
+                continue
+            position = ents[j]
+            org = (
+                ents[j - 1]
+                if j > k - 1
+                and ents[j - 1].end_char == position.start_char
+                and ents[j - 1].label_ in ("ORG", "GPE", "LOC")
+                else None
+            )
+            return position, org, j + 1
+        return None
 
     def _list_head_org(self, ents: list[Span], j: int, text: str, ctx: Context) -> str | None:
         """ "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛": a post without a body, right after a
@@ -258,6 +368,8 @@ class PostRules:
                 return own.body, None
             if central:
                 return self.central_aliases.get(name, self.central_committee), None
+            if name.endswith(self.state_suffixes) and role in self.state_head_posts:
+                return name, None  # 中华人民共和国主席, 越南民主共和国主席: the state itself
             if org.label_ in ("GPE", "LOC") or self._names_place_body(name, role):
                 # A place before a post: the post says which of its bodies ("宜昌" + 市委书记).
                 tail, how = self.loc.body_of_place(name, role, ctx)
