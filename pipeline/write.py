@@ -227,6 +227,7 @@ class DatasetWriter:
         for old in folder.glob("part-*.parquet"):
             if old != new:
                 old.unlink()
+        checkpoint("aggregate.table")
 
 
 def rewrite_home(out: Path, table: str, home: str, doc_ids: pa.Array, new: pa.Table | None) -> None:

@@ -207,6 +207,7 @@ def kill_and_recover(
     out: Path,
     reference: dict[str, Counter],
     start_from: Path | None = None,
+    in_process: bool = False,
 ) -> list[str]:
     """Run `tifa run` on a copy of `start_from` (or an empty folder), kill it, rerun it to the
     end, and return the problems found (empty: recovered)."""
@@ -239,9 +240,34 @@ def kill_and_recover(
         found.append(f"{len(orphans)} worker processes outlived the killed run")
         for p in orphans:
             p.kill()
-    rerun = run_tifa(inputs, out, *(kill.rerun_args if kill.rerun_args is not None else kill.args))
-    if rerun.returncode != 0:
-        found.append(f"rerun exited {rerun.returncode}: {rerun.stderr[-800:]}")
-    if "Traceback" in rerun.stderr:
-        found.append("traceback in rerun")
+    rerun_args = kill.rerun_args if kill.rerun_args is not None else kill.args
+    if in_process:
+        rerun_in_process(inputs, out, *rerun_args)
+    else:
+        rerun = run_tifa(inputs, out, *rerun_args)
+        if rerun.returncode != 0:
+            found.append(f"rerun exited {rerun.returncode}: {rerun.stderr[-800:]}")
+        if "Traceback" in rerun.stderr:
+            found.append("traceback in rerun")
     return found + problems(out, reference)
+
+
+def rerun_in_process(inputs: list[Path], out: Path, *args: str) -> None:
+    """The rerun in this process (models stay loaded between tests: faster in CI). Only the
+    options the kill tests use are understood."""
+    from pipeline.runner import run_pipeline
+
+    kwargs: dict = {}
+    it = iter(args)
+    for arg in it:
+        if arg == "--force":
+            kwargs["force"] = True
+        elif arg == "--batch-size":
+            kwargs["batch_size"] = int(next(it))
+        elif arg == "--workers":
+            kwargs["workers"] = int(next(it))
+        elif arg == "--scheduler":
+            kwargs["scheduler"] = next(it)
+        else:
+            raise ValueError(f"rerun_in_process does not know {arg}")
+    run_pipeline(inputs, out, **kwargs)
