@@ -5,7 +5,7 @@ Two conventions differ between gold sets without changing the fact a row states:
   keeps the traditional characters (周恩來, 國務院). Both sides are compared after OpenCC t2s.
 * a body written into the title: "国务院总理" at 国务院 and "总理" at 国务院 are one post; so are
   "政治局常委" and "中央政治局常委" at 中共中央政治局. A role is compared without its longest
-  leading part (two characters or more) that the tail already names.
+  leading part (two characters or more, leaving two or more) that the tail already names.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _t2s(text: str) -> str:
 def canonical_role(role: str | None, tail: str) -> str | None:
     if not role:
         return role
-    for cut in range(len(role) - 1, 1, -1):
+    for cut in range(len(role) - 2, 1, -1):
         if role[:cut] in tail:
             return role[cut:]
     return role

@@ -1,0 +1,290 @@
+"""Each relation rule on hand-built spaCy Docs (words and entities given, no NER model).
+
+A segmentation change in the NER model cannot break these: the Doc is written out by hand, the
+way spaCy tests its own components (`Doc(vocab, words=..., ents=...)`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+from pipeline.persons import PersonNames
+from pipeline.relations import Context, RelationExtractor
+from pipeline.relations.meetings import MeetingNames
+from pipeline.relations.scoring import canonical_role, relation_key
+
+_END = frozenset("。！？")
+
+
+def make_doc(*parts: str | tuple[str, str]) -> Doc:
+    """Words with optional labels: make_doc("省长", ("张三", "PERSON"), "。"). A sentence ends
+    after 。/！/？. Multi-word entities are written as one word."""
+    words = [p if isinstance(p, str) else p[0] for p in parts]
+    labels = [None if isinstance(p, str) else p[1] for p in parts]
+    ents = [f"B-{lab}" if lab else "O" for lab in labels]
+    starts = [i == 0 or words[i - 1] in _END for i in range(len(words))]
+    return Doc(Vocab(), words=words, spaces=[False] * len(words), ents=ents, sent_starts=starts)
+
+
+@pytest.fixture(scope="module")
+def ex() -> RelationExtractor:
+    return RelationExtractor()
+
+
+def facts(ex: RelationExtractor, doc: Doc, title: str | None = None, year: int | None = None):
+    return {(r.relation, r.head, r.tail, r.role) for r in ex.extract(doc, title=title, year=year)}
+
+
+P, ORG, POS, M, G, D, DOC = "PERSON", "ORG", "POSITION", "MEETING", "GPE", "DATE", "DOCUMENT"
+
+
+# ---------------------------------------------------------------------------------------------
+# locality
+
+
+def test_title_locality_does_not_take_the_year(ex: RelationExtractor) -> None:
+    ctx = Context()
+    ex.localities.from_title(ctx, "2026年吉林省政府工作报告")
+    assert ctx.localities["省"] == "吉林省"
+
+
+@pytest.mark.parametrize("name", ["在全省", "的湖北省", "2026年湖北省", "本市"])
+def test_register_ignores_non_places(ex: RelationExtractor, name: str) -> None:
+    ctx = Context()
+    ex.localities.register(ctx, name)
+    assert not any(v.startswith(("年", "的", "在", "本", "2")) for v in ctx.localities.values())
+
+
+def test_work_report_head_of_government(ex: RelationExtractor) -> None:
+    doc = make_doc(("省长", POS), ("张三", P), "作", ("政府工作报告", DOC), "。")
+    found = facts(ex, doc, title="2026年吉林省政府工作报告")
+    assert ("holds_position", "张三", "吉林省人民政府", "省长") in found
+    assert not any(f[2].startswith("年") for f in found)
+
+
+def test_acting_mayor_of_the_city(ex: RelationExtractor) -> None:
+    doc = make_doc(("代市长", POS), ("刘奇", P), "代表", ("宁波市人民政府", ORG), "作报告", "。")
+    assert ("holds_position", "刘奇", "宁波市人民政府", "代市长") in facts(ex, doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# posts
+
+
+def test_compound_title_gives_three_bodies(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("中共中央", ORG), ("总书记", POS), "、", ("国家主席", POS), "、", ("中央军委主席", POS),
+        ("习近平", P), "出席", "。",
+    )  # fmt: skip
+    found = {f for f in facts(ex, doc) if f[0] == "holds_position"}
+    assert found == {
+        ("holds_position", "习近平", "中共中央", "总书记"),
+        ("holds_position", "习近平", "中华人民共和国", "国家主席"),
+        ("holds_position", "习近平", "中央军委", "中央军委主席"),
+    }
+
+
+def test_politburo_standing_member_belongs_to_the_politburo(ex: RelationExtractor) -> None:
+    doc = make_doc(("中共", ORG), ("中央政治局常委", POS), "、", ("国务院", ORG), ("副总理", POS),
+                   ("韩正", P), "。")  # fmt: skip
+    found = facts(ex, doc)
+    assert ("holds_position", "韩正", "中共中央政治局", "中央政治局常委") in found
+    assert ("holds_position", "韩正", "国务院", "副总理") in found
+    assert not any(f[2] == "中共中央" and f[3] == "副总理" for f in found)
+
+
+def test_state_before_head_post(ex: RelationExtractor) -> None:
+    doc = make_doc(("中华人民共和国", G), ("主席", POS), ("毛泽东", P), "。")
+    assert ("holds_position", "毛泽东", "中华人民共和国", "主席") in facts(ex, doc)
+
+
+def test_foreign_head_of_government_is_not_the_state_council(ex: RelationExtractor) -> None:
+    doc = make_doc(("印度", G), ("总理", POS), ("莫迪", P), "。")
+    assert not [f for f in facts(ex, doc) if f[2] == "国务院"]
+
+
+def test_election_series(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "会议", "选举", ("刘少奇", P), "为", ("中华人民共和国", G), ("主席", POS), "，",
+        ("宋庆龄", P), "、", ("董必武", P), "为", ("副主席", POS), "，",
+        ("朱德", P), "为", ("全国人大常委会", ORG), ("委员长", POS), "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert {
+        ("holds_position", "刘少奇", "中华人民共和国", "主席"),
+        ("holds_position", "宋庆龄", "中华人民共和国", "副主席"),
+        ("holds_position", "董必武", "中华人民共和国", "副主席"),
+        ("holds_position", "朱德", "全国人大常委会", "委员长"),
+    } <= found
+
+
+def test_dismissal_gives_no_post(ex: RelationExtractor) -> None:
+    doc = make_doc("免去", ("何振华", P), "的", ("海南省发展和改革委员会", ORG), ("主任", POS),
+                   "职务", "。")  # fmt: skip
+    assert not facts(ex, doc)
+
+
+def test_name_then_own_bodied_post(ex: RelationExtractor) -> None:
+    doc = make_doc(("栗战书", P), ("委员长", POS), "主持", "闭幕会", "。")
+    assert ("holds_position", "栗战书", "全国人大常委会", "委员长") in facts(ex, doc)
+
+
+def test_name_then_ambiguous_post_gives_nothing(ex: RelationExtractor) -> None:
+    doc = make_doc(("毛泽东", P), ("主席", POS), "接见", "代表", "。")
+    assert not facts(ex, doc)
+
+
+def test_transliterated_name_cut_at_the_dot_is_joined(ex: RelationExtractor) -> None:
+    doc = make_doc(("全国人大常委会", ORG), ("副委员长", POS), ("王晨", P), "、", ("艾力更", P),
+                   "·依明", ("巴海", "LOC"), "、", ("陈竺", P), "出席", "会议", "。")  # fmt: skip
+    found = facts(ex, doc)
+    assert ("holds_position", "艾力更·依明巴海", "全国人大常委会", "副委员长") in found
+    assert ("holds_position", "陈竺", "全国人大常委会", "副委员长") in found
+
+
+def test_function_word_glued_to_a_name_is_not_a_name(ex: RelationExtractor) -> None:
+    doc = make_doc(("国务院", ORG), ("副秘书长", POS), ("的郭玮", P), "。")
+    assert not facts(ex, doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# events
+
+_LEAD = (("全国教育工作会议", M), "在", ("北京", G), "召开", "。")
+
+
+def test_attends_and_addresses_the_reported_meeting(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, ("部长", POS), ("黄启明", P), "出席", "会议", "并", "讲话", "。")
+    found = facts(ex, doc)
+    assert ("attends", "黄启明", "全国教育工作会议", None) in found
+    assert ("addresses", "黄启明", "全国教育工作会议", None) in found
+
+
+def test_no_meeting_reported_no_event(ex: RelationExtractor) -> None:
+    doc = make_doc(("党的六大", M), "以来", "。", ("习近平", P), "主持", "会议", "并", "讲话", "。")
+    assert not [f for f in facts(ex, doc) if f[0] in ("chairs", "addresses")]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        (("毛主席", P), "的", "讲话", "和", "报告", "。"),  # a noun, not an act
+        (("周总理", P), "负责", "，", "委托", ("邓小平", P), "主持", "中央", "日常工作", "。"),
+        (("胡说", P), "参加过", "民主革命", "。"),  # 参加过: history, and no meeting
+        ("四年前", "，", ("毛主席", P), "亲自", "主持召开", "了", ("党的十大", M), "。"),
+        (("习近平", P), "，", "我", "主持召开", ("中央政治局常委会会议", M), "。"),
+        ("尊敬的", ("古特雷斯", P), ("秘书长", POS), "先生", "：", "很高兴", "出席", "会议", "。"),
+    ],
+)
+def test_not_an_event_of_the_named_person(ex: RelationExtractor, parts: tuple) -> None:
+    doc = make_doc(*_LEAD, *parts)
+    assert not [f for f in facts(ex, doc) if f[0] in ("chairs", "attends", "addresses")]
+
+
+def test_year_long_before_the_document_is_history(ex: RelationExtractor) -> None:
+    doc = make_doc(("2004年", D), "，", ("习近平", P), "出席", ("纪念大会", M), "。")
+    assert not facts(ex, doc, year=2020)
+    assert ("attends", "习近平", "纪念大会", None) in facts(ex, doc, year=2004)
+
+
+def test_list_with_group_noun_acts_together(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, ("李鹏", P), "、", ("乔石", P), "等", "领导同志", "出席", "会议", "。")
+    found = facts(ex, doc)
+    assert ("attends", "李鹏", "全国教育工作会议", None) in found
+    assert ("attends", "乔石", "全国教育工作会议", None) in found
+
+
+def test_others_after_the_name_block_it(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, ("朱震宇", P), "等", "获奖", "个人", "代表", "作了", "事迹报告", "。")
+    assert not [f for f in facts(ex, doc) if f[1] == "朱震宇" and f[0] != "holds_position"]
+
+
+def test_passive_chair(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, "开幕会", "由", ("汪鸿雁", P), "主持", "。")
+    assert ("chairs", "汪鸿雁", "全国教育工作会议", None) in facts(ex, doc)
+
+
+def test_named_meeting_after_trigger(ex: RelationExtractor) -> None:
+    doc = make_doc(("习近平", P), "在", ("北京", G), "主持召开", ("专家学者座谈会", M), "并",
+                   "发表", "重要讲话", "。")  # fmt: skip
+    found = facts(ex, doc)
+    assert ("chairs", "习近平", "专家学者座谈会", None) in found
+    assert ("addresses", "习近平", "专家学者座谈会", None) in found
+
+
+def test_event_tail_is_the_fullest_name(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("湖北省十一届人大一次会议", M), "开幕", "。", ("代省长", POS), ("李鸿忠", P), "作",
+        "报告", "。", ("湖北省第十一届人民代表大会第一次会议", M), "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("addresses", "李鸿忠", "湖北省第十一届人民代表大会第一次会议", None) in found
+
+
+def test_meeting_names_same_session() -> None:
+    names = MeetingNames()
+    assert names.key("省政协十二届四次会议") == names.key("政协第十二届山西省委员会第四次会议")
+    assert names.key("十一届三中全会") != names.key("十一届人大三次会议")
+    assert names.from_title("政协第十二届山西省委员会第四次会议开幕") == [
+        "政协第十二届山西省委员会第四次会议"
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# issues
+
+
+def test_issue_by_joint_bodies(ex: RelationExtractor) -> None:
+    doc = make_doc(("财政部", ORG), "、", ("税务总局", ORG), "近日", "发布", "了",
+                   ("《关于延续实施有关税费优惠政策的公告》", DOC), "。")  # fmt: skip
+    found = facts(ex, doc)
+    assert ("issues", "财政部", "《关于延续实施有关税费优惠政策的公告》", None) in found
+    assert ("issues", "税务总局", "《关于延续实施有关税费优惠政策的公告》", None) in found
+
+
+def test_no_issue_without_a_document(ex: RelationExtractor) -> None:
+    doc = make_doc(("国务院", ORG), "发布", "消息", "。")
+    assert not facts(ex, doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# confidence, persons, scoring
+
+
+def test_confidence_follows_the_rule(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, ("国务院", ORG), ("副总理", POS), ("孙春兰", P), "出席", "会议", "。")
+    rows = {r.relation: r for r in ex.extract(doc)}
+    assert 0 < rows["attends"].confidence <= 1
+    assert rows["holds_position"].rule == "org_position_person"
+    assert rows["holds_position"].confidence >= 0.8
+
+
+def test_person_names_merge_aliases_and_titles() -> None:
+    names = PersonNames().resolve(
+        ["毛主席", "毛泽东", "毛泽东同志", "周总理", "小平同志", "习近平总书记", "李强总理",
+         "李强", "李书记", "王书记", "王伟", "王刚"],
+        [("王伟", "市委书记")],
+    )  # fmt: skip
+    assert names["毛主席"] == names["毛泽东"] == names["毛泽东同志"] == "毛泽东"
+    assert names["周总理"] == "周恩来" and names["小平同志"] == "邓小平"
+    assert names["习近平总书记"] == "习近平" and names["李强总理"] == "李强"
+    assert names["李书记"] == "李强"  # the one 李 the document names
+    assert names["王书记"] == "王伟"  # two 王: the one holding a 书记 post
+    assert names["王刚"] == "王刚"
+
+
+def test_surname_form_stays_when_ambiguous() -> None:
+    names = PersonNames().resolve(["王书记", "王伟", "王刚"])
+    assert names["王书记"] == "王书记"
+
+
+def test_scoring_conventions() -> None:
+    assert canonical_role("国务院总理", "中华人民共和国国务院") == "总理"
+    assert canonical_role("委员长", "全国人民代表大会常务委员会") == "委员长"
+    gold = {"doc_id": "d", "relation": "holds_position", "head": "周恩來", "tail": "國務院",
+            "role": "總理"}  # fmt: skip
+    pred = {"doc_id": "d", "relation": "holds_position", "head": "周恩来", "tail": "国务院",
+            "role": "国务院总理"}  # fmt: skip
+    assert relation_key(gold) == relation_key(pred)
