@@ -57,6 +57,9 @@ class RelationExtractor:
             rows += self.posts.name_then_title(doc, sent_ents, ctx)
             rows += self.events.events(doc, sent, sent_ents, ctx)
             rows += self.issues.issues(doc, sent, sent_ents)
+        # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.
+        written = {(r.head, r.role) for r in rows if r.rule != "person_position"}
+        rows = [r for r in rows if r.rule != "person_position" or (r.head, r.role) not in written]
         # One meeting, one name: the fullest the document or its title gives.
         mentions = [e.text for e in ents if e.label_ == "MEETING"]
         mentions += self.meeting_names.from_title(title or "")

@@ -67,6 +67,8 @@ class PostRules:
         self.appoint_link: str = r["appoint_link"]
         self.appoint_stops = frozenset(r["appoint_stops"])
         self.appoint_series = frozenset(r["appoint_series"])
+        self.term_before = regex.compile(r["term_before_post"])
+        self.session_number = regex.compile(r["meeting_names"]["number"])
         self.appoint_group = regex.compile(r["appoint_group"])
         self.state_suffixes = tuple(r["state_suffixes"])
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
@@ -106,6 +108,8 @@ class PostRules:
                 boundary = ents[j].start_char
                 j -= 1
             posts, j = self._post_stack(doc, sent, ents, j, boundary)
+            if posts and self._past_term(text, posts[-1], ctx):
+                continue
             yield from self._rows(ent, posts, self._list_head_org(ents, j, text, ctx), ctx)
 
     def _post_stack(
@@ -165,6 +169,16 @@ class PostRules:
                 boundary = position.start_char
             j = k
         return posts, j
+
+    def _past_term(self, text: str, first: tuple[Span, Span | str | None], ctx: Context) -> bool:
+        """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""
+        position, org = first
+        start = org.start_char if isinstance(org, Span) else position.start_char
+        m = self.term_before.search(text[max(0, start - 6) : start])
+        if not m or not ctx.main_meeting:
+            return False
+        numbers = self.session_number.findall(ctx.main_meeting)
+        return bool(numbers) and numbers[0] != m.group(1)
 
     def _rows(
         self,
@@ -268,9 +282,11 @@ class PostRules:
                 if item is None:
                     break
                 position, org, k = item
-                tail, how = self.resolve_org(position.text, org, ctx)
-                if tail is None and previous is not None:
+                if org is None and previous is not None:
+                    # "…为第一届全国人大常委会委员长，宋庆龄等13人为副委员长": the same body.
                     tail, how = previous, "list"
+                else:
+                    tail, how = self.resolve_org(position.text, org, ctx)
                 if tail is None:
                     break
                 previous = tail
