@@ -94,7 +94,9 @@ def run(
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
     Re-running on the same input is safe: documents already in OUT with the same content are
-    skipped; documents whose content changed replace their old rows.
+    skipped; documents whose content changed replace their old rows. One run at a time per OUT
+    (a second exits with code 3). Ctrl-C/SIGTERM stop after the batch in flight; a killed or
+    interrupted run is resumed by running the same command again.
     """
     from pipeline.ingest import FieldMap
     from pipeline.lock import LOCK_NAME, OutputLocked
