@@ -13,79 +13,39 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from pipeline.relations.scoring import calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETS = ["relations", "relations_heldout", "relations_blind2", "relations_blind3"]
 
 
-def suggested(right: int, rows: int) -> float:
-    """Laplace-smoothed precision rounded down to 0.05; at most 0.75 below 10 rows."""
-    value = int((right + 1) / (rows + 2) * 20) / 20
-    return min(value, 0.75) if rows < 10 else value
-
-
-def calibrate(sets: list[str]) -> dict[str, Any]:
-    from pipeline.evaluate import extract_relations_for_records
-    from pipeline.relations.scoring import relation_key
-
-    n: Counter[str] = Counter()
-    right: Counter[str] = Counter()
-    conf: dict[str, float] = {}
-    high_n = high_right = 0
-    data = ROOT / "tests" / "data"
-    for name in sets:
-        docs = [
-            json.loads(x)
-            for x in (data / f"{name}_docs.jsonl").read_text("utf-8").splitlines()
-            if x.strip()
-        ]
-        gold = {
-            relation_key(json.loads(x))
-            for x in (data / f"{name}_gold.jsonl").read_text("utf-8").splitlines()
-            if x.strip()
-        }
-        seen = set()
-        for row in extract_relations_for_records(docs):
-            key = relation_key(row)
-            if key in seen:
-                continue
-            seen.add(key)
-            rule = row["rule"] + (f"/{row['resolved_from']}" if row["resolved_from"] else "")
-            n[rule] += 1
-            ok = key in gold
-            right[rule] += ok
-            conf[rule] = row["confidence"]
-            if row["confidence"] >= 0.8 - 1e-6:
-                high_n += 1
-                high_right += ok
-    rules = {
-        r: {
-            "rows": n[r],
-            "right": right[r],
-            "precision": round(right[r] / n[r], 3),
-            "smoothed": round((right[r] + 1) / (n[r] + 2), 3),
-            "confidence": round(conf[r], 3),
-            "suggested": suggested(right[r], n[r]),
-        }
-        for r in sorted(n)
-    }
-    return {
-        "sets": sets,
-        "rules": rules,
-        "rows_at_0.8": high_n,
-        "precision_at_0.8": round(high_right / high_n, 4) if high_n else None,
-    }
+def write_table(report: dict[str, Any], path: Path) -> None:
+    """Replace the `confidence:` block of relation_rules.yaml with the suggested values."""
+    lines = path.read_text("utf-8").splitlines()
+    start = lines.index("confidence:")
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    block = ["  default: 0.5"] + [
+        f"  {rule}: {r['suggested']}" for rule, r in report["rules"].items()
+    ]
+    path.write_text("\n".join(lines[: start + 1] + block + lines[end:]) + "\n", "utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default=",".join(DEFAULT_SETS))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--write", action="store_true", help="write the suggested values into the rules file"
+    )
     args = parser.parse_args()
-    report = calibrate([s for s in args.sets.split(",") if s])
+    report = calibrate(ROOT / "tests" / "data", [s for s in args.sets.split(",") if s])
+    if args.write:
+        write_table(report, ROOT / "pipeline" / "resources" / "relation_rules.yaml")
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return

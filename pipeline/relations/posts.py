@@ -287,10 +287,8 @@ class PostRules:
                     tail, how = previous, "list"
                 else:
                     tail, how = self.resolve_org(position.text, org, ctx)
-                if tail is None:
-                    break
-                previous = tail
-                for name in names:
+                previous = tail or previous
+                for name in names if tail else []:
                     yield Relation(
                         "holds_position", name.text, "PERSON", tail, "ORG", position.text,
                         name.start_char, position.end_char, confidence("appointment", how),
@@ -336,13 +334,17 @@ class PostRules:
             if ents[j].label_ != "POSITION":
                 continue
             position = ents[j]
-            org = (
-                ents[j - 1]
-                if j > k - 1
-                and ents[j - 1].end_char == position.start_char
-                and ents[j - 1].label_ in ("ORG", "GPE", "LOC")
-                else None
-            )
+            org: Span | None = None
+            prev = ents[j - 1]
+            if prev.label_ in ("ORG", "GPE", "LOC") and prev.end_char == position.start_char:
+                org = prev
+            elif prev.label_ == "ORG" and self.sub_unit.fullmatch(
+                text[prev.end_char : position.start_char]
+            ):
+                # "全国人大" + 宪法和法律委员会 + 副主任委员
+                org = prev.doc.char_span(
+                    prev.start_char, position.start_char, label="ORG", alignment_mode="expand"
+                )
             return position, org, j + 1
         return None
 
