@@ -115,21 +115,14 @@ def run(
         source=source_field,
         url=url_field,
     )
-    # The tokenizer choice reaches run_pipeline only when it is not the default.
-    tokenizer_options: dict = {}
-    if tokenizer != Tokenizer.lac or pkuseg_model:
+    if tokenizer == Tokenizer.pkuseg:
         from pipeline.nlp import pkuseg_model_path
 
-        if tokenizer == Tokenizer.pkuseg:
-            try:
-                pkuseg_model_path(pkuseg_model)
-            except FileNotFoundError as exc:
-                console.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(2) from None
-        tokenizer_options = {
-            "tokenizer": tokenizer.value,
-            "pkuseg_model": str(pkuseg_model) if pkuseg_model else None,
-        }
+        try:
+            pkuseg_model_path(pkuseg_model)
+        except FileNotFoundError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
     total_bytes = _input_bytes(paths, out)
     progress = Progress(
         SpinnerColumn(),
@@ -160,7 +153,8 @@ def run(
                 lac_runner=lac_runner,
                 ner=ner.value,
                 ner_model=ner_model,
-                **tokenizer_options,
+                tokenizer=tokenizer.value,
+                pkuseg_model=pkuseg_model,
                 nested_formulations=nested_formulations,
                 lexicon=lexicon,
                 force=force,
