@@ -76,6 +76,7 @@ class PostRules:
         self.state_head_posts = frozenset(r["state_head_posts"])
         self.name_joiners = frozenset(r["name_joiners"])
         self.list_joiners = frozenset(r["list_joiners"])
+        self.stack_joiner: str = r["stack_joiner"]
         self.central_aliases: dict[str, str] = r["central_aliases"]
         self.central_role_prefix: str = r["central_role_prefix"]
         self.central_committee: str = r["central_committee"]
@@ -121,7 +122,7 @@ class PostRules:
         posts: list[tuple[Span, Span | str | None]] = []
         while j >= 0 and ents[j].label_ == "POSITION":
             g = gap(text, ents[j].end_char, boundary)
-            if g != "" and not (g == "、" and posts):
+            if g != "" and not (g == self.stack_joiner and posts):
                 break
             position = ents[j]
             org: Span | str | None = None
