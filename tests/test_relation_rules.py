@@ -288,3 +288,13 @@ def test_scoring_conventions() -> None:
     pred = {"doc_id": "d", "relation": "holds_position", "head": "周恩来", "tail": "国务院",
             "role": "国务院总理"}  # fmt: skip
     assert relation_key(gold) == relation_key(pred)
+
+
+def test_meeting_convened_without_a_name_is_not_the_previous_one(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        *_LEAD, ("中共中央政治局", ORG), "召开", "“", "不忘初心", "”", "专题民主生活会", "，",
+        ("习近平", P), "主持", "会议", "。",
+    )  # fmt: skip
+    assert not [f for f in facts(ex, doc) if f[0] == "chairs"]
+    later = make_doc(*_LEAD, ("习近平", P), "主持", "会议", "。")
+    assert ("chairs", "习近平", "全国教育工作会议", None) in facts(ex, later)

@@ -49,6 +49,7 @@ class RelationExtractor:
                 last += 1
             sent_ents = ents[first:last]
             self.localities.update(ctx, sent_ents)
+            self.events.convened_unnamed(ctx, sent, sent_ents)
             for ent in sent_ents:
                 if ent.label_ == "MEETING":
                     self.events.observe(ctx, ent, self.localities.is_referred(ent))

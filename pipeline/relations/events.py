@@ -62,6 +62,8 @@ class EventRules:
         self.year_re = regex.compile(ev["year"])
         self.convened_before = regex.compile(ev["convened_before"])
         self.convened_after = regex.compile(ev["convened_after"])
+        self.convening = regex.compile(ev["convening"])
+        self.convening_lead: int = ev["convening_lead"]
         self.digits = {c: str(i) for i, c in enumerate(ev["chinese_digits"])}
         self.digits.update(ev.get("chinese_digit_variants", {}))
         self.subject_joiners = regex.compile(ev["subject_joiners"])
@@ -86,12 +88,27 @@ class EventRules:
             if ctx.main_meeting is None or not self._in_title(ctx.main_meeting, ctx.title):
                 ctx.main_meeting = ent.text
             return
-        if ctx.main_meeting is not None:
-            return
+        if ctx.main_meeting and ctx.title and self._in_title(ctx.main_meeting, ctx.title):
+            return  # the title's meeting stays the document's
         before = text[max(0, ent.start_char - 8) : ent.start_char]
         after = text[ent.end_char : ent.end_char + 16]
         if self.convened_before.search(before) or self.convened_after.match(after):
-            ctx.main_meeting = ent.text
+            ctx.main_meeting = ent.text  # a new meeting convened: the text reports on it now
+
+    def convened_unnamed(self, ctx: Context, sent: Span, ents: list[Span]) -> None:
+        """ "召开“不忘初心、牢记使命”专题民主生活会": a meeting convened whose name is no MEETING
+        span; "会议" after this is that meeting, which has no name here, not the previous one."""
+        if ctx.title and ctx.main_meeting and self._in_title(ctx.main_meeting, ctx.title):
+            return
+        text = text_of(sent.doc)
+        starts = {e.start_char for e in ents if e.label_ == "MEETING"}
+        for m in self.convening.finditer(sent.text):
+            after = sent.start_char + m.end()
+            if self.generic_meetings.match(text, after) or any(
+                0 <= s - after <= self.convening_lead for s in starts
+            ):
+                continue
+            ctx.main_meeting = None
 
     def _in_title(self, name: str, title: str) -> bool:
         """ "苏州工业园区科技创新大会" is the meeting of "苏州工业园区召开科技创新大会"."""
