@@ -298,3 +298,13 @@ def test_meeting_convened_without_a_name_is_not_the_previous_one(ex: RelationExt
     assert not [f for f in facts(ex, doc) if f[0] == "chairs"]
     later = make_doc(*_LEAD, ("习近平", P), "主持", "会议", "。")
     assert ("chairs", "习近平", "全国教育工作会议", None) in facts(ex, later)
+
+
+def test_other_meeting_in_a_report_on_the_title_meeting_is_narrated(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("中国共产党第九次全国代表大会", M), "开幕", "。", ("毛主席", P), "主持召开", "了",
+        ("党的八届十一中全会", M), "。",
+    )  # fmt: skip
+    title = "在中国共产党第九次全国代表大会上的报告"
+    assert not [f for f in facts(ex, doc, title=title) if f[0] == "chairs"]
+    assert ("chairs", "毛主席", "党的八届十一中全会", None) in facts(ex, doc)

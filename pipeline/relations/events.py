@@ -167,6 +167,8 @@ class EventRules:
         if self._historical(clause, ents, clause_start, t_start, ctx):
             return None
         named = self._meeting_after(ents, full, t_end, sent.end_char, ctx)
+        if named and self._narrated(named[0], ctx):
+            return None
         # "出席会议并讲话": the second trigger shares the first one's people and meeting.
         if last is not None and self.chain.fullmatch(full[last.end : t_start]):
             if named:
@@ -200,6 +202,14 @@ class EventRules:
             if e.label_ in labels and start <= e.start_char and e.end_char <= end:
                 chars[e.start_char - start : e.end_char - start] = "_" * (e.end_char - e.start_char)
         return "".join(chars)
+
+    def _narrated(self, meeting: str, ctx: Context) -> bool:
+        """A document about the meeting its title names ("在中国共产党第九次全国代表大会上的
+        报告") that says "毛主席主持召开了党的八届十一中全会" narrates another, earlier meeting."""
+        main = ctx.main_meeting
+        if not (main and ctx.title and self._in_title(main, ctx.title)):
+            return False
+        return meeting != main and not (main.endswith(meeting) or meeting.endswith(main))
 
     def _clause_start(self, text: str, sent_start: int, pos: int) -> int:
         i = pos
