@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,6 +209,7 @@ def kill_and_recover(
     reference: dict[str, Counter],
     start_from: Path | None = None,
     in_process: bool = False,
+    inspect: Callable[[Path], str] | None = None,
 ) -> list[str]:
     """Run `tifa run` on a copy of `start_from` (or an empty folder), kill it, rerun it to the
     end, and return the problems found (empty: recovered)."""
@@ -240,6 +242,8 @@ def kill_and_recover(
         found.append(f"{len(orphans)} worker processes outlived the killed run")
         for p in orphans:
             p.kill()
+    if inspect is not None:  # what the killed run left, before the rerun repairs it
+        kill.outcome["inspected"] = inspect(out)
     rerun_args = kill.rerun_args if kill.rerun_args is not None else kill.args
     if in_process:
         rerun_in_process(inputs, out, *rerun_args)
