@@ -308,3 +308,13 @@ def test_other_meeting_in_a_report_on_the_title_meeting_is_narrated(ex: Relation
     title = "在中国共产党第九次全国代表大会上的报告"
     assert not [f for f in facts(ex, doc, title=title) if f[0] == "chairs"]
     assert ("chairs", "毛主席", "党的八届十一中全会", None) in facts(ex, doc)
+
+
+def test_speeches_by_a_counted_list_at_the_meeting(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        *_LEAD, ("毛泽东", P), "向", "大会", "致开幕词", "。", ("黄炎培", P), "、",
+        ("李立三", P), "等", "十二人", "在", "今天", "的", "会上", "相继", "发表讲演", "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    for name in ("毛泽东", "黄炎培", "李立三"):
+        assert ("addresses", name, "全国教育工作会议", None) in found

@@ -315,6 +315,8 @@ class EventRules:
             return []
         # Entities between (posts, places, dates) are fine; read the rest of the gap only.
         plain = self.agent_group.sub("", self._masked(text, ents, last.end_char, pos, _BETWEEN))
+        # "在今天的会上": where the act happens, not another subject.
+        plain = self.at_meeting.sub("_", plain)
         if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):
             return []
         if self.agent_blockers.search(plain):
