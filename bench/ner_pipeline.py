@@ -46,11 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="A/B rounds (best of each)")
     parser.add_argument("--limit", type=int, help="use only the first N dev documents")
     parser.add_argument("--batch-size", type=int, default=16, help="documents per batch")
+    parser.add_argument("--ner-model", help="NER model folder (default: models/tifa_ner)")
     args = parser.parse_args(argv)
     if not DEV.is_dir():
         parser.error(f"dev corpus not found at {DEV}")
 
-    backends = {"lac": StageOptions(ner="lac"), "model": StageOptions(ner="model")}
+    backends = {
+        "lac": StageOptions(ner="lac"),
+        "model": StageOptions(ner="model", ner_model=args.ner_model),
+    }
     for options in backends.values():
         load_models(options)  # model loading is start-up, not throughput
         run_once(options, 2, args.batch_size)  # warm caches

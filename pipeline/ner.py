@@ -20,19 +20,25 @@ import functools
 import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.ner_features import char_features
+from pipeline.crf_inference import CompiledCRF
 
 RESOURCES = Path(__file__).parent / "resources"
 # Where LACTokenizer leaves its analysis: a list of (sentence start, [(word, tag), ...]).
 LAC_USER_DATA = "tifa_lac"
+# Set by the LAC tokenizer when it ran this component's model itself (see LACTokenizer).
+NER_DONE_USER_DATA = "tifa_ner_done"
 # LAC entity labels the CRF does not predict and that are kept from LAC.
 KEPT_LAC_LABELS = frozenset({"DATE", "WORK_OF_ART"})
 MODEL_FILE = "model.crfsuite"
+# The same weights as arrays for `crf_inference` (compiling them from the crfsuite dump takes
+# seconds per process; loading this file a fraction of that).
+COMPILED_FILE = "compiled.npz"
 CONFIG_FILE = "cfg.json"
 # The CRF's labels -> tifa's labels (LOC is refined to GPE afterwards by `entity_label`).
 MODEL_LABELS = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC"}
@@ -63,26 +69,57 @@ def decode_bioes(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     return spans
 
 
+@dataclass(frozen=True)
+class _PersonContext:
+    heads: Any
+    heads_at_end: Any
+    gap_tags: frozenset[str]
+    max_gap: int
+    person_after: Any
+    credit_after: Any
+
+
 @functools.cache
-def _person_context_rules() -> tuple[Any, Any, Any]:
+def _person_context() -> _PersonContext:
     import regex
     import yaml
 
     rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
-    return (
-        regex.compile(rules["doctrine_after_name"]),
-        regex.compile(rules["person_after_name"]),
-        regex.compile(rules["credit_after_name"]),
+    heads = rules["doctrine_heads"]
+    return _PersonContext(
+        heads=regex.compile(f"^(?:{heads})"),
+        heads_at_end=regex.compile(f"(?:{heads})$"),
+        gap_tags=frozenset(rules["doctrine_gap_tags"]),
+        max_gap=int(rules["doctrine_max_gap"]),
+        person_after=regex.compile(rules["person_after_name"]),
+        credit_after=regex.compile(rules["credit_after_name"]),
     )
 
 
-def _not_a_person(text: str, end: int) -> bool:
-    """A PERSON span ending at `end` names a doctrine or a photo credit, not a person."""
-    doctrine, person, credit = _person_context_rules()
-    after = text[end : end + 16]
-    if credit.match(after):
+def not_a_person(sentence: str, words: Sequence[tuple[str, str]], end: int) -> bool:
+    """A PERSON span ending at `end` of `sentence` names a doctrine or a photo credit, not a
+    person. `words` is LAC's analysis of the sentence (its tags judge the words in between)."""
+    rules = _person_context()
+    after = sentence[end : end + 16]
+    if rules.credit_after.match(after):
         return True
-    return bool(doctrine.match(after)) and not person.match(after)
+    if rules.person_after.match(after) or not after:
+        return False
+    gap = 0
+    pos = 0
+    for word, tag in words:
+        word_start, pos = pos, pos + len(word)
+        if pos <= end:
+            continue
+        piece = word[max(0, end - word_start) :]  # the model may end a name inside a LAC word
+        if rules.heads.match(piece):
+            return True
+        gap += len(piece)
+        if tag not in rules.gap_tags or gap > rules.max_gap:
+            return False
+        if rules.heads_at_end.search(piece):  # 中国特色社会主义 as one word before 思想
+            return True
+    return False
 
 
 class CRFEntityTagger:
@@ -94,45 +131,50 @@ class CRFEntityTagger:
         self.lac_runner = lac_runner
         self.model_bytes: bytes | None = None
         self.cfg: dict[str, Any] = {}
-        self._tagger: Any = None
+        self._crf: CompiledCRF | None = None
 
     # -- model ---------------------------------------------------------------------------------
     @property
-    def tagger(self) -> Any:
-        if self._tagger is None:
+    def crf(self) -> CompiledCRF:
+        if self._crf is None:
             if self.model_bytes is None:
                 raise RuntimeError(
                     "the tifa_ner component has no model: train one with `tifa train ner` "
                     "or load models/tifa_ner"
                 )
-            import pycrfsuite
+            self._crf = CompiledCRF.from_crfsuite(self.model_bytes)
+        return self._crf
 
-            tagger = pycrfsuite.Tagger()
-            tagger.open_inmemory(self.model_bytes)
-            self._tagger = tagger
-        return self._tagger
-
-    def set_model(self, model_bytes: bytes, cfg: dict[str, Any] | None = None) -> None:
+    def set_model(
+        self,
+        model_bytes: bytes,
+        cfg: dict[str, Any] | None = None,
+        compiled: CompiledCRF | None = None,
+    ) -> None:
         self.model_bytes = model_bytes
         self.cfg = dict(cfg or {})
-        self._tagger = None
+        self._crf = compiled
 
     # -- tagging -------------------------------------------------------------------------------
-    def predict_sentence(self, sentence: str, words: Sequence[tuple[str, str]]) -> list[tuple]:
-        """(start, end, label) character spans in `sentence`, labels PERSON/ORG/LOC."""
-        if not sentence.strip():
-            return []
-        tags = self.tagger.tag(char_features(sentence, words))
-        return [
-            (s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags) if lab in MODEL_LABELS
-        ]
+    def predict(
+        self, sentences: Sequence[str], analyses: Sequence[Sequence[tuple[str, str]]]
+    ) -> list[list[tuple[int, int, str]]]:
+        """(start, end, label) character spans per sentence, labels PERSON/ORG/LOC."""
+        out = []
+        tagged = self.crf.tag(sentences, analyses)
+        for sentence, words, tags in zip(sentences, analyses, tagged, strict=True):
+            spans = [(s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags)]
+            out.append(
+                [
+                    (s, e, label)
+                    for s, e, label in spans
+                    if label != "PERSON" or not not_a_person(sentence, words, e)
+                ]
+            )
+        return out
 
     def __call__(self, doc: Doc) -> Doc:
-        analysis = doc.user_data.get(LAC_USER_DATA)
-        if analysis is None:
-            analysis = self._run_lac([doc.text])[0]
-        self._set_entities(doc, analysis)
-        return doc
+        return next(iter(self._pipe_batch([doc])))
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
         batch: list[Doc] = []
@@ -145,6 +187,12 @@ class CRFEntityTagger:
             yield from self._pipe_batch(batch)
 
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
+        todo = [d for d in docs if not d.user_data.get(NER_DONE_USER_DATA)]
+        if todo:
+            self._tag_docs(todo)  # in place
+        yield from docs
+
+    def _tag_docs(self, docs: list[Doc]) -> None:
         missing = [d for d in docs if LAC_USER_DATA not in d.user_data]
         if missing:
             # One batched LAC call for every document the tokenizer did not analyse.
@@ -152,9 +200,19 @@ class CRFEntityTagger:
                 missing, self._run_lac([d.text for d in missing]), strict=True
             ):
                 doc.user_data[LAC_USER_DATA] = analysis
+        # One CRF call for every sentence of the batch.
+        sentences: list[str] = []
+        analyses: list[list[tuple[str, str]]] = []
         for doc in docs:
-            self._set_entities(doc, doc.user_data[LAC_USER_DATA])
-            yield doc
+            for _start, words in doc.user_data[LAC_USER_DATA]:
+                sentences.append("".join(w for w, _ in words))
+                analyses.append(words)
+        predicted = iter(self.predict(sentences, analyses))
+        for doc in docs:
+            spans = []
+            for start, _words in doc.user_data[LAC_USER_DATA]:
+                spans += [(start + s, start + e, label) for s, e, label in next(predicted)]
+            self._set_entities(doc, spans)
 
     def _run_lac(self, texts: list[str]) -> list[list[tuple[int, list[tuple[str, str]]]]]:
         from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
@@ -172,19 +230,14 @@ class CRFEntityTagger:
             pos += len(doc_spans)
         return out
 
-    def _set_entities(self, doc: Doc, analysis: list[tuple[int, list[tuple[str, str]]]]) -> None:
+    def _set_entities(self, doc: Doc, spans: list[tuple[int, int, str]]) -> None:
         from pipeline.nlp import _split_tokens_at, entity_label
 
         text = doc.text
-        predicted: list[tuple[int, int, str]] = []
-        for start, words in analysis:
-            sentence = "".join(w for w, _ in words)
-            for s, e, label in self.predict_sentence(sentence, words):
-                mention = text[start + s : start + e]
-                if label == "LOC":
-                    label = entity_label("LOC", mention)
-                predicted.append((start + s, start + e, label))
-        predicted = [p for p in predicted if p[2] != "PERSON" or not _not_a_person(text, p[1])]
+        predicted = [
+            (s, e, entity_label("LOC", text[s:e]) if label == "LOC" else label)
+            for s, e, label in spans
+        ]
         kept = [
             (e.start_char, e.end_char, e.label_)
             for e in doc.ents
@@ -205,6 +258,7 @@ class CRFEntityTagger:
         path.mkdir(parents=True, exist_ok=True)
         if self.model_bytes is not None:
             (path / MODEL_FILE).write_bytes(self.model_bytes)
+            (path / COMPILED_FILE).write_bytes(self.crf.to_bytes())
         (path / CONFIG_FILE).write_text(
             json.dumps(self.cfg, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
         )
@@ -216,7 +270,12 @@ class CRFEntityTagger:
             raise FileNotFoundError(f"no NER model at {model}: run `tifa train ner`")
         cfg_path = path / CONFIG_FILE
         cfg = json.loads(cfg_path.read_text(encoding="utf-8")) if cfg_path.exists() else {}
-        self.set_model(model.read_bytes(), cfg)
+        compiled = path / COMPILED_FILE
+        self.set_model(
+            model.read_bytes(),
+            cfg,
+            CompiledCRF.from_bytes(compiled.read_bytes()) if compiled.exists() else None,
+        )
         return self
 
     def to_bytes(self, exclude: Iterable[str] = ()) -> bytes:
@@ -227,11 +286,6 @@ class CRFEntityTagger:
         payload = json.loads(data)
         self.set_model(bytes.fromhex(payload["model"]), payload["cfg"])
         return self
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_tagger"] = None  # the crfsuite handle is not picklable; reopened on demand
-        return state
 
 
 def train_crf(

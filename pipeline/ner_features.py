@@ -18,7 +18,24 @@ _CN_DIGITS = frozenset("〇零一二三四五六七八九十百千万亿两")
 _PUNCT = frozenset("，。、；：？！“”‘’（）《》〈〉【】—…·,.;:?!\"'()[]-")
 
 
-def _char_class(ch: str) -> str:
+# Sentence padding seen by the templates that look past either end.
+PAD_START = "\x02\x02"
+PAD_END = "\x03\x03"
+# Words longer than this many characters share one value of the `w` template.
+WORD_LONG = "#long"
+# Character templates: name -> offset(s) from the current character. `crf_inference` compiles
+# the same templates, so a new one must be added in both places (the equality test catches it).
+UNIGRAM_TEMPLATES = {"c": 0, "c-1": -1, "c-2": -2, "c+1": 1, "c+2": 2}
+BIGRAM_TEMPLATES = {
+    "c-1c": (-1, 0),
+    "cc+1": (0, 1),
+    "c-2c-1": (-2, -1),
+    "c+1c+2": (1, 2),
+    "c-1c+1": (-1, 1),
+}
+
+
+def char_class(ch: str) -> str:
     if ch in _DIGITS:
         return "D"
     if ch in _CN_DIGITS:
@@ -58,16 +75,16 @@ def char_features(sentence: str, words: Sequence[tuple[str, str]]) -> list[list[
             wpos.extend("M" * (k - 2))
             wpos.append("E")
         wtag.extend([tag] * k)
-        wtext.extend([word if k <= 4 else "#long"] * k)
+        wtext.extend([word if k <= 4 else WORD_LONG] * k)
         wprev.extend([tags[wi - 1] if wi else "^"] * k)
         wnext.extend([tags[wi + 1] if wi < last else "$"] * k)
     if len(wpos) != n:
         raise ValueError("LAC words do not cover the sentence")
     cur = sentence
-    p1 = ("\x02" + sentence)[:n]
-    p2 = ("\x02\x02" + sentence)[:n]
-    n1 = (sentence + "\x03")[1:]
-    n2 = (sentence + "\x03\x03")[2:]
+    p1 = (PAD_START + sentence)[1 : n + 1]
+    p2 = (PAD_START + sentence)[:n]
+    n1 = (sentence + PAD_END)[1 : n + 1]
+    n2 = (sentence + PAD_END)[2 : n + 2]
     columns = [
         ["b"] * n,
         ["c=" + c for c in cur],
@@ -80,7 +97,7 @@ def char_features(sentence: str, words: Sequence[tuple[str, str]]) -> list[list[
         ["c-2c-1=" + a + b for a, b in zip(p2, p1, strict=True)],
         ["c+1c+2=" + a + b for a, b in zip(n1, n2, strict=True)],
         ["c-1c+1=" + a + b for a, b in zip(p1, n1, strict=True)],
-        ["t=" + _char_class(c) for c in cur],
+        ["t=" + char_class(c) for c in cur],
         ["wp=" + p for p in wpos],
         ["wt=" + t for t in wtag],
         ["wpt=" + p + t for p, t in zip(wpos, wtag, strict=True)],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import functools
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from pipeline.ner import LAC_USER_DATA, CRFEntityTagger
+from pipeline.ner import KEPT_LAC_LABELS, LAC_USER_DATA, NER_DONE_USER_DATA, CRFEntityTagger
 from pipeline.normalise import split_sentences
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -120,6 +121,17 @@ class LACTokenizer:
         self.vocab = vocab
         self.runner_name = runner
         self.max_sentence_chars = max_sentence_chars
+        # The pipeline this tokenizer belongs to (set by the factory): when it has a `tifa_ner`
+        # component, that model runs here on the same batch and each Doc is built once with its
+        # words cut at entity boundaries (re-tokenising afterwards costs as much as the CRF).
+        self.pipeline_ref: Any = None
+        self.fuse_ner = True
+
+    def _fused_ner(self) -> CRFEntityTagger | None:
+        nlp = self.pipeline_ref() if self.pipeline_ref is not None else None
+        if not self.fuse_ner or nlp is None or "tifa_ner" not in nlp.pipe_names:
+            return None
+        return nlp.get_pipe("tifa_ner")
 
     @property
     def runner(self) -> Any:
@@ -142,16 +154,30 @@ class LACTokenizer:
         spans = [split_sentences(t, self.max_sentence_chars) for t in texts]
         flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
         tagged = self.runner.run(flat) if flat else []
+        ner = self._fused_ner()
+        predicted = ner.predict(flat, tagged) if ner is not None and flat else None
         docs = []
         pos = 0
         for text, doc_spans in zip(texts, spans, strict=True):
-            docs.append(self._build(text, doc_spans, tagged[pos : pos + len(doc_spans)]))
+            part = slice(pos, pos + len(doc_spans))
+            docs.append(
+                self._build(text, doc_spans, tagged[part], predicted[part] if predicted else None)
+            )
             pos += len(doc_spans)
         return docs
 
     def _build(
-        self, text: str, sent_spans: list[tuple[int, int]], tagged: list[list[tuple[str, str]]]
+        self,
+        text: str,
+        sent_spans: list[tuple[int, int]],
+        tagged: list[list[tuple[str, str]]],
+        predicted: list[list[tuple[int, int, str]]] | None = None,
     ) -> Doc:
+        analysis = tagged
+        entity_tags: list[list[str]] | None = None
+        if predicted is not None:
+            # Entities from the trained model: words are cut at entity boundaries.
+            tagged, entity_tags = _cut_at_entities(tagged, predicted)
         words: list[str] = []
         tags: list[str] = []
         sent_starts: list[bool] = []
@@ -167,15 +193,19 @@ class LACTokenizer:
                 sent_starts.append(False if words[:-1] else True)
                 ents.append("O")
 
-        for (start, end), pairs in zip(sent_spans, tagged, strict=True):
+        for k, ((start, end), pairs) in enumerate(zip(sent_spans, tagged, strict=True)):
             gap(start)
             cursor = start
             first = True
-            for word, tag in pairs:
+            for i, (word, tag) in enumerate(pairs):
                 words.append(word)
                 tags.append(tag)
                 sent_starts.append(first)
                 first = False
+                if entity_tags is not None:
+                    ents.append(entity_tags[k][i])
+                    cursor += len(word)
+                    continue
                 label = entity_label(tag, word) if not word.isspace() else ""
                 if (
                     label == "PERSON"
@@ -211,8 +241,10 @@ class LACTokenizer:
         # LAC's own analysis per sentence, for the trained NER component's features: reading it
         # back from tokens would create a Token object per word.
         doc.user_data[LAC_USER_DATA] = [
-            (start, pairs) for (start, _end), pairs in zip(sent_spans, tagged, strict=True)
+            (start, pairs) for (start, _end), pairs in zip(sent_spans, analysis, strict=True)
         ]
+        if entity_tags is not None:
+            doc.user_data[NER_DONE_USER_DATA] = True
         return doc
 
     # spaCy serialisation hooks: the tokenizer has no state of its own beyond its config.
@@ -229,10 +261,58 @@ class LACTokenizer:
         return self
 
 
+def _cut_at_entities(
+    tagged: list[list[tuple[str, str]]], predicted: list[list[tuple[int, int, str]]]
+) -> tuple[list[list[tuple[str, str]]], list[list[str]]]:
+    """LAC's words cut at the model's entity boundaries, with an IOB tag per piece: the model's
+    PERSON/ORG/LOC (LOC refined to GPE), and LAC's own DATE/WORK_OF_ART words where no model
+    entity overlaps them, as `CRFEntityTagger` sets them on an existing Doc."""
+    out_words: list[list[tuple[str, str]]] = []
+    out_tags: list[list[str]] = []
+    for pairs, spans in zip(tagged, predicted, strict=True):
+        sentence = "".join(w for w, _ in pairs)
+        spans = sorted(spans)
+        cuts = sorted({b for s, e, _ in spans for b in (s, e)})
+        labels = [
+            (s, e, entity_label("LOC", sentence[s:e]) if lab == "LOC" else lab)
+            for s, e, lab in spans
+        ]
+        words: list[tuple[str, str]] = []
+        iob: list[str] = []
+        pos = 0
+        j = 0  # next span that may cover a piece
+        for word, tag in pairs:
+            start, end = pos, pos + len(word)
+            pos = end
+            lo = bisect.bisect_right(cuts, start)
+            hi = bisect.bisect_left(cuts, end)
+            bounds = [start, *cuts[lo:hi], end]
+            overlaps = False
+            for a, b in zip(bounds, bounds[1:], strict=False):
+                while j < len(labels) and labels[j][1] <= a:
+                    j += 1
+                words.append((word[a - start : b - start], tag))
+                if j < len(labels) and labels[j][0] <= a < labels[j][1]:
+                    s, _, lab = labels[j]
+                    iob.append(("B-" if a == s else "I-") + lab)
+                    overlaps = True
+                else:
+                    iob.append("O")
+            if not overlaps and len(bounds) == 2:
+                lac = entity_label(tag, word) if not word.isspace() else ""
+                if lac in KEPT_LAC_LABELS:
+                    iob[-1] = "B-" + lac
+        out_words.append(words)
+        out_tags.append(iob)
+    return out_words, out_tags
+
+
 @registry.tokenizers("tifa.LACTokenizer.v1")
 def create_lac_tokenizer(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS):
     def make(nlp: Language) -> LACTokenizer:
-        return LACTokenizer(nlp.vocab, runner=runner, max_sentence_chars=max_sentence_chars)
+        tokenizer = LACTokenizer(nlp.vocab, runner=runner, max_sentence_chars=max_sentence_chars)
+        tokenizer.pipeline_ref = weakref.ref(nlp)
+        return tokenizer
 
     return make
 
@@ -249,6 +329,7 @@ class DomainSpanFinder:
 
     def __init__(self, positions_path: Path, meetings_path: Path, organisations_path: Path):
         titles = sorted(set(_read_lines(positions_path)))
+        self.titles = frozenset(titles)
         self.positions = AhoCorasick(titles, matchkind=MatchKind.Standard)
         orgs = sorted(set(_read_lines(organisations_path)))
         self.organisations = AhoCorasick(orgs, matchkind=MatchKind.LeftmostLongest)
@@ -314,7 +395,7 @@ class DomainSpans:
         candidates: list[tuple[int, int, str]] = []
         candidates += [(s, e, "DOCUMENT") for s, e in self.finder.documents_in(text)]
         candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
-        positions = [(s, e, "POSITION") for s, e in self.finder.positions_in(text)]
+        positions = [(s, e, "POSITION") for s, e in self._positions(doc, text)]
         candidates += [p for p in positions if self._plausible_position(doc, p[0], p[1])]
         # Known bodies last: they fill in what LAC missed but never cut a longer rule span.
         lac_orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
@@ -342,6 +423,21 @@ class DomainSpans:
         ]
         doc.set_ents(_rejoin_split_surnames(doc, merged), default="outside")
         return doc
+
+    def _positions(self, doc: Doc, text: str) -> list[tuple[int, int]]:
+        """Title spans; a title that begins inside an organisation the NER found gives up its
+        first characters to it when what remains is a title too: "辽宁省委|书记" keeps ORG
+        辽宁省委 whole (not ORG 辽宁 + 省委书记), "全国总工会|副主席", "文化部|长" does not
+        (长 is no title) and stays 文化部长 as written."""
+        orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
+        spans = []
+        for start, end in self.finder.positions_in(text):
+            for org_start, org_end in orgs:
+                if org_start < start < org_end < end and text[org_end:end] in self.finder.titles:
+                    start = org_end
+                    break
+            spans.append((start, end))
+        return spans
 
     def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
         text = doc.text  # doc.text re-joins every token on each access

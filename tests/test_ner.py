@@ -146,3 +146,54 @@ def test_model_works_without_lac_tokenizer_analysis() -> None:
     doc.user_data.clear()
     doc = nlp.get_pipe("tifa_ner")(doc)
     assert ("刘国中", "PERSON") in {(e.text, e.label_) for e in doc.ents}
+
+
+@needs_model
+def test_compiled_inference_equals_crfsuite_tagger() -> None:
+    """crf_inference must give CRFsuite's own tags (its reason to exist is speed only)."""
+    import pycrfsuite
+
+    from pipeline.crf_inference import CompiledCRF
+    from pipeline.nlp import get_runner
+
+    sentences = [
+        "中共中央政治局常委、国务院副总理丁薛祥出席开幕式并致辞。",
+        "新华社北京3月5日电，第十四届全国人民代表大会第二次会议在人民大会堂开幕。",
+        "湖北省委书记王蒙徽在武汉会见了德国大众汽车集团董事长布鲁默一行。",
+        "美国国务卿布林肯、欧盟外交与安全政策高级代表博雷利和联合国秘书长古特雷斯发表声明。",
+        "1998年，江泽民同志在中央经济工作会议上指出，要坚持以经济建设为中心。",
+        "我",
+        "G20峰会在印度尼西亚巴厘岛举行，ABC电视台进行了报道。",
+    ]
+    analyses = get_runner("batched").run(sentences)
+    model = (DEFAULT_NER_MODEL / "tifa_ner" / "model.crfsuite").read_bytes()
+    tagger = pycrfsuite.Tagger()
+    tagger.open_inmemory(model)
+    expected = [tagger.tag(char_features(s, a)) for s, a in zip(sentences, analyses, strict=True)]
+    compiled = CompiledCRF.from_crfsuite(model)
+    assert compiled.tag(sentences, analyses) == expected
+    # The stored arrays are the same model.
+    stored = CompiledCRF.from_bytes(compiled.to_bytes())
+    assert stored.tag(sentences, analyses) == expected
+
+
+@needs_model
+def test_fused_tokenizer_gives_the_component_result() -> None:
+    """The LAC tokenizer runs the model itself when the pipeline has tifa_ner (one Doc build,
+    no re-tokenising); the Docs must be what the component alone would make."""
+    from pipeline.nlp import annotate
+
+    texts = [
+        "辽宁省委常委、沈阳市委书记徐文才出席。1998年1月，江泽民同志在北京会见外宾。",
+        "意大利副总理兼文化部长韦尔特罗尼表示，《罗马日报》报道了此事。\n\n新华社记者 鞠鹏/摄",
+        "中国驻美国大使谢锋在华盛顿出席招待会。",
+    ]
+    fused_nlp = build_nlp(ner="model")
+    plain_nlp = build_nlp(ner="model")
+    plain_nlp.tokenizer.fuse_ner = False
+    for fused, plain in zip(annotate(fused_nlp, texts), annotate(plain_nlp, texts), strict=True):
+        assert fused.user_data.get("tifa_ner_done") and not plain.user_data.get("tifa_ner_done")
+        assert [t.text for t in fused] == [t.text for t in plain]
+        assert [(e.start_char, e.end_char, e.label_) for e in fused.ents] == [
+            (e.start_char, e.end_char, e.label_) for e in plain.ents
+        ]
