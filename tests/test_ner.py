@@ -197,3 +197,23 @@ def test_fused_tokenizer_gives_the_component_result() -> None:
         assert [(e.start_char, e.end_char, e.label_) for e in fused.ents] == [
             (e.start_char, e.end_char, e.label_) for e in plain.ents
         ]
+
+
+@needs_model
+def test_spacy_load_in_a_fresh_interpreter() -> None:
+    """The package's spaCy entry points register tifa's components: no import of pipeline."""
+    import subprocess
+    import sys
+
+    code = (
+        "import spacy, sys; nlp = spacy.load(sys.argv[1]); "
+        "print(sorted({e.label_ for e in nlp('国务院总理李强在北京会见外宾。').ents}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DEFAULT_NER_MODEL)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout
+    assert "PERSON" in out and "GPE" in out
