@@ -412,6 +412,7 @@ class DomainSpans:
                 rule_spans.append((start, end, label))
         glued = _names_with_glued_verb(doc)
         boundaries = {b for s, e, _ in rule_spans for b in (s, e)} | {e - 1 for _, e in glued}
+        boundaries |= set(doc.user_data.get(TITLE_STARTS, {}).values())
         _split_tokens_at(doc, boundaries)
         merged = self._merge(doc, rule_spans)
         doc.user_data["tifa_rule_spans"] = {(s, e) for s, e, _ in rule_spans}
@@ -431,9 +432,13 @@ class DomainSpans:
         (长 is no title) and stays 文化部长 as written."""
         orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
         spans = []
+        # (kept title span) -> where the whole title starts: relation rules read the post as
+        # written (省委常委 of 辽宁, 党组书记 of 教育部) from it.
+        whole_titles: dict[tuple[int, int], int] = doc.user_data.setdefault(TITLE_STARTS, {})
         for start, end in self.finder.positions_in(text):
             for org_start, org_end in orgs:
                 if org_start < start < org_end < end and text[org_end:end] in self.finder.titles:
+                    whole_titles[(org_end, end)] = start
                     start = org_end
                     break
             spans.append((start, end))
@@ -654,6 +659,9 @@ def make_domain_spans(
 # ---------------------------------------------------------------------------------------------
 # Building and running the pipeline
 
+
+# doc.user_data key: titles that begin inside an organisation's name (see DomainSpans).
+TITLE_STARTS = "tifa_title_starts"
 
 # The trained NER pipeline (`tifa train ner` writes it; `spacy.load` reads it).
 DEFAULT_NER_MODEL = Path(__file__).resolve().parent.parent / "models" / "tifa_ner"

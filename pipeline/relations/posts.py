@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import regex
 from spacy.tokens import Doc, Span
 
+from pipeline.nlp import TITLE_STARTS
 from pipeline.relations.base import (
     RESOURCES,
     Context,
@@ -134,6 +135,13 @@ class PostRules:
             ):
                 org = ents[k]
                 k -= 1
+                whole = doc.user_data.get(TITLE_STARTS, {}).get(
+                    (position.start_char, position.end_char)
+                )
+                if whole is not None and org.start_char < whole:
+                    # "辽宁省委|常委" as entities; the post as written is 省委常委 of 辽宁.
+                    org = doc.char_span(org.start_char, whole, label=org.label_) or org
+                    position = doc.char_span(whole, position.end_char, label="POSITION") or position
                 if (
                     k >= 0
                     and ents[k].label_ == "ORG"
