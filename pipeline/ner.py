@@ -17,6 +17,7 @@ itself on the document's sentences to get its features.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ahocorasick_rs import AhoCorasick, MatchKind
 from spacy.tokens import Doc
 
 from pipeline.crf_inference import CompiledCRF
@@ -33,6 +35,8 @@ RESOURCES = Path(__file__).parent / "resources"
 LAC_USER_DATA = "tifa_lac"
 # Set by the LAC tokenizer when it ran this component's model itself (see LACTokenizer).
 NER_DONE_USER_DATA = "tifa_ner_done"
+# Which NER produced the PERSON/ORG/LOC/GPE entities of a Doc ("model", "hanlp"; absent: LAC).
+NER_SOURCE_USER_DATA = "tifa_ner_source"
 # LAC entity labels the CRF does not predict and that are kept from LAC.
 KEPT_LAC_LABELS = frozenset({"DATE", "WORK_OF_ART"})
 MODEL_FILE = "model.crfsuite"
@@ -72,11 +76,13 @@ def decode_bioes(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 @dataclass(frozen=True)
 class _PersonContext:
     heads: Any
-    heads_at_end: Any
+    heads_inside: Any
+    common_word_tags: frozenset[str]
     gap_tags: frozenset[str]
     max_gap: int
     person_after: Any
     credit_after: Any
+    idioms: Any
 
 
 @functools.cache
@@ -88,21 +94,51 @@ def _person_context() -> _PersonContext:
     heads = rules["doctrine_heads"]
     return _PersonContext(
         heads=regex.compile(f"^(?:{heads})"),
-        heads_at_end=regex.compile(f"(?:{heads})$"),
+        heads_inside=regex.compile(heads),
+        common_word_tags=frozenset(rules["common_word_tags"]),
         gap_tags=frozenset(rules["doctrine_gap_tags"]),
         max_gap=int(rules["doctrine_max_gap"]),
         person_after=regex.compile(rules["person_after_name"]),
         credit_after=regex.compile(rules["credit_after_name"]),
+        idioms=AhoCorasick(
+            [
+                line.strip()
+                for line in (RESOURCES / "idioms.txt").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")
+            ],
+            matchkind=MatchKind.Standard,
+        ),
     )
 
 
-def not_a_person(sentence: str, words: Sequence[tuple[str, str]], end: int) -> bool:
-    """A PERSON span ending at `end` of `sentence` names a doctrine or a photo credit, not a
-    person. `words` is LAC's analysis of the sentence (its tags judge the words in between)."""
+def _inside_common_word(
+    words: Sequence[tuple[str, str]], start: int, end: int, tags: frozenset[str]
+) -> bool:
+    pos = 0
+    for word, tag in words:
+        word_start, pos = pos, pos + len(word)
+        if word_start <= start and end <= pos:
+            return (word_start, pos) != (start, end) and tag in tags
+    return False
+
+
+def not_a_person(sentence: str, words: Sequence[tuple[str, str]], start: int, end: int) -> bool:
+    """The PERSON span [start, end) of `sentence` is a piece of an idiom, a doctrine or a photo
+    credit, not a person. `words` is LAC's
+    analysis of the sentence (its tags judge the words between a name and a doctrine head)."""
     rules = _person_context()
     after = sentence[end : end + 16]
     if rules.credit_after.match(after):
         return True
+    if end - start == 1 and _inside_common_word(words, start, end, rules.common_word_tags):
+        return True  # 马|列 in 马列 (a noun): a character of a word, not a surname
+    window_start = max(0, start - 8)
+    for _, a, b in rules.idioms.find_matches_as_indexes(
+        sentence[window_start : end + 8], overlapping=True
+    ):
+        a, b = a + window_start, b + window_start
+        if a <= start and end <= b and (a, b) != (start, end):
+            return True
     if rules.person_after.match(after) or not after:
         return False
     gap = 0
@@ -117,9 +153,41 @@ def not_a_person(sentence: str, words: Sequence[tuple[str, str]], end: int) -> b
         gap += len(piece)
         if tag not in rules.gap_tags or gap > rules.max_gap:
             return False
-        if rules.heads_at_end.search(piece):  # 中国特色社会主义 as one word before 思想
+        if rules.heads_inside.search(piece):  # 中国特色社会主义(思想), 列宁主义者: doctrine words
             return True
     return False
+
+
+@functools.cache
+def _place_body_heads() -> Any:
+    import regex
+    import yaml
+
+    rules = yaml.safe_load((RESOURCES / "ner_rules.yaml").read_text(encoding="utf-8"))
+    heads = sorted(rules["place_body_heads"], key=len, reverse=True)
+    return regex.compile("|".join(map(regex.escape, heads)))
+
+
+def _with_body_head(
+    sentence: str,
+    span: tuple[int, int, str],
+    heads: Any,
+    spans: list[tuple[int, int, str]],
+    word_ends: set[int],
+) -> tuple[int, int, str]:
+    """LOC + a body head right after it (湖北省|人民政府) → one ORG, when the head ends where a
+    LAC word ends (not 中国|委内瑞拉) and no other entity starts inside it."""
+    start, end, label = span
+    if label != "LOC":
+        return span
+    match = heads.match(sentence, end)
+    if (
+        match is None
+        or match.end() not in word_ends
+        or any(end <= s < match.end() for s, _, _ in spans)
+    ):
+        return span
+    return (start, match.end(), "ORG")
 
 
 class CRFEntityTagger:
@@ -162,13 +230,17 @@ class CRFEntityTagger:
         """(start, end, label) character spans per sentence, labels PERSON/ORG/LOC."""
         out = []
         tagged = self.crf.tag(sentences, analyses)
+        heads = _place_body_heads()
         for sentence, words, tags in zip(sentences, analyses, tagged, strict=True):
             spans = [(s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags)]
+            if any(label == "LOC" for _, _, label in spans):
+                ends = set(itertools.accumulate(len(w) for w, _ in words))
+                spans = [_with_body_head(sentence, span, heads, spans, ends) for span in spans]
             out.append(
                 [
                     (s, e, label)
                     for s, e, label in spans
-                    if label != "PERSON" or not not_a_person(sentence, words, e)
+                    if label != "PERSON" or not not_a_person(sentence, words, s, e)
                 ]
             )
         return out
@@ -251,6 +323,7 @@ class CRFEntityTagger:
             if span is not None and span.text.strip():
                 spans.append(span)
         doc.set_ents(spans, default="outside")
+        doc.user_data[NER_SOURCE_USER_DATA] = "model"
 
     # -- serialisation (spaCy's to_disk/from_disk protocol) -------------------------------------
     def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.ner import KEPT_LAC_LABELS, LAC_USER_DATA
+from pipeline.ner import KEPT_LAC_LABELS, LAC_USER_DATA, NER_SOURCE_USER_DATA
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +241,4 @@ def set_model_entities(doc: Doc, predicted: list[tuple[int, int, str]]) -> None:
             spans.append(span)
             taken.append((s, e))
     doc.set_ents(spans, default="outside")
+    doc.user_data[NER_SOURCE_USER_DATA] = "hanlp"

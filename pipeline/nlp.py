@@ -28,7 +28,13 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from pipeline.ner import KEPT_LAC_LABELS, LAC_USER_DATA, NER_DONE_USER_DATA, CRFEntityTagger
+from pipeline.ner import (
+    KEPT_LAC_LABELS,
+    LAC_USER_DATA,
+    NER_DONE_USER_DATA,
+    NER_SOURCE_USER_DATA,
+    CRFEntityTagger,
+)
 from pipeline.normalise import split_sentences
 
 RESOURCES = Path(__file__).parent / "resources"
@@ -245,6 +251,7 @@ class LACTokenizer:
         ]
         if entity_tags is not None:
             doc.user_data[NER_DONE_USER_DATA] = True
+            doc.user_data[NER_SOURCE_USER_DATA] = "model"
         return doc
 
     # spaCy serialisation hooks: the tokenizer has no state of its own beyond its config.
@@ -739,7 +746,7 @@ def pkuseg_model_path(pkuseg_model: str | Path | None = None) -> Path:
 def build_nlp(
     runner: str = "batched",
     max_sentence_chars: int = MAX_SENTENCE_CHARS,
-    ner: str = "lac",
+    ner: str = "model",
     ner_model: str | Path | None = None,
     tokenizer: str | dict[str, Any] | None = None,
     pkuseg_model: str | Path | None = None,
@@ -778,7 +785,7 @@ def build_nlp(
 @functools.cache
 def get_nlp(
     runner: str = "batched",
-    ner: str = "lac",
+    ner: str = "model",
     ner_model: str | None = None,
     tokenizer: str = "lac",
     pkuseg_model: str | None = None,

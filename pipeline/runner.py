@@ -166,7 +166,7 @@ def run_pipeline(
     batch_chars: int = 400_000,
     fields: FieldMap | None = None,
     lac_runner: str = "batched",
-    ner: str = "lac",
+    ner: str = "model",
     ner_model: str | os.PathLike | None = None,
     tokenizer: str = "lac",
     pkuseg_model: str | os.PathLike | None = None,

@@ -24,7 +24,7 @@ from pipeline.normalise import normalise
 class StageOptions:
     lac_runner: str = "batched"
     # NER backend (pipeline.nlp.NER_BACKENDS) and its model folder (None: the bundled model).
-    ner: str = "lac"
+    ner: str = "model"
     ner_model: str | None = None
     # Tokenizer (pipeline.nlp.TOKENIZERS) and the spacy-pkuseg model folder (None: models/pkuseg).
     tokenizer: str = "lac"
@@ -217,7 +217,7 @@ def document_rows(
         ("sentences", lambda: [spans.row(s, e) for s, e in spans.sentences]),
         ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans)),
         ("persons", lambda: [_person_names(sdoc, rows["relations"])]),
-        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], rows["persons"][0])),
+        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], *rows["persons"][0])),
         ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
         ("candidate_mentions", lambda: _candidate_rows(doc, sdoc, matcher, finder, spans, rows)),
         ("documents", lambda: [document_row(doc, run_id)]),
@@ -231,27 +231,51 @@ def document_rows(
     return rows
 
 
-def _person_names(sdoc: Any, relations: list[dict[str, Any]]) -> dict[str, str]:
-    """surface → canonical name for the document's PERSON mentions; relation heads get theirs."""
+def _person_names(
+    sdoc: Any, relations: list[dict[str, Any]]
+) -> tuple[dict[str, str], dict[int, str]]:
+    """(surface → canonical name for the document's PERSON mentions, mention start → the surface
+    it is known by when a title follows it: the NER tags 毛 in 毛主席, the alias is 毛主席);
+    relation heads get their canonical name too."""
     from pipeline.persons import get_person_names
 
+    resolver = get_person_names()
+    text = sdoc.text
+    extended: dict[int, str] = {}
+    for e in sdoc.ents:
+        if e.label_ == "PERSON" and len(e.text) <= 2:
+            for k in (4, 3, 2):
+                form = text[e.start_char : e.end_char + k]
+                if form in resolver.aliases:
+                    extended[e.start_char] = form
+                    break
     persons = [r for r in relations if r["head_label"] == "PERSON"]
     surfaces = [e.text for e in sdoc.ents if e.label_ == "PERSON"] + [r["head"] for r in persons]
     posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
-    names = get_person_names().resolve(surfaces, posts)
+    names = resolver.resolve([*surfaces, *extended.values()], posts)
     for r in persons:
         r["person"] = names.get(r["head"], r["head"])
-    return names
+    return names, extended
+
+
+# Labels a trained NER backend sets (the rest come from LAC or the rules).
+MODEL_ENTITY_LABELS = frozenset({"PERSON", "ORG", "LOC", "GPE"})
 
 
 def _entity_rows(
-    sdoc: Any, spans: _Spans, relations: list[dict[str, Any]], names: dict[str, str]
+    sdoc: Any,
+    spans: _Spans,
+    relations: list[dict[str, Any]],
+    names: dict[str, str],
+    extended: dict[int, str],
 ) -> list[dict[str, Any]]:
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
+    from pipeline.ner import NER_SOURCE_USER_DATA
     from pipeline.nlp import DOMAIN_LABELS
 
     rule_spans = sdoc.user_data.get("tifa_rule_spans", set())
+    ner_source = sdoc.user_data.get(NER_SOURCE_USER_DATA, "lac")
     for ent in sdoc.ents:
         rule = ent.label_ in DOMAIN_LABELS or (ent.start_char, ent.end_char) in rule_spans
         issuer = None
@@ -262,9 +286,13 @@ def _entity_rows(
                 **spans.row(ent.start_char, ent.end_char),
                 "label": ent.label_,
                 "lac_tag": "rule" if rule else ent[0].tag_,
-                "source": "rule" if rule else "lac",
+                "source": "rule"
+                if rule
+                else (ner_source if ent.label_ in MODEL_ENTITY_LABELS else "lac"),
                 "issuer": issuer,
-                "person": names.get(ent.text, ent.text) if ent.label_ == "PERSON" else None,
+                "person": names.get(extended.get(ent.start_char, ent.text), ent.text)
+                if ent.label_ == "PERSON"
+                else None,
             }
         )
     return out

@@ -9,7 +9,6 @@ Kills come two ways: at a random moment (`delay`), and at a named point in the w
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import signal
@@ -43,18 +42,6 @@ COMPARED = (
 )
 
 
-@functools.cache
-def _run_help() -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=_env(),
-    )
-    return done.stdout
-
-
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **extra}
     env.pop("TIFA_CRASH_AT", None)
@@ -63,11 +50,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def tifa_run_command(inputs: list[Path], out: Path, *args: str) -> list[str]:
-    """`python -m pipeline run INPUTS --out OUT -q ARGS` (with LAC as NER backend where the
-    command offers a choice: the crash tests are about the archive, not the model)."""
+    """`python -m pipeline run INPUTS --out OUT -q ARGS`, with the default NER backend, as the
+    in-process reference and reruns use."""
     cmd = [sys.executable, "-m", "pipeline", "run", *map(str, inputs), "--out", str(out), "-q"]
-    if "--ner" in _run_help():
-        cmd += ["--ner", "lac"]
     return cmd + list(args)
 
 

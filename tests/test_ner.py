@@ -103,7 +103,7 @@ def test_bundled_model_tags_political_text() -> None:
     assert ("习近平", "PERSON") in ents
     assert ("王忠林", "PERSON") in ents
     assert ("北京", "GPE") in ents
-    assert ("湖北省人民政府", "ORG") in ents
+    assert ("湖北省", "GPE") in ents  # MSRA's convention: 湖北省 + 人民政府 (LOC + O)
     assert ("国家主席", "POSITION") in ents
 
 
@@ -127,6 +127,11 @@ def test_bundled_model_is_a_spacy_pipeline_on_disk() -> None:
         ("我们必须坚持毛泽东思想和邓小平理论。", {"毛泽东", "邓小平"}),
         ("深入学习邓小平新时期军队建设思想。", {"邓小平"}),
         ("会议现场。 新华社记者 鞠鹏/摄", {"鞠鹏"}),
+        ("全世界真正的马克思列宁主义者团结起来。", {"马克思"}),
+        ("这是不懂马列的一种表现。", {"马", "列"}),
+        ("中华文明人命关天的道德观念。", {"关天"}),
+        ("为国家长治久安打下新的基础。", {"久安"}),
+        ("总结同王张江姚“四人帮”的斗争。", {"王张江姚"}),
     ],
 )
 def test_names_inside_doctrines_and_photo_credits_are_not_people(
@@ -141,11 +146,11 @@ def test_names_inside_doctrines_and_photo_credits_are_not_people(
 def test_model_works_without_lac_tokenizer_analysis() -> None:
     # Another tokenizer leaves no LAC analysis in user_data: the component runs LAC itself.
     nlp = build_nlp(ner="model")
-    text = "国务院副总理刘国中出席开幕式并致辞。"
+    text = "国务院副总理丁薛祥出席开幕式并致辞。"
     doc = nlp.make_doc(text)
     doc.user_data.clear()
     doc = nlp.get_pipe("tifa_ner")(doc)
-    assert ("刘国中", "PERSON") in {(e.text, e.label_) for e in doc.ents}
+    assert ("丁薛祥", "PERSON") in {(e.text, e.label_) for e in doc.ents}
 
 
 @needs_model
@@ -217,3 +222,18 @@ def test_spacy_load_in_a_fresh_interpreter() -> None:
         cwd="/",
     ).stdout
     assert "PERSON" in out and "GPE" in out
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, person",
+    [
+        ("列宁治官僚主义的一个故事。", "列宁"),  # a verb between name and 主义: a person
+        ("曹建明从理论和实践结合上作了说明。", "曹建明"),
+        ("马克思和恩格斯合著《德意志意识形态》。", "恩格斯"),
+        ("习近平总书记关于党的建设的重要思想。", "习近平"),
+    ],
+)
+def test_people_near_doctrine_words_stay_people(text: str, person: str) -> None:
+    doc = build_nlp(ner="model")(text)
+    assert person in {e.text for e in doc.ents if e.label_ == "PERSON"}

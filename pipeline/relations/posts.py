@@ -9,6 +9,7 @@ locality ("省长" → 湖北省人民政府). `resolved_from` records which.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -54,6 +55,9 @@ class PostRules:
         self.bodies = post_bodies()
         self.gov_posts: dict[str, str] = r["government_posts"]
         self.party_department_posts = tuple(r["party_department_posts"])
+        self.unnamed_local_bodies: list[str] = sorted(
+            r["unnamed_local_bodies"], key=len, reverse=True
+        )
         self.abbreviated_heads: dict[str, list[str]] = dict(
             sorted(r["abbreviated_heads"].items(), key=lambda kv: -len(kv[0]))
         )
@@ -162,13 +166,21 @@ class PostRules:
                 )
                 k -= 1
             else:
-                # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body named
-                # earlier.
-                before = text[max(sent.start_char, position.start_char - 4) : position.start_char]
-                for head in self.abbreviated_heads:
-                    if before.endswith(head):
-                        org = head
-                        break
+                before = text[max(sent.start_char, position.start_char - 8) : position.start_char]
+                for body in self.unnamed_local_bodies:
+                    if before.endswith(body):
+                        org = doc.char_span(
+                            position.start_char - len(body), position.start_char, label="ORG"
+                        )
+                        if org is not None:
+                            break
+                if org is None:
+                    # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body
+                    # named earlier.
+                    for head in self.abbreviated_heads:
+                        if before[-4:].endswith(head):
+                            org = head
+                            break
             posts.append((position, org))
             if isinstance(org, Span):
                 boundary = org.start_char
@@ -433,12 +445,18 @@ class PostRules:
                 tail += role[: role.index(self.work_committee) + len(self.work_committee)]
             return tail, how
         if isinstance(org, str):
-            # A generic head ("室", "学校", "委员会"): the last organisation seen of that kind.
+            # A generic head ("室", "学校", "委员会"): the organisation of that kind the document
+            # names most often, the first named on a tie (the one it is about): "室副主任" in a
+            # report on 湖北省委党史研究室 that also names a visiting 纪检监察室.
             suffixes = tuple(self.abbreviated_heads[org])
-            for name in reversed(ctx.orgs_seen):
-                if name.endswith(suffixes) and len(name) > len(org):
-                    return name, "text"
-            return None, None
+            seen = [n for n in ctx.orgs_seen if n.endswith(suffixes) and len(n) > len(org)]
+            if not seen:
+                return None, None
+            # A shorter form ending a longer one (省委党史研究室, 湖北省委党史研究室) is a
+            # mention of the longer.
+            counts = Counter({n: sum(n.endswith(x) for x in seen) for n in seen})
+            first = {n: -i for i, n in reversed(list(enumerate(seen)))}
+            return max(counts, key=lambda n: (counts[n], first[n])), "text"
         # No organisation written: the post itself may say which body it belongs to.
         if own is not None:
             return own.body, "post"
