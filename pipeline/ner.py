@@ -190,7 +190,60 @@ def _with_body_head(
     return (start, match.end(), "ORG")
 
 
-class CRFEntityTagger:
+def set_model_entities(doc: Doc, predicted: list[tuple[int, int, str]], source: str) -> None:
+    """Set a model's PERSON/ORG/LOC spans as the Doc's entities (any NER backend): LOC refined
+    to GPE, tokens split at entity boundaries, LAC's DATE/WORK_OF_ART kept where they do not
+    overlap, the first (leftmost) of overlapping model spans kept; `source` is recorded for the
+    entities table."""
+    from pipeline.nlp import _split_tokens_at, entity_label
+
+    text = doc.text
+    predicted = [
+        (s, e, entity_label("LOC", text[s:e]) if label == "LOC" else label)
+        for s, e, label in predicted
+    ]
+    kept = [
+        (e.start_char, e.end_char, e.label_)
+        for e in doc.ents
+        if e.label_ in KEPT_LAC_LABELS
+        and all(e.end_char <= s or e.start_char >= t for s, t, _ in predicted)
+    ]
+    _split_tokens_at(doc, {b for s, e, _ in predicted for b in (s, e)})
+    spans = []
+    taken: list[tuple[int, int]] = []
+    for s, e, label in sorted(predicted + kept):
+        if any(s < t and a < e for a, t in taken):
+            continue
+        span = doc.char_span(s, e, label=label)
+        if span is not None and span.text.strip():
+            spans.append(span)
+            taken.append((s, e))
+    doc.set_ents(spans, default="outside")
+    doc.user_data[NER_SOURCE_USER_DATA] = source
+
+
+class BatchedComponent:
+    """`__call__` and `pipe` for a spaCy component whose work is done per batch of Docs in
+    `_pipe_batch` (one model call for all sentences of the batch)."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self._pipe_batch([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
+        batch: list[Doc] = []
+        for doc in docs:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield from self._pipe_batch(batch)
+                batch = []
+        if batch:
+            yield from self._pipe_batch(batch)
+
+    def _pipe_batch(self, docs: list[Doc]) -> Iterable[Doc]:
+        raise NotImplementedError
+
+
+class CRFEntityTagger(BatchedComponent):
     """spaCy component: sets PERSON/ORG/LOC/GPE from the CRF, keeps LAC's DATE/WORK_OF_ART."""
 
     def __init__(self, vocab: Any, name: str = "tifa_ner", lac_runner: str = "batched"):
@@ -245,19 +298,6 @@ class CRFEntityTagger:
             )
         return out
 
-    def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self._pipe_batch([doc])))
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
-        batch: list[Doc] = []
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._pipe_batch(batch)
-                batch = []
-        if batch:
-            yield from self._pipe_batch(batch)
-
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
         todo = [d for d in docs if not d.user_data.get(NER_DONE_USER_DATA)]
         if todo:
@@ -303,27 +343,7 @@ class CRFEntityTagger:
         return out
 
     def _set_entities(self, doc: Doc, spans: list[tuple[int, int, str]]) -> None:
-        from pipeline.nlp import _split_tokens_at, entity_label
-
-        text = doc.text
-        predicted = [
-            (s, e, entity_label("LOC", text[s:e]) if label == "LOC" else label)
-            for s, e, label in spans
-        ]
-        kept = [
-            (e.start_char, e.end_char, e.label_)
-            for e in doc.ents
-            if e.label_ in KEPT_LAC_LABELS
-            and all(e.end_char <= s or e.start_char >= t for s, t, _ in predicted)
-        ]
-        _split_tokens_at(doc, {b for s, e, _ in predicted for b in (s, e)})
-        spans = []
-        for s, e, label in sorted(predicted + kept):
-            span = doc.char_span(s, e, label=label)
-            if span is not None and span.text.strip():
-                spans.append(span)
-        doc.set_ents(spans, default="outside")
-        doc.user_data[NER_SOURCE_USER_DATA] = "model"
+        set_model_entities(doc, spans, source="model")
 
     # -- serialisation (spaCy's to_disk/from_disk protocol) -------------------------------------
     def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:

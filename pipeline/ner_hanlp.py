@@ -21,13 +21,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.ner import KEPT_LAC_LABELS, LAC_USER_DATA, NER_SOURCE_USER_DATA
+from pipeline.ner import LAC_USER_DATA, BatchedComponent, set_model_entities
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _fix_crf_orientation(model: Any) -> None:
         crf.batch_first = bool(getattr(lstm, "batch_first", True))
 
 
-class HanLPEntityTagger:
+class HanLPEntityTagger(BatchedComponent):
     """spaCy component: PERSON/ORG/LOC/GPE from a HanLP model, LAC's DATE/WORK_OF_ART kept."""
 
     def __init__(self, vocab: Any, name: str = "tifa_hanlp_ner", model_path: str = ""):
@@ -163,19 +163,6 @@ class HanLPEntityTagger:
                 out.append([])
         return out
 
-    def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
-        batch: list[Doc] = []
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._pipe_batch(batch)
-                batch = []
-        if batch:
-            yield from self._pipe_batch(batch)
-
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
         # One HanLP call per BATCH_SENTENCES sentences across the documents of the batch.
         sentence_spans = [sentence_spans_of(doc) for doc in docs]
@@ -190,7 +177,7 @@ class HanLPEntityTagger:
             ):
                 found += [(start + s, start + e, label) for s, e, label in sentence_spans_found]
             pos += len(spans)
-            set_model_entities(doc, found)
+            set_model_entities(doc, found, source="hanlp")
             yield doc
 
     # The component is its config (the model lives at model_path); nothing else to save.
@@ -211,34 +198,3 @@ def sentence_spans_of(doc: Doc) -> list[tuple[int, int]]:
     from pipeline.normalise import split_sentences
 
     return split_sentences(doc.text, MAX_SENTENCE_CHARS)
-
-
-def set_model_entities(doc: Doc, predicted: list[tuple[int, int, str]]) -> None:
-    """Set a model's PERSON/ORG/LOC spans as the Doc's entities, LOC refined to GPE, tokens split
-    at entity boundaries, LAC's DATE/WORK_OF_ART kept where they do not overlap (as
-    `CRFEntityTagger._set_entities` does)."""
-    from pipeline.nlp import _split_tokens_at, entity_label
-
-    text = doc.text
-    predicted = [
-        (s, e, entity_label("LOC", text[s:e]) if label == "LOC" else label)
-        for s, e, label in predicted
-    ]
-    kept = [
-        (e.start_char, e.end_char, e.label_)
-        for e in doc.ents
-        if e.label_ in KEPT_LAC_LABELS
-        and all(e.end_char <= s or e.start_char >= t for s, t, _ in predicted)
-    ]
-    _split_tokens_at(doc, {b for s, e, _ in predicted for b in (s, e)})
-    spans = []
-    taken: list[tuple[int, int]] = []
-    for s, e, label in sorted(predicted + kept):
-        if any(s < t and a < e for a, t in taken):
-            continue  # overlapping model spans: the first (leftmost) wins
-        span = doc.char_span(s, e, label=label)
-        if span is not None and span.text.strip():
-            spans.append(span)
-            taken.append((s, e))
-    doc.set_ents(spans, default="outside")
-    doc.user_data[NER_SOURCE_USER_DATA] = "hanlp"

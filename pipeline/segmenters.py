@@ -19,35 +19,21 @@ tokenizer (`tifa.LACTokenizer.v1`) sets sentence starts, tags and entities in on
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.ner import LAC_USER_DATA
+from pipeline.ner import LAC_USER_DATA, BatchedComponent
 
 
-class SentencesFromText:
+class SentencesFromText(BatchedComponent):
     """spaCy component: sentence starts, LAC analysis and LAC entities for non-LAC tokens."""
 
     def __init__(self, name: str = "tifa_sentences", lac_runner: str = "batched"):
         self.name = name
         self.lac_runner = lac_runner
 
-    def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 64) -> Iterator[Doc]:
-        batch: list[Doc] = []
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._process(batch)
-                batch = []
-        if batch:
-            yield from self._process(batch)
-
-    def _process(self, docs: list[Doc]) -> list[Doc]:
+    def _pipe_batch(self, docs: list[Doc]) -> list[Doc]:
         from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
         from pipeline.normalise import split_sentences
 
