@@ -353,7 +353,8 @@ def train_ner_cmd(
     """Train the NER model (a character CRF over LAC's analysis) and save it with nlp.to_disk.
 
     Deterministic: the same corpora and settings give the same model file (its sha256 is in
-    OUT/training.json). On 2 cores the default settings take about N minutes.
+    OUT/training.json). On 2 cores the default settings took 32 minutes (25 of CPU) with other
+    jobs sharing the machine.
     """
     from pipeline.train_ner import TrainingData, load_training_config, train_ner
 
