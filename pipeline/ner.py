@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,6 +189,26 @@ def _with_body_head(
     return (start, match.end(), "ORG")
 
 
+def lac_analysis(
+    texts: Sequence[str], runner: str
+) -> tuple[list[list[tuple[int, int]]], list[list[tuple[int, list[tuple[str, str]]]]]]:
+    """LAC over the sentences of `texts` in one batched call: per text, its sentence spans and
+    its analysis as (sentence start, [(word, tag), ...]) — what the LAC tokenizer stores in
+    `doc.user_data`, for Docs another tokenizer made."""
+    from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
+    from pipeline.normalise import split_sentences
+
+    spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
+    flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
+    tagged = get_runner(runner).run(flat) if flat else []
+    analyses = []
+    pos = 0
+    for doc_spans in spans:
+        analyses.append([(s, tagged[pos + k]) for k, (s, _e) in enumerate(doc_spans)])
+        pos += len(doc_spans)
+    return spans, analyses
+
+
 def set_model_entities(doc: Doc, predicted: list[tuple[int, int, str]], source: str) -> None:
     """Set a model's PERSON/ORG/LOC spans as the Doc's entities (any NER backend): LOC refined
     to GPE, tokens split at entity boundaries, LAC's DATE/WORK_OF_ART kept where they do not
@@ -327,20 +346,7 @@ class CRFEntityTagger(BatchedComponent):
             self._set_entities(doc, spans)
 
     def _run_lac(self, texts: list[str]) -> list[list[tuple[int, list[tuple[str, str]]]]]:
-        from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
-        from pipeline.normalise import split_sentences
-
-        spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
-        flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
-        tagged = get_runner(self.lac_runner).run(flat) if flat else []
-        out = []
-        pos = 0
-        for doc_spans in spans:
-            out.append(
-                [(s, tagged[pos + k]) for k, (s, _e) in enumerate(doc_spans)],
-            )
-            pos += len(doc_spans)
-        return out
+        return lac_analysis(texts, self.lac_runner)[1]
 
     def _set_entities(self, doc: Doc, spans: list[tuple[int, int, str]]) -> None:
         set_model_entities(doc, spans, source="model")
@@ -379,21 +385,3 @@ class CRFEntityTagger(BatchedComponent):
         payload = json.loads(data)
         self.set_model(bytes.fromhex(payload["model"]), payload["cfg"])
         return self
-
-
-def train_crf(
-    items: Iterable[tuple[list[list[str]], list[str]]],
-    params: dict[str, Any],
-) -> bytes:
-    """Train a CRF on (features, tags) sequences; returns the model file's bytes."""
-    import pycrfsuite
-
-    params = dict(params)
-    trainer = pycrfsuite.Trainer(algorithm=params.pop("algorithm", "lbfgs"), verbose=False)
-    for features, tags in items:
-        trainer.append(features, tags)
-    trainer.set_params(params)
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / MODEL_FILE
-        trainer.train(str(target))
-        return target.read_bytes()

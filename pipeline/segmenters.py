@@ -23,7 +23,7 @@ from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.ner import LAC_USER_DATA, BatchedComponent
+from pipeline.ner import LAC_USER_DATA, BatchedComponent, lac_analysis
 
 
 class SentencesFromText(BatchedComponent):
@@ -34,17 +34,8 @@ class SentencesFromText(BatchedComponent):
         self.lac_runner = lac_runner
 
     def _pipe_batch(self, docs: list[Doc]) -> list[Doc]:
-        from pipeline.nlp import MAX_SENTENCE_CHARS, get_runner
-        from pipeline.normalise import split_sentences
-
-        texts = [d.text for d in docs]
-        spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
-        flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
-        tagged = get_runner(self.lac_runner).run(flat) if flat else []
-        pos = 0
-        for doc, doc_spans in zip(docs, spans, strict=True):
-            analysis = [(s, tagged[pos + k]) for k, (s, _e) in enumerate(doc_spans)]
-            pos += len(doc_spans)
+        spans, analyses = lac_analysis([d.text for d in docs], self.lac_runner)
+        for doc, doc_spans, analysis in zip(docs, spans, analyses, strict=True):
             doc.user_data[LAC_USER_DATA] = analysis
             set_sentences_and_lac_entities(doc, doc_spans, analysis)
         return docs
