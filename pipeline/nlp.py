@@ -133,6 +133,10 @@ class LACTokenizer:
         self.pipeline_ref: Any = None
         self.fuse_ner = True
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A weak reference does not pickle; an unpickled tokenizer leaves NER to the component.
+        return {**self.__dict__, "pipeline_ref": None}
+
     def _fused_ner(self) -> CRFEntityTagger | None:
         nlp = self.pipeline_ref() if self.pipeline_ref is not None else None
         if not self.fuse_ner or nlp is None or "tifa_ner" not in nlp.pipe_names:
