@@ -122,9 +122,9 @@ def _inside_common_word(
 
 
 def not_a_person(sentence: str, words: Sequence[tuple[str, str]], start: int, end: int) -> bool:
-    """The PERSON span [start, end) of `sentence` is a piece of an idiom, a doctrine or a photo
-    credit, not a person. `words` is LAC's
-    analysis of the sentence (its tags judge the words between a name and a doctrine head)."""
+    """The PERSON span [start, end) of `sentence` is a piece of an idiom or an ordinary word, a
+    doctrine or a photo credit, not a person. `words` is LAC's analysis of the sentence (its tags
+    judge the words between a name and a doctrine head)."""
     rules = _person_context()
     after = sentence[end : end + 16]
     if rules.credit_after.match(after):
@@ -174,8 +174,8 @@ def _with_body_head(
     spans: list[tuple[int, int, str]],
     word_ends: set[int],
 ) -> tuple[int, int, str]:
-    """LOC + a body head right after it (湖北省|人民政府) → one ORG, when the head ends where a
-    LAC word ends (not 中国|委内瑞拉) and no other entity starts inside it."""
+    """LOC + a body head right after it (武汉市|委, 广东省|政协) → one ORG, when the head ends
+    where a LAC word ends (not 中国|委内瑞拉) and no other entity starts inside it."""
     start, end, label = span
     if label != "LOC":
         return span

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ class TrainingData:
     msra: Path | None = None
     peoples_daily: Path | None = None
     cluener: Path | None = None
-    extra: list[Path] = field(default_factory=list)
 
 
 def load_training_config(path: Path = TRAINING_CONFIG) -> dict[str, Any]:
@@ -115,13 +114,6 @@ def training_sentences(data: TrainingData, config: dict[str, Any]) -> Iterator[S
         yield from read_peoples_daily(data.peoples_daily, maps["peoples_daily"])
     if data.cluener:
         yield from read_cluener_train(data.cluener, maps["cluener"])
-    for path in data.extra:
-        yield from read_tagged_mapped(path, maps["msra"])
-
-
-def read_tagged_mapped(path: Path, label_map: dict[str, str]) -> Iterator[Sentence]:
-    for text, spans in read_tagged(path):
-        yield text, {(s, e, label_map.get(lab, lab)) for s, e, lab in spans}
 
 
 # ---------------------------------------------------------------------------------------------
