@@ -229,14 +229,27 @@ class CompiledCRF:
         self, sentences: Sequence[str], analyses: Sequence[Sequence[tuple[str, str]]]
     ) -> list[list[str]]:
         """Best label sequence per sentence, as `pycrfsuite.Tagger.tag` gives it."""
+        return self.tag_and_score(sentences, analyses, label=None)[0]
+
+    def tag_and_score(
+        self,
+        sentences: Sequence[str],
+        analyses: Sequence[Sequence[tuple[str, str]]],
+        label: str | None = "PERSON",
+    ) -> tuple[list[list[str]], list[dict[tuple[int, int], float]]]:
+        """Best label sequence per sentence and, for every span of `label` in it, the model's
+        probability of exactly that span (its marginal under the CRF: the summed probability of
+        every tag sequence that labels those characters B…E or S), as {(start, end): p}."""
         out: list[list[str]] = [[] for _ in sentences]
+        probabilities: list[dict[tuple[int, int], float]] = [{} for _ in sentences]
         if not sentences:
-            return out
+            return out, probabilities
         scores = self.emissions(sentences, analyses)
         lengths = [len(s) for s in sentences]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).tolist()
         # Batches of similar length keep the padding small.
         order = sorted((i for i in range(len(sentences)) if lengths[i]), key=lengths.__getitem__)
+        scored: list[int] = []
         for b in range(0, len(order), 256):
             chunk = order[b : b + 256]
             steps = lengths[chunk[-1]]
@@ -247,7 +260,48 @@ class CompiledCRF:
             paths = viterbi_batch(batch, self.transitions, chunk_lengths)
             for row, i in enumerate(chunk):
                 out[i] = [self.labels[t] for t in paths[row, : lengths[i]].tolist()]
-        return out
+                if label is not None and any(t.endswith("-" + label) for t in out[i]):
+                    scored.append(i)
+        if scored:
+            self._score_spans(scores, starts, lengths, scored, out, probabilities, label)
+        return out, probabilities
+
+    def _score_spans(
+        self,
+        scores: np.ndarray,
+        starts: list[int],
+        lengths: list[int],
+        sentences: list[int],
+        tags: list[list[str]],
+        probabilities: list[dict[tuple[int, int], float]],
+        label: str | None,
+    ) -> None:
+        index = {name: k for k, name in enumerate(self.labels)}
+        trans = self.transitions.astype(np.float64)
+        sentences = sorted(sentences, key=lengths.__getitem__)
+        for b in range(0, len(sentences), 256):
+            chunk = sentences[b : b + 256]
+            steps = lengths[chunk[-1]]
+            batch = np.zeros((len(chunk), steps, len(self.labels)))
+            for row, i in enumerate(chunk):
+                batch[row, : lengths[i]] = scores[starts[i] : starts[i] + lengths[i]]
+            lens = np.array([lengths[i] for i in chunk])
+            alpha, beta, log_z = forward_backward(batch, trans, lens)
+            for row, i in enumerate(chunk):
+                for s, e, lab in _spans(tags[i]):
+                    if lab != label:
+                        continue
+                    names = (
+                        [f"S-{lab}"]
+                        if e - s == 1
+                        else [f"B-{lab}", *[f"I-{lab}"] * (e - s - 2), f"E-{lab}"]
+                    )
+                    path = [index[n] for n in names]
+                    score = alpha[row, s, path[0]]
+                    for k in range(1, len(path)):
+                        score += trans[path[k - 1], path[k]] + batch[row, s + k, path[k]]
+                    score += beta[row, e - 1, path[-1]] - log_z[row]
+                    probabilities[i][(s, e)] = float(np.exp(min(score, 0.0)))
 
     # -- storage --------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -270,3 +324,34 @@ class CompiledCRF:
             z["weights"],
             z["transitions"],
         )
+
+
+def _spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    from pipeline.ner import decode_bioes
+
+    return decode_bioes(tags)
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = a.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(a - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def forward_backward(
+    emissions: np.ndarray, transitions: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log forward and backward scores of a ``[B, T, K]`` end-padded emission batch and each
+    row's log partition function; a row's backward recursion starts at its own last step."""
+    batch, steps, n_tags = emissions.shape
+    alpha = np.empty((batch, steps, n_tags))
+    beta = np.zeros((batch, steps, n_tags))
+    alpha[:, 0] = emissions[:, 0]
+    for t in range(1, steps):
+        alpha[:, t] = emissions[:, t] + _logsumexp(alpha[:, t - 1, :, None] + transitions, 1)
+    for t in range(steps - 2, -1, -1):
+        following = _logsumexp(
+            transitions[None] + (emissions[:, t + 1] + beta[:, t + 1])[:, None, :], 2
+        )
+        beta[:, t] = np.where((t + 1 < lengths)[:, None], following, 0.0)
+    log_z = _logsumexp(alpha[np.arange(batch), lengths - 1], 1)
+    return alpha, beta, log_z

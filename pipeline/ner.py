@@ -43,6 +43,8 @@ MODEL_FILE = "model.crfsuite"
 # seconds per process; loading this file a fraction of that).
 COMPILED_FILE = "compiled.npz"
 CONFIG_FILE = "cfg.json"
+# Counts of the characters of person names in the training data (`train_ner.name_character_counts`).
+NAME_CHARACTERS_FILE = "name_characters.json"
 # The CRF's labels -> tifa's labels (LOC is refined to GPE afterwards by `entity_label`).
 MODEL_LABELS = {"PER": "PERSON", "PERSON": "PERSON", "ORG": "ORG", "LOC": "LOC"}
 
@@ -82,6 +84,8 @@ class _PersonContext:
     person_after: Any
     credit_after: Any
     idioms: Any
+    min_probability: float
+    min_probability_unseen: float
 
 
 @functools.cache
@@ -107,7 +111,71 @@ def _person_context() -> _PersonContext:
             ],
             matchkind=MatchKind.Standard,
         ),
+        min_probability=float(rules["person_min_probability"]),
+        min_probability_unseen=float(rules["person_min_probability_unseen_characters"]),
     )
+
+
+@functools.cache
+def person_titles() -> tuple[str, ...]:
+    """Titles a person is named with (positions.txt and persons.yaml's extra titles), longest
+    first."""
+    import yaml
+
+    lines = (RESOURCES / "positions.txt").read_text(encoding="utf-8").splitlines()
+    titles = {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
+    extra = yaml.safe_load((RESOURCES / "persons.yaml").read_text(encoding="utf-8"))
+    titles |= set(extra["extra_titles"])
+    return tuple(sorted(titles, key=len, reverse=True))
+
+
+def titled(sentence: str, start: int, end: int) -> bool:
+    """The name [start, end) is written with a title right before (主席 习近平) or after
+    (吴邦国委员长, 李强同志): the text itself says it is a person."""
+    before = sentence[max(0, start - 12) : start].rstrip()
+    after = sentence[end : end + 12].lstrip()
+    titles = person_titles()
+    return after.startswith("同志") or any(
+        before.endswith(t) or after.startswith(t) for t in titles
+    )
+
+
+_CLAUSE_END = "，。；：！？,;:!?\n"
+
+
+def _supported(
+    sentence: str,
+    spans: Sequence[tuple[int, int, str]],
+    at: int,
+    unsure_in_sentence: set[int],
+    confident_in_document: set[str],
+) -> bool:
+    """Evidence that the doubtful PERSON `spans[at]` names a person: its document names the same
+    string as a person with confidence; a title stands next to it (主席 习近平, 吴邦国委员长); or
+    it is an item of a 、-list whose other items include a person the model is sure of or that
+    carries a title (副委员长王晨、曹建明、张春贤…)."""
+    start, end, _ = spans[at]
+    if sentence[start:end] in confident_in_document or titled(sentence, start, end):
+        return True
+    if not _list_item(sentence, start, end):
+        return False
+    clause_start = max(sentence.rfind(c, 0, start) for c in _CLAUSE_END) + 1
+    clause_end = min(
+        (i for i in (sentence.find(c, end) for c in _CLAUSE_END) if i >= 0), default=len(sentence)
+    )
+    return any(
+        i != at
+        and label == "PERSON"
+        and clause_start <= s
+        and e <= clause_end
+        and _list_item(sentence, s, e)
+        and (i not in unsure_in_sentence or titled(sentence, s, e))
+        for i, (s, e, label) in enumerate(spans)
+    )
+
+
+def _list_item(sentence: str, start: int, end: int) -> bool:
+    return sentence[end : end + 1] == "、" or sentence[start - 1 : start] == "、"
 
 
 def _inside_common_word(
@@ -271,6 +339,7 @@ class CRFEntityTagger(BatchedComponent):
         self.lac_runner = lac_runner
         self.model_bytes: bytes | None = None
         self.cfg: dict[str, Any] = {}
+        self.name_characters: dict[str, dict[str, int]] = {}
         self._crf: CompiledCRF | None = None
 
     # -- model ---------------------------------------------------------------------------------
@@ -297,25 +366,74 @@ class CRFEntityTagger(BatchedComponent):
 
     # -- tagging -------------------------------------------------------------------------------
     def predict(
-        self, sentences: Sequence[str], analyses: Sequence[Sequence[tuple[str, str]]]
+        self,
+        sentences: Sequence[str],
+        analyses: Sequence[Sequence[tuple[str, str]]],
+        documents: Sequence[int] | None = None,
     ) -> list[list[tuple[int, int, str]]]:
-        """(start, end, label) character spans per sentence, labels PERSON/ORG/LOC."""
+        """(start, end, label) character spans per sentence, labels PERSON/ORG/LOC.
+
+        `documents` numbers the document of each sentence (default: each sentence its own).
+        A PERSON the model is unsure of (its span probability below `person_min_probability`)
+        is kept only with evidence from the text (`_supported`): ordinary words that look like
+        names (陈兵 "mass troops", 林权 "forest rights", 陆海) are the model's doubtful calls and
+        have none."""
         out = []
-        tagged = self.crf.tag(sentences, analyses)
+        tagged, probabilities = self.crf.tag_and_score(sentences, analyses, label="PERSON")
         heads = _place_body_heads()
-        for sentence, words, tags in zip(sentences, analyses, tagged, strict=True):
+        confident: set[tuple[int, str]] = set()
+        doubtful: list[tuple[int, int, int]] = []  # (sentence, span index, document)
+        for k, (sentence, words, tags) in enumerate(zip(sentences, analyses, tagged, strict=True)):
             spans = [(s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags)]
             if any(label == "LOC" for _, _, label in spans):
                 ends = set(itertools.accumulate(len(w) for w, _ in words))
                 spans = [_with_body_head(sentence, span, heads, spans, ends) for span in spans]
-            out.append(
-                [
-                    (s, e, label)
-                    for s, e, label in spans
-                    if label != "PERSON" or not not_a_person(sentence, words, s, e)
-                ]
+            kept = []
+            for s, e, label in spans:
+                if label == "PERSON":
+                    if not_a_person(sentence, words, s, e):
+                        continue
+                    doc = documents[k] if documents is not None else k
+                    probability = probabilities[k].get((s, e), 1.0)
+                    if probability >= self._required_probability(sentence[s:e]):
+                        confident.add((doc, sentence[s:e]))
+                    else:
+                        doubtful.append((k, len(kept), doc))
+                kept.append((s, e, label))
+            out.append(kept)
+        unsure = {(k, at) for k, at, _ in doubtful}
+        dropped = {
+            (k, at)
+            for k, at, doc in doubtful
+            if not _supported(
+                sentences[k],
+                out[k],
+                at,
+                unsure_in_sentence={i for kk, i in unsure if kk == k},
+                confident_in_document={name for d, name in confident if d == doc},
             )
+        }
+        if dropped:
+            out = [
+                [span for at, span in enumerate(spans) if (k, at) not in dropped]
+                for k, spans in enumerate(out)
+            ]
         return out
+
+    def _required_probability(self, name: str) -> float:
+        """A Chinese-shaped name (2–3 characters) whose later characters never occur in any
+        training name (苏修伙, 严私德, 王家坝) needs more confidence than one that looks like a
+        name: the model has learnt to call such strings people only from LAC's PER tag."""
+        rules = _person_context()
+        given = self.name_characters.get("given")
+        if (
+            given
+            and 2 <= len(name) <= 3
+            and all("\u4e00" <= c <= "\u9fff" for c in name)
+            and any(given.get(c, 0) == 0 for c in name[1:])
+        ):
+            return rules.min_probability_unseen
+        return rules.min_probability
 
     def _pipe_batch(self, docs: list[Doc]) -> Iterator[Doc]:
         todo = [d for d in docs if not d.user_data.get(NER_DONE_USER_DATA)]
@@ -338,7 +456,10 @@ class CRFEntityTagger(BatchedComponent):
             for _start, words in doc.user_data[LAC_USER_DATA]:
                 sentences.append("".join(w for w, _ in words))
                 analyses.append(words)
-        predicted = iter(self.predict(sentences, analyses))
+        documents: list[int] = []
+        for k, doc in enumerate(docs):
+            documents += [k] * len(doc.user_data[LAC_USER_DATA])
+        predicted = iter(self.predict(sentences, analyses, documents))
         for doc in docs:
             spans = []
             for start, _words in doc.user_data[LAC_USER_DATA]:
@@ -361,6 +482,11 @@ class CRFEntityTagger(BatchedComponent):
         (path / CONFIG_FILE).write_text(
             json.dumps(self.cfg, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
         )
+        if self.name_characters:
+            (path / NAME_CHARACTERS_FILE).write_text(
+                json.dumps(self.name_characters, ensure_ascii=False, sort_keys=True),
+                encoding="utf-8",
+            )
 
     def from_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> CRFEntityTagger:
         path = Path(path)
@@ -375,13 +501,22 @@ class CRFEntityTagger(BatchedComponent):
             cfg,
             CompiledCRF.from_bytes(compiled.read_bytes()) if compiled.exists() else None,
         )
+        names = path / NAME_CHARACTERS_FILE
+        self.name_characters = (
+            json.loads(names.read_text(encoding="utf-8")) if names.exists() else {}
+        )
         return self
 
     def to_bytes(self, exclude: Iterable[str] = ()) -> bytes:
-        payload = {"cfg": self.cfg, "model": (self.model_bytes or b"").hex()}
+        payload = {
+            "cfg": self.cfg,
+            "model": (self.model_bytes or b"").hex(),
+            "name_characters": self.name_characters,
+        }
         return json.dumps(payload).encode("utf-8")
 
     def from_bytes(self, data: bytes, exclude: Iterable[str] = ()) -> CRFEntityTagger:
         payload = json.loads(data)
         self.set_model(bytes.fromhex(payload["model"]), payload["cfg"])
+        self.name_characters = payload.get("name_characters", {})
         return self

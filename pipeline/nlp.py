@@ -165,7 +165,10 @@ class LACTokenizer:
         flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
         tagged = self.runner.run(flat) if flat else []
         ner = self._fused_ner()
-        predicted = ner.predict(flat, tagged) if ner is not None and flat else None
+        predicted = None
+        if ner is not None and flat:
+            documents = [k for k, doc_spans in enumerate(spans) for _ in doc_spans]
+            predicted = ner.predict(flat, tagged, documents)
         docs = []
         pos = 0
         for text, doc_spans in zip(texts, spans, strict=True):

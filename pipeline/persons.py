@@ -21,6 +21,8 @@ import pyarrow as pa
 import regex
 import yaml
 
+from pipeline.ner import person_titles
+
 RESOURCES = Path(__file__).parent / "resources"
 
 
@@ -40,14 +42,6 @@ def _rules() -> dict[str, Any]:
 
 
 @functools.cache
-def _titles() -> tuple[str, ...]:
-    lines = (RESOURCES / "positions.txt").read_text(encoding="utf-8").splitlines()
-    titles = {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
-    titles |= set(_rules()["extra_titles"])
-    return tuple(sorted(titles, key=len, reverse=True))
-
-
-@functools.cache
 def _compound_surnames() -> frozenset[str]:
     rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
     return frozenset(rules["compound_surnames"])
@@ -58,7 +52,7 @@ class PersonNames:
 
     def __init__(self) -> None:
         self.aliases = _aliases()
-        self.titles = _titles()
+        self.titles = person_titles()
         self.honorifics = tuple(sorted(_rules()["honorifics"], key=len, reverse=True))
         self.name_re = regex.compile(_rules()["person_name"])
         self.surnames2 = _compound_surnames()
