@@ -237,3 +237,108 @@ def test_spacy_load_in_a_fresh_interpreter() -> None:
 def test_people_near_doctrine_words_stay_people(text: str, person: str) -> None:
     doc = build_nlp(ner="model")(text)
     assert person in {e.text for e in doc.ents if e.label_ == "PERSON"}
+
+
+@needs_model
+def test_span_probabilities_are_crfsuite_marginals() -> None:
+    """A one-character span's probability is CRFsuite's own marginal of its S- tag; a longer
+    span's probability (all of its tags at once) is at most the marginal of each of its tags."""
+    import pycrfsuite
+
+    from pipeline.crf_inference import CompiledCRF
+    from pipeline.nlp import get_runner
+
+    sentences = ["毛主席和周总理接见了外宾。", "国务院副总理丁薛祥出席开幕式并致辞。"]
+    analyses = get_runner("batched").run(sentences)
+    model = (DEFAULT_NER_MODEL / "tifa_ner" / "model.crfsuite").read_bytes()
+    compiled = CompiledCRF.from_crfsuite(model)
+    tags, probabilities = compiled.tag_and_score(sentences, analyses, label="PERSON")
+    assert tags == compiled.tag(sentences, analyses)
+    tagger = pycrfsuite.Tagger()
+    tagger.open_inmemory(model)
+    checked = 0
+    for sentence, words, spans in zip(sentences, analyses, probabilities, strict=True):
+        assert spans, sentence
+        tagger.set(char_features(sentence, words))
+        for (s, e), p in spans.items():
+            names = ["S"] if e - s == 1 else ["B", *["I"] * (e - s - 2), "E"]
+            marginals = [tagger.marginal(f"{n}-PERSON", s + i) for i, n in enumerate(names)]
+            if e - s == 1:
+                assert p == pytest.approx(marginals[0], abs=1e-6)
+            assert 0.0 < p <= min(marginals) + 1e-6
+            checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize(
+    "sentence, spans, at, confident, expected",
+    [
+        # a title before (with a layout space) or after the name
+        ("中华人民共和国主席 习近平尊敬的各位同事", [(10, 13, "PERSON")], 0, set(), True),
+        ("吴邦国委员长主持会议。", [(0, 3, "PERSON")], 0, set(), True),
+        ("李华同志在会上讲话。", [(0, 2, "PERSON")], 0, set(), True),
+        # the same string named with confidence elsewhere in the document
+        ("陈兵出席。", [(0, 2, "PERSON")], 0, {"陈兵"}, True),
+        # an item of a 、-list with a sure or titled person in the same clause
+        ("出席的有张三、李四、王五。", [(4, 6, "PERSON"), (7, 9, "PERSON")], 0, set(), True),
+        # no evidence: an ordinary word in running text
+        ("它陈兵中国边境。", [(1, 3, "PERSON")], 0, set(), False),
+        ("明大德、守公德、严私德。", [(8, 11, "PERSON")], 0, set(), False),
+        # a list whose other items are just as doubtful is no evidence
+        ("出席的有张三、李四、王五。", [(4, 6, "PERSON"), (7, 9, "PERSON")], 1, set(), False),
+        # a list item in another clause is no evidence
+        ("张三出席，李四、王五缺席。", [(0, 2, "PERSON"), (5, 7, "PERSON")], 1, set(), False),
+    ],
+)
+def test_doubtful_person_needs_evidence(
+    sentence: str,
+    spans: list[tuple[int, int, str]],
+    at: int,
+    confident: set[str],
+    expected: bool,
+) -> None:
+    from pipeline.ner import _supported
+
+    # The span under test is doubtful; in the 'list' case item 1 is sure, in the 'doubtful
+    # list' case both items are doubtful.
+    unsure = {0, 1} if sentence.startswith("出席的有") and not expected else {at}
+    assert _supported(sentence, spans, at, unsure, confident) is expected
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, not_person",
+    [
+        ("苏联在边境陈兵百万，威胁我国安全。", "陈兵"),
+        ("推进集体林权制度改革。", "林权"),
+        ("坚持陆海统筹，发展海洋经济。", "陆海"),
+        ("以战止战、以武止戈。", "武止戈"),
+    ],
+)
+def test_words_the_model_is_unsure_of_are_not_people(text: str, not_person: str) -> None:
+    doc = build_nlp(ner="model")(text)
+    assert not_person not in {e.text for e in doc.ents if e.label_ == "PERSON"}
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, people",
+    [
+        ("全国人大常委会副委员长王晨、曹建明、张春贤、沈跃跃、吉炳轩出席会议。",
+         {"王晨", "曹建明", "张春贤", "沈跃跃", "吉炳轩"}),
+        ("中华人民共和国主席 习近平尊敬的各位同事", {"习近平"}),
+        ("从清末的张謇到新中国的荣毅仁。", {"张謇", "荣毅仁"}),
+    ],
+)  # fmt: skip
+def test_people_with_evidence_stay_people(text: str, people: set[str]) -> None:
+    doc = build_nlp(ner="model")(text)
+    assert people <= {e.text for e in doc.ents if e.label_ == "PERSON"}
+
+
+def test_name_character_counts_come_from_training_names() -> None:
+    from pipeline.train_ner import name_character_counts
+
+    counts = name_character_counts(
+        [("李华和张晓明来了", {(0, 2, "PERSON"), (3, 6, "PERSON")}), ("北京", {(0, 2, "LOC")})]
+    )
+    assert counts == {"first": {"张": 1, "李": 1}, "given": {"华": 1, "明": 1, "晓": 1}}
