@@ -388,13 +388,14 @@ class CRFEntityTagger(BatchedComponent):
             if any(label == "LOC" for _, _, label in spans):
                 ends = set(itertools.accumulate(len(w) for w, _ in words))
                 spans = [_with_body_head(sentence, span, heads, spans, ends) for span in spans]
+            spans = sorted(spans + self._lac_entities_with_evidence(sentence, words, spans))
             kept = []
             for s, e, label in spans:
                 if label == "PERSON":
                     if not_a_person(sentence, words, s, e):
                         continue
                     doc = documents[k] if documents is not None else k
-                    probability = probabilities[k].get((s, e), 1.0)
+                    probability = probabilities[k].get((s, e), 0.0)  # 0: LAC's candidate
                     if probability >= self._required_probability(sentence[s:e]):
                         confident.add((doc, sentence[s:e]))
                     else:
@@ -419,6 +420,30 @@ class CRFEntityTagger(BatchedComponent):
                 for k, spans in enumerate(out)
             ]
         return out
+
+    def _lac_entities_with_evidence(
+        self,
+        sentence: str,
+        words: Sequence[tuple[str, str]],
+        spans: Sequence[tuple[int, int, str]],
+    ) -> list[tuple[int, int, str]]:
+        """Names and bodies LAC found where the model found nothing, when a title stands next to
+        them: 栗战书 of "栗战书委员长" or of "常委李克强、栗战书、汪洋" (a rare surname the
+        CRF passes over), 中央人民政府 of "中央人民政府主席". LAC's PERSON candidates then need
+        the same evidence as the model's doubtful ones (`_supported`); they carry no probability,
+        so they count as doubtful."""
+        found: list[tuple[int, int, str]] = []
+        titles = person_titles()
+        pos = 0
+        for word, tag in words:
+            start, pos = pos, pos + len(word)
+            if tag not in ("PER", "ORG") or any(s < pos and start < e for s, e, _ in spans):
+                continue
+            if tag == "PER":
+                found.append((start, pos, "PERSON"))
+            elif sentence.startswith(titles, pos):
+                found.append((start, pos, "ORG"))
+        return found
 
     def _required_probability(self, name: str) -> float:
         """A Chinese-shaped name (2–3 characters) whose later characters never occur in any

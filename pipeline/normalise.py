@@ -232,6 +232,79 @@ def fullwidth_to_halfwidth(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Step 2b: hard-wrapped text ("…任命董必武、\n陈云…", "黄绍\n宏为政务委员")
+# Text typed or OCR'd at a fixed line length (old newspaper pages, plain-text archives) breaks
+# lines inside sentences and even inside names. Such a document is recognised by its shape, not
+# by its words: most of its lines are about as long as its longest (the wrap width; typesetting
+# and half-width punctuation make it vary by a few characters), and most of those end in the
+# middle of a sentence. A line of that length is a wrapped one, and its break is removed;
+# shorter lines end paragraphs, indented lines start them, and both keep their breaks. Headings
+# and paragraphs of ordinary text fail the test: their lengths vary, or they end sentences.
+_WRAP_MIN_LINE = 10  # lines shorter than this (headings, signatures) do not vote
+_WRAP_MIN_WIDTH = 28  # wrapped pages hold 30–40 characters a line; tables are narrower
+_WRAP_FULL = 0.85  # a line at least this share of the wrap width is a full line
+_WRAP_MIN_SHARE = 0.5  # share of voting lines that must be full
+_WRAP_MIN_OPEN = 0.5  # share of full lines that must end inside a sentence
+_SENTENCE_CLOSED = frozenset(SENT_FINAL + CLOSERS)
+_RX_ASCII_ALNUM = re.compile(r"[0-9A-Za-z]")
+
+
+def _wrap_width(lines: list[str], lengths: list[int]) -> int | None:
+    voting = sorted((n for n in lengths if n >= _WRAP_MIN_LINE), reverse=True)
+    if len(voting) < 3:
+        return None
+    # One unwrapped line (a title, a pasted paragraph) may be longer than the wrap width.
+    width = voting[1] if voting[0] > 1.2 * voting[1] else voting[0]
+    full = [
+        line.rstrip()
+        for line, n in zip(lines, lengths, strict=True)
+        if _WRAP_FULL * width <= n <= width
+    ]
+    open_ended = sum(1 for line in full if line[-1] not in _SENTENCE_CLOSED)
+    if (
+        width < _WRAP_MIN_WIDTH
+        or len(full) < 3
+        or len(full) < _WRAP_MIN_SHARE * len(voting)
+        or open_ended < _WRAP_MIN_OPEN * len(full)
+    ):
+        return None
+    return width
+
+
+def _unwrap_edits(text: str) -> list[Edit]:
+    if text.count("\n") < 3:
+        return []
+    lines = text.split("\n")
+    lengths = [len(line.strip()) for line in lines]
+    width = _wrap_width(lines, lengths)
+    if width is None:
+        return []
+    edits: list[Edit] = []
+    pos = 0
+    for line, n, following in zip(lines, lengths, lines[1:], strict=False):
+        pos += len(line)
+        if _WRAP_FULL * width <= n <= width and following.strip() and not following[:1].isspace():
+            kept = line.rstrip()
+            joint = (
+                " "
+                if _RX_ASCII_ALNUM.match(kept[-1]) and _RX_ASCII_ALNUM.match(following[0])
+                else ""
+            )
+            edits.append((pos - (len(line) - len(kept)), pos + 1, joint))
+        pos += 1
+    return edits
+
+
+def _step_unwrap(text: str, offs: Offsets) -> tuple[str, Offsets]:
+    return _apply_edits(text, offs, _unwrap_edits(text))
+
+
+def unwrap_lines(text: str) -> str:
+    """Join the lines of hard-wrapped text (fixed line length) back into paragraphs."""
+    return _step_unwrap(text, None)[0]
+
+
+# ---------------------------------------------------------------------------------------------
 # Step 3: whitespace
 # One cheap scan for whitespace runs; what a run becomes depends on its neighbours, decided in
 # Python (runs are rare in Chinese text, and a single-charset regex scans at memchr speed).
@@ -764,6 +837,7 @@ def _pipeline(raw: str, track: bool) -> Normalised:
     text = raw
     text, offs = _step_control(text, offs)
     text, offs = _step_fullwidth(text, offs)
+    text, offs = _step_unwrap(text, offs)  # before whitespace: indentation marks paragraphs
     # Whitespace before pinyin: "会 （huì）" must be treated the same on every pass.
     text, offs = _step_whitespace(text, offs)
     n_before = len(text)
@@ -849,13 +923,20 @@ def _cut_long(text: str, s: int, e: int, max_len: int, out: list[tuple[int, int]
 def split_sentences(text: str, max_len: int = 250) -> list[tuple[int, int]]:
     """Split into sentence spans ``[start, end)`` (whitespace-stripped, covering every
     non-whitespace char). Ends at 。！？!? (with trailing closing quotes/brackets) and at
-    newlines; longer sentences are cut at the last ，；、： (else space, else hard) before
+    newlines, except a newline after ，；、： (the sentence goes on to the next line); longer
+    sentences are cut at the last ，；、： (else space, else hard) before
     ``max_len``."""
     if max_len < 1:
         raise ValueError("max_len must be >= 1")
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _RX_SENT_END.finditer(text):
+        if m.group() == "\n":
+            j = m.start() - 1
+            while j >= start and text[j] in " \t\u3000":
+                j -= 1
+            if j >= start and text[j] in _SOFT_BOUNDARIES:
+                continue  # "任命：\n陈毅兼外交部部长，\n沙千里…": after ，、：； it goes on
         s, e = _strip_span(text, start, m.end())
         if e > s:
             _cut_long(text, s, e, max_len, spans)

@@ -53,6 +53,8 @@ class PostRules:
         r = rules()
         self.loc = localities
         self.bodies = post_bodies()
+        self.own_bodies = frozenset(b.body for b in self.bodies.values())
+        self.parent_body_endings = tuple(r["full_name_parent_endings"])
         self.gov_posts: dict[str, str] = r["government_posts"]
         self.party_department_posts = tuple(r["party_department_posts"])
         self.unnamed_local_bodies: list[str] = sorted(
@@ -432,6 +434,9 @@ class PostRules:
                 for parent in reversed(ctx.orgs_seen):
                     if parent.endswith(self.parent_suffixes) and not name.startswith(parent):
                         return parent + name, "text"
+            full = self._named_in_full(name, ctx)
+            if full is not None:
+                return full, "text"
             tail, how = self.loc.expand_abbreviation(name, ctx)
             # "狮山镇" + 党委书记 -> 狮山镇党委; a university's 党委书记 stays with the university.
             if (
@@ -483,6 +488,21 @@ class PostRules:
                 if name.endswith(self.institution_suffixes):
                     return name, "context"
         return None, None
+
+    def _named_in_full(self, name: str, ctx: Context) -> str | None:
+        """ "政务院" after "中央人民政府政务院" was named: the name the document gave the body in
+        full, a parent body's name before it. Bodies that posts name themselves (国务院,
+        中共中央) keep their usual form."""
+        if name in self.own_bodies:
+            return None
+        for full in reversed(ctx.orgs_seen):
+            if (
+                len(full) > len(name)
+                and full.endswith(name)
+                and full[: -len(name)].endswith(self.parent_body_endings)
+            ):
+                return full
+        return None
 
     def _strip_body(self, tail: str) -> str:
         for suffix in (self.loc.government, self.party_committee, self.committee):
