@@ -140,6 +140,16 @@ def titled(sentence: str, start: int, end: int) -> bool:
     )
 
 
+def trimmed_span(sentence: str, start: int, end: int, label: str) -> tuple[int, int, str] | None:
+    """The span without the layout whitespace a sentence running over a line break puts at its
+    edges ("，\n沙千里"): LAC and the model both may take it in."""
+    while start < end and sentence[start].isspace():
+        start += 1
+    while end > start and sentence[end - 1].isspace():
+        end -= 1
+    return (start, end, label) if end > start else None
+
+
 _CLAUSE_END = "，。；：！？,;:!?\n"
 
 
@@ -151,11 +161,16 @@ def _supported(
     confident_in_document: set[str],
 ) -> bool:
     """Evidence that the doubtful PERSON `spans[at]` names a person: its document names the same
-    string as a person with confidence; a title stands next to it (主席 习近平, 吴邦国委员长); or
+    string as a person with confidence; a title stands next to it (主席 习近平, 吴邦国委员长) or
+    follows its 为/兼 (沙千里为粮食部部长); or
     it is an item of a 、-list whose other items include a person the model is sure of or that
     carries a title (副委员长王晨、曹建明、张春贤…)."""
     start, end, _ = spans[at]
-    if sentence[start:end] in confident_in_document or titled(sentence, start, end):
+    if (
+        sentence[start:end] in confident_in_document
+        or titled(sentence, start, end)
+        or appointed(sentence, start, end)
+    ):
         return True
     if not _list_item(sentence, start, end):
         return False
@@ -176,6 +191,19 @@ def _supported(
 
 def _list_item(sentence: str, start: int, end: int) -> bool:
     return sentence[end : end + 1] == "、" or sentence[start - 1 : start] == "、"
+
+
+@functools.cache
+def _appointed_as() -> Any:
+    import regex
+
+    titles = "|".join(map(regex.escape, person_titles()))
+    return regex.compile(rf"(?:为|兼任?|担任)[^，。；,;\n]{{0,20}}?(?:{titles})")
+
+
+def appointed(sentence: str, start: int, end: int) -> bool:
+    """The name [start, end) is made something: "沙千里为粮食部部长", "陈毅兼外交部部长"."""
+    return _appointed_as().match(sentence, end) is not None
 
 
 def _inside_common_word(
@@ -384,7 +412,14 @@ class CRFEntityTagger(BatchedComponent):
         confident: set[tuple[int, str]] = set()
         doubtful: list[tuple[int, int, int]] = []  # (sentence, span index, document)
         for k, (sentence, words, tags) in enumerate(zip(sentences, analyses, tagged, strict=True)):
-            spans = [(s, e, MODEL_LABELS[lab]) for s, e, lab in decode_bioes(tags)]
+            spans = []
+            probability_of: dict[tuple[int, int], float] = {}
+            for s, e, lab in decode_bioes(tags):
+                span = trimmed_span(sentence, s, e, MODEL_LABELS[lab])
+                if span is not None:
+                    spans.append(span)
+                    if (s, e) in probabilities[k]:
+                        probability_of[span[:2]] = probabilities[k][(s, e)]
             if any(label == "LOC" for _, _, label in spans):
                 ends = set(itertools.accumulate(len(w) for w, _ in words))
                 spans = [_with_body_head(sentence, span, heads, spans, ends) for span in spans]
@@ -395,7 +430,7 @@ class CRFEntityTagger(BatchedComponent):
                     if not_a_person(sentence, words, s, e):
                         continue
                     doc = documents[k] if documents is not None else k
-                    probability = probabilities[k].get((s, e), 0.0)  # 0: LAC's candidate
+                    probability = probability_of.get((s, e), 0.0)  # 0: LAC's candidate
                     if probability >= self._required_probability(sentence[s:e]):
                         confident.add((doc, sentence[s:e]))
                     else:
@@ -439,10 +474,11 @@ class CRFEntityTagger(BatchedComponent):
             start, pos = pos, pos + len(word)
             if tag not in ("PER", "ORG") or any(s < pos and start < e for s, e, _ in spans):
                 continue
-            if tag == "PER":
-                found.append((start, pos, "PERSON"))
-            elif sentence.startswith(titles, pos):
-                found.append((start, pos, "ORG"))
+            span = trimmed_span(sentence, start, pos, "PERSON" if tag == "PER" else "ORG")
+            if span is None:
+                continue
+            if tag == "PER" or sentence.startswith(titles, span[1]):
+                found.append(span)
         return found
 
     def _required_probability(self, name: str) -> float:

@@ -34,6 +34,7 @@ from pipeline.ner import (
     NER_DONE_USER_DATA,
     NER_SOURCE_USER_DATA,
     CRFEntityTagger,
+    trimmed_span,
 )
 from pipeline.normalise import split_sentences
 
@@ -419,6 +420,8 @@ class DomainSpans:
             # 国务院 inside LAC's 国务院办公厅 adds nothing; LAC's longer name stands.
             if not any(ls <= s and e <= le and (ls, le) != (s, e) for ls, le in lac_orgs)
         ]
+        # A rule's match may run over the line break inside a sentence ("，\n中国共产党第十四次…").
+        candidates = [t for c in candidates if (t := trimmed_span(text, *c)) is not None]
         rule_spans: list[tuple[int, int, str]] = []
         # DOCUMENT first, then MEETING, then POSITION: a title inside 《》 is not a post.
         for start, end, label in candidates:

@@ -71,7 +71,8 @@ class PostRules:
         self.person_re = regex.compile(r["person_name"])
         self.sub_unit = regex.compile(r["sub_unit_pattern"])
         self.appoint_verbs = words("appoint_verbs")
-        self.appoint_link: str = r["appoint_link"]
+        self.appoint_links = tuple(r["appoint_links"])
+        self.name_note = regex.compile(r["name_note"])
         self.appoint_stops = frozenset(r["appoint_stops"])
         self.appoint_series = frozenset(r["appoint_series"])
         self.term_before = regex.compile(r["term_before_post"])
@@ -292,7 +293,10 @@ class PostRules:
             if not (
                 ent.label_ == "PERSON"
                 and self.is_name(ent.text)
-                and text[max(0, ent.start_char - 3) : ent.start_char].endswith(self.appoint_verbs)
+                # "任命：\n陈毅兼外交部部长" (a list under its verb) as well as "任命王淑英为"
+                and text[max(0, ent.start_char - 6) : ent.start_char]
+                .rstrip(" \n\t：:")
+                .endswith(self.appoint_verbs)
             ):
                 i += 1
                 continue
@@ -317,14 +321,13 @@ class PostRules:
                         name.start_char, position.end_char, confidence("appointment", how),
                         "appointment", how,
                     )  # fmt: skip
-                # The series goes on: "，宋庆龄、董必武为副主席".
-                if k >= len(ents) or text[position.end_char : ents[k].start_char] not in (
+                # The series goes on: "，宋庆龄、董必武为副主席", or on the next line of a list.
+                if k >= len(ents) or text[position.end_char : ents[k].start_char].strip() not in (
                     self.appoint_series
                 ):
-                    i = k
                     break
                 i = k
-            i += 1
+            i = max(i + 1, k) if names else i + 1
 
     def _appointees(self, ents: list[Span], i: int, text: str) -> tuple[list[Span], int]:
         """Names joined by 、/和 (and "等13人") that 为 follows; the index after them."""
@@ -333,12 +336,12 @@ class PostRules:
         while k < len(ents) and ents[k].label_ == "PERSON" and self.is_name(ents[k].text):
             names.append(ents[k])
             nxt = ents[k + 1].start_char if k + 1 < len(ents) else len(text)
-            between = text[ents[k].end_char : nxt]
+            between = self.name_note.sub("", text[ents[k].end_char : nxt]).strip()
             k += 1
             if between in self.name_joiners and k < len(ents) and ents[k].label_ == "PERSON":
                 continue
             rest = self.appoint_group.sub("", text[names[-1].end_char : nxt])
-            if rest.startswith(self.appoint_link):
+            if rest.startswith(self.appoint_links):
                 return names, k
             break
         return [], k
