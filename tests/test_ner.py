@@ -328,11 +328,23 @@ def test_words_the_model_is_unsure_of_are_not_people(text: str, not_person: str)
          {"王晨", "曹建明", "张春贤", "沈跃跃", "吉炳轩"}),
         ("中华人民共和国主席 习近平尊敬的各位同事", {"习近平"}),
         ("从清末的张謇到新中国的荣毅仁。", {"张謇", "荣毅仁"}),
+        # LAC's names where the model found none, with a title beside them or after 为
+        ("栗战书委员长主持闭幕会。", {"栗战书"}),
+        ("任命：\n陈毅兼外交部部长，\n沙千里为粮食部部长。", {"陈毅", "沙千里"}),
     ],
 )  # fmt: skip
 def test_people_with_evidence_stay_people(text: str, people: set[str]) -> None:
     doc = build_nlp(ner="model")(text)
     assert people <= {e.text for e in doc.ents if e.label_ == "PERSON"}
+
+
+@needs_model
+def test_entities_carry_no_layout_whitespace() -> None:
+    # A sentence that runs over a line break ("，\n") must not give "\n沙千里" or "\n中国…".
+    doc = build_nlp(ner="model")(
+        "任命：\n陈毅兼外交部部长，\n沙千里为粮食部部长，\n中国共产党第十四次全国代表大会开幕。"
+    )
+    assert doc.ents and all(e.text == e.text.strip() for e in doc.ents)
 
 
 def test_name_character_counts_come_from_training_names() -> None:

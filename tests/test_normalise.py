@@ -29,6 +29,7 @@ from pipeline.normalise import (
     split_sentences,
     strip_page_chrome,
     to_simplified,
+    unwrap_lines,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -294,6 +295,79 @@ def test_split_sentences_basic() -> None:
         "好！",
         "第二段；还有内容",
     ]
+
+
+def test_split_sentences_line_ending_in_soft_punctuation_goes_on() -> None:
+    text = "任命：\n高志远兼外交部部长，\n林少川为粮食部部长。\n免去：\n王明职务。\n标题\n正文。"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "任命：\n高志远兼外交部部长，\n林少川为粮食部部长。",
+        "免去：\n王明职务。",
+        "标题",
+        "正文。",
+    ]
+
+
+_WRAPPED = (
+    "经过充分酝酿、广泛协商之后，中央人民政府委员会确定了各机构负责\n"
+    "人名单。十月十九日，中央人民政府委员会举行会议，宣布各机构及委任\n"
+    "名单如下：任命钱立、李长江、孙文华为政务院副总理，任命赵一民、黄绍\n"
+    "宏为政务委员。\n"
+    "政务院秘书长由周新担任；设副秘书长五人，委任许平、郭涛、孙起孟、辛\n"
+    "志超担任。"
+)
+
+
+@pytest.mark.parametrize(
+    "text_in, text_out",
+    [
+        # A page typed at a fixed line length: breaks inside words and names go.
+        (
+            _WRAPPED,
+            "经过充分酝酿、广泛协商之后，中央人民政府委员会确定了各机构负责人名单。十月十九日，"
+            "中央人民政府委员会举行会议，宣布各机构及委任名单如下：任命钱立、李长江、孙文华为"
+            "政务院副总理，任命赵一民、黄绍宏为政务委员。\n"
+            "政务院秘书长由周新担任；设副秘书长五人，委任许平、郭涛、孙起孟、辛志超担任。",
+        ),
+        # An indented line starts a paragraph even after a full line.
+        (
+            "第一行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的\n"
+            "第二行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的\n"
+            "第三行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的\n"
+            "　　新的段落从这里开始。",
+            "第一行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的"
+            "第二行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的"
+            "第三行文字写得很长很长很长一直写到这一行的末尾为止还没有结束的\n"
+            "　　新的段落从这里开始。",
+        ),
+        # Headings of different lengths with one long paragraph: not a wrapped page.
+        (
+            "中共八大：周恩来作关于第二个五年计划的建议的报告\n"
+            "中国共产党第八次全国代表大会：关于政治报告的决议\n"
+            "中共八大：关于在莫斯科举行的各国共产党和工人党代表会议的决议\n"
+            "中国共产党第八次全国代表大会简介\n" + "会议在北京举行。" * 40,
+            None,
+        ),
+        # Paragraphs of similar length that end their sentences: ordinary text.
+        (
+            "今年以来，全省经济运行总体平稳，主要指标好于预期，发展质量稳步提升。\n"
+            "全年地区生产总值增长百分之五点二，城乡居民收入增长快于经济增长。\n"
+            "科技创新能力持续增强，研发经费投入强度提高到百分之二点五以上。\n",
+            None,
+        ),
+        # Short lines (a poem, a list) never count.
+        ("春眠不觉晓\n处处闻啼鸟\n夜来风雨声\n花落知多少", None),
+    ],
+)
+def test_unwrap_lines(text_in: str, text_out: str | None) -> None:
+    assert unwrap_lines(text_in) == (text_in if text_out is None else text_out)
+
+
+def test_unwrap_keeps_offsets_to_raw() -> None:
+    result = normalise(_WRAPPED)
+    assert "黄绍宏" in result.text and "\n" in result.text
+    start = result.text.index("黄绍宏")
+    raw_start, raw_end = result.raw_span(start, start + 3)
+    assert _WRAPPED[raw_start:raw_end] == "黄绍\n宏"
 
 
 def test_split_sentences_closing_brackets() -> None:

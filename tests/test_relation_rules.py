@@ -120,6 +120,51 @@ def test_election_series(ex: RelationExtractor) -> None:
     } <= found
 
 
+def test_appointment_list_under_its_verb(ex: RelationExtractor) -> None:
+    # A 议案 lists appointments one per line under "任命：", with 兼 for a concurrent post.
+    doc = make_doc(
+        "任命", "：", "\n", ("高志远", P), "兼", ("外交部", ORG), ("部长", POS), "，", "\n",
+        ("林少川", P), "为", ("粮食部", ORG), ("部长", POS), "，", "\n",
+        ("吴德明", P), "为", ("第二商业部", ORG), ("部长", POS), "。",
+    )  # fmt: skip
+    assert facts(ex, doc) == {
+        ("holds_position", "高志远", "外交部", "部长"),
+        ("holds_position", "林少川", "粮食部", "部长"),
+        ("holds_position", "吴德明", "第二商业部", "部长"),
+    }
+
+
+def test_appointment_names_with_a_note_and_a_second_verb(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "大会", "选举", ("周立新", P), "为", ("全国人大常委会", ORG), ("委员长", POS), "，",
+        "任命", ("何文", P), "、", ("陈小青", P), "(女)", "、", ("赵平", P), "为",
+        ("外交部", ORG), ("副部长", POS), "。",
+    )  # fmt: skip
+    assert {
+        ("holds_position", "周立新", "全国人大常委会", "委员长"),
+        ("holds_position", "何文", "外交部", "副部长"),
+        ("holds_position", "陈小青", "外交部", "副部长"),
+        ("holds_position", "赵平", "外交部", "副部长"),
+    } == facts(ex, doc)
+
+
+def test_short_body_name_is_the_full_name_written_before(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("中央人民政府政务院", ORG), ("总理", POS), ("孙文华", P), "以下", "，", "另设", "副总理",
+        "。", "任命", ("钱立", P), "、", ("李长江", P), "为", ("政务院", ORG), ("副总理", POS),
+        "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("holds_position", "钱立", "中央人民政府政务院", "副总理") in found
+    assert ("holds_position", "李长江", "中央人民政府政务院", "副总理") in found
+    # A body a post names itself keeps its usual form.
+    doc = make_doc(
+        ("中华人民共和国国务院", ORG), "发布", "公告", "。",
+        "任命", ("钱立", P), "为", ("国务院", ORG), ("副秘书长", POS), "。",
+    )  # fmt: skip
+    assert ("holds_position", "钱立", "国务院", "副秘书长") in facts(ex, doc)
+
+
 def test_dismissal_gives_no_post(ex: RelationExtractor) -> None:
     doc = make_doc("免去", ("何振华", P), "的", ("海南省发展和改革委员会", ORG), ("主任", POS),
                    "职务", "。")  # fmt: skip
