@@ -142,12 +142,32 @@ def titled(sentence: str, start: int, end: int) -> bool:
 
 def trimmed_span(sentence: str, start: int, end: int, label: str) -> tuple[int, int, str] | None:
     """The span without the layout whitespace a sentence running over a line break puts at its
-    edges ("，\n沙千里"): LAC and the model both may take it in."""
+    edges ("，\n沙千里") and without a bracket it does not close or open ("翁浩浩）"): LAC and
+    the model both may take them in."""
+    # A bracket the span does not close cuts it: keep the side that is all inside or outside.
+    open_at: list[int] = []
+    for i in range(start, end):
+        c = sentence[i]
+        if c in _OPENERS:
+            open_at.append(i)
+        elif c in _CLOSERS:
+            if open_at and _CLOSER_OF[sentence[open_at[-1]]] == c:
+                open_at.pop()
+            else:
+                start, open_at = i + 1, []
+    if open_at:
+        end = open_at[0]
     while start < end and sentence[start].isspace():
         start += 1
     while end > start and sentence[end - 1].isspace():
         end -= 1
     return (start, end, label) if end > start else None
+
+
+_BRACKETS = ["（）", "()", "“”", "「」", "『』", "【】", "《》"]
+_OPENERS = frozenset(b[0] for b in _BRACKETS)
+_CLOSERS = frozenset(b[1] for b in _BRACKETS)
+_CLOSER_OF = {b[0]: b[1] for b in _BRACKETS}
 
 
 _CLAUSE_END = "，。；：！？,;:!?\n"

@@ -486,7 +486,10 @@ class DomainSpans:
         if self.finder.lead_re is None:
             return new_start
         m = self.finder.lead_re.match(text, new_start, start)
-        return m.end() if m else new_start
+        new_start = m.end() if m else new_start
+        # Nor a closing bracket or quote it grew over: "（记者 翁浩浩 施宇翔）省十三届人大…".
+        closer = max(text.rfind(c, new_start, start) for c in "）)”」』】")
+        return closer + 1 if closer >= 0 else new_start
 
     def _extend_left(
         self, doc: Doc, start: int, tags: frozenset[str] | set[str], joiners: bool

@@ -58,6 +58,8 @@ class RelationExtractor:
             rows += self.posts.name_then_title(doc, sent_ents, ctx)
             rows += self.events.events(doc, sent, sent_ents, ctx)
             rows += self.issues.issues(doc, sent, sent_ents)
+        # 政协委员, 人大代表: membership of a body, not a post in it.
+        rows = [r for r in rows if r.role not in self.posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.
         written = {(r.head, r.role) for r in rows if r.rule != "person_position"}
         rows = [r for r in rows if r.rule != "person_position" or (r.head, r.role) not in written]
@@ -66,6 +68,8 @@ class RelationExtractor:
         mentions += self.meeting_names.from_title(title or "")
         for row in rows:
             if row.tail_label == "MEETING":
+                if ctx.main_meeting and self.events.sitting.fullmatch(row.tail):
+                    row.tail = ctx.main_meeting
                 row.tail = self.meeting_names.fullest(row.tail, mentions)
         return dedupe(rows)
 

@@ -44,6 +44,7 @@ class EventRules:
         ]
         self.instruct_re = regex.compile(r["instruct_pattern"])
         self.generic_meetings = regex.compile(r["generic_meeting_words"])
+        self.sitting = regex.compile(r["meeting_sitting"])
         self.generic_prefix = regex.compile(ev["generic_meeting_prefix"])
         self.clause_end = frozenset(r["clause_end"])
         self.clause_marks = frozenset(ev["clause_marks"])
@@ -83,6 +84,8 @@ class EventRules:
         if referred:
             return
         ctx.meetings.append(ent.text)
+        if ctx.main_meeting and self.sitting.fullmatch(ent.text):
+            return  # a sitting of the session the document reports on
         text = text_of(ent.doc)
         if ctx.title and self._in_title(ent.text, ctx.title):
             if ctx.main_meeting is None or not self._in_title(ctx.main_meeting, ctx.title):

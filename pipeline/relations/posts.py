@@ -72,6 +72,13 @@ class PostRules:
         self.sub_unit = regex.compile(r["sub_unit_pattern"])
         self.appoint_verbs = words("appoint_verbs")
         self.appoint_links = tuple(r["appoint_links"])
+        self.elected_links = tuple(r["elected_links"])
+        levels = "|".join(map(regex.escape, r["locality_levels"]))
+        self.term_prefix = regex.compile(
+            rf"(?P<level>{levels})?第?[〇零一二三四五六七八九十百]+届$"
+        )
+        self.past_term_words = tuple(r["past_term_words"])
+        self.membership_roles = frozenset(r["membership_roles"])
         self.name_note = regex.compile(r["name_note"])
         self.appoint_stops = frozenset(r["appoint_stops"])
         self.appoint_series = frozenset(r["appoint_series"])
@@ -198,6 +205,8 @@ class PostRules:
         """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""
         position, org = first
         start = org.start_char if isinstance(org, Span) else position.start_char
+        if text[max(0, start - 4) : start].endswith(self.past_term_words):
+            return True  # "上届省政协副主席李元栋"
         m = self.term_before.search(text[max(0, start - 6) : start])
         if not m or not ctx.main_meeting:
             return False
@@ -294,9 +303,13 @@ class PostRules:
                 ent.label_ == "PERSON"
                 and self.is_name(ent.text)
                 # "任命：\n陈毅兼外交部部长" (a list under its verb) as well as "任命王淑英为"
-                and text[max(0, ent.start_char - 6) : ent.start_char]
-                .rstrip(" \n\t：:")
-                .endswith(self.appoint_verbs)
+                and (
+                    text[max(0, ent.start_char - 6) : ent.start_char]
+                    .rstrip(" \n\t：:")
+                    .endswith(self.appoint_verbs)
+                    # "金湘军当选山西省人民政府省长"
+                    or text.startswith(self.elected_links, ent.end_char)
+                )
             ):
                 i += 1
                 continue
@@ -341,7 +354,8 @@ class PostRules:
             if between in self.name_joiners and k < len(ents) and ents[k].label_ == "PERSON":
                 continue
             rest = self.appoint_group.sub("", text[names[-1].end_char : nxt])
-            if rest.startswith(self.appoint_links):
+            rest = self.name_note.sub("", rest).lstrip()  # "谭玲(女)为副主任"
+            if rest.startswith(self.appoint_links + self.elected_links):
                 return names, k
             break
         return [], k
@@ -371,8 +385,27 @@ class PostRules:
                 org = prev.doc.char_span(
                     prev.start_char, position.start_char, label="ORG", alignment_mode="expand"
                 )
+            if org is not None and org.label_ == "ORG":
+                org = self._with_term(org, ents[j - 2] if j >= 2 else None, text)
             return position, org, j + 1
         return None
+
+    def _with_term(self, org: Span, before: Span | None, text: str) -> Span:
+        """ "浙江省" + 十三届 + "人大常委会", "省十三届" + "人大常委会": the body of that term,
+        named with its place (the term is part of the name as the text writes it)."""
+        m = self.term_prefix.search(text, max(0, org.start_char - 12), org.start_char)
+        if m is None:
+            return org
+        start = m.start()
+        if (
+            before is not None
+            and before.label_ in ("GPE", "LOC")
+            and before.end_char == m.start()
+            and not m.group("level")
+        ):
+            start = before.start_char
+        span = org.doc.char_span(start, org.end_char, label="ORG", alignment_mode="expand")
+        return span if span is not None and span.end_char == org.end_char else org
 
     def _list_head_org(self, ents: list[Span], j: int, text: str, ctx: Context) -> str | None:
         """ "省人大常委会副主任欧阳红、吉家豪，秘书长文昌盛": a post without a body, right after a
