@@ -165,6 +165,38 @@ def test_short_body_name_is_the_full_name_written_before(ex: RelationExtractor) 
     assert ("holds_position", "钱立", "国务院", "副秘书长") in facts(ex, doc)
 
 
+def test_elected_and_term_named_bodies(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("钱立", P), "当选", ("山西省十四届人大常委会", ORG), ("主任", POS), "，",
+        ("孙文华", P), "当选", ("山西省人民政府", ORG), ("省长", POS), "。",
+        "选举", ("周新", P), "为", ("浙江省", G), "十三届", ("人大常委会", ORG), ("主任", POS),
+        "，",
+        ("李长江", P), "为", "省十三届", ("人大常委会", ORG), ("副主任", POS), "。",
+    )  # fmt: skip
+    assert facts(ex, doc, title="浙江省人大会议") >= {
+        ("holds_position", "钱立", "山西省十四届人大常委会", "主任"),
+        ("holds_position", "孙文华", "山西省人民政府", "省长"),
+        ("holds_position", "周新", "浙江省十三届人大常委会", "主任"),
+        ("holds_position", "李长江", "浙江省十三届人大常委会", "副主任"),
+    }
+
+
+def test_past_term_and_membership_are_not_posts(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "出席", "会议", "的", "有", "上届", ("省政协", ORG), ("副主席", POS), ("钱立", P), "、",
+        ("孙文华", P), "，", ("政协委员", POS), ("李长江", P), "。",
+    )  # fmt: skip
+    assert not [f for f in facts(ex, doc, title="贵州省政协会议") if f[0] == "holds_position"]
+
+
+def test_sitting_of_a_session_is_the_session(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("山西省十四届人大一次会议", M), "举行", ("第三次全体会议", M), "。",
+        ("钱立", P), "主持", "会议", "。",
+    )  # fmt: skip
+    assert ("chairs", "钱立", "山西省十四届人大一次会议", None) in facts(ex, doc)
+
+
 def test_dismissal_gives_no_post(ex: RelationExtractor) -> None:
     doc = make_doc("免去", ("何振华", P), "的", ("海南省发展和改革委员会", ORG), ("主任", POS),
                    "职务", "。")  # fmt: skip
