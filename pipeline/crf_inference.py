@@ -20,7 +20,7 @@ sentences, and `bench/ner_pipeline.py` measures the speed.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -250,13 +250,7 @@ class CompiledCRF:
         # Batches of similar length keep the padding small.
         order = sorted((i for i in range(len(sentences)) if lengths[i]), key=lengths.__getitem__)
         scored: list[int] = []
-        for b in range(0, len(order), 256):
-            chunk = order[b : b + 256]
-            steps = lengths[chunk[-1]]
-            batch = np.zeros((len(chunk), steps, len(self.labels)))
-            for row, i in enumerate(chunk):
-                batch[row, : lengths[i]] = scores[starts[i] : starts[i] + lengths[i]]
-            chunk_lengths = np.array([lengths[i] for i in chunk])
+        for chunk, batch, chunk_lengths in _padded_batches(scores, starts, lengths, order):
             paths = viterbi_batch(batch, self.transitions, chunk_lengths)
             for row, i in enumerate(chunk):
                 out[i] = [self.labels[t] for t in paths[row, : lengths[i]].tolist()]
@@ -279,13 +273,7 @@ class CompiledCRF:
         index = {name: k for k, name in enumerate(self.labels)}
         trans = self.transitions.astype(np.float64)
         sentences = sorted(sentences, key=lengths.__getitem__)
-        for b in range(0, len(sentences), 256):
-            chunk = sentences[b : b + 256]
-            steps = lengths[chunk[-1]]
-            batch = np.zeros((len(chunk), steps, len(self.labels)))
-            for row, i in enumerate(chunk):
-                batch[row, : lengths[i]] = scores[starts[i] : starts[i] + lengths[i]]
-            lens = np.array([lengths[i] for i in chunk])
+        for chunk, batch, lens in _padded_batches(scores, starts, lengths, sentences):
             alpha, beta, log_z = forward_backward(batch, trans, lens)
             for row, i in enumerate(chunk):
                 for s, e, lab in _spans(tags[i]):
@@ -355,3 +343,15 @@ def forward_backward(
         beta[:, t] = np.where((t + 1 < lengths)[:, None], following, 0.0)
     log_z = _logsumexp(alpha[np.arange(batch), lengths - 1], 1)
     return alpha, beta, log_z
+
+
+def _padded_batches(
+    scores: np.ndarray, starts: list[int], lengths: list[int], order: list[int], size: int = 256
+) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """Sentences `order` (sorted by length) as end-padded ``[B, T, K]`` emission batches."""
+    for b in range(0, len(order), size):
+        chunk = order[b : b + size]
+        batch = np.zeros((len(chunk), lengths[chunk[-1]], scores.shape[1]))
+        for row, i in enumerate(chunk):
+            batch[row, : lengths[i]] = scores[starts[i] : starts[i] + lengths[i]]
+        yield chunk, batch, np.array([lengths[i] for i in chunk])
