@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +136,7 @@ def titled(sentence: str, start: int, end: int) -> bool:
     before = sentence[max(0, start - 12) : start].rstrip()
     after = sentence[end : end + 12].lstrip()
     titles = person_titles()
-    return after.startswith("同志") or any(
-        before.endswith(t) or after.startswith(t) for t in titles
-    )
+    return after.startswith("同志") or before.endswith(titles) or after.startswith(titles)
 
 
 def trimmed_span(sentence: str, start: int, end: int, label: str) -> tuple[int, int, str] | None:
@@ -429,7 +428,7 @@ class CRFEntityTagger(BatchedComponent):
         out = []
         tagged, probabilities = self.crf.tag_and_score(sentences, analyses, label="PERSON")
         heads = _place_body_heads()
-        confident: set[tuple[int, str]] = set()
+        confident: dict[int, set[str]] = defaultdict(set)  # document -> sure names
         doubtful: list[tuple[int, int, int]] = []  # (sentence, span index, document)
         for k, (sentence, words, tags) in enumerate(zip(sentences, analyses, tagged, strict=True)):
             spans = []
@@ -452,22 +451,18 @@ class CRFEntityTagger(BatchedComponent):
                     doc = documents[k] if documents is not None else k
                     probability = probability_of.get((s, e), 0.0)  # 0: LAC's candidate
                     if probability >= self._required_probability(sentence[s:e]):
-                        confident.add((doc, sentence[s:e]))
+                        confident[doc].add(sentence[s:e])
                     else:
                         doubtful.append((k, len(kept), doc))
                 kept.append((s, e, label))
             out.append(kept)
-        unsure = {(k, at) for k, at, _ in doubtful}
+        unsure: dict[int, set[int]] = defaultdict(set)  # sentence -> doubtful span indices
+        for k, at, _ in doubtful:
+            unsure[k].add(at)
         dropped = {
             (k, at)
             for k, at, doc in doubtful
-            if not _supported(
-                sentences[k],
-                out[k],
-                at,
-                unsure_in_sentence={i for kk, i in unsure if kk == k},
-                confident_in_document={name for d, name in confident if d == doc},
-            )
+            if not _supported(sentences[k], out[k], at, unsure[k], confident[doc])
         }
         if dropped:
             out = [

@@ -74,9 +74,7 @@ class PostRules:
         self.appoint_links = tuple(r["appoint_links"])
         self.elected_links = tuple(r["elected_links"])
         levels = "|".join(map(regex.escape, r["locality_levels"]))
-        self.term_prefix = regex.compile(
-            rf"(?P<level>{levels})?第?[〇零一二三四五六七八九十百]+届$"
-        )
+        self.term_prefix = regex.compile(rf"(?P<level>{levels})?{r['term_prefix']}")
         self.past_term_words = tuple(r["past_term_words"])
         self.membership_roles = frozenset(r["membership_roles"])
         self.name_note = regex.compile(r["name_note"])
