@@ -8,9 +8,11 @@ processes and Dask workers.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from pipeline.normalise import Normalised
@@ -29,11 +31,31 @@ class Document:
     author: str | None = None
     contributor: str | None = None
     encoding: str | None = None
+    # The title as the input gave it (normalise cleans `title` like the text).
+    title_raw: str | None = None
+    photographer: str | None = None
+    editor: str | None = None
+    # Why a date in the input was not taken (2024-02-30): a quality flag, never a value.
+    date_problem: str | None = None
+    # Input fields tifa does not map to a column, kept as they came (JSON-able values).
+    metadata: dict[str, Any] = field(default_factory=dict)
     # Filled by normalise: the clean text and the Normalised result that maps it to raw_text.
     text: str = ""
     normalised: Normalised | None = None
     flags: dict[str, Any] = field(default_factory=dict)
     sentences: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def group(self) -> str:
+        """The documents this one shares page chrome with: its site when a URL says so, else
+        its file (a .jsonl/.csv) or, for one-document .txt files, their folder."""
+        if self.url:
+            host = urlsplit(self.url).hostname
+            if host:
+                return host.removeprefix("www.")
+        if self.source_file.endswith(".txt"):
+            return os.path.dirname(self.source_file)
+        return self.source_file
 
     @property
     def content_hash(self) -> str:

@@ -20,10 +20,11 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
+from typing import Any
 
-from pipeline.document import Document, stable_doc_id
+from pipeline.dates import congress_year, parse_date
+from pipeline.document import Document
 
 SUPPORTED_SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -232,40 +233,6 @@ def _bad_bytes_message(where: str, line: str, encoding: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Field values
-
-_DATE_RE = re.compile(
-    r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
-)
-_YEAR_RE = re.compile(r"^\s*(?P<y>(?:19|20)\d{2})\s*年?\s*$")
-
-
-def parse_date(value: object) -> tuple[date | None, int | None]:
-    """(published_at, year) from a field value: ISO dates, 2024年3月12日, 2024/3/12, or a year."""
-    if value is None:
-        return None, None
-    if isinstance(value, date):
-        return value, value.year
-    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
-        return None, None
-    if isinstance(value, int | float) and 1000 <= value < 3000:
-        return None, int(value)
-    if isinstance(value, int | float):
-        return None, None
-    text = str(value).translate(_FULLWIDTH_DIGITS)
-    match = _DATE_RE.search(text)
-    if match:
-        try:
-            parsed = date(int(match["y"]), int(match["m"]), int(match["d"]))
-        except ValueError:
-            parsed = None
-        return parsed, int(match["y"])
-    match = _YEAR_RE.match(text)
-    if match:
-        return None, int(match["y"])
-    return None, None
-
-
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def _clean(value: object | None) -> str | None:
@@ -495,8 +462,17 @@ def _kind(value: object) -> str:
     )
 
 
+# Fields that give the number of the party congress a report was made to (its year follows).
+CONGRESS_FIELDS = ("congress", "congress_number", "党代会")
+
+
+def _unmapped(record: dict, used: set[str]) -> dict[str, Any]:
+    """The record's other fields, kept as they came so nothing from the input is lost."""
+    return {str(k): v for k, v in record.items() if k not in used and v is not None and v != ""}
+
+
 def _record_to_document(
-    record: dict, fields: FieldMap, source_file: str, encoding: str, where: str
+    record: dict, fields: FieldMap, source_file: str, encoding: str, where: str, record_no: int
 ) -> Document | IngestError:
     picked = {name: fields.pick_named(record, name) for name in DEFAULT_FIELDS}
     text_key, text = picked["text"]
@@ -533,17 +509,31 @@ def _record_to_document(
         return fail("InvalidField", f"text field '{text_key}' is {_kind(text)}, not a string")
     if not text.strip():
         return fail("EmptyDocument", f"text field '{text_key}' is empty")
-    published_at, year = parse_date(picked["date"][1])
+    date_key, date_value = picked["date"]
+    parsed = parse_date(date_value)
+    year = parsed.year
+    title = _clean(picked["title"][1])
+    if year is None:
+        congress = next((record[k] for k in CONGRESS_FIELDS if k in record), None)
+        year = congress_year(congress) if congress is not None else None
+        if year is None and title:
+            year = congress_year(title)
+    used = {key for key, value in picked.values() if value is not None}
     return Document(
-        doc_id=raw_id or stable_doc_id(text),
+        # A record without an id is named by its file and its place in it: readable, and the
+        # same on every run over the same file.
+        doc_id=raw_id or f"{Path(source_file).stem}-{record_no}",
         source_file=source_file,
         raw_text=text,
-        title=_clean(picked["title"][1]),
-        published_at=published_at,
+        title=title,
+        title_raw=title,
+        published_at=parsed.published_at,
         source=_clean(picked["source"][1]),
         url=_clean(picked["url"][1]),
         year=year,
         encoding=encoding,
+        date_problem=f"field '{date_key}': {parsed.problem}" if parsed.problem else None,
+        metadata=_unmapped(record, used),
     )
 
 
@@ -613,7 +603,7 @@ def _read_jsonl(path: Path, fields: FieldMap) -> Iterator[Document | IngestError
                     f"{where}: expected a JSON object, found {_kind(record)}",
                 )
                 continue
-            yield _record_to_document(record, fields, str(path), encoding, where)
+            yield _record_to_document(record, fields, str(path), encoding, where, lineno)
         if n_records == 0:
             yield IngestError(str(path), "EmptyDocument", "file has no records")
 
@@ -719,6 +709,6 @@ def _read_csv(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
                 )
                 continue
             record = dict(zip(header, cells, strict=False))
-            yield _record_to_document(record, fields, source, encoding, where)
+            yield _record_to_document(record, fields, source, encoding, where, n_records)
         if n_records == 0:
             yield IngestError(source, "EmptyDocument", "file has no rows")

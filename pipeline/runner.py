@@ -28,6 +28,7 @@ from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
 from pipeline.lock import OutputLock
+from pipeline.normalise import Boilerplate, BoilerplateCounter, boilerplate_lines
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.write import (
     DatasetWriter,
@@ -123,6 +124,23 @@ def _batches(
             docs, errors, chars = [], [], 0
     if (docs or errors) and not (stop is not None and stop.requested):
         yield docs, errors
+
+
+def count_boilerplate(
+    items: Iterable[Document | IngestError], stop: StopOnSignal | None = None
+) -> Boilerplate:
+    """Lines repeated across the documents of each site or file of the run (page boilerplate).
+
+    A streaming pass before the run: the decision for one document depends on the others of
+    its group, and must not depend on how documents fall into batches or workers.
+    """
+    counter = BoilerplateCounter()
+    for item in items:
+        if stop is not None and stop.requested:
+            break
+        if isinstance(item, Document):
+            counter.add(item.group, boilerplate_lines(item.raw_text))
+    return counter.result()
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -254,6 +272,7 @@ def _run_locked(
         run_id=run_id,
         lexicon=str(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
+        boilerplate=count_boilerplate(iter_documents(inputs, fields, exclude=[out]), stop),
     )
     checkpoint("run.started")
 

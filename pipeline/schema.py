@@ -26,6 +26,16 @@ DOCUMENTS = pa.schema(
         pa.field("url", _str),
         pa.field("author", _str),
         pa.field("contributor", _str),
+        # The title as the input gave it (``title`` is cleaned like the text).
+        pa.field("title_raw", _str),
+        # Names from photo credits (新华社记者 X 摄) and editor lines (责任编辑：X), "、"-joined;
+        # credits leave the text, so they never become PERSON mentions.
+        pa.field("photographer", _str),
+        pa.field("editor", _str),
+        # Why a date in the input or page header was not taken (2024-02-30); null when fine.
+        pa.field("date_problem", _str),
+        # Input fields tifa does not map to a column, as a JSON object (DuckDB: metadata->>'k').
+        pa.field("metadata", _str),
         pa.field("text", _str, nullable=False),
         pa.field("n_chars", _i32, nullable=False),
         pa.field("n_raw_chars", _i32, nullable=False),
@@ -174,6 +184,23 @@ PERSONS = pa.schema(
     ]
 )
 
+# Every piece of raw text normalisation removed (page chrome, metadata and credit lines,
+# inline credits), so an analyst can see what was cut and why.
+REMOVED_LINES = pa.schema(
+    [
+        pa.field("doc_id", _str, nullable=False),
+        # 1-based line of the raw text where the piece starts.
+        pa.field("line", _i32, nullable=False),
+        pa.field("raw_start", _i32, nullable=False),
+        pa.field("raw_end", _i32, nullable=False),
+        pa.field("text", _str, nullable=False),
+        # chrome:pattern | chrome:before-title | chrome:toolbar | chrome:link-list |
+        # chrome:between-chrome | chrome:repeated | metadata | credit | credit:<role>
+        pa.field("reason", _str, nullable=False),
+        pa.field("run_id", _str, nullable=False),
+    ]
+)
+
 ERRORS = pa.schema(
     [
         pa.field("run_id", _str, nullable=False),
@@ -207,6 +234,7 @@ BATCH_TABLES: dict[str, pa.Schema] = {
     "formulations": FORMULATIONS,
     "candidate_mentions": CANDIDATE_MENTIONS,
     "relations": RELATIONS,
+    "removed_lines": REMOVED_LINES,
     "errors": ERRORS,
     "documents": DOCUMENTS,
 }

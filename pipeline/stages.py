@@ -8,6 +8,7 @@ that fails in any stage becomes an errors row and the rest of the batch carries 
 from __future__ import annotations
 
 import bisect
+import json
 import traceback
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +18,7 @@ import regex
 
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
-from pipeline.normalise import normalise
+from pipeline.normalise import Boilerplate, normalise, normalise_title
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class StageOptions:
     lexicon: str = str(LEXICON_PATH)
     # LAC threads per process; None lets a single process use every core.
     lac_threads: int | None = None
+    # Lines repeated across the documents of a site or file in this run (page boilerplate),
+    # counted by the driver before the run and sent to every worker with the options.
+    boilerplate: Boilerplate = field(default_factory=Boilerplate)
 
 
 @dataclass
@@ -74,21 +78,26 @@ def error_row(
     }
 
 
-def normalise_document(doc: Document) -> Document:
-    result = normalise(doc.raw_text)
+def normalise_document(doc: Document, boilerplate: frozenset[int] = frozenset()) -> Document:
+    """Clean ``doc``'s text and fill what its page says about it (title, date, credits) where
+    the input did not; ``boilerplate``: lines repeated across its group in this run."""
+    result = normalise(doc.raw_text, boilerplate=boilerplate, title_hint=doc.title_raw)
     doc.text = result.text
     doc.normalised = result
     doc.flags = {**doc.flags, **result.flags}
     meta = result.metadata
+    if doc.title:
+        doc.title = normalise_title(doc.title)
     doc.title = doc.title or meta.get("title")
     doc.source = doc.source or meta.get("source")
     doc.author = doc.author or meta.get("author")
+    doc.photographer = doc.photographer or meta.get("photographer")
+    doc.editor = doc.editor or meta.get("editor")
     doc.contributor = doc.contributor or meta.get("contributor")
     if doc.published_at is None and meta.get("published_at"):
-        try:
-            doc.published_at = date.fromisoformat(meta["published_at"])
-        except ValueError:
-            pass
+        doc.published_at = date.fromisoformat(meta["published_at"])
+    if doc.date_problem is None and doc.published_at is None and meta.get("date_problem"):
+        doc.date_problem = f"page header: {meta['date_problem']}"
     if doc.published_at is not None:
         doc.year = doc.published_at.year
     return doc
@@ -125,7 +134,7 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
     ready: list[Document] = []
     for doc in docs:
         try:
-            normalise_document(doc)
+            normalise_document(doc, options.boilerplate.for_group(doc.group))
         except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
             result.add(
                 "errors", error_row(options.run_id, doc.source_file, doc.doc_id, "normalise", exc)
@@ -220,6 +229,7 @@ def document_rows(
         ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], *rows["persons"][0])),
         ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
         ("candidate_mentions", lambda: _candidate_rows(doc, sdoc, matcher, finder, spans, rows)),
+        ("removed_lines", lambda: removed_line_rows(doc, run_id)),
         ("documents", lambda: [document_row(doc, run_id)]),
     )
     for table, build in steps:
@@ -384,6 +394,29 @@ def _sentence_spans(sdoc: Any) -> list[tuple[int, int]]:
     return spans
 
 
+def removed_line_rows(doc: Document, run_id: str) -> list[dict[str, Any]]:
+    if doc.normalised is None:
+        return []
+    raw = doc.raw_text
+    rows = []
+    line, seen = 1, 0
+    for r in sorted(doc.normalised.removed, key=lambda r: r.raw_start):
+        line += raw.count("\n", seen, r.raw_start)
+        seen = r.raw_start
+        rows.append(
+            {
+                "doc_id": doc.doc_id,
+                "line": line,
+                "raw_start": r.raw_start,
+                "raw_end": r.raw_end,
+                "text": r.text,
+                "reason": r.reason,
+                "run_id": run_id,
+            }
+        )
+    return rows
+
+
 def document_row(doc: Document, run_id: str) -> dict[str, Any]:
     flags = doc.flags
     return {
@@ -396,6 +429,13 @@ def document_row(doc: Document, run_id: str) -> dict[str, Any]:
         "url": doc.url,
         "author": doc.author,
         "contributor": doc.contributor,
+        "title_raw": doc.title_raw,
+        "photographer": doc.photographer,
+        "editor": doc.editor,
+        "date_problem": doc.date_problem,
+        "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str)
+        if doc.metadata
+        else None,
         "text": doc.text,
         "n_chars": len(doc.text),
         "n_raw_chars": len(doc.raw_text),

@@ -1,0 +1,444 @@
+"""Page chrome: what a web page wraps around the article, found three ways.
+
+1. **By name** (``resources/chrome_patterns.txt``): known widgets and footers ("【打印本页】",
+   "扫一扫在手机打开当前页", "京ICP备…"), removed wherever they are.
+2. **By shape**: the article is the stretch of the page between its first and last paragraph
+   (a line holding a sentence). Before the first paragraph a page has breadcrumbs, toolbars and
+   the title; after the last one, share bars, "相关报道" lists and footers. There, runs of short
+   lines without sentence punctuation are chrome: lines before the title, toolbar rows (button
+   labels, one per line or several on a line), link lists (a run of headline-like lines, or a
+   short header followed by headlines to the end of the page), and anything caught between two
+   chrome lines. A short signature after the last paragraph (中共中央\\n2023年5月6日), a
+   speaker's name under the title, and lines continuing a paragraph that ends in "：" stay.
+3. **By repetition**: a line that recurs in many documents of the same site or file within a
+   run is boilerplate (web-corpus filters do the same). ``BoilerplateCounter`` counts lines
+   across the run's documents before processing; ``Boilerplate`` is the frozen result that
+   every worker receives. Repeated lines are only removed at the edges of the article: a
+   sentence repeated inside many articles ("同志们：") is content.
+
+Every removed line or fragment is reported as a ``Removal`` (raw offsets, text, reason) for
+the audit table, so an analyst can see what was cut and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pipeline.normalise.edits import (
+    Edit,
+    Offsets,
+    apply_edits,
+    line_bounds,
+    line_delete_edit,
+    merge_edits,
+    short_lines,
+)
+from pipeline.normalise.metadata import (
+    credit_line,
+    heading_like,
+    inline_credit_edits,
+    metadata_line,
+)
+from pipeline.textutil import HAN, HSPACE, read_resource_lines
+
+_CHROME_PATTERNS = read_resource_lines("chrome_patterns.txt")
+# Fragments (unanchored) are searched over the whole text: each starts with a literal, so the
+# alternation scans fast. Line patterns (^...$) are only tried on short lines.
+_RX_CHROME_FRAG = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS if p[0] != "^"))
+_RX_CHROME_LINE = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS if p[0] == "^"), re.M)
+_MAX_CHROME_LINE = 200
+# What may remain on a line after chrome removal for the line to count as pure chrome.
+_RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
+
+
+CUT = "\ue000"  # stands in for a line removed by name, so its place still shows as chrome
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A piece of the raw text that normalisation removed, and why."""
+
+    raw_start: int
+    raw_end: int
+    text: str
+    reason: str
+
+
+def _raw(offs: Offsets, s: int, e: int) -> tuple[int, int]:
+    if offs is None:
+        return -1, -1
+    return offs[s], (offs[e - 1] + 1 if e > s else offs[s])
+
+
+def _record(
+    removed: list[Removal] | None, text: str, offs: Offsets, s: int, e: int, why: str
+) -> None:
+    if removed is not None:
+        piece = text[s:e].strip("\n")
+        if piece.strip():
+            rs, re_ = _raw(offs, s, e)
+            removed.append(Removal(rs, re_, piece, why))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. By name
+def pattern_chrome(
+    text: str, offs: Offsets, removed: list[Removal] | None = None
+) -> tuple[str, Offsets, int]:
+    """Remove known chrome fragments and lines; returns the number of whole lines removed."""
+    n_removed = 0
+    # Removing a fragment can glue two pieces into a new match; repeat until stable (rare).
+    for _ in range(3):
+        edits: list[Edit] = []
+        by_line: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for m in _RX_CHROME_FRAG.finditer(text):
+            if m.end() > m.start():
+                by_line.setdefault(line_bounds(text, m.start(), m.end()), []).append(m.span())
+        for ls, le in short_lines(text, _MAX_CHROME_LINE):
+            if _RX_CHROME_LINE.match(text, ls, le):
+                by_line[line_bounds(text, ls, le)] = [(ls, le)]
+        for (ls, le), spans in by_line.items():
+            line_end = le - 1 if text[le - 1 : le] == "\n" else le
+            pieces = []
+            last = ls
+            for s, e in spans:
+                pieces.append(text[last:s])
+                last = e
+            pieces.append(text[last:line_end])
+            if _RX_CHROME_RESIDUE.fullmatch("".join(pieces)):
+                # The line becomes a CUT marker (deleted with its newline by page_lines), so
+                # the shape test still sees chrome at this place of the page.
+                edits.append((ls, line_end, CUT))
+                _record(removed, text, offs, ls, line_end, "chrome:pattern")
+                n_removed += 1
+            else:
+                edits.extend((s, e, "") for s, e in spans)
+                for s, e in spans:
+                    _record(removed, text, offs, s, e, "chrome:pattern")
+        if not edits:
+            break
+        text, offs = apply_edits(text, offs, merge_edits(edits))
+    return text, offs, n_removed
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. By repetition
+def line_key(line: str) -> int:
+    """A stable 64-bit key of a line (the same in every process, unlike ``hash``)."""
+    digest = hashlib.blake2b(line.strip(HSPACE).encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "little")
+
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """Lines repeated across the documents of a group (a site or a file) within a run."""
+
+    keys: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    def for_group(self, group: str | None) -> frozenset[int]:
+        return self.keys.get(group or "", frozenset())
+
+
+class BoilerplateCounter:
+    """Counts, per group, in how many documents each line occurs.
+
+    Memory stays bounded whatever the size of the run: when a group holds more than
+    ``max_keys`` distinct lines, the lines seen in a single document so far are dropped
+    (a heavy-hitters sketch: a line that really recurs across many documents comes back).
+    """
+
+    # A line must recur in this many documents, and in this share of its group's documents.
+    MIN_DOCS = 3
+    MIN_SHARE = 0.1
+    MAX_LINE = 200
+
+    def __init__(self, max_keys: int = 500_000) -> None:
+        self.max_keys = max_keys
+        self.counts: dict[str, dict[int, int]] = {}
+        self.n_docs: dict[str, int] = {}
+
+    def add(self, group: str | None, lines: Iterable[str]) -> None:
+        group = group or ""
+        counts = self.counts.setdefault(group, {})
+        self.n_docs[group] = self.n_docs.get(group, 0) + 1
+        for key in {line_key(s) for s in lines if 0 < len(s.strip()) <= self.MAX_LINE}:
+            counts[key] = counts.get(key, 0) + 1
+        if len(counts) > self.max_keys:
+            self.counts[group] = {k: n for k, n in counts.items() if n > 1}
+
+    def result(self) -> Boilerplate:
+        keys = {}
+        for group, counts in self.counts.items():
+            need = max(self.MIN_DOCS, self.MIN_SHARE * self.n_docs[group])
+            frequent = frozenset(k for k, n in counts.items() if n >= need)
+            if frequent:
+                keys[group] = frequent
+        return Boilerplate(keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. By shape (and repetition), over the lines left after patterns, metadata and credits.
+# The article is found the way boilerplate removers (jusText, boilerpipe) find it: prose lines
+# (enough Han characters and a sentence mark) are grouped into blocks, a block ending where
+# the page shows chrome between two prose lines (a known widget, a repeated line, separator
+# lines, a run of menu items); the block with the most prose is the article. Around it: the
+# title (the input's title, else the best heading-like line just above the article), a short
+# signature that ends in a date, lines continuing a paragraph that ends in "：". The rest of the
+# page is chrome.
+_RX_SENTENCE = re.compile(r"[。！？!?；;，,：:]")
+_RX_PROSE_MARK = re.compile(r"[。！？!?；;，,]")
+_RX_HAN = re.compile(f"[{HAN}]")
+_RX_DIGIT = re.compile(r"\d")
+# Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
+_RX_SEPARATORS = re.compile(rf"[>›»＞|｜]|->|→|--|(?<=[{HAN}\w])_|\s[-–—|]\s")
+_RX_SEPARATOR_ONLY = re.compile(r"[\s|｜>›»＞<‹«/\\·•\-_=*]+")
+_RX_DATE_END = re.compile(
+    r"(?:\d{1,2}|[〇○一二三四五六七八九十]{1,3})日[)）]?$|^\d{4}[-./]\d{1,2}[-./]\d{1,2}$"
+)
+_RX_SPLIT = re.compile(f"[{HSPACE}]+")
+_BUTTON_MAX = 6  # characters of a menu item or toolbar button (下载, 打印, 时政, 字号+)
+_PROSE_MIN_HAN = 12  # Han characters of a prose line (with a sentence mark)
+_LONG_MIN_HAN = 40  # Han characters that make a line prose even without a sentence mark
+_MENU_RUN = 5  # menu items in a row that make a break between blocks
+_TITLE_MIN_HAN = 5
+_TITLE_LINE_MIN_HAN = 8  # Han characters of the first line of a title on two lines
+_TITLE_LOOKBACK = 15  # lines above the article searched for its title
+_ABOVE_TITLE_MAX = 12  # characters of a menu item, site name or date bar above the title
+_PAGE_HEADER = 8  # lines above the title that make it a web page's header, chrome entirely
+_DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
+_SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
+
+
+def _n_han(line: str) -> int:
+    return len(_RX_HAN.findall(line))
+
+
+def _is_prose(line: str) -> bool:
+    n = _n_han(line)
+    return n >= _LONG_MIN_HAN or (n >= _PROSE_MIN_HAN and _RX_PROSE_MARK.search(line) is not None)
+
+
+def _is_paragraph(line: str) -> bool:
+    return len(line) >= 10 and _RX_SENTENCE.search(line) is not None
+
+
+def _is_button(line: str) -> bool:
+    return (
+        0 < len(line) <= _BUTTON_MAX
+        and _RX_SENTENCE.search(line) is None
+        and _RX_DIGIT.search(line) is None
+        and "（" not in line
+        and "(" not in line
+    )
+
+
+def _is_separator(line: str) -> bool:
+    return line == CUT or _RX_SEPARATOR_ONLY.fullmatch(line) is not None
+
+
+def _is_toolbar_row(line: str) -> bool:
+    """Several button labels on one line: "字号 大 中 小", "分享到 微信 微博 QQ"."""
+    tokens = [t for t in _RX_SPLIT.split(line) if t]
+    # Single characters only are a spaced-out name (习 近 平), not buttons.
+    return (
+        len(tokens) >= 3
+        and any(len(t) > 1 for t in tokens)
+        and all(len(t) <= 3 and _is_button(t) for t in tokens)
+    )
+
+
+def _title_score(line: str) -> int:
+    if not heading_like(line) or _RX_SEPARATORS.search(line):
+        return 0
+    n_han = _n_han(line)
+    return n_han if n_han >= _TITLE_MIN_HAN else 0
+
+
+def _find_title(
+    lines: list[str], candidates: list[int], hint: str | None, repeated: set[int]
+) -> int | None:
+    if hint:
+        for i in candidates:
+            if lines[i] == hint or (len(lines[i]) >= 6 and lines[i] in hint):
+                return i
+    best, best_score = None, 0
+    for i in candidates:
+        # The site's name above every page is not this page's title.
+        score = 0 if i in repeated else _title_score(lines[i])
+        if score > best_score:
+            best, best_score = i, score
+    return best
+
+
+def _chrome_between(lines: list[str], gap: list[int], repeated: set[int], after: str) -> bool:
+    """Does the page show chrome between two prose lines (the lines of ``gap``)?"""
+    if after.endswith(("：", ":")):
+        return False  # a list introduced by a colon (出席会议的有：) belongs to the text
+    run = 0
+    n_separators = 0
+    for i in gap:
+        line = lines[i]
+        if not line:
+            continue
+        if line == CUT or i in repeated:
+            return True
+        if _is_separator(line):
+            n_separators += 1
+            if n_separators >= 2:
+                return True
+        run = run + 1 if _is_button(line) else 0
+        if run >= _MENU_RUN:
+            return True
+    return False
+
+
+def shape_marks(
+    lines: list[str], removed_before: set[int], boiler: frozenset[int], hint: str | None
+) -> dict[int, str]:
+    """Line index -> reason, for the lines of the page that are chrome by shape or repetition.
+
+    ``lines`` are stripped; ``removed_before`` are lines already going (metadata, credits);
+    a line equal to ``CUT`` is where a known chrome line was removed.
+    """
+    n = len(lines)
+    live = [i for i in range(n) if lines[i] and lines[i] != CUT and i not in removed_before]
+    repeated = {i for i in live if line_key(lines[i]) in boiler}
+    # The input's title is the title, even when it reads like prose (女儿出嫁，郑板桥…).
+    titled = {i for i in live if hint and lines[i] == hint}
+    prose = [i for i in live if i not in repeated | titled and _is_prose(lines[i])]
+    marks: dict[int, str] = {}
+    if not prose:
+        # No prose at all (a list, a table, a title-only item): nothing tells the page's
+        # chrome from its content by shape, so only lines repeated across documents go.
+        for i in repeated:
+            marks[i] = "chrome:repeated"
+        return marks
+
+    blocks = [[prose[0]]]
+    for a, b in itertools.pairwise(prose):
+        if _chrome_between(lines, list(range(a + 1, b)), repeated, lines[a]):
+            blocks.append([b])
+        else:
+            blocks[-1].append(b)
+    article = max(blocks, key=lambda blk: sum(_n_han(lines[i]) for i in blk))
+    first, last = article[0], article[-1]
+
+    # Above the article: the title, and what a page puts above it.
+    head = [i for i in live if i < first]
+    title = _find_title(lines, head[-_TITLE_LOOKBACK:], hint, repeated)
+    if title is not None:
+        top = title
+        # A title may take two lines (决胜全面建成小康社会\n夺取新时代…伟大胜利).
+        while top - 1 in live and top - 1 not in repeated:
+            if _title_score(lines[top - 1]) < _TITLE_LINE_MIN_HAN:
+                break
+            top -= 1
+        above = [i for i in head if i < top]
+        page_header = len(above) >= _PAGE_HEADER
+        for i in above:
+            line = lines[i]
+            # A document's own first lines (an editor's note) may sit above a short header;
+            # a web page's header (menus, login, breadcrumbs) is chrome whatever its lines.
+            if (
+                page_header
+                or i in repeated
+                or _RX_SEPARATORS.search(line)
+                or (len(line) <= _ABOVE_TITLE_MAX and _RX_SENTENCE.search(line) is None)
+            ):
+                marks[i] = "chrome:before-title"
+        for i in head:
+            if i <= title:
+                continue
+            line = lines[i]
+            # Between title and article: a deck, a date or meeting note, a speaker stay.
+            if i in repeated or _is_separator(line) or _is_toolbar_row(line):
+                marks[i] = "chrome:header"
+            elif _is_button(line) and not (2 <= len(line) <= 4 and _n_han(line) == len(line)):
+                marks[i] = "chrome:header"
+            elif page_header and _n_han(line) < _DECK_MIN_HAN and not _RX_DIGIT.search(line):
+                marks[i] = "chrome:header"
+    else:
+        page_header = len(head) >= _PAGE_HEADER
+        for i in head:
+            line = lines[i]
+            if (page_header and not _is_paragraph(line)) or _is_separator(line):
+                marks[i] = "chrome:header"
+            elif i in repeated and _RX_SENTENCE.search(line) is None:
+                marks[i] = "chrome:repeated"
+
+    # Prose outside the article (related stories, comments, footers).
+    for blk in blocks:
+        if blk is not article:
+            for i in live:
+                if blk[0] <= i <= blk[-1]:
+                    marks[i] = "chrome:outside-article"
+
+    # Below the article.
+    tail = [i for i in live if i > last and i not in marks]
+    keep: set[int] = set()
+    if lines[last].endswith(("：", ":")):
+        # Lines continuing a paragraph that ends in a colon (出席会议的有：\n名单) are content.
+        for i in tail:
+            if i in repeated or _is_separator(lines[i]) or lines[i - 1] == CUT:
+                break
+            keep.add(i)
+    else:
+        # A signature: at most three short lines right after the article, ending in a date.
+        sig = []
+        for i in tail[:_SIGNATURE_MAX]:
+            line = lines[i]
+            if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
+                break
+            sig.append(i)
+            if _RX_DATE_END.search(line):
+                keep.update(sig)
+                break
+    for i in tail:
+        if i not in keep:
+            marks[i] = "chrome:repeated" if i in repeated else "chrome:after-article"
+    return marks
+
+
+def page_lines(
+    text: str,
+    offs: Offsets,
+    md: dict[str, str],
+    credits: dict[str, list[str]],
+    boiler: frozenset[int] = frozenset(),
+    title_hint: str | None = None,
+    removed: list[Removal] | None = None,
+) -> tuple[str, Offsets, int]:
+    """Remove metadata lines, credit lines and inline credits, then chrome by shape and
+    repetition; fill ``md`` and ``credits``. Returns the number of whole lines removed."""
+    starts = [0]
+    for m in re.finditer("\n", text):
+        starts.append(m.end())
+    ends = [s - 1 for s in starts[1:]] + [len(text)]
+    lines = [text[s:e].strip(HSPACE) for s, e in zip(starts, ends, strict=True)]
+    reasons: dict[int, str] = {}
+    cut = {i for i, line in enumerate(lines) if line == CUT}
+    for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        if not lines[i] or i in cut:
+            continue
+        if metadata_line(text, s, e, md):
+            reasons[i] = "metadata"
+        elif credit_line(text, s, e, credits):
+            reasons[i] = "credit"
+    reasons.update(shape_marks(lines, set(reasons), boiler, title_hint))
+
+    edits: list[Edit] = []
+    for i in sorted(cut | set(reasons)):
+        s, e = starts[i], ends[i]
+        edits.append(line_delete_edit(text, s, e + 1 if e < len(text) else e))
+        if i in reasons:
+            _record(removed, text, offs, s, e, reasons[i])
+    for edit, why in inline_credit_edits(text, credits, {starts[i] for i in reasons}):
+        edits.append(edit)
+        _record(removed, text, offs, edit[0], edit[1], why)
+    if edits:
+        text, offs = apply_edits(text, offs, merge_edits(edits))
+    return text, offs, len(reasons)

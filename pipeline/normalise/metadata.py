@@ -1,0 +1,209 @@
+"""Page metadata, credits and titles.
+
+* Metadata lines ("来源：…  发布时间：…", "(… 供稿)") leave the text; their fields go to
+  ``metadata``.
+* Credits and bylines (新华社记者 鞠鹏/摄, （记者 王晓明）, 责任编辑：X, 编辑：X 校对：Y,
+  （完）) leave the text wherever they are, inside a paragraph or on a line of their own;
+  their names go to ``author`` / ``photographer`` / ``editor``: a name in a credit is not a
+  person the text is about, and must not become a PERSON mention.
+* The title is the first heading-like line of the text (kept in the text: titles carry
+  entities and formulations).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.dates import parse_date
+from pipeline.normalise.edits import Edit, short_lines
+from pipeline.normalise.steps import RULES
+from pipeline.textutil import HAN, HSPACE, SENT_FINAL, alternation
+
+_MD_KEYS: dict[str, str] = {}
+for _field_name, _keys in RULES["metadata_keys"].items():
+    for _k in _keys:
+        _MD_KEYS[_k] = _field_name
+_MD_KEY_ALT = alternation(_MD_KEYS)
+# A metadata line starts with a known key followed by a colon (optionally after a bracket).
+_RX_MD_LINE = re.compile(rf"[{HSPACE}【\[（(]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]")
+_RX_MD_FIELD = re.compile(
+    rf"(?P<key>{_MD_KEY_ALT})[{HSPACE}]*[:：][{HSPACE}]*"
+    rf"(?P<val>.*?)[{HSPACE}|｜】\]）)]*(?=(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]|$)"
+)
+_RX_CONTRIB_LINE = re.compile(
+    rf"[{HSPACE}]*[(（][{HSPACE}]*(?P<who>[^()（）\n]{{2,60}}?)[{HSPACE}]*"
+    rf"(?:{alternation(RULES['contributor_markers'])})[{HSPACE}]*[)）][{HSPACE}]*$"
+)
+MAX_MD_LINE = 120
+_RX_PROSE = re.compile(r"[。？！?!，,；;]")
+
+# ---------------------------------------------------------------------------------------------
+# Credits. A name is 2–4 Han characters (a minority name may hold a middle dot); several names
+# are separated by spaces, 、 or ，. Every pattern is anchored on the credit's own words (记者,
+# 摄, 责任编辑 …) and ends where the credit visibly ends (摄, a closing bracket, the line end),
+# so body text around an inline credit is never taken.
+_NAME = rf"[{HAN}]{{2,4}}(?:[·・][{HAN}]{{1,6}})?"
+_SP = f"[{HSPACE}]*"
+# A following "key：" (编辑：张三 校对：李四) is the next credit, not one more name.
+_NAMES = rf"{_NAME}(?:[{HSPACE}、，,]+{_NAME}(?!{_SP}[:：])){{0,7}}"
+_AGENCY = alternation(RULES["credit_agencies"])
+_EDITOR_KEYS = alternation(RULES["credit_editor_keys"])
+_PHOTO = (
+    # 新华社记者 鞠鹏/摄 · 记者 李学仁 摄 · （新华社记者 王晔 摄）
+    rf"(?P<po>[（(]{_SP})?(?:(?:{_AGENCY}){_SP})?(?:特约|实习)?(?:记者|通讯员|摄影记者){_SP}"
+    rf"(?P<photographer>{_NAMES}){_SP}[/／]?{_SP}摄(?:影)?(?(po){_SP}[)）])"
+    # （鞠鹏 摄） · 鞠鹏/摄
+    rf"|[（(]{_SP}(?P<photographer2>{_NAMES}){_SP}[/／]?{_SP}摄(?:影)?{_SP}[)）]"
+    rf"|(?<![{HAN}])(?P<photographer3>{_NAME}){_SP}[/／]{_SP}摄(?![{HAN}])"
+    # 摄影：X · 图/X （on a line of its own, see _RX_CREDIT_LINE)
+)
+_BYLINE = (
+    # （记者 王晓明 李华） · （新华社记者 王某）
+    rf"[（(]{_SP}(?:(?:{_AGENCY}){_SP})?(?:特约|实习)?(?:记者|通讯员){_SP}"
+    rf"(?P<author>{_NAMES}){_SP}(?:报道)?{_SP}[)）]"
+)
+_EDITOR = (
+    # 责任编辑：X · （责编：X、Y） · 【责任编辑:X】 · 编辑：X 校对：Y
+    rf"[（(【\[]?{_SP}(?:{_EDITOR_KEYS}){_SP}[:：]{_SP}(?P<editor>{_NAMES}){_SP}[)）】\]]?"
+)
+_END_MARK = r"[（(]{_SP}完{_SP}[)）]".replace("{_SP}", _SP)
+RX_INLINE_CREDIT = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}")
+# A line made only of credits: the inline ones plus the forms that are only safe on a line of
+# their own (editor lines, 本报记者 X, 摄影：X, 图/X, 文/X).
+_LINE_ONLY = (
+    rf"(?:(?:{_AGENCY}){_SP}(?:特约|实习)?(?:记者|通讯员){_SP}|(?:特约|实习)?(?:记者|通讯员)[{HSPACE}]+)"
+    rf"(?P<author2>{_NAMES})"
+    rf"|(?:文|作者|撰文|撰稿){_SP}[/／:：]{_SP}(?P<author3>{_NAMES})"
+    rf"|(?:摄影|图|图片|摄){_SP}[/／:：]{_SP}(?P<photographer4>{_NAMES})"
+    rf"|{_EDITOR}"
+)
+_RX_CREDIT_PIECE = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}|{_LINE_ONLY}")
+_RX_CREDIT_SEP = re.compile(rf"[{HSPACE}|｜/／，,；;]*")
+_ROLE_OF_GROUP = {
+    "photographer": "photographer",
+    "photographer2": "photographer",
+    "photographer3": "photographer",
+    "photographer4": "photographer",
+    "author": "author",
+    "author2": "author",
+    "author3": "author",
+    "editor": "editor",
+}
+_RX_NAME_SPLIT = re.compile(rf"[{HSPACE}、，,]+")
+
+
+def _add_names(credits: dict[str, list[str]], m: re.Match[str]) -> None:
+    for group, role in _ROLE_OF_GROUP.items():
+        value = m.groupdict().get(group)
+        if value:
+            names = credits.setdefault(role, [])
+            for name in _RX_NAME_SPLIT.split(value):
+                if name and name not in names:
+                    names.append(name)
+
+
+def credit_line(text: str, ls: int, le: int, credits: dict[str, list[str]]) -> bool:
+    """True (and names added to ``credits``) when the line [ls, le) holds only credits."""
+    pos = ls
+    found: list[re.Match[str]] = []
+    while pos < le:
+        sep = _RX_CREDIT_SEP.match(text, pos, le)
+        if sep is not None:
+            pos = sep.end()
+        if pos >= le:
+            break
+        m = _RX_CREDIT_PIECE.match(text, pos, le)
+        if m is None or m.end() == pos:
+            return False
+        found.append(m)
+        pos = m.end()
+    if not found:
+        return False
+    for m in found:
+        _add_names(credits, m)
+    return True
+
+
+def inline_credit_edits(
+    text: str, credits: dict[str, list[str]], skip: set[int]
+) -> list[tuple[Edit, str]]:
+    """Deletions of credits inside paragraphs, with the reason for the audit; names go to
+    ``credits``. Lines starting at a position in ``skip`` are already being removed."""
+    out: list[tuple[Edit, str]] = []
+    for m in RX_INLINE_CREDIT.finditer(text):
+        ls = text.rfind("\n", 0, m.start()) + 1
+        if ls in skip:
+            continue
+        s, e = m.span()
+        # The space that set the credit off from the caption goes with it.
+        while s > ls and text[s - 1] in " \u3000":
+            s -= 1
+        _add_names(credits, m)
+        role = next((r for g, r in _ROLE_OF_GROUP.items() if m.groupdict().get(g)), "end mark")
+        out.append(((s, e, ""), f"credit:{role}"))
+    return out
+
+
+def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
+    """True (and fields added to ``md``) when the line [ls, le) is a metadata line."""
+    if le - ls > MAX_MD_LINE:
+        return False
+    # "记者：首先欢迎你…？" is an interview question, not a byline: field values are not sentences.
+    if _RX_MD_LINE.match(text, ls, le) and not _RX_PROSE.search(text, ls, le):
+        for f in _RX_MD_FIELD.finditer(text, ls, le):
+            name = _MD_KEYS[f["key"]]
+            val = f["val"].strip(f"{HSPACE}|｜")
+            if not val or name == "ignored":
+                continue
+            if name == "published_at":
+                parsed = parse_date(val)
+                if parsed.published_at is not None:
+                    md.setdefault("published_at", parsed.published_at.isoformat())
+                elif parsed.problem:
+                    md.setdefault("date_problem", parsed.problem)
+            else:
+                md.setdefault(name, val)
+        return True
+    if (c := _RX_CONTRIB_LINE.match(text, ls, le)) is not None:
+        md.setdefault("contributor", c["who"].strip())
+        return True
+    return False
+
+
+def metadata_lines(text: str) -> list[tuple[int, int]]:
+    return short_lines(text, MAX_MD_LINE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles
+_TITLE_BAD_END = frozenset("。！？!?：:；;，,、")
+MAX_TITLE = 60
+_RX_HAN = re.compile(f"[{HAN}]")
+_RX_DATE_LINE = re.compile(r"^[（(]?[\d年月日\s\-/.:：]+[)）]?$")
+_TITLE_LOOKAHEAD = 3
+
+
+def heading_like(line: str) -> bool:
+    """A line shaped like a heading: short, no sentence inside, not ending in a comma or colon,
+    holding Han characters."""
+    line = line.strip()
+    return (
+        0 < len(line) <= MAX_TITLE
+        and line[-1] not in _TITLE_BAD_END
+        and not any(c in line for c in SENT_FINAL)
+        and _RX_HAN.search(line) is not None
+    )
+
+
+def detect_title(text: str) -> str | None:
+    """The first heading-like line among the first lines of the text, skipping date lines
+    ("（2020年1月8日）"); None when the text starts with prose."""
+    lines = text.split("\n", _TITLE_LOOKAHEAD + 1)
+    if len(lines) < 2:
+        return None
+    for line in lines[:_TITLE_LOOKAHEAD]:
+        line = line.strip()
+        if not line or _RX_DATE_LINE.match(line):
+            continue
+        return line if heading_like(line) else None
+    return None
