@@ -191,10 +191,12 @@ class BoilerplateCounter:
 # page is chrome.
 _RX_SENTENCE = re.compile(r"[。！？!?；;，,：:]")
 _RX_PROSE_MARK = re.compile(r"[。！？!?；;，,]")
+_RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
+_RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
 _RX_HAN = re.compile(f"[{HAN}]")
 _RX_DIGIT = re.compile(r"\d")
 # Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
-_RX_SEPARATORS = re.compile(rf"[>›»＞|｜]|->|→|--|(?<=[{HAN}\w])_|\s[-–—|]\s")
+_RX_SEPARATORS = re.compile(r"[>›»＞|｜丨]|->|→|--|_(?=\S)|\s[-–—|]\s")
 _RX_SEPARATOR_ONLY = re.compile(r"[\s|｜>›»＞<‹«/\\·•\-_=*]+")
 _RX_DATE_END = re.compile(
     r"(?:\d{1,2}|[〇○一二三四五六七八九十]{1,3})日[)）]?$|^\d{4}[-./]\d{1,2}[-./]\d{1,2}$"
@@ -203,6 +205,7 @@ _RX_SPLIT = re.compile(f"[{HSPACE}]+")
 _BUTTON_MAX = 6  # characters of a menu item or toolbar button (下载, 打印, 时政, 字号+)
 _PROSE_MIN_HAN = 12  # Han characters of a prose line (with a sentence mark)
 _LONG_MIN_HAN = 40  # Han characters that make a line prose even without a sentence mark
+_PROSE_NO_END_HAN = 20  # Han characters of prose that does not end like a sentence
 _MENU_RUN = 5  # menu items in a row that make a break between blocks
 _TITLE_MIN_HAN = 5
 _TITLE_LINE_MIN_HAN = 8  # Han characters of the first line of a title on two lines
@@ -211,6 +214,8 @@ _ABOVE_TITLE_MAX = 12  # characters of a menu item, site name or date bar above 
 _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chrome entirely
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
+_SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
+_NEAR_BETWEEN = 6  # lines allowed between two copies of the headline
 
 
 def _n_han(line: str) -> int:
@@ -218,8 +223,18 @@ def _n_han(line: str) -> int:
 
 
 def _is_prose(line: str) -> bool:
+    if _RX_SEPARATORS.search(line):
+        return False  # 人民论坛网评 | 铭记历史，汲取奋进力量: a link, not a sentence
     n = _n_han(line)
-    return n >= _LONG_MIN_HAN or (n >= _PROSE_MIN_HAN and _RX_PROSE_MARK.search(line) is not None)
+    if n >= _LONG_MIN_HAN:
+        return True
+    # A headline may hold a comma (销量大增，新能源车持续火爆); a sentence ends like one, or
+    # runs longer than headlines do.
+    return (
+        n >= _PROSE_MIN_HAN
+        and _RX_PROSE_MARK.search(line) is not None
+        and (n >= _PROSE_NO_END_HAN or _RX_END_SENTENCE.search(line) is not None)
+    )
 
 
 def _is_paragraph(line: str) -> bool:
@@ -233,7 +248,20 @@ def _is_button(line: str) -> bool:
         and _RX_DIGIT.search(line) is None
         and "（" not in line
         and "(" not in line
+        and "【" not in line  # a column tag (【新春走基层】) opens an article
     )
+
+
+def _neighbour(lines: list[str], i: int, step: int) -> str:
+    """The nearest non-blank line before (step -1) or after (step 1) line ``i``."""
+    j = i + step
+    while 0 <= j < len(lines) and not lines[j]:
+        j += step
+    return lines[j] if 0 <= j < len(lines) else ""
+
+
+def _is_headline(line: str) -> bool:
+    return heading_like(line) and _n_han(line) >= _TITLE_LINE_MIN_HAN
 
 
 def _is_separator(line: str) -> bool:
@@ -251,6 +279,15 @@ def _is_toolbar_row(line: str) -> bool:
     )
 
 
+def _lone_name(lines: list[str], i: int) -> bool:
+    """A speaker's name under a title (习近平): 2–4 Han characters with no button beside it."""
+    line = lines[i]
+    if not (2 <= len(line) <= 4 and _n_han(line) == len(line)):
+        return False
+    near = [lines[j] for j in (i - 1, i + 1) if 0 <= j < len(lines) and lines[j]]
+    return not any(_is_button(x) or _is_separator(x) for x in near)
+
+
 def _title_score(line: str) -> int:
     if not heading_like(line) or _RX_SEPARATORS.search(line):
         return 0
@@ -262,7 +299,8 @@ def _find_title(
     lines: list[str], candidates: list[int], hint: str | None, repeated: set[int]
 ) -> int | None:
     if hint:
-        for i in candidates:
+        # The last match: the headline right above the article, not its copy in the menus.
+        for i in reversed(candidates):
             if lines[i] == hint or (len(lines[i]) >= 6 and lines[i] in hint):
                 return i
     best, best_score = None, 0
@@ -274,7 +312,9 @@ def _find_title(
     return best
 
 
-def _chrome_between(lines: list[str], gap: list[int], repeated: set[int], after: str) -> bool:
+def _chrome_between(
+    lines: list[str], gap: list[int], repeated: set[int], after: str, skip: set[int]
+) -> bool:
     """Does the page show chrome between two prose lines (the lines of ``gap``)?"""
     if after.endswith(("：", ":")):
         return False  # a list introduced by a colon (出席会议的有：) belongs to the text
@@ -290,8 +330,15 @@ def _chrome_between(lines: list[str], gap: list[int], repeated: set[int], after:
             n_separators += 1
             if n_separators >= 2:
                 return True
+        elif _RX_SEPARATORS.search(line) and len(line) <= _ABOVE_TITLE_MAX:
+            return True  # a navigation tab ("| 最新", "首页 > 要闻")
         run = run + 1 if _is_button(line) else 0
         if run >= _MENU_RUN:
+            return True
+    # A list header (最新动态, 相关阅读) followed by headlines.
+    texts = [lines[i] for i in gap if lines[i] and i not in skip]
+    for k, line in enumerate(texts):
+        if _is_button(line) and sum(map(_is_headline, texts[k + 1 : k + 4])) >= 3:
             return True
     return False
 
@@ -309,18 +356,31 @@ def shape_marks(
     repeated = {i for i in live if line_key(lines[i]) in boiler}
     # The input's title is the title, even when it reads like prose (女儿出嫁，郑板桥…).
     titled = {i for i in live if hint and lines[i] == hint}
-    prose = [i for i in live if i not in repeated | titled and _is_prose(lines[i])]
     marks: dict[int, str] = {}
+    # A page may render its article twice (a mobile or elderly-mode copy): the text is kept
+    # once, at its first rendering.
+    seen: set[str] = set()
+    prose = []
+    for i in live:
+        line = lines[i]
+        if i in repeated or i in titled or not _is_prose(line):
+            continue
+        if line in seen:
+            marks[i] = "chrome:duplicate"
+            continue
+        seen.add(line)
+        prose.append(i)
     if not prose:
         # No prose at all (a list, a table, a title-only item): nothing tells the page's
         # chrome from its content by shape, so only lines repeated across documents go.
         for i in repeated:
             marks[i] = "chrome:repeated"
         return marks
+    live = [i for i in live if i not in marks]
 
     blocks = [[prose[0]]]
     for a, b in itertools.pairwise(prose):
-        if _chrome_between(lines, list(range(a + 1, b)), repeated, lines[a]):
+        if _chrome_between(lines, list(range(a + 1, b)), repeated, lines[a], removed_before):
             blocks.append([b])
         else:
             blocks[-1].append(b)
@@ -330,6 +390,20 @@ def shape_marks(
     # Above the article: the title, and what a page puts above it.
     head = [i for i in live if i < first]
     title = _find_title(lines, head[-_TITLE_LOOKBACK:], hint, repeated)
+    if title is not None and hint:
+        # Some pages print the headline twice: in the page header and again at the top of the
+        # article. An earlier copy with only short lines (a source, a share icon) before the
+        # later one is the title; the later copy is then the article's own first line.
+        for e in reversed([i for i in head if i < title and lines[i] == lines[title]]):
+            between = [i for i in head if e < i < title]
+            boxed = _neighbour(lines, e, -1) == CUT and _neighbour(lines, e, 1) == CUT
+            if (
+                not boxed
+                and len(between) <= _NEAR_BETWEEN
+                and all(len(lines[i]) <= _SHORT_BETWEEN for i in between)
+            ):
+                title = e
+            break
     if title is not None:
         top = title
         # A title may take two lines (决胜全面建成小康社会\n夺取新时代…伟大胜利).
@@ -355,9 +429,16 @@ def shape_marks(
                 continue
             line = lines[i]
             # Between title and article: a deck, a date or meeting note, a speaker stay.
+            if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
+                continue  # a salutation (女士们、先生们：) or a sentence opens the text
+            if _RX_COLUMN_TAG.fullmatch(line):
+                continue  # the column the article runs in (【新春走基层】)
+            if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
+                marks[i] = "chrome:header"  # caught between two widgets (a share box's title)
+                continue
             if i in repeated or _is_separator(line) or _is_toolbar_row(line):
                 marks[i] = "chrome:header"
-            elif _is_button(line) and not (2 <= len(line) <= 4 and _n_han(line) == len(line)):
+            elif (_is_button(line) or line.isdigit()) and not _lone_name(lines, i):
                 marks[i] = "chrome:header"
             elif page_header and _n_han(line) < _DECK_MIN_HAN and not _RX_DIGIT.search(line):
                 marks[i] = "chrome:header"
@@ -377,14 +458,30 @@ def shape_marks(
                 if blk[0] <= i <= blk[-1]:
                     marks[i] = "chrome:outside-article"
 
-    # Below the article.
+    # Inside the article: a row of three or more buttons (在线荐稿/记者博客/联系记者) is a widget.
+    run: list[int] = []
+    inside = [i for i in live if first <= i <= last and i not in marks]
+    for i in [*inside, None]:
+        if i is not None and _is_button(lines[i]) and not lines[i - 1].endswith(("：", ":")):
+            run.append(i)
+            continue
+        if len(run) >= 3:
+            for j in run:
+                marks[j] = "chrome:toolbar"
+        run = []
+
+    # Below the article: sentences that end the text (预祝大会圆满成功！) before any chrome.
     tail = [i for i in live if i > last and i not in marks]
+    while tail and _RX_END_SENTENCE.search(lines[tail[0]]) and lines[tail[0] - 1] != CUT:
+        last = tail.pop(0)
     keep: set[int] = set()
     if lines[last].endswith(("：", ":")):
         # Lines continuing a paragraph that ends in a colon (出席会议的有：\n名单) are content.
-        for i in tail:
-            if i in repeated or _is_separator(lines[i]) or lines[i - 1] == CUT:
+        for k, i in enumerate(tail):
+            if i in repeated or _is_separator(lines[i]) or _neighbour(lines, i, -1) == CUT:
                 break
+            if _is_button(lines[i]) and k + 1 < len(tail) and _is_headline(lines[tail[k + 1]]):
+                break  # a list header (最新动态) and its headlines, not the list the colon opens
             keep.add(i)
     else:
         # A signature: at most three short lines right after the article, ending in a date.
