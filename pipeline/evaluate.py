@@ -7,6 +7,7 @@ ner` never trains on it, so `--split dev` figures are held-out figures for the t
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,7 +261,12 @@ def evaluate_page_cleaning(folder: str | Path) -> dict[str, Any]:
             s = starts[item["n"]]
             e = raw.find("\n", s)
             e = len(raw) if e < 0 else e
-            content = [i for i in range(s, e) if not raw[i].isspace()]
+            # Control and format characters (a BOM) are dropped by design, not cut.
+            content = [
+                i
+                for i in range(s, e)
+                if not raw[i].isspace() and unicodedata.category(raw[i]) not in ("Cc", "Cf")
+            ]
             if not content:
                 continue
             n_kept = sum(kept[i] for i in content)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.document import stable_doc_id
-from pipeline.ingest import FieldMap, IngestError, detect_encoding, iter_documents, parse_date
+from pipeline.dates import parse_date
+from pipeline.ingest import FieldMap, IngestError, detect_encoding, iter_documents
 
 TEXT = "湖北省委书记张明主持召开会议，强调坚决做到“两个维护”。２０２５年３月８日。"
 TRADITIONAL = "湖北省委書記張明主持召開會議，強調堅決做到「兩個維護」。"
@@ -51,7 +51,7 @@ def test_jsonl_fields_are_auto_detected_and_ids_are_stable(tmp_path: Path) -> No
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
     first, second = list(iter_documents([path]))
     assert first.doc_id == "x1" and first.published_at == date(2024, 3, 12) and first.year == 2024
-    assert second.doc_id == stable_doc_id("国务院常务会议召开。")
+    assert second.doc_id == "a-2"  # file stem + line: readable and stable
     assert second.year == 2020 and second.published_at is None
     assert second.url == "http://example.org/1"
     again = list(iter_documents([path]))[1]
@@ -103,4 +103,46 @@ def test_missing_text_field_names_what_was_there(tmp_path: Path) -> None:
     ],
 )
 def test_parse_date(value: object, expected: tuple) -> None:
-    assert parse_date(value) == expected
+    parsed = parse_date(value)
+    assert (parsed.published_at, parsed.year) == expected
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("2024-02-30", "no such date 2024-02-30"),
+        ("2023年13月1日", "no month 13"),
+        ("2023-02-28", None),
+        ("二〇二三年二月二十九日", "no such date 2023-02-29"),
+    ],
+)
+def test_impossible_dates_are_flags_not_values(value: str, problem: str | None) -> None:
+    parsed = parse_date(value)
+    if problem is None:
+        assert parsed.problem is None and parsed.published_at is not None
+    else:
+        assert problem in parsed.problem and parsed.published_at is None
+
+
+def test_csv_without_ids_or_titles_gets_readable_ids_and_keeps_every_field(tmp_path: Path) -> None:
+    path = tmp_path / "notices.csv"
+    path.write_text(
+        "date,text,congress,type\n"
+        "2024-02-30,国务院常务会议召开。,,notice\n"
+        ",党的第九次全国代表大会召开。,9,cpc_congress_report\n",
+        "utf-8",
+    )
+    first, second = list(iter_documents([path]))
+    assert (first.doc_id, second.doc_id) == ("notices-1", "notices-2")
+    assert first.published_at is None and first.year == 2024
+    assert "2024-02-30" in first.date_problem
+    assert first.metadata == {"type": "notice"}
+    assert second.year == 1969  # the 9th congress met in 1969
+    assert second.metadata == {"congress": "9", "type": "cpc_congress_report"}
+
+
+def test_congress_number_in_title_gives_the_year(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"title": "論聯合政府 (七大)", "content": "正文。"}), "utf-8")
+    (doc,) = list(iter_documents([path]))
+    assert doc.year == 1945 and doc.title_raw == "論聯合政府 (七大)"

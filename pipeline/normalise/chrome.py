@@ -42,6 +42,7 @@ from pipeline.normalise.metadata import (
     heading_like,
     inline_credit_edits,
     metadata_line,
+    split_credit,
 )
 from pipeline.textutil import HAN, HSPACE, read_resource_lines
 
@@ -191,6 +192,11 @@ class BoilerplateCounter:
 # page is chrome.
 _RX_SENTENCE = re.compile(r"[。！？!?；;，,：:]")
 _RX_PROSE_MARK = re.compile(r"[。！？!?；;，,]")
+_RX_DATE_ONLY = re.compile(
+    r"\d{4}[-/.年]\d{1,2}(?:[-/.月]\d{1,2}日?)?(?:\s+\d{1,2}[:：]\d\d(?:[:：]\d\d)?)?"
+    r"|\d{1,2}[:：]\d\d(?:[:：]\d\d)?|\d+(?:天|小时|分钟)前"
+)
+_RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
 _RX_HAN = re.compile(f"[{HAN}]")
@@ -280,8 +286,9 @@ def _is_toolbar_row(line: str) -> bool:
 
 
 def _lone_name(lines: list[str], i: int) -> bool:
-    """A speaker's name under a title (习近平): 2–4 Han characters with no button beside it."""
-    line = lines[i]
+    """A speaker's name under a title (习近平, 习 近 平): 2–4 Han characters with no button
+    beside it."""
+    line = _RX_SPLIT.sub("", lines[i])
     if not (2 <= len(line) <= 4 and _n_han(line) == len(line)):
         return False
     near = [lines[j] for j in (i - 1, i + 1) if 0 <= j < len(lines) and lines[j]]
@@ -320,6 +327,7 @@ def _chrome_between(
         return False  # a list introduced by a colon (出席会议的有：) belongs to the text
     run = 0
     n_separators = 0
+    n_dates = 0
     for i in gap:
         line = lines[i]
         if not line:
@@ -335,6 +343,10 @@ def _chrome_between(
         run = run + 1 if _is_button(line) else 0
         if run >= _MENU_RUN:
             return True
+        if _RX_DATE_ONLY.fullmatch(line):
+            n_dates += 1  # a list of dated links (headline / 2019-09-30 / headline …)
+            if n_dates >= 2:
+                return True
     # A list header (最新动态, 相关阅读) followed by headlines.
     texts = [lines[i] for i in gap if lines[i] and i not in skip]
     for k, line in enumerate(texts):
@@ -431,8 +443,8 @@ def shape_marks(
             # Between title and article: a deck, a date or meeting note, a speaker stay.
             if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
                 continue  # a salutation (女士们、先生们：) or a sentence opens the text
-            if _RX_COLUMN_TAG.fullmatch(line):
-                continue  # the column the article runs in (【新春走基层】)
+            if _RX_COLUMN_TAG.fullmatch(line) or _RX_DATELINE.fullmatch(line):
+                continue  # the column the article runs in (【新春走基层】), a dateline (本站讯)
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
                 marks[i] = "chrome:header"  # caught between two widgets (a share box's title)
                 continue
@@ -519,12 +531,15 @@ def page_lines(
     reasons: dict[int, str] = {}
     cut = {i for i, line in enumerate(lines) if line == CUT}
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        if not lines[i] or i in cut:
+        if not lines[i] or i in cut or i in reasons:
             continue
-        if metadata_line(text, s, e, md):
-            reasons[i] = "metadata"
-        elif credit_line(text, s, e, credits):
+        if credit_line(text, s, e, credits):
             reasons[i] = "credit"
+        elif (names := split_credit(lines, i, credits)) is not None:
+            for j in names:
+                reasons[j] = "credit"
+        elif metadata_line(text, s, e, md):
+            reasons[i] = "metadata"
     reasons.update(shape_marks(lines, set(reasons), boiler, title_hint))
 
     edits: list[Edit] = []

@@ -25,7 +25,7 @@ for _field_name, _keys in RULES["metadata_keys"].items():
         _MD_KEYS[_k] = _field_name
 _MD_KEY_ALT = alternation(_MD_KEYS)
 # A metadata line starts with a known key followed by a colon (optionally after a bracket).
-_RX_MD_LINE = re.compile(rf"[{HSPACE}【\[（(]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]")
+_RX_MD_LINE = re.compile(rf"[{HSPACE}【\[（(|｜]*(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]")
 _RX_MD_FIELD = re.compile(
     rf"(?P<key>{_MD_KEY_ALT})[{HSPACE}]*[:：][{HSPACE}]*"
     rf"(?P<val>.*?)[{HSPACE}|｜】\]）)]*(?=(?:{_MD_KEY_ALT})[{HSPACE}]*[:：]|$)"
@@ -71,14 +71,15 @@ RX_INLINE_CREDIT = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}")
 # A line made only of credits: the inline ones plus the forms that are only safe on a line of
 # their own (editor lines, 本报记者 X, 摄影：X, 图/X, 文/X).
 _LINE_ONLY = (
-    rf"(?:(?:{_AGENCY}){_SP}(?:特约|实习)?(?:记者|通讯员){_SP}|(?:特约|实习)?(?:记者|通讯员)[{HSPACE}]+)"
+    rf"(?:(?:{_AGENCY}|[{HAN}·・]{{2,12}}?){_SP}(?:特约|实习)?(?:记者|通讯员){_SP}"
+    rf"|(?:特约|实习)?(?:记者|通讯员)[{HSPACE}]+)"
     rf"(?P<author2>{_NAMES})"
     rf"|(?:文|作者|撰文|撰稿){_SP}[/／:：]{_SP}(?P<author3>{_NAMES})"
     rf"|(?:摄影|图|图片|摄){_SP}[/／:：]{_SP}(?P<photographer4>{_NAMES})"
     rf"|{_EDITOR}"
 )
 _RX_CREDIT_PIECE = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}|{_LINE_ONLY}")
-_RX_CREDIT_SEP = re.compile(rf"[{HSPACE}|｜/／，,；;]*")
+_RX_CREDIT_SEP = re.compile(rf"[{HSPACE}|｜/／，,；;□■●◆]*")
 _ROLE_OF_GROUP = {
     "photographer": "photographer",
     "photographer2": "photographer",
@@ -122,6 +123,43 @@ def credit_line(text: str, ls: int, le: int, credits: dict[str, list[str]]) -> b
     for m in found:
         _add_names(credits, m)
     return True
+
+
+_RX_CREDIT_KEY_ONLY = re.compile(
+    rf"[（(【\[]?{_SP}(?P<key>{_EDITOR_KEYS}|记者|作者|摄影){_SP}[:：]?{_SP}"
+)
+_RX_NAME_LINE = re.compile(rf"{_NAMES}")
+_RX_CLOSER_LINE = re.compile(r"[)）】\]]")
+
+
+def split_credit(lines: list[str], i: int, credits: dict[str, list[str]]) -> list[int] | None:
+    """A credit the scraper split over lines ("责任编辑：" / "尹世杰", "（责任编辑：" / "黄帅" /
+    "）"): the indices of its lines, names added to ``credits``; None when line ``i`` does not
+    open one."""
+    m = _RX_CREDIT_KEY_ONLY.fullmatch(lines[i])
+    if m is None:
+        return None
+    j = i + 1
+    while j < len(lines) and not lines[j]:
+        j += 1
+    if j >= len(lines) or not _RX_NAME_LINE.fullmatch(lines[j]):
+        return None
+    role = (
+        "editor"
+        if m["key"] not in ("记者", "作者", "摄影")
+        else ("photographer" if m["key"] == "摄影" else "author")
+    )
+    names = credits.setdefault(role, [])
+    for name in _RX_NAME_SPLIT.split(lines[j]):
+        if name and name not in names:
+            names.append(name)
+    out = [i, j]
+    k = j + 1
+    while k < len(lines) and not lines[k]:
+        k += 1
+    if k < len(lines) and _RX_CLOSER_LINE.fullmatch(lines[k]):
+        out.append(k)
+    return out
 
 
 def inline_credit_edits(

@@ -14,6 +14,7 @@ Method (deliberately the common, naive one -- no main-content extraction):
 Usage: make_text.py page.html > page.txt
 Requires: beautifulsoup4, lxml (install in a throwaway venv).
 """
+
 import re
 import sys
 
