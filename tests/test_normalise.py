@@ -663,12 +663,14 @@ def test_dev_speeches_photo_credits_leave_no_name_in_the_text() -> None:
     [
         # A title on two lines, a speaker's spaced-out name: all content.
         (
-            "决胜全面建成小康社会\n夺取新时代中国特色社会主义伟大胜利\n习 近 平\n同志们：现在，我代表第十八届中央委员会向大会作报告。",
+            "决胜全面建成小康社会\n夺取新时代中国特色社会主义伟大胜利\n习 近 平\n"
+            "同志们：现在，我代表第十八届中央委员会向大会作报告。",
             4,
         ),
         # A signature ending in a date after the last paragraph stays.
         (
-            "通知\n各单位要认真贯彻落实本通知精神，确保各项工作落到实处。\n中共某某市委办公厅\n2023年5月6日",
+            "通知\n各单位要认真贯彻落实本通知精神，确保各项工作落到实处。\n"
+            "中共某某市委办公厅\n2023年5月6日",
             4,
         ),
         # A list opened by a colon stays.
