@@ -42,6 +42,7 @@ from pipeline.normalise.metadata import (
     heading_like,
     inline_credit_edits,
     metadata_line,
+    might_be_credit,
     split_credit,
 )
 from pipeline.textutil import HAN, HSPACE, read_resource_lines
@@ -200,6 +201,7 @@ _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
 _RX_HAN = re.compile(f"[{HAN}]")
+_RX_NOT_HAN = re.compile(f"[^{HAN}]+")
 _RX_DIGIT = re.compile(r"\d")
 # Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
 _RX_SEPARATORS = re.compile(r"[>›»＞|｜丨]|->|→|--|_(?=\S)|\s[-–—|]\s")
@@ -224,14 +226,24 @@ _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the 
 _NEAR_BETWEEN = 6  # lines allowed between two copies of the headline
 
 
+_HAN_SAMPLE = 80
+_MAX_CREDIT_LINE = 80  # characters of a line that holds only credits
+
+
 def _n_han(line: str) -> int:
-    return len(_RX_HAN.findall(line))
+    # Only thresholds up to 40 characters and block sizes need this: a long line's count is
+    # estimated from its first characters (counting every character of every long line was
+    # a quarter of normalisation time).
+    # Deleting the runs of other characters is ~3x faster than finding each Han one.
+    if len(line) <= _HAN_SAMPLE:
+        return len(_RX_NOT_HAN.sub("", line))
+    return len(_RX_NOT_HAN.sub("", line[:_HAN_SAMPLE])) * len(line) // _HAN_SAMPLE
 
 
-def _is_prose(line: str) -> bool:
-    if _RX_SEPARATORS.search(line):
+def _is_prose(line: str, n: int | None = None) -> bool:
+    if len(line) <= _HAN_SAMPLE and _RX_SEPARATORS.search(line):
         return False  # 人民论坛网评 | 铭记历史，汲取奋进力量: a link, not a sentence
-    n = _n_han(line)
+    n = _n_han(line) if n is None else n
     if n >= _LONG_MIN_HAN:
         return True
     # A headline may hold a comma (销量大增，新能源车持续火爆); a sentence ends like one, or
@@ -365,7 +377,7 @@ def shape_marks(
     """
     n = len(lines)
     live = [i for i in range(n) if lines[i] and lines[i] != CUT and i not in removed_before]
-    repeated = {i for i in live if line_key(lines[i]) in boiler}
+    repeated = {i for i in live if line_key(lines[i]) in boiler} if boiler else set()
     # The input's title is the title, even when it reads like prose (女儿出嫁，郑板桥…).
     titled = {i for i in live if hint and lines[i] == hint}
     marks: dict[int, str] = {}
@@ -373,9 +385,10 @@ def shape_marks(
     # once, at its first rendering.
     seen: set[str] = set()
     prose = []
+    han = {i: _n_han(lines[i]) for i in live}
     for i in live:
         line = lines[i]
-        if i in repeated or i in titled or not _is_prose(line):
+        if i in repeated or i in titled or not _is_prose(line, han[i]):
             continue
         if line in seen:
             marks[i] = "chrome:duplicate"
@@ -396,7 +409,7 @@ def shape_marks(
             blocks.append([b])
         else:
             blocks[-1].append(b)
-    article = max(blocks, key=lambda blk: sum(_n_han(lines[i]) for i in blk))
+    article = max(blocks, key=lambda blk: sum(han[i] for i in blk))
     first, last = article[0], article[-1]
 
     # Above the article: the title, and what a page puts above it.
@@ -464,11 +477,11 @@ def shape_marks(
                 marks[i] = "chrome:repeated"
 
     # Prose outside the article (related stories, comments, footers).
+    live_at = {i: k for k, i in enumerate(live)}
     for blk in blocks:
         if blk is not article:
-            for i in live:
-                if blk[0] <= i <= blk[-1]:
-                    marks[i] = "chrome:outside-article"
+            for i in live[live_at[blk[0]] : live_at[blk[-1]] + 1]:
+                marks[i] = "chrome:outside-article"
 
     # Inside the article: a row of three or more buttons (在线荐稿/记者博客/联系记者) is a widget.
     run: list[int] = []
@@ -533,9 +546,10 @@ def page_lines(
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
         if not lines[i] or i in cut or i in reasons:
             continue
-        if credit_line(text, s, e, credits):
+        short = e - s <= _MAX_CREDIT_LINE
+        if short and might_be_credit(lines[i]) and credit_line(text, s, e, credits):
             reasons[i] = "credit"
-        elif (names := split_credit(lines, i, credits)) is not None:
+        elif short and (names := split_credit(lines, i, credits)) is not None:
             for j in names:
                 reasons[j] = "credit"
         elif metadata_line(text, s, e, md):

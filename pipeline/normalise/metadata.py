@@ -103,6 +103,14 @@ def _add_names(credits: dict[str, list[str]], m: re.Match[str]) -> None:
                     names.append(name)
 
 
+_RX_CREDIT_HINT = re.compile(r"记者|通讯员|摄|编|校|审|责|作者|撰|完|[文图]\s*[/／:：]|图片|监制")
+
+
+def might_be_credit(line: str) -> bool:
+    """A cheap test every credit line passes (most lines fail it)."""
+    return _RX_CREDIT_HINT.search(line) is not None
+
+
 def credit_line(text: str, ls: int, le: int, credits: dict[str, list[str]]) -> bool:
     """True (and names added to ``credits``) when the line [ls, le) holds only credits."""
     pos = ls
@@ -136,7 +144,10 @@ def split_credit(lines: list[str], i: int, credits: dict[str, list[str]]) -> lis
     """A credit the scraper split over lines ("责任编辑：" / "尹世杰", "（责任编辑：" / "黄帅" /
     "）"): the indices of its lines, names added to ``credits``; None when line ``i`` does not
     open one."""
-    m = _RX_CREDIT_KEY_ONLY.fullmatch(lines[i])
+    line = lines[i]
+    if not line.endswith(("：", ":")) or len(line) > 12:
+        return None
+    m = _RX_CREDIT_KEY_ONLY.fullmatch(line)
     if m is None:
         return None
     j = i + 1
@@ -162,13 +173,46 @@ def split_credit(lines: list[str], i: int, credits: dict[str, list[str]]) -> lis
     return out
 
 
+# Every inline credit holds one of these words; the full pattern (optional prefixes first) is
+# only tried around them, which keeps it off the bulk of the text.
+# One character class scans at memchr speed; an alternation of words does not.
+_RX_CREDIT_TRIGGER = re.compile("[摄记讯完]")
+_CREDIT_WINDOW = 48
+
+
+def _inline_credits(text: str) -> list[re.Match[str]]:
+    found: list[re.Match[str]] = []
+    done = 0
+    for t in _RX_CREDIT_TRIGGER.finditer(text):
+        if t.start() < done:
+            continue
+        c = t.group()
+        if c == "记" and text[t.start() : t.start() + 2] != "记者":
+            continue
+        if c == "讯" and text[t.start() - 1 : t.start() + 2] != "通讯员":
+            continue
+        if c == "完" and text[t.start() - 1 : t.start()] not in ("（", "(", " ", "\u3000"):
+            continue
+        lo = max(done, t.start() - _CREDIT_WINDOW)
+        start = max(lo, text.rfind("\n", lo, t.start()) + 1)
+        hi = min(len(text), t.end() + _CREDIT_WINDOW)
+        end = text.find("\n", t.end(), hi)
+        end = hi if end < 0 else end
+        for m in RX_INLINE_CREDIT.finditer(text, start, end):
+            if m.start() <= t.start() < m.end():
+                found.append(m)
+                done = m.end()
+                break
+    return found
+
+
 def inline_credit_edits(
     text: str, credits: dict[str, list[str]], skip: set[int]
 ) -> list[tuple[Edit, str]]:
     """Deletions of credits inside paragraphs, with the reason for the audit; names go to
     ``credits``. Lines starting at a position in ``skip`` are already being removed."""
     out: list[tuple[Edit, str]] = []
-    for m in RX_INLINE_CREDIT.finditer(text):
+    for m in _inline_credits(text):
         ls = text.rfind("\n", 0, m.start()) + 1
         if ls in skip:
             continue
