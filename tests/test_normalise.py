@@ -679,3 +679,28 @@ def test_dev_speeches_photo_credits_leave_no_name_in_the_text() -> None:
 )
 def test_shape_rules_keep_document_structure(raw: str, kept: int) -> None:
     assert len(normalise(raw).text.split("\n")) == kept
+
+
+def test_dev_corpora_keep_their_text_when_cleaned_as_a_run() -> None:
+    # The congress reports and speeches are documents, not web pages: with the run's
+    # repetition counts, only the wikisource licence trailer, credits and source lines go.
+    from pipeline.normalise import BoilerplateCounter, boilerplate_lines
+
+    docs = _simplified_dev_docs()
+    if not docs:
+        pytest.skip("dev corpora not available")
+    counter = BoilerplateCounter()
+    for doc in docs:
+        counter.add("dev", boilerplate_lines(doc))
+    boilerplate = counter.result().for_group("dev")
+    reasons: Counter[str] = Counter()
+    for doc in docs:
+        n = normalise(doc, boilerplate=boilerplate)
+        for r in n.removed:
+            reasons[r.reason] += 1
+            if r.reason.startswith("chrome:") and r.reason != "chrome:repeated":
+                # the 1931 licence of the two first-congress reports is the only such cut
+                assert "。" not in r.text, r
+    for reason in ("chrome:outside-article", "chrome:duplicate", "chrome:toolbar"):
+        assert reasons[reason] == 0, reasons
+    assert reasons["chrome:repeated"] >= 200  # the licence trailer of every report

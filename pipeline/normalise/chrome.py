@@ -198,6 +198,8 @@ _RX_DATE_ONLY = re.compile(
     r"|\d{1,2}[:：]\d\d(?:[:：]\d\d)?|\d+(?:天|小时|分钟)前"
 )
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
+_RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
+_RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
 _RX_HAN = re.compile(f"[{HAN}]")
@@ -221,6 +223,7 @@ _TITLE_LOOKBACK = 15  # lines above the article searched for its title
 _ABOVE_TITLE_MAX = 12  # characters of a menu item, site name or date bar above the title
 _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chrome entirely
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
+_MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
 _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
 _NEAR_BETWEEN = 6  # lines allowed between two copies of the headline
@@ -267,6 +270,8 @@ def _is_button(line: str) -> bool:
         and "（" not in line
         and "(" not in line
         and "【" not in line  # a column tag (【新春走基层】) opens an article
+        and "[" not in line  # a footnote mark ([1]) is part of the text
+        and "]" not in line
     )
 
 
@@ -344,7 +349,11 @@ def _chrome_between(
         line = lines[i]
         if not line:
             continue
-        if line == CUT or i in repeated:
+        if line == CUT:
+            return True
+        # A repeated label (相关新闻, 网站首页) is chrome; a repeated sentence (同志们！) or a
+        # footnote mark ([, ↑) repeated across a collection's documents is not.
+        if i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None:
             return True
         if _is_separator(line):
             n_separators += 1
@@ -385,16 +394,22 @@ def shape_marks(
     # once, at its first rendering.
     seen: set[str] = set()
     prose = []
+    copies = []
     han = {i: _n_han(lines[i]) for i in live}
     for i in live:
         line = lines[i]
         if i in repeated or i in titled or not _is_prose(line, han[i]):
             continue
         if line in seen:
-            marks[i] = "chrome:duplicate"
-            continue
+            copies.append(i)
         seen.add(line)
         prose.append(i)
+    # A second rendering copies many paragraphs; one repeated sentence (a slogan quoted twice)
+    # is the text's own.
+    if len(copies) >= _MIN_COPIES:
+        for i in copies:
+            marks[i] = "chrome:duplicate"
+        prose = [i for i in prose if i not in marks]
     if not prose:
         # No prose at all (a list, a table, a title-only item): nothing tells the page's
         # chrome from its content by shape, so only lines repeated across documents go.
@@ -461,11 +476,22 @@ def shape_marks(
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
                 marks[i] = "chrome:header"  # caught between two widgets (a share box's title)
                 continue
-            if i in repeated or _is_separator(line) or _is_toolbar_row(line):
+            if (
+                (i in repeated and not _RX_BRACKETS_ONLY.fullmatch(line))
+                or _is_separator(line)
+                or _is_toolbar_row(line)
+            ):
                 marks[i] = "chrome:header"
-            elif (_is_button(line) or line.isdigit()) and not _lone_name(lines, i):
+            elif (_is_button(line) or (page_header and line.isdigit())) and not _lone_name(
+                lines, i
+            ):
                 marks[i] = "chrome:header"
-            elif page_header and _n_han(line) < _DECK_MIN_HAN and not _RX_DIGIT.search(line):
+            elif (
+                page_header
+                and _n_han(line) < _DECK_MIN_HAN
+                and not _RX_DIGIT.search(line)
+                and not _RX_BRACKETS_ONLY.fullmatch(line)  # footnote marks ([, ])
+            ):
                 marks[i] = "chrome:header"
     else:
         page_header = len(head) >= _PAGE_HEADER
@@ -487,7 +513,13 @@ def shape_marks(
     run: list[int] = []
     inside = [i for i in live if first <= i <= last and i not in marks]
     for i in [*inside, None]:
-        if i is not None and _is_button(lines[i]) and not lines[i - 1].endswith(("：", ":")):
+        # Only whole words (在线荐稿/记者博客/联系记者): fragments of a sentence broken by inline
+        # markup (宪法 / 和 / 基本法, “ / 、) are text.
+        if (
+            i is not None
+            and _RX_WIDGET_LABEL.fullmatch(lines[i])
+            and not lines[i - 1].endswith(("：", ":"))
+        ):
             run.append(i)
             continue
         if len(run) >= 3:
@@ -497,8 +529,16 @@ def shape_marks(
 
     # Below the article: sentences that end the text (预祝大会圆满成功！) before any chrome.
     tail = [i for i in live if i > last and i not in marks]
-    while tail and _RX_END_SENTENCE.search(lines[tail[0]]) and lines[tail[0] - 1] != CUT:
-        last = tail.pop(0)
+    for k in range(len(tail) - 1, -1, -1):
+        # Footnotes and closing sentences (预祝大会圆满成功！) run on to the last sentence that
+        # no chrome separates from the article.
+        i = tail[k]
+        if _RX_END_SENTENCE.search(lines[i]) and not _chrome_between(
+            lines, list(range(last + 1, i)), repeated, lines[last], removed_before
+        ):
+            last = i
+            tail = tail[k + 1 :]
+            break
     keep: set[int] = set()
     if lines[last].endswith(("：", ":")):
         # Lines continuing a paragraph that ends in a colon (出席会议的有：\n名单) are content.

@@ -226,6 +226,15 @@ def inline_credit_edits(
     return out
 
 
+# A dateline or edition line standing alone:
+# （新华社北京5月18日电） · 《人民日报》（2020年05月19日 01 版）
+_RX_SOURCE_LINE = re.compile(
+    rf"[（(]{{0,1}}(?P<src>[{HAN}]{{2,8}}社)[{HAN}]{{0,10}}\d{{1,2}}月\d{{1,2}}日电[)）]?"
+    rf"|《(?P<paper>[^》]{{2,16}})》[（(]{_SP}(?P<ed>\d{{4}}年\d{{1,2}}月\d{{1,2}}日){_SP}"
+    rf"\d{{0,3}}{_SP}版{_SP}[)）]"
+)
+
+
 def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
     """True (and fields added to ``md``) when the line [ls, le) is a metadata line."""
     if le - ls > MAX_MD_LINE:
@@ -248,6 +257,14 @@ def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
         return True
     if (c := _RX_CONTRIB_LINE.match(text, ls, le)) is not None:
         md.setdefault("contributor", c["who"].strip())
+        return True
+    line = text[ls:le].strip(HSPACE)
+    if len(line) <= 40 and (c := _RX_SOURCE_LINE.fullmatch(line)) is not None:
+        md.setdefault("source", c["src"] or c["paper"])
+        if c["ed"]:
+            parsed = parse_date(c["ed"])
+            if parsed.published_at is not None:
+                md.setdefault("published_at", parsed.published_at.isoformat())
         return True
     return False
 
