@@ -320,6 +320,44 @@ def evaluate_relations_cmd(
                 console.print("  " + " | ".join(str(x) for x in item))
 
 
+@app.command("evaluate-pages")
+def evaluate_pages_cmd(
+    gold: Path = typer.Option(
+        ...,
+        exists=True,
+        file_okay=False,
+        help="Folder of scraped pages (.txt) with a line-labelled gold.jsonl "
+        "(format: tests/data/scraped_pages/README.md).",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show_errors: bool = typer.Option(False, help="List chrome left and body lines removed."),
+) -> None:
+    """Page cleaning against labelled scraped pages: chrome left in the text, body lines
+    removed, credits found."""
+    from pipeline.evaluate import evaluate_page_cleaning
+
+    if not (gold / "gold.jsonl").exists():
+        console.print(f"[red]error:[/red] {gold / 'gold.jsonl'} not found")
+        raise typer.Exit(2)
+    report = evaluate_page_cleaning(gold)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    counts = report["counts"]
+    console.print(
+        f"{report['pages']} pages from {report['sites']} sites: "
+        f"chrome left {len(report['chrome_left'])} of {counts.get('chrome_lines', 0)} lines, "
+        f"body/title removed {len(report['body_removed'])} of "
+        f"{counts.get('body_lines', 0) + counts.get('title_lines', 0)}, "
+        f"credits {report['credits']}, every removal audited: {report['audit_complete']}"
+    )
+    if show_errors:
+        for kind in ("chrome_left", "body_removed"):
+            console.print(f"[bold]{kind}[/bold]")
+            for item in report[kind]:
+                console.print(f"  {item['file']}:{item['line']}  {item['text']}")
+
+
 train_app = typer.Typer(help="Train tifa's models from offline corpora.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
