@@ -70,8 +70,3 @@ class Document:
 
 def content_hash(raw_text: str) -> str:
     return hashlib.blake2b(raw_text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def stable_doc_id(raw_text: str) -> str:
-    """A doc_id for inputs that carry none: the same raw text always gets the same id."""
-    return "h" + hashlib.blake2b(raw_text.encode("utf-8"), digest_size=8).hexdigest()
