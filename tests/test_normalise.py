@@ -704,3 +704,20 @@ def test_dev_corpora_keep_their_text_when_cleaned_as_a_run() -> None:
     for reason in ("chrome:outside-article", "chrome:duplicate", "chrome:toolbar"):
         assert reasons[reason] == 0, reasons
     assert reasons["chrome:repeated"] >= 200  # the licence trailer of every report
+
+
+def test_news_documents_of_the_relation_sets_keep_their_text() -> None:
+    # 117 news items and reports (relation gold sets): only known widgets, metadata lines and
+    # credits may leave; no paragraph, caption, speaker line or closing note.
+    data = Path(__file__).parent / "data"
+    n_docs = 0
+    for path in sorted(data.glob("relations*_docs.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            doc = json.loads(line)
+            n = normalise(doc["text"], title_hint=doc.get("title"))
+            n_docs += 1
+            for r in n.removed:
+                assert r.reason in ("chrome:pattern", "metadata", "credit") or r.reason.startswith(
+                    "credit:"
+                ), (doc["id"], r)
+    assert n_docs >= 100

@@ -199,6 +199,8 @@ _RX_DATE_ONLY = re.compile(
 )
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
+# Counters and pagination under an article: 9, +1, [2], 【3】.
+_RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
 _RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
@@ -223,6 +225,8 @@ _TITLE_LOOKBACK = 15  # lines above the article searched for its title
 _ABOVE_TITLE_MAX = 12  # characters of a menu item, site name or date bar above the title
 _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chrome entirely
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
+_PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
+_STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
 _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
@@ -302,6 +306,12 @@ def _is_toolbar_row(line: str) -> bool:
     )
 
 
+def _in_widget_row(lines: list[str], i: int) -> bool:
+    """A button next to another button, a separator or a known widget."""
+    near = (_neighbour(lines, i, -1), _neighbour(lines, i, 1))
+    return any(x == CUT or _is_separator(x) or _is_button(x) for x in near)
+
+
 def _lone_name(lines: list[str], i: int) -> bool:
     """A speaker's name under a title (习近平, 习 近 平): 2–4 Han characters with no button
     beside it."""
@@ -338,10 +348,12 @@ def _find_title(
 
 def _chrome_between(
     lines: list[str], gap: list[int], repeated: set[int], after: str, skip: set[int]
-) -> bool:
-    """Does the page show chrome between two prose lines (the lines of ``gap``)?"""
+) -> int:
+    """How much chrome the page shows between two prose lines (the lines of ``gap``): 0 none,
+    1 a single widget or label, 2 or more a menu, a list of links, several widgets."""
     if after.endswith(("：", ":")):
-        return False  # a list introduced by a colon (出席会议的有：) belongs to the text
+        return 0  # a list introduced by a colon (出席会议的有：) belongs to the text
+    weight = 0
     run = 0
     n_separators = 0
     n_dates = 0
@@ -350,30 +362,80 @@ def _chrome_between(
         if not line:
             continue
         if line == CUT:
-            return True
+            weight += 1
         # A repeated label (相关新闻, 网站首页) is chrome; a repeated sentence (同志们！) or a
         # footnote mark ([, ↑) repeated across a collection's documents is not.
-        if i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None:
-            return True
-        if _is_separator(line):
+        elif i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None:
+            weight += 1
+        elif _is_separator(line):
             n_separators += 1
-            if n_separators >= 2:
-                return True
+            weight += n_separators % 2 == 0  # two separator lines count as one widget
         elif _RX_SEPARATORS.search(line) and len(line) <= _ABOVE_TITLE_MAX:
-            return True  # a navigation tab ("| 最新", "首页 > 要闻")
+            weight += 1  # a navigation tab ("| 最新", "首页 > 要闻")
         run = run + 1 if _is_button(line) else 0
-        if run >= _MENU_RUN:
-            return True
+        if run == _MENU_RUN:
+            weight += 2
         if _RX_DATE_ONLY.fullmatch(line):
             n_dates += 1  # a list of dated links (headline / 2019-09-30 / headline …)
-            if n_dates >= 2:
-                return True
+            weight += 2 if n_dates == 2 else 0
     # A list header (最新动态, 相关阅读) followed by headlines.
     texts = [lines[i] for i in gap if lines[i] and i not in skip]
     for k, line in enumerate(texts):
         if _is_button(line) and sum(map(_is_headline, texts[k + 1 : k + 4])) >= 3:
-            return True
-    return False
+            weight += 2
+            break
+    return weight
+
+
+def _tail_signal(lines: list[str], tail: list[int], k: int, repeated: set[int]) -> bool:
+    i = tail[k]
+    line = lines[i]
+    nxt = lines[tail[k + 1]] if k + 1 < len(tail) else ""
+    return bool(
+        (i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None)
+        or _is_separator(line)
+        or (_RX_SEPARATORS.search(line) and len(line) <= _ABOVE_TITLE_MAX)
+        or _is_toolbar_row(line)
+        or _RX_COUNTER.fullmatch(line)
+        or (
+            _is_button(line)
+            and (_is_button(nxt) or _is_headline(nxt) or _RX_COUNTER.fullmatch(nxt))
+        )
+    )
+
+
+def _lenient_tail(
+    lines: list[str], tail: list[int], last: int, repeated: set[int], skip: set[int]
+) -> int:
+    """Index in ``tail`` of the first chrome line of a plain document (len(tail): none)."""
+    prev = last
+    for k, i in enumerate(tail):
+        gap = list(range(prev + 1, i))
+        if _chrome_between(lines, gap, repeated, "", skip) or _tail_signal(
+            lines, tail, k, repeated
+        ):
+            return k
+        prev = i
+    return len(tail)
+
+
+def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int]) -> int:
+    """Index in ``tail`` of the first chrome line of a web page: after a list the last
+    paragraph opens with a colon, or a short signature ending in a date."""
+    if lines[last].endswith(("：", ":")):
+        for k, i in enumerate(tail):
+            if i in repeated or _is_separator(lines[i]) or _neighbour(lines, i, -1) == CUT:
+                return k
+            if _is_button(lines[i]) and k + 1 < len(tail) and _is_headline(lines[tail[k + 1]]):
+                return k  # a list header (最新动态) and its headlines
+        return len(tail)
+    for k, i in enumerate(tail[:_SIGNATURE_MAX]):
+        line = lines[i]
+        if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
+            break
+        if _RX_DATE_END.search(line):
+            return k + 1
+    return 0
 
 
 def shape_marks(
@@ -419,13 +481,26 @@ def shape_marks(
     live = [i for i in live if i not in marks]
 
     blocks = [[prose[0]]]
+    breaks = []
     for a, b in itertools.pairwise(prose):
-        if _chrome_between(lines, list(range(a + 1, b)), repeated, lines[a], removed_before):
+        weight = _chrome_between(lines, list(range(a + 1, b)), repeated, lines[a], removed_before)
+        if weight:
             blocks.append([b])
+            breaks.append(weight)
         else:
             blocks[-1].append(b)
-    article = max(blocks, key=lambda blk: sum(han[i] for i in blk))
+    k = max(range(len(blocks)), key=lambda j: sum(han[i] for i in blocks[j]))
+    # Prose above the article joins it unless a menu or several widgets stand between: a lead
+    # paragraph may be followed by a link line (相关链接:http://…) before the rest.
+    while k > 0 and breaks[k - 1] < _STRONG_BREAK:
+        blocks[k - 1 : k + 1] = [blocks[k - 1] + blocks[k]]
+        del breaks[k - 1]
+        k -= 1
+    article = blocks[k]
     first, last = article[0], article[-1]
+
+    n_widgets = sum(1 for x in lines if x == CUT or _is_separator(x))
+    is_page = n_widgets >= _PAGE_WIDGETS
 
     # Above the article: the title, and what a page puts above it.
     head = [i for i in live if i < first]
@@ -461,7 +536,8 @@ def shape_marks(
                 page_header
                 or i in repeated
                 or _RX_SEPARATORS.search(line)
-                or (len(line) <= _ABOVE_TITLE_MAX and _RX_SENTENCE.search(line) is None)
+                or (_is_button(line) and _in_widget_row(lines, i))
+                or (is_page and len(line) <= _ABOVE_TITLE_MAX)
             ):
                 marks[i] = "chrome:before-title"
         for i in head:
@@ -482,9 +558,10 @@ def shape_marks(
                 or _is_toolbar_row(line)
             ):
                 marks[i] = "chrome:header"
-            elif (_is_button(line) or (page_header and line.isdigit())) and not _lone_name(
-                lines, i
+            elif (page_header and (_is_button(line) or line.isdigit())) or (
+                _is_button(line) and _in_widget_row(lines, i)
             ):
+                # A caption (图为八大会址), a speaker (王沪宁主持) alone under a title stay.
                 marks[i] = "chrome:header"
             elif (
                 page_header
@@ -539,29 +616,17 @@ def shape_marks(
             last = i
             tail = tail[k + 1 :]
             break
-    keep: set[int] = set()
-    if lines[last].endswith(("：", ":")):
-        # Lines continuing a paragraph that ends in a colon (出席会议的有：\n名单) are content.
-        for k, i in enumerate(tail):
-            if i in repeated or _is_separator(lines[i]) or _neighbour(lines, i, -1) == CUT:
-                break
-            if _is_button(lines[i]) and k + 1 < len(tail) and _is_headline(lines[tail[k + 1]]):
-                break  # a list header (最新动态) and its headlines, not the list the colon opens
-            keep.add(i)
+    # A web page (several widgets, separators or a header of menus) puts its links, share bars
+    # and footers below the article: everything there is chrome but a signature that ends in a
+    # date or a list the last paragraph opens with a colon. A plain document (a report, a
+    # transcript) may end with captions or notes: there, what follows the article stays until
+    # the text shows chrome.
+    if page_header or is_page:
+        first_chrome = _strict_tail(lines, tail, last, repeated)
     else:
-        # A signature: at most three short lines right after the article, ending in a date.
-        sig = []
-        for i in tail[:_SIGNATURE_MAX]:
-            line = lines[i]
-            if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
-                break
-            sig.append(i)
-            if _RX_DATE_END.search(line):
-                keep.update(sig)
-                break
-    for i in tail:
-        if i not in keep:
-            marks[i] = "chrome:repeated" if i in repeated else "chrome:after-article"
+        first_chrome = _lenient_tail(lines, tail, last, repeated, removed_before)
+    for i in tail[first_chrome:]:
+        marks[i] = "chrome:repeated" if i in repeated else "chrome:after-article"
     return marks
 
 

@@ -42,7 +42,8 @@ _RX_PROSE = re.compile(r"[。？！?!，,；;]")
 # are separated by spaces, 、 or ，. Every pattern is anchored on the credit's own words (记者,
 # 摄, 责任编辑 …) and ends where the credit visibly ends (摄, a closing bracket, the line end),
 # so body text around an inline credit is never taken.
-_NAME = rf"[{HAN}]{{2,4}}(?:[·・][{HAN}]{{1,6}})?"
+# A name may be spaced out by the layout (鞠 鹏).
+_NAME = rf"(?:[{HAN}]{{2,4}}|[{HAN}](?: [{HAN}]){{1,3}})(?:[·・][{HAN}]{{1,6}})?"
 _SP = f"[{HSPACE}]*"
 # A following "key：" (编辑：张三 校对：李四) is the next credit, not one more name.
 _NAMES = rf"{_NAME}(?:[{HSPACE}、，,]+{_NAME}(?!{_SP}[:：])){{0,7}}"
