@@ -331,6 +331,9 @@ def evaluate_pages_cmd(
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     show_errors: bool = typer.Option(False, help="List chrome left and body lines removed."),
+    titles: bool = typer.Option(
+        True, help="Give each page its title, as a .jsonl/.csv record does (--no-titles: as .txt)."
+    ),
 ) -> None:
     """Page cleaning against labelled scraped pages: chrome left in the text, body lines
     removed, credits found."""
@@ -339,7 +342,7 @@ def evaluate_pages_cmd(
     if not (gold / "gold.jsonl").exists():
         console.print(f"[red]error:[/red] {gold / 'gold.jsonl'} not found")
         raise typer.Exit(2)
-    report = evaluate_page_cleaning(gold)
+    report = evaluate_page_cleaning(gold, use_titles=titles)
     if json_output:
         print(json.dumps(report, ensure_ascii=False))
         return

@@ -221,11 +221,12 @@ REMOVE_LABELS = frozenset({"chrome", "meta", "credit"})
 KEEP_LABELS = frozenset({"body", "title"})
 
 
-def evaluate_page_cleaning(folder: str | Path) -> dict[str, Any]:
+def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[str, Any]:
     """Score normalisation on scraped pages whose lines are labelled
     body/title/meta/credit/chrome/mixed: chrome left in the text, body lines removed, and the
     credits found. Pages are cleaned as one run would clean them (repetition counted over
-    the pages of each site in the folder)."""
+    the pages of each site in the folder). ``use_titles=False`` cleans them as .txt files
+    are cleaned, without the title a .jsonl/.csv record would give."""
     from pipeline.normalise import BoilerplateCounter, boilerplate_lines, normalise
 
     folder = Path(folder)
@@ -242,7 +243,8 @@ def evaluate_page_cleaning(folder: str | Path) -> dict[str, Any]:
     audit_complete = True
     for g in gold:
         raw = raws[g["file"]]
-        n = normalise(raw, boilerplate=boilerplate.for_group(g["site"]), title_hint=g.get("title"))
+        hint = g.get("title") if use_titles else None
+        n = normalise(raw, boilerplate=boilerplate.for_group(g["site"]), title_hint=hint)
         kept = bytearray(len(raw) + 1)
         for off in n.raw_offsets[: len(n.text)]:
             kept[off] = 1

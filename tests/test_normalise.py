@@ -609,6 +609,15 @@ def test_scraped_pages_lose_chrome_not_body(part: str, min_sites: int) -> None:
     assert credits["tp"] >= 2 * credits["fp"]
 
 
+def test_scraped_pages_without_their_titles() -> None:
+    # As .txt files: the title comes from the page's own <title> line or its shape.
+    from pipeline.evaluate import evaluate_page_cleaning
+
+    report = evaluate_page_cleaning(SCRAPED / "dev", use_titles=False)
+    assert report["body_removed"] == []
+    assert len(report["chrome_left"]) <= 1
+
+
 @pytest.mark.parametrize(
     "raw, text, credits",
     [

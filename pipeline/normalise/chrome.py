@@ -630,6 +630,23 @@ def shape_marks(
     return marks
 
 
+_RX_TITLE_PARTS = re.compile(r"_+|\s+[-–—|｜]\s+|--+|(?<=\S)[|｜](?=\S)")
+
+
+def _title_from_head(lines: list[str]) -> str | None:
+    """The headline, read from the page's <title> text a scraper puts first ("标题_栏目_网站"):
+    the first part of it that the page also prints on a line of its own."""
+    first = next((x for x in lines if x and x != CUT), "")
+    parts = [p.strip() for p in _RX_TITLE_PARTS.split(first)]
+    if len(parts) < 2:
+        return None
+    present = set(lines)
+    for part in parts:
+        if _n_han(part) >= _TITLE_MIN_HAN and part in present and part != first:
+            return part
+    return None
+
+
 def page_lines(
     text: str,
     offs: Offsets,
@@ -659,7 +676,8 @@ def page_lines(
                 reasons[j] = "credit"
         elif metadata_line(text, s, e, md):
             reasons[i] = "metadata"
-    reasons.update(shape_marks(lines, set(reasons), boiler, title_hint))
+    hint = title_hint or _title_from_head(lines)
+    reasons.update(shape_marks(lines, set(reasons), boiler, hint))
 
     edits: list[Edit] = []
     for i in sorted(cut | set(reasons)):
