@@ -127,15 +127,21 @@ def _batches(
 
 
 def count_boilerplate(
-    items: Iterable[Document | IngestError], stop: StopOnSignal | None = None
+    read: Callable[[], Iterable[Document | IngestError]],
+    needs_processing: Callable[[Document], bool] = lambda doc: True,
+    stop: StopOnSignal | None = None,
 ) -> Boilerplate:
     """Lines repeated across the documents of each site or file of the run (page boilerplate).
 
     A streaming pass before the run: the decision for one document depends on the others of
-    its group, and must not depend on how documents fall into batches or workers.
+    its group, and must not depend on how documents fall into batches or workers. ``read``
+    opens the input anew; when no document needs processing (a rerun over unchanged input)
+    nothing is counted.
     """
+    if not any(isinstance(d, Document) and needs_processing(d) for d in read()):
+        return Boilerplate()
     counter = BoilerplateCounter()
-    for item in items:
+    for item in read():
         if stop is not None and stop.requested:
             break
         if isinstance(item, Document):
@@ -272,7 +278,16 @@ def _run_locked(
         run_id=run_id,
         lexicon=str(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
-        boilerplate=count_boilerplate(iter_documents(inputs, fields, exclude=[out]), stop),
+        boilerplate=count_boilerplate(
+            lambda: iter_documents(inputs, fields, exclude=[out]),
+            lambda doc: (
+                force
+                or doc.doc_id in unfinished
+                or (prev := existing.get(doc.doc_id)) is None
+                or prev.content_hash != doc.content_hash
+            ),
+            stop,
+        ),
     )
     checkpoint("run.started")
 
