@@ -35,7 +35,7 @@ import duckdb
 
 from pipeline import __version__
 from pipeline.charts import bar_chart, line_chart
-from pipeline.views import connect_views, concordance_select
+from pipeline.views import concordance_select, connect_views
 
 REPORTS = "reports"
 # runs with its timestamps as naive UTC: fetching TIMESTAMPTZ into Python needs pytz.
