@@ -88,8 +88,8 @@ def report(
 
     try:
         with OutputLock(out):
+            path = write_report(out)  # first: it says so when OUT holds no run
             write_views(out)
-            path = write_report(out)
     except OutputLocked as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(3) from None

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.aggregate import _duck_type
 from pipeline.schema import SCHEMAS
+from pipeline.write import table_files
 
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
@@ -39,13 +41,21 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _table_glob(out: Path, table: str) -> str:
-    return _quote(f"{out.resolve().as_posix()}/{table}/*.parquet")
+def _table_source(out: Path, table: str) -> str:
+    if not table_files(out, table):
+        # No file yet (a folder before its first complete run): an empty relation with the
+        # declared columns, so every view still binds; the next run's rewrite points it at files.
+        cols = ", ".join(
+            f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
+        )
+        return f"(SELECT {cols} WHERE FALSE)"
+    glob = _quote(f"{out.resolve().as_posix()}/{table}/*.parquet")
+    return f"read_parquet({glob}, union_by_name = true)"
 
 
 def _context(expr: str) -> str:
     # Newlines and runs of spaces in a context would break a one-line concordance row.
-    return f"regexp_replace({expr}, '\\s+', ' ', 'g')"
+    return f"trim(regexp_replace({expr}, '\\s+', ' ', 'g'))"
 
 
 def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
@@ -183,8 +193,7 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
     for table in SCHEMAS:
         name = "people_table" if table == "people" else table
         stmts.append(
-            f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM "
-            f"read_parquet({_table_glob(out, table)}, union_by_name = true)"
+            f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM {_table_source(out, table)}"
         )
     stmts += [
         f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
