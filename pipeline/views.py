@@ -35,6 +35,8 @@ VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
 ANALYST_VIEWS = ("trends", "new_tonight", "people", "concordance")
+# Storage format of the file: readable by DuckDB 1.0 and later.
+STORAGE_VERSION = "v1.0.0"
 
 
 def _quote(text: str) -> str:
@@ -221,7 +223,9 @@ def write_views(out_dir: Path | str) -> Path:
         stale.unlink(missing_ok=True)
     tmp = out / f".{VIEWS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        con = duckdb.connect(str(tmp))
+        # Oldest storage format that holds views: dashboards bundle their own DuckDB, often a
+        # release or two behind this one (DuckDB 2.0's default format is unreadable by 1.x).
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
         try:
             for stmt in view_statements(out):
                 con.execute(stmt)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -348,3 +349,43 @@ def test_kwic_function_finds_every_occurrence(two_nights: dict) -> None:
     assert result.kind == "string" and result.n_total == expected == len(result.rows)
     assert all(len(r["left_context"]) <= 5 for r in result.rows)
     assert os.path.commonprefix([r["match"] for r in result.rows]) == "工作"
+
+
+def _duckdb_cli() -> str | None:
+    # The `duckdb-cli` wheel (dev extra) puts the CLI beside this interpreter.
+    beside = Path(sys.executable).with_name("duckdb")
+    return str(beside) if beside.is_file() else shutil.which("duckdb")
+
+
+@pytest.mark.skipif(_duckdb_cli() is None, reason="no duckdb CLI (pip install duckdb-cli)")
+def test_duckdb_cli_reads_every_view(two_nights: dict, tmp_path: Path) -> None:
+    """The README's `duckdb DIR/tifa.duckdb -c "select * from trends limit 5"`, with the CLI's own
+    DuckDB release (a 1.x CLI reads the file: it is written in the 1.0 storage format)."""
+    db = str(two_nights["out"] / VIEWS_FILE)
+    done = subprocess.run(
+        [_duckdb_cli(), db, "-c", "select * from trends limit 5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "formulation_id" in done.stdout and "granularity" in done.stdout
+    for view in ANALYST_VIEWS:
+        done = subprocess.run(
+            [
+                _duckdb_cli(),
+                "-readonly",
+                "-csv",
+                "-noheader",
+                db,
+                "-c",
+                f"select count(*) from {view}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, (view, done.stderr)
+        assert int(done.stdout.strip()) > 0, view
