@@ -147,7 +147,7 @@ def kwic(
         raise typer.Exit(2) from None
     what = f"formulation {result.canonical}" if result.kind == "formulation" else f"string {term!r}"
     table = Table(
-        title=f"{what}: {result.n_total:,} occurrences"
+        title=f"{what}: {result.n_total:,} occurrence{'' if result.n_total == 1 else 's'}"
         + (f", newest {len(result.rows)} shown" if len(result.rows) < result.n_total else ""),
         title_justify="left",
     )

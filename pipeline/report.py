@@ -486,7 +486,9 @@ def _kwic_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
         for r in rows
     )
     html.append(
-        '<table id="kwic"><thead><tr><th class="num">left context</th><th>match</th>'
+        '<table id="kwic"><colgroup><col style="width:33%"><col style="width:13%">'
+        '<col style="width:33%"><col style="width:13%"><col style="width:8%"></colgroup>'
+        '<thead><tr><th class="num">left context</th><th>match</th>'
         "<th>right context</th><th>document</th><th>date</th></tr></thead>"
         f"<tbody>{body}</tbody></table></section>"
     )
