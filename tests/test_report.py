@@ -389,3 +389,19 @@ def test_duckdb_cli_reads_every_view(two_nights: dict, tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (view, done.stderr)
         assert int(done.stdout.strip()) > 0, view
+
+
+def test_progress_counts_bytes_up_to_the_input_size(tmp_path: Path) -> None:
+    """The bar of `tifa run` is the input's size in bytes; a UTF-8 .txt counts exactly its size,
+    whether it is processed or skipped as unchanged."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / NEW_DOC, inputs / NEW_DOC)
+    shutil.copy(SAMPLES / "hubei_meeting_news.txt", inputs / "hubei_meeting_news.txt")
+    total = sum(p.stat().st_size for p in inputs.iterdir())
+    seen: list[int] = []
+    run_pipeline([inputs], tmp_path / "out", on_bytes=seen.append, batch_size=1)
+    assert len(seen) >= 2 and seen == sorted(seen) and seen[-1] == total
+    seen.clear()
+    again = run_pipeline([inputs], tmp_path / "out", on_bytes=seen.append)
+    assert again.n_skipped == 2 and seen[-1] == total
