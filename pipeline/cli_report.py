@@ -73,8 +73,10 @@ def _short(text: str, n: int) -> str:
 def report(
     out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
 ) -> None:
-    """Write the HTML report of the last completed run: OUT/reports/<run_id>.html and the index
-    of all runs OUT/reports/index.html, each one self-contained file that opens offline.
+    """Write the HTML report of the last completed run (OUT/reports/).
+
+    OUT/reports/<run_id>.html and the index of all runs OUT/reports/index.html, each one
+    self-contained file that opens offline.
 
     Sections: the run (documents, characters, time, skipped/replaced, errors by type with
     examples), new tonight (formulations, discovery candidates and person–post pairs first seen
@@ -103,8 +105,10 @@ def report(
 def views(
     out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
 ) -> None:
-    """(Re)write OUT/tifa.duckdb: views over every Parquet table plus trends, new_tonight, people
-    and concordance, for Superset, Metabase, Grafana or Evidence.
+    """(Re)write OUT/tifa.duckdb, the views dashboards connect to.
+
+    Views over every Parquet table plus trends, new_tonight, people and concordance, for
+    Superset, Metabase, Grafana or Evidence.
 
     The views name the Parquet folders by absolute path: run this again after moving OUT or
     when OUT is mounted at another path (e.g. inside a dashboard's container). `tifa run`
@@ -134,9 +138,11 @@ def kwic(
     width: int = typer.Option(30, "--width", "-w", min=1, help="Characters of context each side."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Rows to print (newest first)."),
 ) -> None:
-    """Keyword in context: each occurrence of TERM with the text either side, its document and
-    date, newest first. A formulation lists its mentions (variants included) from the
-    formulations table; any other string is searched in the documents' text.
+    """Keyword in context: a formulation or any string, with the text either side.
+
+    Each occurrence of TERM with its document and date, newest first. A formulation lists its
+    mentions (variants included) from the formulations table; any other string is searched in
+    the documents' text.
     """
     from pipeline.kwic import kwic as find
 
