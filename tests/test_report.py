@@ -405,3 +405,15 @@ def test_progress_counts_bytes_up_to_the_input_size(tmp_path: Path) -> None:
     seen.clear()
     again = run_pipeline([inputs], tmp_path / "out", on_bytes=seen.append)
     assert again.n_skipped == 2 and seen[-1] == total
+
+
+def test_report_of_a_night_where_every_input_failed(tmp_path: Path) -> None:
+    from pipeline.report import write_report
+
+    out = tmp_path / "out"
+    run_pipeline([SAMPLES / "broken_truncated_scrape.jsonl"], out)
+    html = write_report(out).read_text("utf-8")
+    assert "JSONDecodeError" in html and "No formulation mentions" in html
+    con = _con(out)
+    assert con.execute("SELECT count(*) FROM new_tonight").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 1
