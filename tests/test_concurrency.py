@@ -78,7 +78,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(clean: dict, tmp_path: Path) 
     )
     summary = run_pipeline([clean["corpus"]], out, batch_size=1)
     assert summary.stale_lock["pid"] == dead.pid and not summary.stale_lock["alive"]
-    assert summary.n_skipped == 17
+    assert summary.n_skipped == 18  # 12 samples + 6 notices
     assert not (out / LOCK_NAME).exists()
 
 

@@ -49,10 +49,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_clean_runs_are_consistent(world: dict) -> None:
     assert problems(world["base_a"]) == []
-    assert len(world["ref_a"]["documents"]) == 17
+    assert len(world["ref_a"]["documents"]) == 18  # 12 samples + 6 notices
     # B changed three notices and added two: the replaced rows differ from A's
     assert world["ref_b"]["documents"] != world["ref_a"]["documents"]
-    assert len(world["ref_b"]["documents"]) == 19
+    assert len(world["ref_b"]["documents"]) == 20
 
 
 # (label, start from A's archive?, corpus, args of the killed run, kill, args of the rerun)
