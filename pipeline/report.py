@@ -32,10 +32,12 @@ from string import Template
 from typing import Any
 
 import duckdb
+import pyarrow.dataset as ds
 
 from pipeline import __version__
 from pipeline.charts import bar_chart, line_chart
-from pipeline.views import concordance_select, connect_views
+from pipeline.views import connect_views
+from pipeline.write import table_files
 
 REPORTS = "reports"
 # runs with its timestamps as naive UTC: fetching TIMESTAMPTZ into Python needs pytz.
@@ -238,14 +240,14 @@ def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
     of every period from the first to the last (gaps included, so a silence shows as zero)."""
     lo, hi, n_month = con.execute(
         "SELECT min(year), max(year), count(*) FILTER (WHERE published_at IS NOT NULL) "
-        "FROM documents WHERE year IS NOT NULL"
+        "FROM t_docs WHERE year IS NOT NULL"
     ).fetchone()
     if lo is None:
         return "year", []
     if hi - lo <= 2 and n_month:
         lo_m, hi_m = con.execute(
             "SELECT min(date_trunc('month', published_at)), max(date_trunc('month', "
-            "published_at)) FROM documents"
+            "published_at)) FROM t_docs"
         ).fetchone()
         labels = []
         y, m = lo_m.year, lo_m.month
@@ -256,18 +258,23 @@ def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
     return "year", [str(y) for y in range(lo, hi + 1)]
 
 
-def _series(
-    con: duckdb.DuckDBPyConnection, key: str, names: list[str], grain: str, labels: list[str]
-) -> list[tuple[str, list[float]]]:
+def _period_cells(con: duckdb.DuckDBPyConnection, grain: str) -> list[dict]:
+    """Mentions per (formulation, category, period label), fetched once for every chart."""
     label_sql = "strftime(period, '%Y-%m')" if grain == "month" else "year::VARCHAR"
     cond = "granularity = 'month'" if grain == "month" else "year IS NOT NULL"
-    got = _rows(
+    return _rows(
         con,
-        f"SELECT {key} AS name, {label_sql} AS label, sum(n_mentions) AS n FROM trends "
-        f"WHERE {cond} AND {key} IN (SELECT unnest(?)) GROUP BY ALL",
-        [names],
+        f"SELECT canonical, category, {label_sql} AS label, sum(n_mentions) AS n "
+        f"FROM t_trends WHERE {cond} GROUP BY ALL",
     )
-    index = {(r["name"], r["label"]): r["n"] for r in got}
+
+
+def _series(
+    cells: list[dict], key: str, names: list[str], labels: list[str]
+) -> list[tuple[str, list[float]]]:
+    index: dict[tuple[str, str], float] = {}
+    for c in cells:
+        index[(c[key], c["label"])] = index.get((c[key], c["label"]), 0) + c["n"]
     return [(n, [float(index.get((n, lab), 0)) for lab in labels]) for n in names]
 
 
@@ -275,20 +282,20 @@ def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str
     """Formulations whose rate (mentions per 10,000 characters) changed most: tonight's
     documents against the rest of the archive; on the first night (no archive yet), the latest
     period against the earlier ones."""
-    n_before = _one(con, "SELECT count(*) FROM documents WHERE run_id <= ?", [since])
-    if n_before and _one(con, "SELECT count(*) FROM documents WHERE run_id > ?", [since]):
+    n_before = _one(con, "SELECT count(*) FROM t_docs WHERE run_id <= ?", [since])
+    if n_before and _one(con, "SELECT count(*) FROM t_docs WHERE run_id > ?", [since]):
         now_cond, before_cond = "d.run_id > $since", "d.run_id <= $since"
         what = "tonight's documents against the archive before tonight"
     else:
         if grain == "month":
-            latest = _one(con, "SELECT max(date_trunc('month', published_at)) FROM documents")
+            latest = _one(con, "SELECT max(date_trunc('month', published_at)) FROM t_docs")
             if latest is None:
                 return "", []
             now_cond = "date_trunc('month', d.published_at) = $latest"
             before_cond = "date_trunc('month', d.published_at) < $latest"
             what = f"{latest:%Y-%m} against the earlier months (first night: no archive yet)"
         else:
-            latest = _one(con, "SELECT max(year) FROM documents")
+            latest = _one(con, "SELECT max(year) FROM t_docs")
             if latest is None:
                 return "", []
             now_cond, before_cond = "d.year = $latest", "d.year < $latest"
@@ -297,7 +304,7 @@ def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str
     params = {"since": since} if "$since" in now_cond else {"latest": since}
     chars = con.execute(
         f"SELECT sum(n_chars) FILTER (WHERE {now_cond}), sum(n_chars) FILTER (WHERE "
-        f"{before_cond}) FROM documents d",
+        f"{before_cond}) FROM t_docs d",
         params,
     ).fetchone()
     if not chars[0] or not chars[1]:
@@ -312,7 +319,7 @@ def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str
                10000.0 * n_now / $now_chars AS rate_now,
                10000.0 * n_before / $before_chars AS rate_before,
                rate_now - rate_before AS change
-        FROM formulations f JOIN documents d USING (doc_id)
+        FROM t_forms f JOIN t_docs d USING (doc_id)
         GROUP BY f.formulation_id
         HAVING n_now + n_before >= 3
         ORDER BY change DESC, canonical
@@ -323,12 +330,23 @@ def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str
 
 
 def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSettings) -> str:
+    # The section asks a few dozen small questions: read the Parquet files once into temporary
+    # tables of the columns it needs (no document text), not once per question.
+    con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE t_docs AS "
+        "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE t_forms AS SELECT doc_id, formulation_id, canonical "
+        "FROM formulations"
+    )
     grain, labels = _periods(con)
     html = ['<section id="trends"><h2>Trends</h2>']
-    undated = _one(con, "SELECT coalesce(sum(n_mentions), 0) FROM trends WHERE year IS NULL")
+    undated = _one(con, "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NULL")
     off_chart = _one(
         con,
-        "SELECT coalesce(sum(n_mentions), 0) FROM trends WHERE year IS NOT NULL AND "
+        "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL AND "
         "granularity <> 'month'",
     )
     note = f"Mentions per {grain}."
@@ -341,14 +359,15 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
         con,
         "SELECT canonical, category, sum(n_mentions) AS n, "
         "sum(n_mentions) FILTER (WHERE year IS NULL) AS n_undated "
-        "FROM trends GROUP BY ALL ORDER BY n DESC, canonical LIMIT ?",
+        "FROM t_trends GROUP BY ALL ORDER BY n DESC, canonical LIMIT ?",
         [s.top],
     )
     if labels and top:
+        cells = _period_cells(con, grain)
         html.append(
             line_chart(
                 labels,
-                _series(con, "canonical", [r["canonical"] for r in top], grain, labels),
+                _series(cells, "canonical", [r["canonical"] for r in top], labels),
                 title=f"Top {len(top)} formulations, mentions per {grain}",
             )
         )
@@ -356,32 +375,31 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
             r["category"]
             for r in _rows(
                 con,
-                "SELECT category, sum(n_mentions) AS n FROM trends GROUP BY ALL "
+                "SELECT category, sum(n_mentions) AS n FROM t_trends GROUP BY ALL "
                 "ORDER BY n DESC, category",
             )
         ]
         html.append(
             line_chart(
                 labels,
-                _series(con, "category", cats, grain, labels),
+                _series(cells, "category", cats, labels),
                 title=f"Every category, mentions per {grain}",
             )
         )
         html.append("<h3>By category</h3><div class='grid'>")
+        by_category: dict[str, list[str]] = {}
+        for r in _rows(
+            con,
+            "SELECT category, canonical, sum(n_mentions) AS n FROM t_trends GROUP BY ALL "
+            "ORDER BY category, n DESC, canonical",
+        ):
+            by_category.setdefault(r["category"], []).append(r["canonical"])
         for cat in cats:
-            names = [
-                r["canonical"]
-                for r in _rows(
-                    con,
-                    "SELECT canonical, sum(n_mentions) AS n FROM trends WHERE category = ? "
-                    "GROUP BY ALL ORDER BY n DESC, canonical LIMIT ?",
-                    [cat, s.per_category],
-                )
-            ]
+            names = by_category[cat][: s.per_category]
             html.append(
                 line_chart(
                     labels,
-                    _series(con, "canonical", names, grain, labels),
+                    _series(cells, "canonical", names, labels),
                     title=f"{cat}: top {len(names)}",
                     width=560,
                     height=240,
@@ -443,18 +461,41 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     return "".join(html)
 
 
-def _kwic_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
+def _add_contexts(out: Path, rows: list[dict], width: int) -> None:
+    """Left and right context of each row, sliced in Python from the documents' text, read in
+    record batches of only the documents needed. (DuckDB's substring walks a UTF-8 string from
+    its start to find a character offset, which costs more than the rest of the report on long
+    documents; a Python slice of the decoded text is immediate.)"""
+    by_doc: dict[str, list[dict]] = {}
+    for r in rows:
+        by_doc.setdefault(r["doc_id"], []).append(r)
+    dataset = ds.dataset(table_files(out, "documents"), format="parquet")
+    wanted = ds.field("doc_id").isin(list(by_doc))
+    for batch in dataset.to_batches(columns=["doc_id", "text"], filter=wanted):
+        for doc_id, text in zip(
+            batch.column("doc_id").to_pylist(), batch.column("text").to_pylist(), strict=True
+        ):
+            for r in by_doc.get(doc_id, []):
+                r["left_context"] = " ".join(text[max(0, r["start"] - width) : r["start"]].split())
+                r["right_context"] = " ".join(text[r["end"] : r["end"] + width].split())
+
+
+def _kwic_section(con: duckdb.DuckDBPyConnection, out: Path, s: ReportSettings) -> str:
     rows = _rows(
         con,
-        f"""
-        SELECT *, count(*) OVER (PARTITION BY formulation_id) AS n_total
-        FROM ({concordance_select(s.kwic_width)})
-        QUALIFY row_number() OVER (PARTITION BY formulation_id
-                                   ORDER BY published_at DESC NULLS LAST, doc_id, start) <= ?
-        ORDER BY n_total DESC, canonical, published_at DESC NULLS LAST, doc_id, start
+        """
+        SELECT f.formulation_id, f.canonical, f.doc_id, f.start, f."end", f.text AS match,
+               d.title, d.published_at, d.year,
+               count(*) OVER (PARTITION BY f.formulation_id) AS n_total
+        FROM formulations f
+        JOIN (SELECT doc_id, title, published_at, year FROM documents) d USING (doc_id)
+        QUALIFY row_number() OVER (PARTITION BY f.formulation_id
+                                   ORDER BY d.published_at DESC NULLS LAST, f.doc_id, f.start) <= ?
+        ORDER BY n_total DESC, f.canonical, d.published_at DESC NULLS LAST, f.doc_id, f.start
         """,
         [s.kwic_per_formulation],
     )
+    _add_contexts(out, rows, s.kwic_width)
     html = ['<section id="context"><h2>In context</h2>']
     if not rows:
         html.append('<p class="muted">No formulation mentions.</p></section>')
@@ -567,7 +608,7 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
             _run_section(con, run, s),
             _new_section(con, s),
             _trends_section(con, run["since"], s),
-            _kwic_section(con, s),
+            _kwic_section(con, out, s),
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
