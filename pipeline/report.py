@@ -32,6 +32,7 @@ from string import Template
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline import __version__
@@ -469,8 +470,10 @@ def _add_contexts(out: Path, rows: list[dict], width: int) -> None:
     by_doc: dict[str, list[dict]] = {}
     for r in rows:
         by_doc.setdefault(r["doc_id"], []).append(r)
+    if not by_doc:
+        return
     dataset = ds.dataset(table_files(out, "documents"), format="parquet")
-    wanted = ds.field("doc_id").isin(list(by_doc))
+    wanted = ds.field("doc_id").isin(pa.array(sorted(by_doc), pa.string()))
     for batch in dataset.to_batches(columns=["doc_id", "text"], filter=wanted):
         for doc_id, text in zip(
             batch.column("doc_id").to_pylist(), batch.column("text").to_pylist(), strict=True
