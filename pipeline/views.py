@@ -2,9 +2,9 @@
 
 Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus four
 analyst views (`trends`, `new_tonight`, `people`, `concordance`). The file holds no data, only
-view definitions (about 270 KB, the size DuckDB gives an almost empty file) and is always as fresh as the Parquet files: each view
-reads `DIR/<table>/*.parquet` when it is queried, so rows written by later runs appear without
-rebuilding the file.
+view definitions (about 270 KB, the size DuckDB gives an almost empty file), and is always as
+fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when it is queried, so rows
+written by later runs appear without rebuilding the file.
 
 Paths: the views name the Parquet folders by their absolute path, resolved when the file is
 written (DuckDB resolves a relative path in a view against the *reader's* working directory, not
