@@ -38,7 +38,7 @@ import pyarrow.dataset as ds
 from pipeline import __version__
 from pipeline.charts import bar_chart, line_chart
 from pipeline.views import connect_views
-from pipeline.write import table_files
+from pipeline.write import checkpoint, table_files
 
 REPORTS = "reports"
 # runs with its timestamps as naive UTC: fetching TIMESTAMPTZ into Python needs pytz.
@@ -552,10 +552,19 @@ def _page(title: str, subtitle: str, nav: str, body: str) -> str:
     )
 
 
+def remove_temp_files(out_dir: Path | str) -> None:
+    """Remove pages a killed run left half-written (every run calls this, report or not)."""
+    folder = Path(out_dir) / REPORTS
+    if folder.is_dir():
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.write_text(text, "utf-8")
+        checkpoint("report.file")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -601,8 +610,7 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
         raise ReportError(f"{out} holds no completed tifa run (no {out / 'runs'}); run tifa first")
     folder = out / REPORTS
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(".*.tmp"):  # left by a run killed while writing a page
-        stale.unlink(missing_ok=True)
+    remove_temp_files(out)
     t0 = time.perf_counter()
     con = connect_views(out)
     try:

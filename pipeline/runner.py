@@ -370,11 +370,12 @@ def _write_views_and_report(out: Path, summary: RunSummary, report: bool) -> Non
     """Dashboard views and the HTML report, after the runs row: they describe a complete run.
     The night's tables are already written, so a failing report is recorded in the summary (the
     CLI warns) instead of failing the run."""
-    from pipeline.report import write_report
+    from pipeline.report import remove_temp_files, write_report
     from pipeline.views import write_views
 
     checkpoint("views.start")
     summary.views_path = write_views(out)
+    remove_temp_files(out)
     if report:
         checkpoint("report.start")
         t0 = time.perf_counter()

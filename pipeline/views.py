@@ -29,7 +29,7 @@ import duckdb
 
 from pipeline.aggregate import _duck_type
 from pipeline.schema import SCHEMAS
-from pipeline.write import table_files
+from pipeline.write import checkpoint, table_files
 
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
@@ -232,6 +232,7 @@ def write_views(out_dir: Path | str) -> Path:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        checkpoint("views.renaming")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """Kill `tifa run` with SIGKILL in every phase, rerun, and check the archive equals a clean run's.
 
-Small enough for CI (nine kills, about a minute and a half on 2 cores); `python
+Small enough for CI (eleven kills, about a minute and a half on 2 cores); `python
 bench/kill_harness.py` runs the full version (dozens of kills at random moments, 1 worker,
 --workers 2 and Dask).
 """
@@ -64,6 +64,8 @@ POINT_KILLS = [
      "replace.table:8", BATCH),
     ("aggregation: one derived table rebuilt", True, "b", BATCH, "aggregate.table:1", None),
     ("report: before the runs row", False, "a", BATCH, "runs.start:1", None),
+    ("views: tifa.duckdb written, not yet renamed", False, "a", BATCH, "views.renaming:1", None),
+    ("report: a page written, not yet renamed", False, "a", BATCH, "report.file:1", None),
 ]  # fmt: skip
 
 
