@@ -9,7 +9,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 app = typer.Typer(
@@ -90,6 +98,11 @@ def run(
         help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    no_report: bool = typer.Option(
+        False,
+        "--no-report",
+        help="Do not write the HTML report (OUT/reports/); OUT/tifa.duckdb is written anyway.",
+    ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
@@ -124,10 +137,15 @@ def run(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     total_bytes = _input_bytes(paths, out)
+    # The bar's total is the input's size; documents count by their UTF-8 size as they are
+    # handled, so the percentage and ETA are estimates (JSON/CSV overhead, other encodings).
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         TextColumn(
             "{task.fields[docs]} docs · {task.fields[chars]:,} chars · {task.fields[errors]} errors"
         ),
@@ -137,10 +155,16 @@ def run(
     )
     try:
         with progress:
-            task = progress.add_task("tifa run", total=None, docs=0, chars=0, errors=0)
+            task = progress.add_task(
+                "tifa run", total=total_bytes or None, docs=0, chars=0, errors=0
+            )
 
             def on_progress(n_docs: int, n_chars: int, n_errors: int) -> None:
                 progress.update(task, docs=n_docs, chars=n_chars, errors=n_errors)
+
+            def on_bytes(n_bytes: int) -> None:
+                if total_bytes:
+                    progress.update(task, completed=min(n_bytes, total_bytes))
 
             summary = run_pipeline(
                 paths,
@@ -159,6 +183,8 @@ def run(
                 lexicon=lexicon,
                 force=force,
                 on_progress=on_progress,
+                on_bytes=on_bytes,
+                report=not no_report,
             )
             progress.update(task, total=1, completed=1)
     except OutputLocked as exc:
@@ -185,14 +211,12 @@ def run(
         f"→ {out}"
     )
     if not quiet:
-        table = Table(title="rows written this run", title_justify="left")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, n in summary.rows_written.items():
-            table.add_row(name, f"{n:,}")
-        for name, n in summary.derived_rows.items():
-            table.add_row(f"{name} (rebuilt whole)", f"{n:,}")
-        console.print(table)
+        from pipeline.cli_report import summary_table
+
+        console.print(summary_table(out, summary))
+    from pipeline.cli_report import print_outputs
+
+    print_outputs(console, summary)
     if summary.n_interrupted_parts_removed:
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
@@ -482,6 +506,10 @@ def _print_prf(title: str, report: dict) -> None:
         str(report["support"]),
     )
     Console().print(table)
+
+
+# `tifa report`, `tifa views` and `tifa kwic` live in their own module; importing it registers them.
+from pipeline import cli_report  # noqa: E402, F401
 
 
 def main() -> None:

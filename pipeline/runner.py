@@ -64,6 +64,13 @@ class RunSummary:
     derived_rows: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # UTF-8 size of the documents handled so far (processed or skipped), for progress and ETA.
+    n_bytes_done: int = 0
+    # Dashboard views and the nightly report, written after the runs row (see views/report.py).
+    views_path: Path | None = None
+    report_path: Path | None = None
+    report_seconds: float = 0.0
+    report_error: str | None = None
 
 
 def new_run_id() -> str:
@@ -198,11 +205,15 @@ def run_pipeline(
     lexicon: str | os.PathLike | None = None,
     force: bool = False,
     on_progress: Callable[[int, int, int], None] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    report: bool = False,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir`.
 
     `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
-    their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written.
+    their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written,
+    `on_bytes(n)` with the UTF-8 size of the documents handled so far. `report` also writes the
+    HTML report (`pipeline/report.py`); `DIR/tifa.duckdb` (`pipeline/views.py`) is always written.
     Raises `pipeline.lock.OutputLocked` at once when another run is writing to `out_dir`.
     SIGINT/SIGTERM stop the run after the batch in flight (`summary.interrupted` says so).
     """
@@ -227,6 +238,8 @@ def run_pipeline(
             lexicon=lexicon,
             force=force,
             on_progress=on_progress,
+            on_bytes=on_bytes,
+            report=report,
         )
         summary.stale_lock = lock.stale
         return summary
@@ -252,6 +265,8 @@ def _run_locked(
     lexicon: str | os.PathLike | None,
     force: bool,
     on_progress: Callable[[int, int, int], None] | None,
+    on_bytes: Callable[[int], None] | None = None,
+    report: bool = False,
 ) -> RunSummary:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -293,6 +308,7 @@ def _run_locked(
 
     seen: set[str] = set()
     homes: dict[str, str] = {}  # doc_id -> home of each document being replaced
+    in_flight_bytes: dict[str, int] = {}  # doc_id -> UTF-8 size, until its batch is handled
 
     def admit(stream: Iterable[Document | IngestError]) -> Iterator[Document | IngestError]:
         for item in stream:
@@ -313,8 +329,12 @@ def _run_locked(
                 redo = force or item.doc_id in unfinished
                 if previous.content_hash == item.content_hash and not redo:
                     summary.n_skipped += 1
+                    summary.n_bytes_done += len(item.raw_text.encode("utf-8", "replace"))
+                    if on_bytes:
+                        on_bytes(summary.n_bytes_done)
                     continue
                 homes[item.doc_id] = previous.home
+            in_flight_bytes[item.doc_id] = len(item.raw_text.encode("utf-8", "replace"))
             yield item
 
     documents = admit(iter_documents(inputs, fields, exclude=[out]))
@@ -346,9 +366,15 @@ def _run_locked(
         summary.n_documents += len(written)
         summary.n_chars += result.n_chars
         summary.n_batches += 1
+        for doc_id in [r["doc_id"] for r in rows.get("documents", [])] + [
+            e["doc_id"] for e in errors + isolated
+        ]:
+            summary.n_bytes_done += in_flight_bytes.pop(doc_id, 0)
         checkpoint("batch.done")
         if on_progress:
             on_progress(summary.n_documents, summary.n_chars, summary.n_errors)
+        if on_bytes:
+            on_bytes(summary.n_bytes_done)
 
     if workers <= 1 and scheduler != "dask":
         for batch_no, (docs, errs) in enumerate(batches):
@@ -370,7 +396,30 @@ def _run_locked(
     summary.seconds = time.perf_counter() - t0
     checkpoint("runs.start")
     _write_run_row(writer, summary, started, workers)
+    _write_views_and_report(out, summary, report)
     return summary
+
+
+def _write_views_and_report(out: Path, summary: RunSummary, report: bool) -> None:
+    """Dashboard views and the HTML report, after the runs row: they describe a complete run.
+    The night's tables are already written, so a failing report is recorded in the summary (the
+    CLI warns) instead of failing the run."""
+    from pipeline.report import remove_temp_files, write_report
+    from pipeline.views import write_views
+
+    checkpoint("views.start")
+    summary.views_path = write_views(out)
+    remove_temp_files(out)
+    if report:
+        checkpoint("report.start")
+        t0 = time.perf_counter()
+        try:
+            summary.report_path = write_report(out)
+        except (OSError, MemoryError):
+            raise  # the environment failed: the CLI says so and exits 1, like for the tables
+        except Exception as exc:  # noqa: BLE001 - a report bug must not lose the night's run
+            summary.report_error = f"{type(exc).__name__}: {exc}"
+        summary.report_seconds = time.perf_counter() - t0
 
 
 def _run_processes(batches, options, handle, workers: int, stop: StopOnSignal) -> None:  # noqa: ANN001

@@ -78,7 +78,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(clean: dict, tmp_path: Path) 
     )
     summary = run_pipeline([clean["corpus"]], out, batch_size=1)
     assert summary.stale_lock["pid"] == dead.pid and not summary.stale_lock["alive"]
-    assert summary.n_skipped == 17
+    assert summary.n_skipped == 18  # 12 samples + 6 notices
     assert not (out / LOCK_NAME).exists()
 
 
@@ -111,10 +111,10 @@ def test_readers_never_see_a_duplicated_doc_id_during_force(clean: dict, tmp_pat
         polls += 1
     _, stderr = proc.communicate()
     assert proc.returncode == 0, stderr
-    assert "17 replaced" in stderr
+    assert "18 replaced" in stderr
     assert polls >= 5, f"only {polls} polls: the run was too quick to observe"
     assert all(s[:3] == (0, 0, 0) for s in seen), [s for s in seen if s[:3] != (0, 0, 0)]
-    assert {s[3] for s in seen} == {17}, "a document was missing while being replaced"
+    assert {s[3] for s in seen} == {18}, "a document was missing while being replaced"
     assert problems(out, clean["ref"]) == []
 
 
@@ -150,7 +150,7 @@ def test_a_signal_stops_after_the_batch_in_flight(
     assert "Traceback" not in stderr
     assert wait_gone(children, timeout=10) == [], "worker processes outlived the run"
     n_docs = len(pd.read_parquet(out / "documents"))
-    assert 2 <= n_docs < 17, n_docs
+    assert 2 <= n_docs < 18, n_docs
     assert not (out / "formulation_counts").exists(), "derived tables of a half-finished run"
     assert not (out / "runs").exists()
     assert problems(out) == []

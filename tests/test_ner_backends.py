@@ -285,7 +285,10 @@ def test_run_cli_char_tokenizer(tmp_path):
     docs = pd.read_parquet(out / "documents").set_index("doc_id")["text"]
     assert len(docs) >= 10
     errors = pd.read_parquet(out / "errors") if (out / "errors").exists() else pd.DataFrame()
-    assert not len(errors), errors.to_dict("records")
+    # Only the deliberately broken sample fails.
+    assert list(errors.source_file.map(lambda f: Path(f).name)) == [
+        "broken_truncated_scrape.jsonl"
+    ], errors.to_dict("records")
     for table in ("entities", "sentences", "relations"):
         rows = pd.read_parquet(out / table)
         assert len(rows), table

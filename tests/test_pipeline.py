@@ -122,7 +122,11 @@ def test_documents_columns_and_metadata(samples_out: Path) -> None:
     assert docs.loc["hubei_meeting_news", "published_at"].isoformat() == "2025-06-18"
     assert docs.loc["hubei_meeting_news", "source"] == "湖北日报"
     assert (docs.n_chars == docs.text.str.len()).all()
-    assert _read(samples_out, "errors").empty
+    # The one errors row is the deliberately broken sample (a scrape cut off mid-record).
+    errors = _read(samples_out, "errors")
+    assert [
+        (Path(f).name, t) for f, t in zip(errors.source_file, errors.error_type, strict=True)
+    ] == [("broken_truncated_scrape.jsonl", "JSONDecodeError")]
 
 
 def test_samples_cover_every_stage(samples_out: Path) -> None:
@@ -131,7 +135,13 @@ def test_samples_cover_every_stage(samples_out: Path) -> None:
     assert {"PERSON", "ORG", "DATE", "POSITION", "MEETING", "DOCUMENT"} <= labels
     assert set(_read(samples_out, "relations").relation) >= {"holds_position", "issues"}
     assert len(_read(samples_out, "formulation_counts")) > 0
-    assert len(_read(samples_out, "people")) > 0
+    # Discovery and people with posts show on the samples (xianning_rural_work_conference.txt).
+    candidates = set(_read(samples_out, "formulation_candidates").text)
+    assert {"三农", "两条底线", "五水共治", "五大振兴"} <= candidates
+    people = _read(samples_out, "people")
+    assert {("黄志坚", "市长", "咸宁市人民政府"), ("程文涛", "市委书记", "咸宁市委")} <= set(
+        zip(people.person, people.role, people.organisation, strict=True)
+    )
 
 
 def test_duckdb_reads_the_tables(samples_out: Path) -> None:
