@@ -730,3 +730,16 @@ def test_news_documents_of_the_relation_sets_keep_their_text() -> None:
                     "credit:"
                 ), (doc["id"], r)
     assert n_docs >= 100
+
+
+def test_repetition_never_empties_a_document() -> None:
+    # Three notices of one file that say the same single sentence: repeated, but content.
+    from pipeline.normalise import BoilerplateCounter, boilerplate_lines
+
+    docs = ["国务院常务会议。", "国务院常务会议。", "国务院常务会议。", "另一份通知。\n国务院常务会议。"]
+    counter = BoilerplateCounter()
+    for doc in docs:
+        counter.add("f", boilerplate_lines(doc))
+    boilerplate = counter.result().for_group("f")
+    assert boilerplate  # the line is boilerplate by count
+    assert normalise(docs[0], boilerplate=boilerplate).text == "国务院常务会议。"

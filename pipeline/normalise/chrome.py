@@ -474,9 +474,11 @@ def shape_marks(
         prose = [i for i in prose if i not in marks]
     if not prose:
         # No prose at all (a list, a table, a title-only item): nothing tells the page's
-        # chrome from its content by shape, so only lines repeated across documents go.
-        for i in repeated:
-            marks[i] = "chrome:repeated"
+        # chrome from its content by shape, so only lines repeated across documents go, and
+        # only when something else is left (short notices may all say the same thing).
+        if any(i not in repeated and _n_han(lines[i]) for i in live):
+            for i in repeated:
+                marks[i] = "chrome:repeated"
         return marks
     live = [i for i in live if i not in marks]
 
