@@ -736,7 +736,12 @@ def test_repetition_never_empties_a_document() -> None:
     # Three notices of one file that say the same single sentence: repeated, but content.
     from pipeline.normalise import BoilerplateCounter, boilerplate_lines
 
-    docs = ["国务院常务会议。", "国务院常务会议。", "国务院常务会议。", "另一份通知。\n国务院常务会议。"]
+    docs = [
+        "国务院常务会议。",
+        "国务院常务会议。",
+        "国务院常务会议。",
+        "另一份通知。\n国务院常务会议。",
+    ]
     counter = BoilerplateCounter()
     for doc in docs:
         counter.add("f", boilerplate_lines(doc))
