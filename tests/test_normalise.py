@@ -602,8 +602,7 @@ def test_scraped_pages_lose_chrome_not_body(part: str, min_sites: int) -> None:
     report = evaluate_page_cleaning(SCRAPED / part)
     assert report["sites"] >= min_sites
     assert report["body_removed"] == []
-    # blind2 keeps one date line of a "recommended" list (stcn_1 line 107): see its README.
-    assert len(report["chrome_left"]) <= (1 if part == "blind2" else 0)
+    assert report["chrome_left"] == []
     assert report["audit_complete"]
     credits = report["credits"]
     assert credits["tp"] >= 2 * credits["fp"]

@@ -429,6 +429,8 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
             if _is_button(lines[i]) and k + 1 < len(tail) and _is_headline(lines[tail[k + 1]]):
                 return k  # a list header (最新动态) and its headlines
         return len(tail)
+    if tail and CUT in lines[last + 1 : tail[0]]:
+        return 0  # a widget right under the article: what follows is the page's, not a signature
     for k, i in enumerate(tail[:_SIGNATURE_MAX]):
         line = lines[i]
         if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
