@@ -94,13 +94,28 @@ _ROLE_OF_GROUP = {
 _RX_NAME_SPLIT = re.compile(rf"[{HSPACE}、，,]+")
 
 
+_RX_LIST_SPLIT = re.compile(r"[、，,]+")
+
+
+def _split_names(value: str) -> list[str]:
+    """王晓明、李华 → two names; 王巍 陈章升 → two; 周 洁 (a name spaced out) → one."""
+    out = []
+    for piece in _RX_LIST_SPLIT.split(value):
+        tokens = piece.split()
+        if len(tokens) > 1 and all(len(t) == 1 for t in tokens):
+            out.append("".join(tokens))
+        else:
+            out.extend(tokens)
+    return [n for n in out if n]
+
+
 def _add_names(credits: dict[str, list[str]], m: re.Match[str]) -> None:
     for group, role in _ROLE_OF_GROUP.items():
         value = m.groupdict().get(group)
         if value:
             names = credits.setdefault(role, [])
-            for name in _RX_NAME_SPLIT.split(value):
-                if name and name not in names:
+            for name in _split_names(value):
+                if name not in names:
                     names.append(name)
 
 
@@ -162,8 +177,8 @@ def split_credit(lines: list[str], i: int, credits: dict[str, list[str]]) -> lis
         else ("photographer" if m["key"] == "摄影" else "author")
     )
     names = credits.setdefault(role, [])
-    for name in _RX_NAME_SPLIT.split(lines[j]):
-        if name and name not in names:
+    for name in _split_names(lines[j]):
+        if name not in names:
             names.append(name)
     out = [i, j]
     k = j + 1
