@@ -161,7 +161,6 @@ def _pipeline(
     if text is not before:
         # Removals / new CJK punctuation can leave spaces and blank lines behind.
         text, offs = _step_whitespace(text, offs)
-        text, offs = _step_names(text, offs)
     for role in CREDIT_ROLES:
         names = credits.get(role, [])
         if role == "author" and metadata.get("author"):

@@ -634,6 +634,7 @@ def shape_marks(
     return marks
 
 
+_MAX_PAGE_TITLE = 200
 _RX_TITLE_PARTS = re.compile(r"_+|\s+[-–—|｜]\s+|--+|(?<=\S)[|｜](?=\S)")
 
 
@@ -641,6 +642,8 @@ def _title_from_head(lines: list[str]) -> str | None:
     """The headline, read from the page's <title> text a scraper puts first ("标题_栏目_网站"):
     the first part of it that the page also prints on a line of its own."""
     first = next((x for x in lines if x and x != CUT), "")
+    if len(first) > _MAX_PAGE_TITLE:
+        return None  # prose, not a <title>
     parts = [p.strip() for p in _RX_TITLE_PARTS.split(first)]
     if len(parts) < 2:
         return None
