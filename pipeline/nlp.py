@@ -22,7 +22,6 @@ from typing import Any
 
 import regex
 import spacy
-import yaml
 from ahocorasick_rs import AhoCorasick, MatchKind
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -37,6 +36,7 @@ from pipeline.ner import (
     trimmed_span,
 )
 from pipeline.normalise import split_sentences
+from pipeline.resource_files import load_yaml
 
 RESOURCES = Path(__file__).parent / "resources"
 
@@ -348,7 +348,7 @@ class DomainSpanFinder:
         self.positions = AhoCorasick(titles, matchkind=MatchKind.Standard)
         orgs = sorted(set(_read_lines(organisations_path)))
         self.organisations = AhoCorasick(orgs, matchkind=MatchKind.LeftmostLongest)
-        spec = yaml.safe_load(meetings_path.read_text(encoding="utf-8"))
+        spec = load_yaml(meetings_path)
         patterns = [p.replace("{num}", _NUM) for p in spec["patterns"]]
         self.meeting_re = regex.compile("|".join(f"(?:{p})" for p in patterns))
         suffixes = sorted(spec.get("suffixes", []), key=len, reverse=True)
@@ -564,7 +564,7 @@ class DomainSpans:
 
 @functools.cache
 def _person_rules() -> tuple[frozenset[str], frozenset[str]]:
-    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    rules = load_yaml(RESOURCES / "person_rules.yaml")
     return frozenset(rules["glued_after_name"]), frozenset(rules["compound_surnames"])
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.aggregate import rebuild_derived_tables
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
@@ -331,6 +330,9 @@ def _run_locked(
     for journal in journals:  # every document they named has been redone
         journal.unlink(missing_ok=True)
     checkpoint("aggregate.start")
+    # Imported here: DuckDB and the person rules are not needed before the last batch.
+    from pipeline.aggregate import rebuild_derived_tables
+
     writer.ensure_tables()
     summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
     summary.seconds = time.perf_counter() - t0

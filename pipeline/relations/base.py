@@ -53,9 +53,9 @@ class Context:
 
 @functools.cache
 def rules() -> dict[str, Any]:
-    import yaml
+    from pipeline.resource_files import load_yaml
 
-    return yaml.safe_load((RESOURCES / "relation_rules.yaml").read_text(encoding="utf-8"))
+    return load_yaml(RESOURCES / "relation_rules.yaml")
 
 
 def words(key: str) -> tuple[str, ...]:
