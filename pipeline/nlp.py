@@ -20,9 +20,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy
 import regex
 import spacy
 from ahocorasick_rs import AhoCorasick, MatchKind
+from spacy.attrs import ENT_IOB, ENT_TYPE, IDX, LENGTH, POS, SENT_START, TAG
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -86,6 +88,52 @@ def entity_corrections() -> dict[str, str]:
     with open(RESOURCES / "entity_corrections.tsv", encoding="utf-8") as fh:
         rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
         return {row["text"]: row["label"] for row in rows}
+
+
+# doc.user_data key holding the Doc's text: `Doc.text` joins a new Token object per word on
+# every access (4 accesses per document cost ~25% of a run's Python time); the text never changes
+# once the tokenizer has built the Doc (retokenizing splits words, not characters).
+TEXT_USER_DATA = "tifa_text"
+
+
+def doc_text(doc: Doc) -> str:
+    """`doc.text`, computed once per Doc (the LAC tokenizer stores the text it was given)."""
+    cached = doc.user_data.get(TEXT_USER_DATA)
+    if cached is None:
+        cached = doc.user_data[TEXT_USER_DATA] = doc.text
+    return cached
+
+
+def sentence_bounds(doc: Doc) -> list[tuple[int, int, int, int]]:
+    """(first token, end token, start char, end char) of each sentence, as `doc.sents` gives
+    them, read from arrays: no Span or Token object is made."""
+    n = len(doc)
+    if n == 0:
+        return []
+    arr = doc.to_array([SENT_START, IDX, LENGTH]).astype(numpy.int64)
+    starts = numpy.flatnonzero(arr[:, 0] == 1)
+    if not len(starts) or starts[0] != 0:
+        starts = numpy.concatenate(([0], starts[starts != 0]))
+    ends = numpy.append(starts[1:], n)
+    char_starts = arr[starts, 1]
+    char_ends = arr[ends - 1, 1] + arr[ends - 1, 2]
+    return list(
+        zip(
+            starts.tolist(),
+            ends.tolist(),
+            char_starts.tolist(),
+            char_ends.tolist(),
+            strict=True,
+        )
+    )
+
+
+def token_boundaries(doc: Doc) -> tuple[set[int], set[int]]:
+    """(character offsets where a token starts, where one ends), from arrays."""
+    arr = doc.to_array([IDX, LENGTH]).astype(numpy.int64)
+    if not len(arr):
+        return set(), set()
+    return set(arr[:, 0].tolist()), set((arr[:, 0] + arr[:, 1]).tolist())
 
 
 def _is_han(text: str) -> bool:
@@ -204,7 +252,7 @@ class LACTokenizer:
             if until > cursor:
                 words.append(text[cursor:until])
                 tags.append("_SP")
-                sent_starts.append(False if words[:-1] else True)
+                sent_starts.append(len(words) == 1)  # (words[:-1] copied the list each time)
                 ents.append("O")
 
         for k, ((start, end), pairs) in enumerate(zip(sent_spans, tagged, strict=True)):
@@ -243,20 +291,13 @@ class LACTokenizer:
         table = lac_label_table()
         pos = [table.get(t, ("", "SPACE" if t == "_SP" else "X"))[1] or "X" for t in tags]
         pos = ["SPACE" if t == "_SP" else p for t, p in zip(tags, pos, strict=True)]
-        doc = Doc(
-            self.vocab,
-            words=words,
-            spaces=[False] * len(words),
-            tags=tags,
-            pos=pos,
-            sent_starts=sent_starts,
-            ents=ents,
-        )
+        doc = _doc_with_annotations(self.vocab, words, tags, pos, sent_starts, ents)
         # LAC's own analysis per sentence, for the trained NER component's features: reading it
         # back from tokens would create a Token object per word.
         doc.user_data[LAC_USER_DATA] = [
             (start, pairs) for (start, _end), pairs in zip(sent_spans, analysis, strict=True)
         ]
+        doc.user_data[TEXT_USER_DATA] = text
         if entity_tags is not None:
             doc.user_data[NER_DONE_USER_DATA] = True
             doc.user_data[NER_SOURCE_USER_DATA] = "model"
@@ -276,15 +317,88 @@ class LACTokenizer:
         return self
 
 
+# Heading order of `Doc.__init__`'s own `from_array` call for these annotations.
+_DOC_ATTRS = [POS, TAG, SENT_START, ENT_IOB, ENT_TYPE]
+_IOB_STRINGS = ("", "I", "O", "B")  # Token.iob_strings(): ENT_IOB values
+
+
+def _doc_with_annotations(
+    vocab: Any,
+    words: list[str],
+    tags: list[str],
+    pos: list[str],
+    sent_starts: list[bool],
+    ents: list[str],
+) -> Doc:
+    """`Doc(vocab, words, spaces=[False]*n, tags=, pos=, sent_starts=, ents=)`, the same Doc,
+    with the annotation array built here in one go: `Doc.__init__` adds and looks up every
+    string and assigns every array cell one Python call at a time (~10% of a run)."""
+    n = len(words)
+    doc = Doc(vocab, words=words, spaces=[False] * n)
+    ents = list(ents)
+    # Doc.__init__'s repairs of an inconsistent IOB sequence, as it makes them.
+    for i in range(n - 1):
+        ent, nxt = ents[i], ents[i + 1]
+        if ent.startswith("O") and nxt.startswith("I"):
+            ents[i + 1] = nxt = "B" + nxt[1:]
+        if ent.startswith(("B", "I")) and nxt.startswith("I") and ent[1:] != nxt[1:]:
+            ents[i + 1] = "B" + nxt[1:]
+    strings = vocab.strings
+    ids: dict[str, int] = {}
+
+    def hashes(values: list[str]) -> list[int]:
+        out = []
+        for v in values:
+            h = ids.get(v)
+            if h is None:
+                strings.add(v)
+                h = ids[v] = strings[v]
+            out.append(h)
+        return out
+
+    iobs: list[int] = []
+    types: list[str] = []
+    for ent in ents:
+        if ent == "O":
+            iobs.append(2)
+            types.append("")
+        else:
+            iob, label = ent.split("-", 1)
+            if iob not in _IOB_STRINGS or len(ent) < 3:
+                raise ValueError(f"invalid IOB tag {ent!r}")
+            iobs.append(_IOB_STRINGS.index(iob))
+            types.append(label)
+    arr = numpy.empty((n, len(_DOC_ATTRS)), dtype=numpy.uint64)
+    arr[:, 0] = hashes(pos)
+    arr[:, 1] = hashes(tags)
+    arr[:, 2] = numpy.where(numpy.array(sent_starts, dtype=bool), 1, -1).astype(numpy.int32)
+    arr[:, 3] = iobs
+    arr[:, 4] = hashes(types)
+    doc.from_array(_DOC_ATTRS, arr)
+    return doc
+
+
 def _cut_at_entities(
     tagged: list[list[tuple[str, str]]], predicted: list[list[tuple[int, int, str]]]
 ) -> tuple[list[list[tuple[str, str]]], list[list[str]]]:
     """LAC's words cut at the model's entity boundaries, with an IOB tag per piece: the model's
     PERSON/ORG/LOC (LOC refined to GPE), and LAC's own DATE/WORK_OF_ART words where no model
     entity overlaps them, as `CRFEntityTagger` sets them on an existing Doc."""
+    kept_iob = _kept_lac_iob()
     out_words: list[list[tuple[str, str]]] = []
     out_tags: list[list[str]] = []
     for pairs, spans in zip(tagged, predicted, strict=True):
+        if not spans:
+            # Most sentences have no model entity: every word is one piece, LAC's DATE or
+            # WORK_OF_ART kept (one dict lookup a word instead of the general loop below).
+            out_words.append(list(pairs))
+            out_tags.append(
+                [
+                    "O" if (iob := kept_iob.get(tag)) is None or word.isspace() else iob
+                    for word, tag in pairs
+                ]
+            )
+            continue
         sentence = "".join(w for w, _ in pairs)
         spans = sorted(spans)
         cuts = sorted({b for s, e, _ in spans for b in (s, e)})
@@ -296,18 +410,28 @@ def _cut_at_entities(
         iob: list[str] = []
         pos = 0
         j = 0  # next span that may cover a piece
+        n_labels = len(labels)
         for word, tag in pairs:
             start, end = pos, pos + len(word)
             pos = end
+            while j < n_labels and labels[j][1] <= start:
+                j += 1
+            if j == n_labels or end <= labels[j][0]:
+                # No span overlaps the word, so no span boundary lies inside it either (spans
+                # are sorted by start): one piece, LAC's own label where it is kept.
+                words.append((word, tag))
+                lac = kept_iob.get(tag)
+                iob.append("O" if lac is None or word.isspace() else lac)
+                continue
             lo = bisect.bisect_right(cuts, start)
             hi = bisect.bisect_left(cuts, end)
             bounds = [start, *cuts[lo:hi], end]
             overlaps = False
             for a, b in zip(bounds, bounds[1:], strict=False):
-                while j < len(labels) and labels[j][1] <= a:
+                while j < n_labels and labels[j][1] <= a:
                     j += 1
                 words.append((word[a - start : b - start], tag))
-                if j < len(labels) and labels[j][0] <= a < labels[j][1]:
+                if j < n_labels and labels[j][0] <= a < labels[j][1]:
                     s, _, lab = labels[j]
                     iob.append(("B-" if a == s else "I-") + lab)
                     overlaps = True
@@ -320,6 +444,17 @@ def _cut_at_entities(
         out_words.append(words)
         out_tags.append(iob)
     return out_words, out_tags
+
+
+@functools.cache
+def _kept_lac_iob() -> dict[str, str]:
+    """LAC tag -> "B-<label>" for the LAC labels kept beside a model's entities (DATE,
+    WORK_OF_ART; `entity_label` refines only LOC, which is not kept, so the tag decides)."""
+    return {
+        tag: "B-" + label
+        for tag, (label, _) in lac_label_table().items()
+        if label in KEPT_LAC_LABELS
+    }
 
 
 @registry.tokenizers("tifa.LACTokenizer.v1")
@@ -406,7 +541,7 @@ class DomainSpans:
         self.finder = _span_finder(positions_path, meetings_path, organisations_path)
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text
+        text = doc_text(doc)
         candidates: list[tuple[int, int, str]] = []
         candidates += [(s, e, "DOCUMENT") for s, e in self.finder.documents_in(text)]
         candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
@@ -462,7 +597,7 @@ class DomainSpans:
         return spans
 
     def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
-        text = doc.text  # doc.text re-joins every token on each access
+        text = doc_text(doc)
         strict, loose = self.finder.meetings_in(text)
         spans = []
         for start, end in strict:
