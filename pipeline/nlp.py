@@ -335,47 +335,61 @@ def _doc_with_annotations(
     string and assigns every array cell one Python call at a time (~10% of a run)."""
     n = len(words)
     doc = Doc(vocab, words=words, spaces=[False] * n)
-    ents = list(ents)
-    # Doc.__init__'s repairs of an inconsistent IOB sequence, as it makes them.
-    for i in range(n - 1):
-        ent, nxt = ents[i], ents[i + 1]
-        if ent.startswith("O") and nxt.startswith("I"):
-            ents[i + 1] = nxt = "B" + nxt[1:]
-        if ent.startswith(("B", "I")) and nxt.startswith("I") and ent[1:] != nxt[1:]:
-            ents[i + 1] = "B" + nxt[1:]
-    strings = vocab.strings
-    ids: dict[str, int] = {}
-
-    def hashes(values: list[str]) -> list[int]:
-        out = []
-        for v in values:
-            h = ids.get(v)
-            if h is None:
-                strings.add(v)
-                h = ids[v] = strings[v]
-            out.append(h)
-        return out
-
-    iobs: list[int] = []
-    types: list[str] = []
-    for ent in ents:
-        if ent == "O":
-            iobs.append(2)
-            types.append("")
-        else:
-            iob, label = ent.split("-", 1)
-            if iob not in _IOB_STRINGS or len(ent) < 3:
-                raise ValueError(f"invalid IOB tag {ent!r}")
-            iobs.append(_IOB_STRINGS.index(iob))
-            types.append(label)
+    # Doc.__init__'s repairs of an inconsistent IOB sequence: an I- after O, or after another
+    # label, becomes B- (a repair changes no label, so each is decided on its own).
+    for i in [i for i in range(1, n) if ents[i][0] == "I"]:
+        prev, ent = ents[i - 1], ents[i]
+        if prev[0] == "O" or prev[1:] != ent[1:]:
+            ents[i] = "B" + ent[1:]
+    ids = _string_ids(vocab.strings)
+    iob_of = _IOB_OF
     arr = numpy.empty((n, len(_DOC_ATTRS)), dtype=numpy.uint64)
-    arr[:, 0] = hashes(pos)
-    arr[:, 1] = hashes(tags)
+    arr[:, 0] = list(map(ids.__getitem__, pos))
+    arr[:, 1] = list(map(ids.__getitem__, tags))
     arr[:, 2] = numpy.where(numpy.array(sent_starts, dtype=bool), 1, -1).astype(numpy.int32)
-    arr[:, 3] = iobs
-    arr[:, 4] = hashes(types)
+    arr[:, 3] = list(map(iob_of.__getitem__, ents))
+    arr[:, 4] = [ids[e[2:]] for e in ents]  # "O"[2:] == "": no label
     doc.from_array(_DOC_ATTRS, arr)
     return doc
+
+
+class _IOBCodes(dict):
+    """IOB tag ("B-ORG", "O") -> ENT_IOB value, checked as Doc.__init__ checks it."""
+
+    def __missing__(self, ent: str) -> int:
+        if ent != "O" and (len(ent) < 3 or ent[1] != "-" or ent[0] not in "BI"):
+            raise ValueError(f"invalid IOB tag {ent!r}")
+        code = self[ent] = _IOB_STRINGS.index(ent[0])
+        return code
+
+
+_IOB_OF = _IOBCodes()
+
+
+class _StringIds(dict):
+    """string -> its hash in one StringStore, added on first use (`strings.add` per value per
+    Doc was most of Doc.__init__'s time)."""
+
+    def __init__(self, strings: Any):
+        super().__init__()
+        self.strings = strings
+
+    def __missing__(self, value: str) -> int:
+        self.strings.add(value)
+        h = self[value] = self.strings[value]
+        return h
+
+
+# id(StringStore) -> its ids (a StringStore takes no weak reference; the _StringIds holds the
+# store, so an id is never reused while its entry lives; one pipeline per process).
+_STRING_IDS: dict[int, _StringIds] = {}
+
+
+def _string_ids(strings: Any) -> _StringIds:
+    ids = _STRING_IDS.get(id(strings))
+    if ids is None or ids.strings is not strings:
+        ids = _STRING_IDS[id(strings)] = _StringIds(strings)
+    return ids
 
 
 def _cut_at_entities(
