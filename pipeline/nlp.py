@@ -686,7 +686,11 @@ class DomainSpans:
     def _merge(doc: Doc, rule_spans: list[tuple[int, int, str]]) -> list[Span]:
         spans = [doc.char_span(s, e, label=lab) for s, e, lab in rule_spans]
         result = [s for s in spans if s is not None]
-        taken = [(s.start, s.end) for s in result]
+        # Tokens a rule span claims, as a mask: testing each token of each entity against
+        # every rule span was quadratic in the spans of a document.
+        claimed = bytearray(len(doc))
+        for s in result:
+            claimed[s.start : s.end] = b"\x01" * (s.end - s.start)
         corrections = entity_corrections()
         for ent in doc.ents:
             fixed = corrections.get(ent.text)
@@ -695,7 +699,7 @@ class DomainSpans:
             if fixed:
                 ent = Span(doc, ent.start, ent.end, label=fixed)
             # Trim the LAC entity to the tokens no rule span claims; keep it if anything remains.
-            free = [i for i in range(ent.start, ent.end) if all(not a <= i < b for a, b in taken)]
+            free = [i for i in range(ent.start, ent.end) if not claimed[i]]
             if not free:
                 continue
             runs = _contiguous(free)

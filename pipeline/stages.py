@@ -17,7 +17,6 @@ import regex
 
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
-from pipeline.normalise import normalise
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,9 @@ def error_row(
 
 
 def normalise_document(doc: Document) -> Document:
+    # Imported on first use: a rerun whose documents are all unchanged never normalises.
+    from pipeline.normalise import normalise
+
     result = normalise(doc.raw_text)
     doc.text = result.text
     doc.normalised = result
