@@ -153,6 +153,10 @@ def _read_lines(path: Path) -> list[str]:
 # runs); the runner sets 1 in each worker of a pool or Dask cluster so workers do not
 # oversubscribe the cores.
 LAC_THREADS: int | None = None
+# Characters per chunk the LAC tokenizer analyses ahead in a single-process run (see
+# `LACTokenizer.pipe`): small enough that the first chunk, which nothing overlaps, is short;
+# large enough that LAC batches thousands of sentences per call. 0 turns the overlap off.
+PREFETCH_CHUNK_CHARS = 50_000
 
 
 @functools.cache
@@ -200,19 +204,67 @@ class LACTokenizer:
         return next(iter(self.pipe([text])))
 
     def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
+        if LAC_THREADS is not None or not PREFETCH_CHUNK_CHARS:
+            # A worker of a pool or a Dask cluster: one thread, the chunks one after another.
+            for chunk in self._chunks(texts, batch_size, None):
+                yield from self._make_docs(chunk)
+            return
+        # One process using the whole machine: LAC analyses the next chunk in the background
+        # while this thread runs the CRF, builds the Docs and the later components run on the
+        # current one (ONNX Runtime releases the GIL). The CRF alone is single-threaded, so
+        # without this one core idled through it and through everything after it. Documents
+        # are never split across chunks and LAC's output does not depend on its batch, so the
+        # Docs are the same.
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="tifa-lac-prefetch")
+        try:
+            pending = None
+            for chunk in self._chunks(texts, batch_size, PREFETCH_CHUNK_CHARS):
+                future = pool.submit(self._analyse, chunk)
+                if pending is not None:
+                    yield from self._finish(*pending.result())
+                pending = future
+            if pending is not None:
+                yield from self._finish(*pending.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _chunks(
+        texts: Iterable[str], batch_size: int, max_chars: int | None
+    ) -> Iterator[list[str]]:
         batch: list[str] = []
+        chars = 0
         for text in texts:
             batch.append(text)
-            if len(batch) >= batch_size:
-                yield from self._make_docs(batch)
-                batch = []
+            chars += len(text)
+            if len(batch) >= batch_size or (max_chars is not None and chars >= max_chars):
+                yield batch
+                batch, chars = [], 0
         if batch:
-            yield from self._make_docs(batch)
+            yield batch
 
     def _make_docs(self, texts: Sequence[str]) -> list[Doc]:
+        return self._finish(*self._analyse(texts))
+
+    def _analyse(
+        self, texts: Sequence[str]
+    ) -> tuple[Sequence[str], list[list[tuple[int, int]]], list[str], list]:
+        """LAC over the sentences of `texts`: (texts, sentence spans, sentences, analyses)."""
         spans = [split_sentences(t, self.max_sentence_chars) for t in texts]
         flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
         tagged = self.runner.run(flat) if flat else []
+        return texts, spans, flat, tagged
+
+    def _finish(
+        self,
+        texts: Sequence[str],
+        spans: list[list[tuple[int, int]]],
+        flat: list[str],
+        tagged: list,
+    ) -> list[Doc]:
+        """The CRF over LAC's analysis (when fused) and one Doc per text."""
         ner = self._fused_ner()
         predicted = None
         if ner is not None and flat:
