@@ -310,16 +310,25 @@ class LACTokenizer:
         for k, ((start, end), pairs) in enumerate(zip(sent_spans, tagged, strict=True)):
             gap(start)
             cursor = start
+            if entity_tags is not None:
+                # The model's pieces and tags: a sentence at a time (list.extend, not a
+                # Python step per word).
+                if pairs:
+                    words.extend([w for w, _ in pairs])
+                    tags.extend([t for _, t in pairs])
+                    sent_starts.append(True)
+                    sent_starts.extend([False] * (len(pairs) - 1))
+                    ents.extend(entity_tags[k])
+                    cursor += sum(map(len, words[len(words) - len(pairs) :]))
+                if cursor != end:  # defensive: LAC must return exactly the characters given
+                    raise RuntimeError("LAC output does not cover its input sentence")
+                continue
             first = True
-            for i, (word, tag) in enumerate(pairs):
+            for word, tag in pairs:
                 words.append(word)
                 tags.append(tag)
                 sent_starts.append(first)
                 first = False
-                if entity_tags is not None:
-                    ents.append(entity_tags[k][i])
-                    cursor += len(word)
-                    continue
                 label = entity_label(tag, word) if not word.isspace() else ""
                 if (
                     label == "PERSON"
