@@ -43,7 +43,9 @@ DEV = ROOT.parent / "shared" / "corpora" / "dev"
 TIFA = [sys.executable, "-m", "pipeline"]
 
 STAGES = ("ingest", "normalise", "nlp", "formulations", "relations", "rows", "write", "aggregate")
-# Parts of the nlp stage: the NER backend (LAC, CRF) and what is built around it.
+# Parts of the nlp stage: the NER backend (LAC, CRF) and what is built around it. In a
+# single-process run LAC works on the next chunk in a background thread while the others run,
+# so these overlap and add up to more than the nlp stage.
 NLP_PARTS = {
     "nlp.lac": "LAC analysis",
     "nlp.crf": "CRF (tifa_ner)",

@@ -287,9 +287,10 @@ def _run_locked(
 
     documents = admit(iter_documents(inputs, fields, exclude=[out]))
     if workers > 1 or scheduler == "dask":
-        # Smaller batches keep every worker busy to the end (4 batches of 400k characters on 2
-        # workers left one idle for a quarter of the run); LAC still gets thousands of
-        # sentences per call. Batching changes which part file holds a document, not its rows.
+        # Smaller batches keep every worker busy to the end (5 MB made 4 batches of 400k
+        # characters: a worker finishing early idled while the other ran a whole batch); LAC
+        # still gets thousands of sentences per call. Batching changes which part file holds a
+        # document, not its rows.
         batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
     batches = _batches(documents, batch_size, batch_chars, stop)
 
