@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import regex
-import yaml
 from ahocorasick_rs import AhoCorasick, MatchKind
+
+from pipeline.resource_files import load_yaml
 
 RESOURCES = Path(__file__).parent / "resources"
 LEXICON_PATH = RESOURCES / "formulations.yaml"
@@ -61,7 +62,7 @@ class Formulation:
 
 
 def load_lexicon(path: Path | str = LEXICON_PATH) -> list[Formulation]:
-    entries = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    entries = load_yaml(path)
     lexicon = []
     for e in entries:
         if e.get("category") not in CATEGORIES:
@@ -182,7 +183,7 @@ class CandidateFinder:
     """Rules for formulations not in the lexicon; every rule's vocabulary is in the YAML file."""
 
     def __init__(self, rules_path: Path = RESOURCES / "candidate_rules.yaml"):
-        rules = yaml.safe_load(rules_path.read_text(encoding="utf-8"))
+        rules = load_yaml(rules_path)
         num = rules["numerals"]
         self.numerals = set(num)
         self.quoted_re = regex.compile(

@@ -92,9 +92,10 @@ class _PersonContext:
 @functools.cache
 def _person_context() -> _PersonContext:
     import regex
-    import yaml
 
-    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    from pipeline.resource_files import load_yaml
+
+    rules = load_yaml(RESOURCES / "person_rules.yaml")
     heads = rules["doctrine_heads"]
     return _PersonContext(
         heads=regex.compile(f"^(?:{heads})"),
@@ -121,11 +122,11 @@ def _person_context() -> _PersonContext:
 def person_titles() -> tuple[str, ...]:
     """Titles a person is named with (positions.txt and persons.yaml's extra titles), longest
     first."""
-    import yaml
+    from pipeline.resource_files import load_yaml
 
     lines = (RESOURCES / "positions.txt").read_text(encoding="utf-8").splitlines()
     titles = {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
-    extra = yaml.safe_load((RESOURCES / "persons.yaml").read_text(encoding="utf-8"))
+    extra = load_yaml(RESOURCES / "persons.yaml")
     titles |= set(extra["extra_titles"])
     return tuple(sorted(titles, key=len, reverse=True))
 
@@ -275,9 +276,10 @@ def not_a_person(sentence: str, words: Sequence[tuple[str, str]], start: int, en
 @functools.cache
 def _place_body_heads() -> Any:
     import regex
-    import yaml
 
-    rules = yaml.safe_load((RESOURCES / "ner_rules.yaml").read_text(encoding="utf-8"))
+    from pipeline.resource_files import load_yaml
+
+    rules = load_yaml(RESOURCES / "ner_rules.yaml")
     heads = sorted(rules["place_body_heads"], key=len, reverse=True)
     return regex.compile("|".join(map(regex.escape, heads)))
 

@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy
 import regex
 import spacy
-import yaml
 from ahocorasick_rs import AhoCorasick, MatchKind
+from spacy.attrs import ENT_IOB, ENT_TYPE, IDX, LENGTH, POS, SENT_START, TAG
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -37,6 +38,14 @@ from pipeline.ner import (
     trimmed_span,
 )
 from pipeline.normalise import split_sentences
+from pipeline.resource_files import load_yaml
+from pipeline.textutil import is_han as _is_han
+from pipeline.textutil import read_resource_lines
+
+
+def _word_list(path: Path) -> list[str]:
+    return read_resource_lines(path, inline_comments=True)
+
 
 RESOURCES = Path(__file__).parent / "resources"
 
@@ -63,7 +72,7 @@ def lac_label_table() -> dict[str, tuple[str, str]]:
 
 @functools.cache
 def gpe_names() -> frozenset[str]:
-    return frozenset(_read_lines(RESOURCES / "gpe_names.txt"))
+    return frozenset(_word_list(RESOURCES / "gpe_names.txt"))
 
 
 _GPE_SUFFIX = regex.compile(r"(?:省|市|县|区|州|盟|旗|乡|镇|自治区|自治州|自治县|特别行政区|国)$")
@@ -88,13 +97,50 @@ def entity_corrections() -> dict[str, str]:
         return {row["text"]: row["label"] for row in rows}
 
 
-def _is_han(text: str) -> bool:
-    return all("\u4e00" <= c <= "\u9fff" for c in text)
+# doc.user_data key holding the Doc's text: `Doc.text` joins a new Token object per word on
+# every access (4 accesses per document cost ~25% of a run's Python time); the text never changes
+# once the tokenizer has built the Doc (retokenizing splits words, not characters).
+TEXT_USER_DATA = "tifa_text"
 
 
-def _read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8") as fh:
-        return [s for line in fh if (s := line.split("#", 1)[0].strip())]
+def doc_text(doc: Doc) -> str:
+    """`doc.text`, computed once per Doc (the LAC tokenizer stores the text it was given)."""
+    cached = doc.user_data.get(TEXT_USER_DATA)
+    if cached is None:
+        cached = doc.user_data[TEXT_USER_DATA] = doc.text
+    return cached
+
+
+def sentence_bounds(doc: Doc) -> list[tuple[int, int, int, int]]:
+    """(first token, end token, start char, end char) of each sentence, as `doc.sents` gives
+    them, read from arrays: no Span or Token object is made."""
+    n = len(doc)
+    if n == 0:
+        return []
+    arr = doc.to_array([SENT_START, IDX, LENGTH]).astype(numpy.int64)
+    starts = numpy.flatnonzero(arr[:, 0] == 1)
+    if not len(starts) or starts[0] != 0:
+        starts = numpy.concatenate(([0], starts[starts != 0]))
+    ends = numpy.append(starts[1:], n)
+    char_starts = arr[starts, 1]
+    char_ends = arr[ends - 1, 1] + arr[ends - 1, 2]
+    return list(
+        zip(
+            starts.tolist(),
+            ends.tolist(),
+            char_starts.tolist(),
+            char_ends.tolist(),
+            strict=True,
+        )
+    )
+
+
+def token_boundaries(doc: Doc) -> tuple[set[int], set[int]]:
+    """(character offsets where a token starts, where one ends), from arrays."""
+    arr = doc.to_array([IDX, LENGTH]).astype(numpy.int64)
+    if not len(arr):
+        return set(), set()
+    return set(arr[:, 0].tolist()), set((arr[:, 0] + arr[:, 1]).tolist())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +151,10 @@ def _read_lines(path: Path) -> list[str]:
 # runs); the runner sets 1 in each worker of a pool or Dask cluster so workers do not
 # oversubscribe the cores.
 LAC_THREADS: int | None = None
+# Characters per chunk the LAC tokenizer analyses ahead in a single-process run (see
+# `LACTokenizer.pipe`): small enough that the first chunk, which nothing overlaps, is short;
+# large enough that LAC batches thousands of sentences per call. 0 turns the overlap off.
+PREFETCH_CHUNK_CHARS = 50_000
 
 
 @functools.cache
@@ -152,19 +202,67 @@ class LACTokenizer:
         return next(iter(self.pipe([text])))
 
     def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
+        if LAC_THREADS is not None or not PREFETCH_CHUNK_CHARS:
+            # A worker of a pool or a Dask cluster: one thread, the chunks one after another.
+            for chunk in self._chunks(texts, batch_size, None):
+                yield from self._make_docs(chunk)
+            return
+        # One process using the whole machine: LAC analyses the next chunk in the background
+        # while this thread runs the CRF, builds the Docs and the later components run on the
+        # current one (ONNX Runtime releases the GIL). The CRF alone is single-threaded, so
+        # without this one core idled through it and through everything after it. Documents
+        # are never split across chunks and LAC's output does not depend on its batch, so the
+        # Docs are the same.
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="tifa-lac-prefetch")
+        try:
+            pending = None
+            for chunk in self._chunks(texts, batch_size, PREFETCH_CHUNK_CHARS):
+                future = pool.submit(self._analyse, chunk)
+                if pending is not None:
+                    yield from self._finish(*pending.result())
+                pending = future
+            if pending is not None:
+                yield from self._finish(*pending.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _chunks(
+        texts: Iterable[str], batch_size: int, max_chars: int | None
+    ) -> Iterator[list[str]]:
         batch: list[str] = []
+        chars = 0
         for text in texts:
             batch.append(text)
-            if len(batch) >= batch_size:
-                yield from self._make_docs(batch)
-                batch = []
+            chars += len(text)
+            if len(batch) >= batch_size or (max_chars is not None and chars >= max_chars):
+                yield batch
+                batch, chars = [], 0
         if batch:
-            yield from self._make_docs(batch)
+            yield batch
 
     def _make_docs(self, texts: Sequence[str]) -> list[Doc]:
+        return self._finish(*self._analyse(texts))
+
+    def _analyse(
+        self, texts: Sequence[str]
+    ) -> tuple[Sequence[str], list[list[tuple[int, int]]], list[str], list]:
+        """LAC over the sentences of `texts`: (texts, sentence spans, sentences, analyses)."""
         spans = [split_sentences(t, self.max_sentence_chars) for t in texts]
         flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
         tagged = self.runner.run(flat) if flat else []
+        return texts, spans, flat, tagged
+
+    def _finish(
+        self,
+        texts: Sequence[str],
+        spans: list[list[tuple[int, int]]],
+        flat: list[str],
+        tagged: list,
+    ) -> list[Doc]:
+        """The CRF over LAC's analysis (when fused) and one Doc per text."""
         ner = self._fused_ner()
         predicted = None
         if ner is not None and flat:
@@ -204,22 +302,31 @@ class LACTokenizer:
             if until > cursor:
                 words.append(text[cursor:until])
                 tags.append("_SP")
-                sent_starts.append(False if words[:-1] else True)
+                sent_starts.append(len(words) == 1)  # (words[:-1] copied the list each time)
                 ents.append("O")
 
         for k, ((start, end), pairs) in enumerate(zip(sent_spans, tagged, strict=True)):
             gap(start)
             cursor = start
+            if entity_tags is not None:
+                # The model's pieces and tags: a sentence at a time (list.extend, not a
+                # Python step per word).
+                if pairs:
+                    words.extend([w for w, _ in pairs])
+                    tags.extend([t for _, t in pairs])
+                    sent_starts.append(True)
+                    sent_starts.extend([False] * (len(pairs) - 1))
+                    ents.extend(entity_tags[k])
+                    cursor += sum(map(len, words[len(words) - len(pairs) :]))
+                if cursor != end:  # defensive: LAC must return exactly the characters given
+                    raise RuntimeError("LAC output does not cover its input sentence")
+                continue
             first = True
-            for i, (word, tag) in enumerate(pairs):
+            for word, tag in pairs:
                 words.append(word)
                 tags.append(tag)
                 sent_starts.append(first)
                 first = False
-                if entity_tags is not None:
-                    ents.append(entity_tags[k][i])
-                    cursor += len(word)
-                    continue
                 label = entity_label(tag, word) if not word.isspace() else ""
                 if (
                     label == "PERSON"
@@ -243,20 +350,13 @@ class LACTokenizer:
         table = lac_label_table()
         pos = [table.get(t, ("", "SPACE" if t == "_SP" else "X"))[1] or "X" for t in tags]
         pos = ["SPACE" if t == "_SP" else p for t, p in zip(tags, pos, strict=True)]
-        doc = Doc(
-            self.vocab,
-            words=words,
-            spaces=[False] * len(words),
-            tags=tags,
-            pos=pos,
-            sent_starts=sent_starts,
-            ents=ents,
-        )
+        doc = _doc_with_annotations(self.vocab, words, tags, pos, sent_starts, ents)
         # LAC's own analysis per sentence, for the trained NER component's features: reading it
         # back from tokens would create a Token object per word.
         doc.user_data[LAC_USER_DATA] = [
             (start, pairs) for (start, _end), pairs in zip(sent_spans, analysis, strict=True)
         ]
+        doc.user_data[TEXT_USER_DATA] = text
         if entity_tags is not None:
             doc.user_data[NER_DONE_USER_DATA] = True
             doc.user_data[NER_SOURCE_USER_DATA] = "model"
@@ -276,15 +376,102 @@ class LACTokenizer:
         return self
 
 
+# Heading order of `Doc.__init__`'s own `from_array` call for these annotations.
+_DOC_ATTRS = [POS, TAG, SENT_START, ENT_IOB, ENT_TYPE]
+_IOB_STRINGS = ("", "I", "O", "B")  # Token.iob_strings(): ENT_IOB values
+
+
+def _doc_with_annotations(
+    vocab: Any,
+    words: list[str],
+    tags: list[str],
+    pos: list[str],
+    sent_starts: list[bool],
+    ents: list[str],
+) -> Doc:
+    """`Doc(vocab, words, spaces=[False]*n, tags=, pos=, sent_starts=, ents=)`, the same Doc,
+    with the annotation array built here in one go: `Doc.__init__` adds and looks up every
+    string and assigns every array cell one Python call at a time (~10% of a run)."""
+    n = len(words)
+    doc = Doc(vocab, words=words, spaces=[False] * n)
+    # Doc.__init__'s repairs of an inconsistent IOB sequence: an I- after O, or after another
+    # label, becomes B- (a repair changes no label, so each is decided on its own).
+    for i in [i for i in range(1, n) if ents[i][0] == "I"]:
+        prev, ent = ents[i - 1], ents[i]
+        if prev[0] == "O" or prev[1:] != ent[1:]:
+            ents[i] = "B" + ent[1:]
+    ids = _string_ids(vocab.strings)
+    iob_of = _IOB_OF
+    arr = numpy.empty((n, len(_DOC_ATTRS)), dtype=numpy.uint64)
+    arr[:, 0] = list(map(ids.__getitem__, pos))
+    arr[:, 1] = list(map(ids.__getitem__, tags))
+    arr[:, 2] = numpy.where(numpy.array(sent_starts, dtype=bool), 1, -1).astype(numpy.int32)
+    arr[:, 3] = list(map(iob_of.__getitem__, ents))
+    arr[:, 4] = [ids[e[2:]] for e in ents]  # "O"[2:] == "": no label
+    doc.from_array(_DOC_ATTRS, arr)
+    return doc
+
+
+class _IOBCodes(dict):
+    """IOB tag ("B-ORG", "O") -> ENT_IOB value, checked as Doc.__init__ checks it."""
+
+    def __missing__(self, ent: str) -> int:
+        if ent != "O" and (len(ent) < 3 or ent[1] != "-" or ent[0] not in "BI"):
+            raise ValueError(f"invalid IOB tag {ent!r}")
+        code = self[ent] = _IOB_STRINGS.index(ent[0])
+        return code
+
+
+_IOB_OF = _IOBCodes()
+
+
+class _StringIds(dict):
+    """string -> its hash in one StringStore, added on first use (`strings.add` per value per
+    Doc was most of Doc.__init__'s time)."""
+
+    def __init__(self, strings: Any):
+        super().__init__()
+        self.strings = strings
+
+    def __missing__(self, value: str) -> int:
+        self.strings.add(value)
+        h = self[value] = self.strings[value]
+        return h
+
+
+# id(StringStore) -> its ids (a StringStore takes no weak reference; the _StringIds holds the
+# store, so an id is never reused while its entry lives; one pipeline per process).
+_STRING_IDS: dict[int, _StringIds] = {}
+
+
+def _string_ids(strings: Any) -> _StringIds:
+    ids = _STRING_IDS.get(id(strings))
+    if ids is None or ids.strings is not strings:
+        ids = _STRING_IDS[id(strings)] = _StringIds(strings)
+    return ids
+
+
 def _cut_at_entities(
     tagged: list[list[tuple[str, str]]], predicted: list[list[tuple[int, int, str]]]
 ) -> tuple[list[list[tuple[str, str]]], list[list[str]]]:
     """LAC's words cut at the model's entity boundaries, with an IOB tag per piece: the model's
     PERSON/ORG/LOC (LOC refined to GPE), and LAC's own DATE/WORK_OF_ART words where no model
     entity overlaps them, as `CRFEntityTagger` sets them on an existing Doc."""
+    kept_iob = _kept_lac_iob()
     out_words: list[list[tuple[str, str]]] = []
     out_tags: list[list[str]] = []
     for pairs, spans in zip(tagged, predicted, strict=True):
+        if not spans:
+            # Most sentences have no model entity: every word is one piece, LAC's DATE or
+            # WORK_OF_ART kept (one dict lookup a word instead of the general loop below).
+            out_words.append(list(pairs))
+            out_tags.append(
+                [
+                    "O" if (iob := kept_iob.get(tag)) is None or word.isspace() else iob
+                    for word, tag in pairs
+                ]
+            )
+            continue
         sentence = "".join(w for w, _ in pairs)
         spans = sorted(spans)
         cuts = sorted({b for s, e, _ in spans for b in (s, e)})
@@ -296,18 +483,28 @@ def _cut_at_entities(
         iob: list[str] = []
         pos = 0
         j = 0  # next span that may cover a piece
+        n_labels = len(labels)
         for word, tag in pairs:
             start, end = pos, pos + len(word)
             pos = end
+            while j < n_labels and labels[j][1] <= start:
+                j += 1
+            if j == n_labels or end <= labels[j][0]:
+                # No span overlaps the word, so no span boundary lies inside it either (spans
+                # are sorted by start): one piece, LAC's own label where it is kept.
+                words.append((word, tag))
+                lac = kept_iob.get(tag)
+                iob.append("O" if lac is None or word.isspace() else lac)
+                continue
             lo = bisect.bisect_right(cuts, start)
             hi = bisect.bisect_left(cuts, end)
             bounds = [start, *cuts[lo:hi], end]
             overlaps = False
             for a, b in zip(bounds, bounds[1:], strict=False):
-                while j < len(labels) and labels[j][1] <= a:
+                while j < n_labels and labels[j][1] <= a:
                     j += 1
                 words.append((word[a - start : b - start], tag))
-                if j < len(labels) and labels[j][0] <= a < labels[j][1]:
+                if j < n_labels and labels[j][0] <= a < labels[j][1]:
                     s, _, lab = labels[j]
                     iob.append(("B-" if a == s else "I-") + lab)
                     overlaps = True
@@ -320,6 +517,17 @@ def _cut_at_entities(
         out_words.append(words)
         out_tags.append(iob)
     return out_words, out_tags
+
+
+@functools.cache
+def _kept_lac_iob() -> dict[str, str]:
+    """LAC tag -> "B-<label>" for the LAC labels kept beside a model's entities (DATE,
+    WORK_OF_ART; `entity_label` refines only LOC, which is not kept, so the tag decides)."""
+    return {
+        tag: "B-" + label
+        for tag, (label, _) in lac_label_table().items()
+        if label in KEPT_LAC_LABELS
+    }
 
 
 @registry.tokenizers("tifa.LACTokenizer.v1")
@@ -343,12 +551,12 @@ class DomainSpanFinder:
     """Character-level POSITION / MEETING / DOCUMENT spans from the resource files."""
 
     def __init__(self, positions_path: Path, meetings_path: Path, organisations_path: Path):
-        titles = sorted(set(_read_lines(positions_path)))
+        titles = sorted(set(_word_list(positions_path)))
         self.titles = frozenset(titles)
         self.positions = AhoCorasick(titles, matchkind=MatchKind.Standard)
-        orgs = sorted(set(_read_lines(organisations_path)))
+        orgs = sorted(set(_word_list(organisations_path)))
         self.organisations = AhoCorasick(orgs, matchkind=MatchKind.LeftmostLongest)
-        spec = yaml.safe_load(meetings_path.read_text(encoding="utf-8"))
+        spec = load_yaml(meetings_path)
         patterns = [p.replace("{num}", _NUM) for p in spec["patterns"]]
         self.meeting_re = regex.compile("|".join(f"(?:{p})" for p in patterns))
         suffixes = sorted(spec.get("suffixes", []), key=len, reverse=True)
@@ -406,7 +614,7 @@ class DomainSpans:
         self.finder = _span_finder(positions_path, meetings_path, organisations_path)
 
     def __call__(self, doc: Doc) -> Doc:
-        text = doc.text
+        text = doc_text(doc)
         candidates: list[tuple[int, int, str]] = []
         candidates += [(s, e, "DOCUMENT") for s, e in self.finder.documents_in(text)]
         candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
@@ -462,7 +670,7 @@ class DomainSpans:
         return spans
 
     def _meetings(self, doc: Doc) -> list[tuple[int, int]]:
-        text = doc.text  # doc.text re-joins every token on each access
+        text = doc_text(doc)
         strict, loose = self.finder.meetings_in(text)
         spans = []
         for start, end in strict:
@@ -537,7 +745,11 @@ class DomainSpans:
     def _merge(doc: Doc, rule_spans: list[tuple[int, int, str]]) -> list[Span]:
         spans = [doc.char_span(s, e, label=lab) for s, e, lab in rule_spans]
         result = [s for s in spans if s is not None]
-        taken = [(s.start, s.end) for s in result]
+        # Tokens a rule span claims, as a mask: testing each token of each entity against
+        # every rule span was quadratic in the spans of a document.
+        claimed = bytearray(len(doc))
+        for s in result:
+            claimed[s.start : s.end] = b"\x01" * (s.end - s.start)
         corrections = entity_corrections()
         for ent in doc.ents:
             fixed = corrections.get(ent.text)
@@ -546,7 +758,7 @@ class DomainSpans:
             if fixed:
                 ent = Span(doc, ent.start, ent.end, label=fixed)
             # Trim the LAC entity to the tokens no rule span claims; keep it if anything remains.
-            free = [i for i in range(ent.start, ent.end) if all(not a <= i < b for a, b in taken)]
+            free = [i for i in range(ent.start, ent.end) if not claimed[i]]
             if not free:
                 continue
             runs = _contiguous(free)
@@ -564,7 +776,7 @@ class DomainSpans:
 
 @functools.cache
 def _person_rules() -> tuple[frozenset[str], frozenset[str]]:
-    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    rules = load_yaml(RESOURCES / "person_rules.yaml")
     return frozenset(rules["glued_after_name"]), frozenset(rules["compound_surnames"])
 
 

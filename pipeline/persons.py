@@ -19,9 +19,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import regex
-import yaml
 
-from pipeline.ner import person_titles
+from pipeline.resource_files import load_yaml
 
 RESOURCES = Path(__file__).parent / "resources"
 
@@ -38,12 +37,12 @@ def _aliases() -> dict[str, str]:
 
 @functools.cache
 def _rules() -> dict[str, Any]:
-    return yaml.safe_load((RESOURCES / "persons.yaml").read_text(encoding="utf-8"))
+    return load_yaml(RESOURCES / "persons.yaml")
 
 
 @functools.cache
 def _compound_surnames() -> frozenset[str]:
-    rules = yaml.safe_load((RESOURCES / "person_rules.yaml").read_text(encoding="utf-8"))
+    rules = load_yaml(RESOURCES / "person_rules.yaml")
     return frozenset(rules["compound_surnames"])
 
 
@@ -52,6 +51,8 @@ class PersonNames:
 
     def __init__(self) -> None:
         self.aliases = _aliases()
+        from pipeline.ner import person_titles  # here: pipeline.ner imports spaCy
+
         self.titles = person_titles()
         self.honorifics = tuple(sorted(_rules()["honorifics"], key=len, reverse=True))
         self.name_re = regex.compile(_rules()["person_name"])

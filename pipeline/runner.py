@@ -23,12 +23,11 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.aggregate import rebuild_derived_tables
+from pipeline.boilerplate import Boilerplate, BoilerplateCounter
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
 from pipeline.lock import OutputLock
-from pipeline.normalise import Boilerplate, BoilerplateCounter, boilerplate_lines
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.write import (
     DatasetWriter,
@@ -42,6 +41,9 @@ from pipeline.write import (
     safe_error_row,
     write_table_atomic,
 )
+
+# Largest batch (raw characters) when batches run in parallel: see `_run_locked`.
+PARALLEL_BATCH_CHARS = 100_000
 
 
 @dataclass
@@ -147,6 +149,8 @@ def count_boilerplate(
     """
     if not any(isinstance(d, Document) and needs_processing(d) for d in read()):
         return Boilerplate()
+    from pipeline.normalise import boilerplate_lines
+
     counter = BoilerplateCounter()
     for item in read():
         if stop is not None and stop.requested:
@@ -338,6 +342,12 @@ def _run_locked(
             yield item
 
     documents = admit(iter_documents(inputs, fields, exclude=[out]))
+    if workers > 1 or scheduler == "dask":
+        # Smaller batches keep every worker busy to the end (5 MB made 4 batches of 400k
+        # characters: a worker finishing early idled while the other ran a whole batch); LAC
+        # still gets thousands of sentences per call. Batching changes which part file holds a
+        # document, not its rows.
+        batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
     batches = _batches(documents, batch_size, batch_chars, stop)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
@@ -392,7 +402,18 @@ def _run_locked(
         journal.unlink(missing_ok=True)
     checkpoint("aggregate.start")
     writer.ensure_tables()
-    summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
+    from pipeline import derived_state
+
+    fingerprint = derived_state.inputs_fingerprint(out, options.lexicon)
+    current = derived_state.up_to_date(out, fingerprint)
+    if current is not None:  # nothing they are built from changed: the same tables again
+        summary.derived_rows = current
+    else:
+        # Imported here: DuckDB and the person rules are not needed before the last batch.
+        from pipeline.aggregate import rebuild_derived_tables
+
+        summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
+        derived_state.record(out, fingerprint, summary.derived_rows)
     summary.seconds = time.perf_counter() - t0
     checkpoint("runs.start")
     _write_run_row(writer, summary, started, workers)
@@ -422,7 +443,27 @@ def _write_views_and_report(out: Path, summary: RunSummary, report: bool) -> Non
         summary.report_seconds = time.perf_counter() - t0
 
 
+# Native thread pools a worker must not start: N workers on N cores each run single-threaded
+# (ONNX Runtime's own threads are set by the LAC runner). Read when a library is imported, so
+# they are set in the environment the workers are spawned with, not inside the worker.
+_WORKER_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _run_processes(batches, options, handle, workers: int, stop: StopOnSignal) -> None:  # noqa: ANN001
+    saved = {var: os.environ.get(var) for var in _WORKER_THREAD_VARS}
+    for var in _WORKER_THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    try:
+        _run_pool(batches, options, handle, workers, stop)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _run_pool(batches, options, handle, workers: int, stop: StopOnSignal) -> None:  # noqa: ANN001
     # `spawn`: workers inherit neither the output lock nor a copy of the parent's memory.
     in_flight: dict[Future, tuple[int, list[Document], list[IngestError]]] = {}
     pool = ProcessPoolExecutor(

@@ -16,9 +16,9 @@ from typing import Any
 
 import regex
 
+from pipeline.boilerplate import Boilerplate
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
-from pipeline.normalise import Boilerplate, normalise, normalise_title
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ def error_row(
 def normalise_document(doc: Document, boilerplate: frozenset[int] = frozenset()) -> Document:
     """Clean ``doc``'s text and fill what its page says about it (title, date, credits) where
     the input did not; ``boilerplate``: lines repeated across its group in this run."""
+    # Imported on first use: a rerun whose documents are all unchanged never normalises.
+    from pipeline.normalise import normalise, normalise_title
+
     result = normalise(doc.raw_text, boilerplate=boilerplate, title_hint=doc.title_raw)
     doc.text = result.text
     doc.normalised = result
@@ -247,10 +250,11 @@ def _person_names(
     """(surface → canonical name for the document's PERSON mentions, mention start → the surface
     it is known by when a title follows it: the NER tags 毛 in 毛主席, the alias is 毛主席);
     relation heads get their canonical name too."""
+    from pipeline.nlp import doc_text
     from pipeline.persons import get_person_names
 
     resolver = get_person_names()
-    text = sdoc.text
+    text = doc_text(sdoc)
     extended: dict[int, str] = {}
     for e in sdoc.ents:
         if e.label_ == "PERSON" and len(e.text) <= 2:
@@ -338,9 +342,10 @@ def _formulation_rows(doc: Document, matcher: Any, spans: _Spans) -> list[dict[s
 def _candidate_rows(
     doc: Document, sdoc: Any, matcher: Any, finder: Any, spans: _Spans, rows: dict[str, list]
 ) -> list[dict[str, Any]]:
+    from pipeline.nlp import token_boundaries
+
     known = {(r["start"], r["end"]) for r in rows["formulations"]}
-    token_starts = {t.idx for t in sdoc}
-    token_ends = {t.idx + len(t) for t in sdoc}
+    token_starts, token_ends = token_boundaries(sdoc)  # arrays: no Token object per word
     return [
         {
             **spans.row(c.start, c.end),
@@ -382,14 +387,18 @@ def _relation_rows(doc: Document, sdoc: Any, extractor: Any, spans: _Spans) -> l
 
 
 def _sentence_spans(sdoc: Any) -> list[tuple[int, int]]:
+    from pipeline.nlp import doc_text, sentence_bounds
+
+    doc_text_ = doc_text(sdoc)
     spans = []
-    for sent in sdoc.sents:
-        text = sent.text
+    # Offsets from arrays, text by slicing: a sentence Span's .text makes a Token per word.
+    for _, _, start_char, end_char in sentence_bounds(sdoc):
+        text = doc_text_[start_char:end_char]
         stripped = text.strip()
         if not stripped:
             continue
         lead = len(text) - len(text.lstrip())
-        start = sent.start_char + lead
+        start = start_char + lead
         spans.append((start, start + len(stripped)))
     return spans
 

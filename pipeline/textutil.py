@@ -6,13 +6,9 @@ them, so the classes are kept as strings that go inside ``[...]``.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 
@@ -22,6 +18,8 @@ HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 CJK_PUNCT = "，。、；：？！“”‘’「」『』（）《》〈〉【】〔〕…—·～"
 # Horizontal whitespace (ideographic space included); zero-width chars are handled as controls.
 HSPACE = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+# The same characters as a string for str.strip (the class above holds a range).
+HSPACE_CHARS = " \t\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
 SENT_FINAL = "。！？!?"
 CLOSERS = "”’」』）)》〉】\"'"
 
@@ -58,14 +56,6 @@ def read_resource_lines(name: str | Path, *, inline_comments: bool = False) -> l
             if line.strip() and not line.lstrip().startswith("#"):
                 out.append(line.strip() if inline_comments else line.rstrip("\n"))
     return out
-
-
-@functools.cache
-def resource_yaml(name: str) -> Any:
-    """A YAML resource, parsed once per process with the C loader when PyYAML has it."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with open(RESOURCES / name, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
 
 
 def alternation(words: Iterable[str]) -> str:

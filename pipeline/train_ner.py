@@ -8,6 +8,7 @@ deterministic, and CRFsuite's L-BFGS has no random state. The settings live in
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import time
@@ -17,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.evaluate import read_cluener, read_tagged
 from pipeline.ner import MODEL_FILE
 from pipeline.ner_features import char_features
+from pipeline.resource_files import load_yaml
 
 RESOURCES = Path(__file__).parent / "resources"
 TRAINING_CONFIG = RESOURCES / "ner_training.yaml"
@@ -37,7 +37,8 @@ class TrainingData:
 
 
 def load_training_config(path: Path = TRAINING_CONFIG) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    # A copy: training pops settings from it, and load_yaml's objects are shared.
+    return copy.deepcopy(load_yaml(path))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,3 +198,60 @@ def test_evaluate_cli_prints_one_json_object(tmp_path: Path) -> None:
 )
 def test_genre_corrections(nlp, text: str, absent: tuple[str, str]) -> None:
     assert absent not in _ents(nlp(text))
+
+
+def test_doc_built_from_arrays_equals_doc_init() -> None:
+    """The tokenizer builds Docs with one from_array call; they must equal Doc.__init__'s,
+    IOB repairs included (an I- after O or after another label becomes B-)."""
+    import random
+
+    import spacy
+    from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH, POS, SENT_START, TAG
+    from spacy.tokens import Doc
+
+    from pipeline.nlp import _doc_with_annotations
+
+    vocab = spacy.blank("zh").vocab
+    rng = random.Random(0)
+    labels = ["PERSON", "ORG", "GPE", "DATE"]
+    attrs = [ORTH, POS, TAG, SENT_START, ENT_IOB, ENT_TYPE]
+    for _ in range(500):
+        n = rng.randint(1, 30)
+        words = [rng.choice(["中国", "北京", "的", " ", "习近平", "会议"]) for _ in range(n)]
+        tags = [rng.choice(["n", "v", "PER", "_SP", "w"]) for _ in range(n)]
+        pos = [rng.choice(["NOUN", "VERB", "PROPN", "SPACE", "X"]) for _ in range(n)]
+        starts = [i == 0 or rng.random() < 0.2 for i in range(n)]
+        ents = [rng.choice(["O", "B-", "I-"]) for _ in range(n)]
+        ents = [e if e == "O" else e + rng.choice(labels) for e in ents]
+        ents[0] = ents[0].replace("I-", "B-")
+        expected = Doc(
+            vocab, words=words, spaces=[False] * n, tags=tags, pos=pos, sent_starts=starts,
+            ents=list(ents),
+        )  # fmt: skip
+        got = _doc_with_annotations(vocab, words, tags, pos, starts, list(ents))
+        assert (got.to_array(attrs) == expected.to_array(attrs)).all()
+        assert [(e.start, e.end, e.label_) for e in got.ents] == [
+            (e.start, e.end, e.label_) for e in expected.ents
+        ]
+
+
+def test_array_sentences_and_offsets_equal_spacy_objects(nlp) -> None:
+    """sentence_bounds / token_boundaries / doc_text read arrays; they must equal what
+    doc.sents, the tokens and doc.text give."""
+    from pipeline.nlp import doc_text, sentence_bounds, token_boundaries
+
+    texts = [
+        "湖北省委常委、省委秘书长陈向东出席会议并讲话。\n\n省长张明主持。",
+        "  \n",
+        "一句话。\n\n第二句话！第三句",
+        "",
+    ]
+    for doc in annotate(nlp, texts):
+        assert doc_text(doc) == doc.text
+        assert sentence_bounds(doc) == [
+            (s.start, s.end, s.start_char, s.end_char) for s in doc.sents
+        ]
+        assert token_boundaries(doc) == (
+            {t.idx for t in doc},
+            {t.idx + len(t) for t in doc},
+        )

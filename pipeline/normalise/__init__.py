@@ -32,15 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.normalise.chrome import (
-    CUT,
-    Boilerplate,
-    BoilerplateCounter,
-    Removal,
-    line_key,
-    page_lines,
-    pattern_chrome,
-)
+from pipeline.boilerplate import Boilerplate, BoilerplateCounter, line_key
+from pipeline.normalise.chrome import CUT, Removal, page_lines, pattern_chrome
 from pipeline.normalise.edits import Offsets
 from pipeline.normalise.metadata import detect_title
 from pipeline.normalise.sentences import split_sentences

@@ -22,12 +22,11 @@ the audit table, so an analyst can see what was cut and why.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from pipeline.boilerplate import line_key
 from pipeline.normalise.edits import (
     Edit,
     Offsets,
@@ -45,7 +44,7 @@ from pipeline.normalise.metadata import (
     might_be_credit,
     split_credit,
 )
-from pipeline.textutil import HAN, HSPACE, read_resource_lines
+from pipeline.textutil import HAN, HSPACE, HSPACE_CHARS, read_resource_lines
 
 _CHROME_PATTERNS = read_resource_lines("chrome_patterns.txt")
 # Fragments (unanchored) are searched over the whole text: each starts with a literal, so the
@@ -129,59 +128,6 @@ def pattern_chrome(
 
 # ---------------------------------------------------------------------------------------------
 # 3. By repetition
-def line_key(line: str) -> int:
-    """A stable 64-bit key of a line (the same in every process, unlike ``hash``)."""
-    digest = hashlib.blake2b(line.strip(HSPACE).encode("utf-8", "surrogatepass"), digest_size=8)
-    return int.from_bytes(digest.digest(), "little")
-
-
-@dataclass(frozen=True)
-class Boilerplate:
-    """Lines repeated across the documents of a group (a site or a file) within a run."""
-
-    keys: dict[str, frozenset[int]] = field(default_factory=dict)
-
-    def for_group(self, group: str | None) -> frozenset[int]:
-        return self.keys.get(group or "", frozenset())
-
-
-class BoilerplateCounter:
-    """Counts, per group, in how many documents each line occurs.
-
-    Memory stays bounded whatever the size of the run: when a group holds more than
-    ``max_keys`` distinct lines, the lines seen in a single document so far are dropped
-    (a heavy-hitters sketch: a line that really recurs across many documents comes back).
-    """
-
-    # A line must recur in this many documents, and in this share of its group's documents.
-    MIN_DOCS = 3
-    MIN_SHARE = 0.1
-    MAX_LINE = 200
-
-    def __init__(self, max_keys: int = 500_000) -> None:
-        self.max_keys = max_keys
-        self.counts: dict[str, dict[int, int]] = {}
-        self.n_docs: dict[str, int] = {}
-
-    def add(self, group: str | None, lines: Iterable[str]) -> None:
-        group = group or ""
-        counts = self.counts.setdefault(group, {})
-        self.n_docs[group] = self.n_docs.get(group, 0) + 1
-        for key in {line_key(s) for s in lines if 0 < len(s.strip()) <= self.MAX_LINE}:
-            counts[key] = counts.get(key, 0) + 1
-        if len(counts) > self.max_keys:
-            self.counts[group] = {k: n for k, n in counts.items() if n > 1}
-
-    def result(self) -> Boilerplate:
-        keys = {}
-        for group, counts in self.counts.items():
-            need = max(self.MIN_DOCS, self.MIN_SHARE * self.n_docs[group])
-            frequent = frozenset(k for k, n in counts.items() if n >= need)
-            if frequent:
-                keys[group] = frequent
-        return Boilerplate(keys)
-
-
 # ---------------------------------------------------------------------------------------------
 # 2. By shape (and repetition), over the lines left after patterns, metadata and credits.
 # The article is found the way boilerplate removers (jusText, boilerpipe) find it: prose lines
@@ -669,7 +615,7 @@ def page_lines(
     for m in re.finditer("\n", text):
         starts.append(m.end())
     ends = [s - 1 for s in starts[1:]] + [len(text)]
-    lines = [text[s:e].strip(HSPACE) for s, e in zip(starts, ends, strict=True)]
+    lines = [text[s:e].strip(HSPACE_CHARS) for s, e in zip(starts, ends, strict=True)]
     reasons: dict[int, str] = {}
     cut = {i for i, line in enumerate(lines) if line == CUT}
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):

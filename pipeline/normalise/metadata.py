@@ -17,7 +17,7 @@ import re
 from pipeline.dates import parse_date
 from pipeline.normalise.edits import Edit, short_lines
 from pipeline.normalise.steps import RULES
-from pipeline.textutil import HAN, HSPACE, SENT_FINAL, alternation
+from pipeline.textutil import HAN, HSPACE, HSPACE_CHARS, SENT_FINAL, alternation
 
 _MD_KEYS: dict[str, str] = {}
 for _field_name, _keys in RULES["metadata_keys"].items():
@@ -259,7 +259,7 @@ def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
     if _RX_MD_LINE.match(text, ls, le) and not _RX_PROSE.search(text, ls, le):
         for f in _RX_MD_FIELD.finditer(text, ls, le):
             name = _MD_KEYS[f["key"]]
-            val = f["val"].strip(f"{HSPACE}|｜")
+            val = f["val"].strip(HSPACE_CHARS + "|｜")
             if not val or name == "ignored":
                 continue
             if name == "published_at":
@@ -274,7 +274,7 @@ def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
     if (c := _RX_CONTRIB_LINE.match(text, ls, le)) is not None:
         md.setdefault("contributor", c["who"].strip())
         return True
-    line = text[ls:le].strip(HSPACE)
+    line = text[ls:le].strip(HSPACE_CHARS)
     if len(line) <= 40 and (c := _RX_SOURCE_LINE.fullmatch(line)) is not None:
         md.setdefault("source", c["src"] or c["paper"])
         if c["ed"]:

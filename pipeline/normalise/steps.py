@@ -21,19 +21,20 @@ from pipeline.normalise.edits import (
     drop_overlaps,
     sub,
 )
+from pipeline.resource_files import load_yaml
 from pipeline.textutil import (
     CJK_PUNCT,
     CLOSERS,
     HAN,
     HSPACE,
+    RESOURCES,
     SENT_FINAL,
     alternation,
     is_han_char,
     read_resource_lines,
-    resource_yaml,
 )
 
-RULES = resource_yaml("normalise_rules.yaml")
+RULES = load_yaml(RESOURCES / "normalise_rules.yaml")
 _SYLLABLES = frozenset(s.strip() for s in read_resource_lines("normalise_pinyin_syllables.txt"))
 
 # ---------------------------------------------------------------------------------------------

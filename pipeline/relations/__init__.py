@@ -14,7 +14,7 @@ import functools
 
 from spacy.tokens import Doc
 
-from pipeline.relations.base import Context, Relation, dedupe
+from pipeline.relations.base import Context, Relation, dedupe, sentences
 from pipeline.relations.events import EventRules
 from pipeline.relations.issues import IssueRules
 from pipeline.relations.locality import Localities
@@ -41,7 +41,7 @@ class RelationExtractor:
             self.localities.from_title(ctx, title)
         rows: list[Relation] = []
         first = 0  # entities and sentences are both in document order: one pass over each
-        for sent in doc.sents:
+        for sent in sentences(doc):
             while first < len(ents) and ents[first].start < sent.start:
                 first += 1
             last = first

@@ -14,6 +14,8 @@ from typing import Any
 import regex
 from spacy.tokens import Doc
 
+from pipeline.nlp import doc_text, sentence_bounds
+
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
@@ -53,9 +55,9 @@ class Context:
 
 @functools.cache
 def rules() -> dict[str, Any]:
-    import yaml
+    from pipeline.resource_files import load_yaml
 
-    return yaml.safe_load((RESOURCES / "relation_rules.yaml").read_text(encoding="utf-8"))
+    return load_yaml(RESOURCES / "relation_rules.yaml")
 
 
 def words(key: str) -> tuple[str, ...]:
@@ -69,10 +71,25 @@ def alternation(key: str) -> str:
 
 def text_of(doc: Doc) -> str:
     """doc.text joins every token on each access; relations read it per sentence, so cache it."""
-    cached = doc.user_data.get("tifa_text")
-    if cached is None:
-        cached = doc.user_data["tifa_text"] = doc.text
-    return cached
+    return doc_text(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """What the rules read of a sentence (a `doc.sents` Span's attributes), made from arrays:
+    a Span's `.text` makes a Token object per word, and every rule reads it."""
+
+    doc: Doc
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+
+
+def sentences(doc: Doc) -> list[Sentence]:
+    text = doc_text(doc)
+    return [Sentence(doc, s, e, cs, ce, text[cs:ce]) for s, e, cs, ce in sentence_bounds(doc)]
 
 
 def gap(text: str, start: int, end: int) -> str:
