@@ -43,9 +43,7 @@ DEV = ROOT.parent / "shared" / "corpora" / "dev"
 TIFA = [sys.executable, "-m", "pipeline"]
 
 STAGES = ("ingest", "normalise", "nlp", "formulations", "relations", "rows", "write", "aggregate")
-# Parts of the nlp stage: the NER backend (LAC, CRF) and what is built around it. In a
-# single-process run LAC works on the next chunk in a background thread while the others run,
-# so these overlap and add up to more than the nlp stage.
+# Parts of the nlp stage: the NER backend (LAC, CRF) and what is built around it.
 NLP_PARTS = {
     "nlp.lac": "LAC analysis",
     "nlp.crf": "CRF (tifa_ner)",
@@ -132,38 +130,16 @@ def _stage_timer() -> StageTimer:
     return timer
 
 
-def ner_alone(texts: Sequence[str], nlp: Any, overlap: bool = True) -> float:
-    """Seconds for LAC + the CRF over the sentences of `texts`, as the tokenizer runs them:
-    chunks of texts, and (`overlap`, as in a single-process run) LAC on the next chunk in a
-    background thread while the CRF tags the current one. Without `overlap`: one after the
-    other, in batches of 64 texts (what the pipeline did before the overlap)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pipeline.nlp import PREFETCH_CHUNK_CHARS
-
+def ner_alone(texts: Sequence[str], nlp: Any) -> float:
+    """Seconds for LAC + the CRF over the sentences of `texts`, as the tokenizer runs them
+    (batches of 64 texts), without building Docs."""
     tokenizer = nlp.tokenizer
     ner = nlp.get_pipe("tifa_ner")
-
-    def crf(texts: Sequence[str], spans: list, flat: list[str], tagged: list) -> None:
-        documents = [k for k, ds in enumerate(spans) for _ in ds]
-        ner.predict(flat, tagged, documents)
-
     start = time.perf_counter()
     cpu = time.process_time()
-    if overlap:
-        chunks = list(tokenizer._chunks(texts, 64, PREFETCH_CHUNK_CHARS))
-        with ThreadPoolExecutor(1) as pool:
-            pending = None
-            for chunk in chunks:
-                future = pool.submit(tokenizer._analyse, chunk)
-                if pending is not None:
-                    crf(*pending.result())
-                pending = future
-            if pending is not None:
-                crf(*pending.result())
-    else:
-        for chunk in tokenizer._chunks(texts, 64, None):
-            crf(*tokenizer._analyse(chunk))
+    for chunk in tokenizer._chunks(texts, 64, None):
+        _, spans, flat, tagged = tokenizer._analyse(chunk)
+        ner.predict(flat, tagged, [k for k, ds in enumerate(spans) for _ in ds])
     CPU_SECONDS["ner"] = time.process_time() - cpu
     return time.perf_counter() - start
 
@@ -274,9 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     best_ner = best_full = float("inf")
     best_stages: dict[str, float] = {}
     cpu_ner = cpu_full = float("inf")
-    best_sequential = float("inf")
     for r in range(args.repeats):
-        best_sequential = min(best_sequential, ner_alone(texts, nlp, overlap=False))
         t_ner = ner_alone(texts, nlp)
         n_full, t_full, stages = full_run(inputs, timer)
         print(
@@ -307,10 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"| other (scheduling, skips, runs row) | {other:.2f} | | {other / best_full:.0%} |")
     print(f"| **full pipeline** | {best_full:.2f} | {full_rate:,.0f} | 100% |")
     print(f"| NER backend alone (LAC + CRF) | {best_ner:.2f} | {ner_rate:,.0f} | |")
-    print(
-        f"| NER backend alone, LAC and CRF not overlapped | {best_sequential:.2f} | "
-        f"{n_chars / best_sequential:,.0f} | |"
-    )
     print(
         f"CPU seconds (all threads, best of {args.repeats}): NER alone {cpu_ner:.2f}, full "
         f"pipeline {cpu_full:.2f}; CPU-time ratio {cpu_ner / cpu_full:.2f}"
