@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,6 +22,8 @@ _OUT_HELP = "Output folder of `tifa run`."
 
 def _rows_in(out: Path, table: str) -> int:
     # Parquet footers only: no data is read.
+    import pyarrow.parquet as pq
+
     total = 0
     for path in table_files(out, table):
         try:
@@ -51,6 +52,11 @@ def summary_table(out: Path, summary) -> Table:  # noqa: ANN001 - a runner.RunSu
 
 def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.RunSummary
     """Where the dashboard file and the report are, or why the report is missing."""
+    if summary.report_unchanged:
+        con.print(
+            f"nothing new: dashboard views and reports unchanged "
+            f"({summary.out_dir / 'reports' / 'index.html'})"
+        )
     if summary.views_path:
         con.print(f"dashboard views: {summary.views_path}")
     if summary.report_path:

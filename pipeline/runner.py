@@ -73,6 +73,8 @@ class RunSummary:
     report_path: Path | None = None
     report_seconds: float = 0.0
     report_error: str | None = None
+    # True when the run wrote nothing, so neither the views nor a report were rewritten.
+    report_unchanged: bool = False
 
 
 def new_run_id() -> str:
@@ -417,7 +419,18 @@ def _run_locked(
     summary.seconds = time.perf_counter() - t0
     checkpoint("runs.start")
     _write_run_row(writer, summary, started, workers)
-    _write_views_and_report(out, summary, report)
+    unchanged = (
+        current is not None
+        and summary.n_documents == 0
+        and summary.n_errors == 0
+        and (out / "tifa.duckdb").exists()
+    )
+    if unchanged:
+        # A rerun that wrote nothing: the views still point at the same tables and the last
+        # report still tells the night's news (the runs table logs this run).
+        summary.report_unchanged = True
+    else:
+        _write_views_and_report(out, summary, report)
     return summary
 
 
