@@ -417,3 +417,14 @@ def test_report_of_a_night_where_every_input_failed(tmp_path: Path) -> None:
     con = _con(out)
     assert con.execute("SELECT count(*) FROM new_tonight").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 1
+
+
+def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
+    assert first.report_path is not None and not first.report_unchanged
+    views_mtime = (out / VIEWS_FILE).stat().st_mtime_ns
+    again = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
+    assert again.n_skipped == 1 and again.report_unchanged and again.report_path is None
+    assert (out / VIEWS_FILE).stat().st_mtime_ns == views_mtime
+    assert sorted(p.name for p in (out / "reports").glob("2*.html")) == [first.report_path.name]
