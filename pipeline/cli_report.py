@@ -6,6 +6,7 @@ arguments and call plain functions (`pipeline.report`, `pipeline.views`, `pipeli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -18,6 +19,22 @@ from pipeline.schema import SCHEMAS
 from pipeline.write import table_files
 
 _OUT_HELP = "Output folder of `tifa run`."
+
+
+def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
+    """``write()`` holding OUT's lock; exit 3 while a run holds it, 2 when OUT has no run."""
+    from pipeline.lock import OutputLock, OutputLocked
+    from pipeline.report import ReportError
+
+    try:
+        with OutputLock(out):
+            return write()
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except ReportError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _rows_in(out: Path, table: str) -> int:
@@ -90,21 +107,15 @@ def report(
     fallers) and in context (a filterable concordance). `tifa run` writes it too, unless
     --no-report. Also rewrites OUT/tifa.duckdb. Waits for no one: exits 3 while a run holds OUT.
     """
-    from pipeline.lock import OutputLock, OutputLocked
-    from pipeline.report import ReportError, write_report
+    from pipeline.report import write_report
     from pipeline.views import write_views
 
-    try:
-        with OutputLock(out):
-            path = write_report(out)  # first: it says so when OUT holds no run
-            write_views(out)
-    except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(3) from None
-    except ReportError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    print(path)
+    def write() -> Path:
+        path = write_report(out)  # first: it says so when OUT holds no run
+        write_views(out)
+        return path
+
+    print(_under_lock(out, write))
 
 
 @app.command()
@@ -120,19 +131,12 @@ def views(
     when OUT is mounted at another path (e.g. inside a dashboard's container). `tifa run`
     rewrites the file after every run.
     """
-    from pipeline.lock import OutputLock, OutputLocked
     from pipeline.views import write_views
 
     if not table_files(out, "documents"):
         console.print(f"[red]error:[/red] {out} holds no tifa tables; run `tifa run` first")
         raise typer.Exit(2)
-    try:
-        with OutputLock(out):
-            path = write_views(out)
-    except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(3) from None
-    print(path)
+    print(_under_lock(out, lambda: write_views(out)))
 
 
 @app.command()
