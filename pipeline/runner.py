@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,16 @@ class RunSummary:
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    # Run ids sort by start time (the views find "tonight" and first-seen items by comparing
+    # them), so they carry microseconds: two runs can start within one second (a rerun that
+    # skips everything takes less). Ids of the older format (seconds only) still sort first.
+    global _last_run_start
+    now = max(datetime.now(UTC), _last_run_start + timedelta(microseconds=1))
+    _last_run_start = now
+    return now.strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
+
+
+_last_run_start = datetime.min.replace(tzinfo=UTC)
 
 
 class StopOnSignal:

@@ -428,3 +428,10 @@ def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> 
     assert again.n_skipped == 1 and again.report_unchanged and again.report_path is None
     assert (out / VIEWS_FILE).stat().st_mtime_ns == views_mtime
     assert sorted(p.name for p in (out / "reports").glob("2*.html")) == [first.report_path.name]
+
+
+def test_run_ids_sort_by_start_even_within_one_second() -> None:
+    from pipeline.runner import new_run_id
+
+    ids = [new_run_id() for _ in range(500)]
+    assert ids == sorted(ids) and len(set(ids)) == 500
