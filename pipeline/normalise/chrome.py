@@ -150,7 +150,6 @@ _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
 _RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
-_RX_HAN = re.compile(f"[{HAN}]")
 _RX_NOT_HAN = re.compile(f"[^{HAN}]+")
 _RX_DIGIT = re.compile(r"\d")
 # Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
@@ -233,6 +232,17 @@ def _neighbour(lines: list[str], i: int, step: int) -> str:
     return lines[j] if 0 <= j < len(lines) else ""
 
 
+def _is_repeated_label(line: str, i: int, repeated: set[int]) -> bool:
+    """A repeated label (相关新闻, 网站首页) is chrome; a repeated sentence (同志们！) or a
+    footnote mark ([, ↑) repeated across a collection's documents is not."""
+    return i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None
+
+
+def _is_nav_tab(line: str) -> bool:
+    """A navigation tab or breadcrumb: "| 最新", "首页 > 要闻"."""
+    return len(line) <= _ABOVE_TITLE_MAX and _RX_SEPARATORS.search(line) is not None
+
+
 def _is_headline(line: str) -> bool:
     return heading_like(line) and _n_han(line) >= _TITLE_LINE_MIN_HAN
 
@@ -256,16 +266,6 @@ def _in_widget_row(lines: list[str], i: int) -> bool:
     """A button next to another button, a separator or a known widget."""
     near = (_neighbour(lines, i, -1), _neighbour(lines, i, 1))
     return any(x == CUT or _is_separator(x) or _is_button(x) for x in near)
-
-
-def _lone_name(lines: list[str], i: int) -> bool:
-    """A speaker's name under a title (习近平, 习 近 平): 2–4 Han characters with no button
-    beside it."""
-    line = _RX_SPLIT.sub("", lines[i])
-    if not (2 <= len(line) <= 4 and _n_han(line) == len(line)):
-        return False
-    near = [lines[j] for j in (i - 1, i + 1) if 0 <= j < len(lines) and lines[j]]
-    return not any(_is_button(x) or _is_separator(x) for x in near)
 
 
 def _title_score(line: str) -> int:
@@ -309,15 +309,13 @@ def _chrome_between(
             continue
         if line == CUT:
             weight += 1
-        # A repeated label (相关新闻, 网站首页) is chrome; a repeated sentence (同志们！) or a
-        # footnote mark ([, ↑) repeated across a collection's documents is not.
-        elif i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None:
+        elif _is_repeated_label(line, i, repeated):
             weight += 1
         elif _is_separator(line):
             n_separators += 1
             weight += n_separators % 2 == 0  # two separator lines count as one widget
-        elif _RX_SEPARATORS.search(line) and len(line) <= _ABOVE_TITLE_MAX:
-            weight += 1  # a navigation tab ("| 最新", "首页 > 要闻")
+        elif _is_nav_tab(line):
+            weight += 1
         run = run + 1 if _is_button(line) else 0
         if run == _MENU_RUN:
             weight += 2
@@ -338,9 +336,9 @@ def _tail_signal(lines: list[str], tail: list[int], k: int, repeated: set[int]) 
     line = lines[i]
     nxt = lines[tail[k + 1]] if k + 1 < len(tail) else ""
     return bool(
-        (i in repeated and _n_han(line) >= 2 and _RX_SENTENCE.search(line) is None)
+        _is_repeated_label(line, i, repeated)
         or _is_separator(line)
-        or (_RX_SEPARATORS.search(line) and len(line) <= _ABOVE_TITLE_MAX)
+        or _is_nav_tab(line)
         or _is_toolbar_row(line)
         or _RX_COUNTER.fullmatch(line)
         or (

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from pipeline.dates import parse_date
-from pipeline.normalise.edits import Edit, short_lines
+from pipeline.normalise.edits import Edit
 from pipeline.normalise.steps import RULES
 from pipeline.textutil import HAN, HSPACE, HSPACE_CHARS, SENT_FINAL, alternation
 
@@ -91,7 +91,6 @@ _ROLE_OF_GROUP = {
     "author3": "author",
     "editor": "editor",
 }
-_RX_NAME_SPLIT = re.compile(rf"[{HSPACE}、，,]+")
 
 
 _RX_LIST_SPLIT = re.compile(r"[、，,]+")
@@ -283,10 +282,6 @@ def metadata_line(text: str, ls: int, le: int, md: dict[str, str]) -> bool:
                 md.setdefault("published_at", parsed.published_at.isoformat())
         return True
     return False
-
-
-def metadata_lines(text: str) -> list[tuple[int, int]]:
-    return short_lines(text, MAX_MD_LINE)
 
 
 # ---------------------------------------------------------------------------------------------
