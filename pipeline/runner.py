@@ -39,7 +39,6 @@ from pipeline.write import (
     remove_duplicates,
     remove_interrupted_batches,
     safe_error_row,
-    write_table_atomic,
 )
 
 # Largest batch (raw characters) when batches run in parallel: see `_run_locked`.
@@ -410,7 +409,7 @@ def _run_locked(
         summary.seconds = time.perf_counter() - t0
         return summary
     for journal in journals:  # every document they named has been redone
-        journal.unlink(missing_ok=True)
+        writer.store.remove(journal)
     checkpoint("aggregate.start")
     writer.ensure_tables()
     from pipeline import derived_state
@@ -590,7 +589,6 @@ def _write_run_row(
     }
     from pipeline.schema import RUNS
 
-    write_table_atomic(
-        pa.Table.from_pylist([row], schema=RUNS),
-        writer.out / "runs" / f"part-{summary.run_id}.parquet",
+    writer.store.write_parquet(
+        pa.Table.from_pylist([row], schema=RUNS), f"runs/part-{summary.run_id}.parquet"
     )

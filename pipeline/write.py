@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +34,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.schema import BATCH_TABLES, SCHEMAS
+from pipeline.storage import Store
 
 MARKERS = "_done"
 JOURNAL = "_journal"
@@ -65,16 +64,9 @@ def checkpoint(point: str) -> None:
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        checkpoint("write.renaming")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    checkpoint("write.file")
+    """Write one local Parquet file atomically (see `Store.write_parquet`)."""
+    path = Path(path)
+    Store(path.parent).write_parquet(table, path.name)
 
 
 def rows_to_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
@@ -144,18 +136,35 @@ def build_tables(
     return {t: rows_to_table(t, r) for t, r in kept.items() if r}, list(bad.values())
 
 
-class DatasetWriter:
-    def __init__(self, out_dir: Path | str, run_id: str):
-        self.out = Path(out_dir)
-        self.run_id = run_id
-        self.out.mkdir(parents=True, exist_ok=True)
+Location = Path | str | Store
 
-    def part_path(self, table: str, batch: int) -> Path:
-        return self.out / table / f"part-{self.run_id}-{batch:06d}.parquet"
+
+def batch_key(run_id: str, batch: int | str) -> str:
+    """The key of a batch's part files and marker: `<run_id>-<batch>` (numbers zero-padded, so
+    the files of a run sort in batch order; Dask partitions use keys like `p00003-000002`)."""
+    return f"{run_id}-{batch:06d}" if isinstance(batch, int) else f"{run_id}-{batch}"
+
+
+def part_name(table: str, key: str) -> str:
+    return f"{table}/part-{key}.parquet"
+
+
+class DatasetWriter:
+    """Writes batches into an output folder (a local path or an fsspec URL, see storage.py).
+    Any process can hold one: a Dask worker writes its own batches straight into the output."""
+
+    def __init__(self, out_dir: Location, run_id: str):
+        self.store = Store(out_dir)
+        self.out = self.store.root if self.store.local else self.store.location
+        self.run_id = run_id
+        self.store.makedirs()
+
+    def part_path(self, table: str, batch: int | str) -> Path:
+        return self.store.path(part_name(table, batch_key(self.run_id, batch)))
 
     def write_batch(
         self,
-        batch: int,
+        batch: int | str,
         rows: dict[str, list[dict[str, Any]]],
         homes: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
@@ -164,7 +173,14 @@ class DatasetWriter:
         `homes` maps doc_id -> home of every document being replaced. Returns the errors rows of
         documents that could not be stored (already written to `errors`)."""
         tables, isolated = build_tables(rows, self.run_id)
+        self.write_tables(batch, tables, homes)
+        return isolated
+
+    def write_tables(
+        self, batch: int | str, tables: dict[str, pa.Table], homes: dict[str, str] | None = None
+    ) -> None:
         homes = homes or {}
+        key = batch_key(self.run_id, batch)
         moving: dict[str, list[str]] = defaultdict(list)
         if homes and "documents" in tables:
             for doc_id in tables["documents"]["doc_id"].to_pylist():
@@ -177,63 +193,54 @@ class DatasetWriter:
             if data is not None and len(moved) and table != "errors":
                 data = data.filter(pc.invert(pc.is_in(data["doc_id"], value_set=moved)))
             if data is not None and data.num_rows:
-                write_table_atomic(data, self.part_path(table, batch))
-        marker = self.out / MARKERS / f"{self.run_id}-{batch:06d}"
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+                self.store.write_parquet(data, part_name(table, key))
+        self.store.touch(f"{MARKERS}/{key}")
         checkpoint("write.marker")
         if moving:
-            self._replace(batch, tables, moving)
-        return isolated
+            self._replace(key, tables, moving)
 
-    def _replace(
-        self, batch: int, tables: dict[str, pa.Table], moving: dict[str, list[str]]
-    ) -> None:
-        journal = self.out / JOURNAL / f"{self.run_id}-{batch:06d}.json"
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        tmp = journal.with_name(f".{journal.name}.tmp")
-        tmp.write_text(json.dumps({"replacing": moving}, ensure_ascii=False), "utf-8")
-        os.replace(tmp, journal)
+    def _replace(self, key: str, tables: dict[str, pa.Table], moving: dict[str, list[str]]) -> None:
+        journal = f"{JOURNAL}/{key}.json"
+        self.store.write_text(journal, json.dumps({"replacing": moving}, ensure_ascii=False))
         for home, doc_ids in sorted(moving.items()):
             ids = pa.array(sorted(doc_ids), pa.string())
             for table in DOC_TABLES:  # documents last
                 new = tables.get(table)
                 if new is not None:
                     new = new.filter(pc.is_in(new["doc_id"], value_set=ids))
-                rewrite_home(self.out, table, home, ids, new)
+                rewrite_home(self.store, table, home, ids, new)
                 checkpoint("replace.table")
-        journal.unlink()
+        self.store.remove(journal)
         checkpoint("replace.done")
 
     def ensure_tables(self) -> None:
         """Give every batch table at least an empty file, so each `DIR/<table>` can be read whole
         (an empty errors table is the good news, not a missing folder)."""
         for table in BATCH_TABLES:
-            if not table_files(self.out, table):
+            if not table_files(self.store, table):
                 key = f"{self.run_id}-empty"
-                write_table_atomic(
-                    SCHEMAS[table].empty_table(), self.out / table / f"part-{key}.parquet"
-                )
-                (self.out / MARKERS).mkdir(parents=True, exist_ok=True)
-                (self.out / MARKERS / key).touch()
+                self.store.write_parquet(SCHEMAS[table].empty_table(), part_name(table, key))
+                self.store.touch(f"{MARKERS}/{key}")
 
     def write_whole(self, table: str, data: pa.Table) -> None:
         """Replace a derived table in one atomic rename (a reader sees the old table or the new
         one, never both), then drop files of older layouts."""
-        folder = self.out / table
-        new = folder / DERIVED_PART
-        write_table_atomic(data.cast(SCHEMAS[table]), new)
-        for old in folder.glob("part-*.parquet"):
+        new = f"{table}/{DERIVED_PART}"
+        self.store.write_parquet(data.cast(SCHEMAS[table]), new)
+        for old in self.store.list(table, "part-", ".parquet"):
             if old != new:
-                old.unlink()
+                self.store.remove(old)
         checkpoint("aggregate.table")
 
 
-def rewrite_home(out: Path, table: str, home: str, doc_ids: pa.Array, new: pa.Table | None) -> None:
+def rewrite_home(
+    out: Location, table: str, home: str, doc_ids: pa.Array, new: pa.Table | None
+) -> None:
     """Swap the rows of `doc_ids` in one home file for `new` (None: remove them), atomically."""
-    path = out / table / f"part-{home}.parquet"
-    if path.exists():
-        old = pq.read_table(path, schema=SCHEMAS[table])
+    store = Store(out)
+    name = part_name(table, home)
+    if store.exists(name):
+        old = store.read_parquet(name).cast(SCHEMAS[table])
         hit = pc.fill_null(pc.is_in(old["doc_id"], value_set=doc_ids), False)
         if not pc.any(hit).as_py() and (new is None or new.num_rows == 0):
             return
@@ -243,50 +250,69 @@ def rewrite_home(out: Path, table: str, home: str, doc_ids: pa.Array, new: pa.Ta
     else:
         kept = SCHEMAS[table].empty_table()
     merged = pa.concat_tables([kept, new]) if new is not None and new.num_rows else kept
-    write_table_atomic(merged, path)
+    store.write_parquet(merged, name)
 
 
-def table_files(out_dir: Path, table: str) -> list[Path]:
-    folder = Path(out_dir) / table
-    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+def table_files(out_dir: Location, table: str) -> list[Path]:
+    """The part files of a table in a local output folder, sorted."""
+    store = Store(out_dir)
+    return [store.path(n) for n in store.list(table, "part-", ".parquet")]
+
+
+def table_parts(out_dir: Location, table: str) -> list[str]:
+    """The part files of a table as names relative to the output folder (any store)."""
+    return Store(out_dir).list(table, "part-", ".parquet")
 
 
 def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """One Parquet file. `pq.ParquetFile` rather than `pq.read_table`: the latter goes through
-    `pyarrow.dataset`, whose import pulls in pandas (~0.6 s of every run's start-up)."""
-    with pq.ParquetFile(path) as fh:
-        return fh.read(columns=columns)
+    """One local Parquet file (see `Store.read_parquet`)."""
+    path = Path(path)
+    return Store(path.parent).read_parquet(path.name, columns)
 
 
-def read_table(out_dir: Path | str, table: str, columns: list[str] | None = None) -> pa.Table:
+def read_table(out_dir: Location, table: str, columns: list[str] | None = None) -> pa.Table:
     """The whole table (or an empty one with the declared schema)."""
-    files = table_files(Path(out_dir), table)
+    store = Store(out_dir)
+    files = table_parts(store, table)
     schema = SCHEMAS[table]
     if columns:
         schema = pa.schema([schema.field(c) for c in columns])
     if not files:
         return schema.empty_table()
-    parts = [read_file(f, columns) for f in files]
+    parts = [store.read_parquet(f, columns) for f in files]
     if all(p.schema.names == schema.names for p in parts):
         return pa.concat_tables([p.cast(schema) for p in parts])
     # Files of another schema version: let a dataset fill in and cast what differs.
     import pyarrow.dataset as ds
 
-    return ds.dataset(files, schema=SCHEMAS[table], format="parquet").to_table(columns=columns)
+    urls = [store.url(f) for f in files]
+    return ds.dataset(
+        urls, schema=SCHEMAS[table], format="parquet", filesystem=_arrow_fs(store)
+    ).to_table(columns=columns)
 
 
-def _key(path: Path) -> str:
-    return path.stem.removeprefix("part-")
+def _arrow_fs(store: Store) -> Any:
+    if store.local:
+        return None
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return PyFileSystem(FSSpecHandler(store.fs))
 
 
-def existing_documents(out_dir: Path | str) -> tuple[dict[str, DocInfo], dict[str, list[str]]]:
+def _key(name: str | Path) -> str:
+    stem = os.path.basename(str(name)).removesuffix(".parquet")
+    return stem.removeprefix("part-")
+
+
+def existing_documents(out_dir: Location) -> tuple[dict[str, DocInfo], dict[str, list[str]]]:
     """doc_id -> DocInfo of every document already written, and doc_id -> the other homes of a
     document found in more than one (an archive damaged by an earlier tifa version)."""
+    store = Store(out_dir)
     found: dict[str, DocInfo] = {}
     extra: dict[str, list[str]] = defaultdict(list)
-    for path in table_files(Path(out_dir), "documents"):
-        part = read_file(path, columns=["doc_id", "content_hash", "run_id"])
-        home = _key(path)
+    for name in table_parts(store, "documents"):
+        part = store.read_parquet(name, columns=["doc_id", "content_hash", "run_id"])
+        home = _key(name)
         for doc_id, digest, run_id in zip(
             part["doc_id"].to_pylist(),
             part["content_hash"].to_pylist(),
@@ -299,8 +325,9 @@ def existing_documents(out_dir: Path | str) -> tuple[dict[str, DocInfo], dict[st
     return found, dict(extra)
 
 
-def remove_duplicates(out_dir: Path | str, extra: dict[str, list[str]]) -> int:
+def remove_duplicates(out_dir: Location, extra: dict[str, list[str]]) -> int:
     """Remove the older copies of documents stored twice (each from its own home files)."""
+    store = Store(out_dir)
     by_home: dict[str, list[str]] = defaultdict(list)
     for doc_id, homes in extra.items():
         for home in homes:
@@ -308,7 +335,7 @@ def remove_duplicates(out_dir: Path | str, extra: dict[str, list[str]]) -> int:
     for home, doc_ids in sorted(by_home.items()):
         ids = pa.array(sorted(set(doc_ids)), pa.string())
         for table in DOC_TABLES:
-            rewrite_home(Path(out_dir), table, home, ids, None)
+            rewrite_home(store, table, home, ids, None)
     return sum(len(v) for v in extra.values())
 
 
@@ -316,37 +343,43 @@ def error_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["source_file"], row["doc_id"], row["stage"], row["error_type"], row["message"])
 
 
-def existing_error_keys(out_dir: Path | str) -> set[tuple[Any, ...]]:
+def existing_error_keys(out_dir: Location) -> set[tuple[Any, ...]]:
     cols = ["source_file", "doc_id", "stage", "error_type", "message"]
     return {error_key(r) for r in read_table(out_dir, "errors", columns=cols).to_pylist()}
 
 
-def pending_replacements(out_dir: Path | str) -> tuple[set[str], list[Path]]:
-    """Documents of replacements a killed run left unfinished, and their journal files."""
-    folder = Path(out_dir) / JOURNAL
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+def pending_replacements(out_dir: Location) -> tuple[set[str], list[str]]:
+    """Documents of replacements a killed run left unfinished, and their journal files (names
+    relative to the output folder: remove them with `Store(out).remove`)."""
+    store = Store(out_dir)
+    files = store.list(JOURNAL, suffix=".json")
     doc_ids: set[str] = set()
-    for path in files:
+    for name in files:
+        if os.path.basename(name).startswith("."):
+            continue
         try:
-            moving = json.loads(path.read_text("utf-8"))["replacing"]
+            moving = json.loads(store.read_text(name))["replacing"]
         except (ValueError, KeyError, OSError):
             continue
         doc_ids.update(d for ids in moving.values() for d in ids)
-    return doc_ids, files
+    return doc_ids, [f for f in files if not os.path.basename(f).startswith(".")]
 
 
-def remove_interrupted_batches(out_dir: Path | str) -> int:
+def finished_batches(out_dir: Location) -> set[str]:
+    """Keys of the batches whose completion marker is written."""
+    return {_key(n) for n in Store(out_dir).list(MARKERS)}
+
+
+def remove_interrupted_batches(out_dir: Location) -> int:
     """Delete part files of batches that never got their completion marker, and temp files."""
-    out = Path(out_dir)
-    done = {p.name for p in (out / MARKERS).glob("*")} if (out / MARKERS).is_dir() else set()
+    store = Store(out_dir)
+    done = finished_batches(store)
     removed = 0
     for table in BATCH_TABLES:
-        for path in table_files(out, table):
-            if _key(path) not in done:
-                path.unlink()
+        for name in table_parts(store, table):
+            if _key(name) not in done:
+                store.remove(name)
                 removed += 1
-    for folder in [out / t for t in SCHEMAS] + [out / MARKERS, out / JOURNAL]:
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp"):
-                tmp.unlink()
+    for folder in [*SCHEMAS, MARKERS, JOURNAL]:
+        store.remove_temp_files(folder)
     return removed
