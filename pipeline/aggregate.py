@@ -14,18 +14,19 @@ import pyarrow as pa
 from pipeline.formulations import get_matcher, score_candidate
 from pipeline.persons import build_persons
 from pipeline.schema import SCHEMAS
-from pipeline.write import DatasetWriter, table_files
+from pipeline.storage import Store
+from pipeline.write import DatasetWriter, table_parts
 
 
-def _source(out: Path, table: str) -> str:
-    files = table_files(out, table)
+def _source(out: Store, table: str) -> str:
+    files = [out.url(name) for name in table_parts(out, table)]
     if not files:
         # An empty relation with the declared columns keeps the SQL the same for a fresh --out.
         cols = ", ".join(
             f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
         )
         return f"(SELECT {cols} WHERE FALSE)"
-    listing = ", ".join(f"'{p.as_posix()}'" for p in files)
+    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in files)
     return f"read_parquet([{listing}])"
 
 
@@ -48,7 +49,7 @@ def _arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     return result.read_all() if hasattr(result, "read_all") else result
 
 
-def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
+def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
     return _arrow(
         con.sql(
             f"""
@@ -65,7 +66,7 @@ def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Ta
 
 
 def build_formulation_candidates(
-    con: duckdb.DuckDBPyConnection, out: Path, lexicon: str | None = None
+    con: duckdb.DuckDBPyConnection, out: Store, lexicon: str | None = None
 ) -> pa.Table:
     grouped = _arrow(
         con.sql(
@@ -102,7 +103,7 @@ def build_formulation_candidates(
     return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
 
 
-def build_people(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
+def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
     return _arrow(
         con.sql(
             f"""
@@ -121,10 +122,11 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Path) -> pa.Table:
 
 
 def rebuild_derived_tables(
-    out_dir: Path | str, writer: DatasetWriter, lexicon: str | None = None
+    out_dir: Path | str | Store, writer: DatasetWriter, lexicon: str | None = None
 ) -> dict[str, int]:
-    out = Path(out_dir)
+    out = Store(out_dir)
     con = duckdb.connect()
+    out.register(con)
     try:
         built = {
             "formulation_counts": build_formulation_counts(con, out),

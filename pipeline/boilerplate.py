@@ -59,6 +59,18 @@ class BoilerplateCounter:
         if len(counts) > self.max_keys:
             self.counts[group] = {k: n for k, n in counts.items() if n > 1}
 
+    def merge(self, other: BoilerplateCounter) -> None:
+        """Add the counts of another part of the run (a Dask worker's partition). Exact while
+        no group outgrows ``max_keys``; past it, approximate like the sketch itself."""
+        for group, counts in other.counts.items():
+            mine = self.counts.setdefault(group, {})
+            for key, n in counts.items():
+                mine[key] = mine.get(key, 0) + n
+            if len(mine) > self.max_keys:
+                self.counts[group] = {k: n for k, n in mine.items() if n > 1}
+        for group, n in other.n_docs.items():
+            self.n_docs[group] = self.n_docs.get(group, 0) + n
+
     def result(self) -> Boilerplate:
         keys = {}
         for group, counts in self.counts.items():

@@ -51,13 +51,30 @@ def run(
     inputs: list[Path] = typer.Argument(  # noqa: B008
         None, help="Files and/or folders (searched recursively). Default: data/raw"
     ),
-    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help="Output folder."),
+    out: str = typer.Option(
+        "data/processed",
+        "--out",
+        "-o",
+        help="Output folder: a path, or an fsspec URL such as s3://bucket/tifa (object-store "
+        "options the fsspec way, e.g. FSSPEC_S3_ENDPOINT_URL; no tifa.duckdb or report there).",
+    ),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
     scheduler: Scheduler = typer.Option(  # noqa: B008
-        Scheduler.processes, help="How workers run: a local process pool, or Dask."
+        None,
+        help="How workers run: a local process pool (default), or Dask, whose workers read "
+        "their own part of the input and write their own part files (default with "
+        "--dask-address).",
     ),
     dask_address: str = typer.Option(
-        None, help="Address of a running Dask scheduler (default: start a LocalCluster)."
+        None,
+        help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --scheduler "
+        "dask; without it --scheduler dask starts a LocalCluster of --workers processes). The "
+        "workers must see the input files under the same absolute paths and the output.",
+    ),
+    partition_mb: float = typer.Option(
+        4.0,
+        min=0.001,
+        help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes).",
     ),
     batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
     text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
@@ -115,6 +132,18 @@ def run(
     from pipeline.lock import LOCK_NAME, OutputLocked
     from pipeline.runner import run_pipeline
 
+    if scheduler is None:
+        scheduler = Scheduler.dask if dask_address else Scheduler.processes
+    elif dask_address and scheduler != Scheduler.dask:
+        console.print(
+            "[red]error:[/red] --dask-address names a Dask cluster but --scheduler is "
+            f"'{scheduler.value}': drop --scheduler or use --scheduler dask"
+        )
+        raise typer.Exit(2)
+    from pipeline.storage import is_url
+
+    out_name = out
+    out = out if is_url(out) else Path(out)  # type: ignore[assignment]
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -172,6 +201,7 @@ def run(
                 workers=workers,
                 scheduler=scheduler.value,
                 dask_address=dask_address,
+                partition_bytes=int(partition_mb * (1 << 20)),
                 batch_size=batch_size,
                 fields=fields,
                 lac_runner=lac_runner,
@@ -201,7 +231,7 @@ def run(
     if summary.stale_lock:
         pid = summary.stale_lock.get("pid", "?")
         console.print(
-            f"took over the lock {out / LOCK_NAME} left by a run that was killed (pid {pid}, "
+            f"took over the lock {out_name}/{LOCK_NAME} left by a run that was killed (pid {pid}, "
             "no longer running)"
         )
     console.print(
@@ -233,7 +263,7 @@ def run(
             "(left by an earlier tifa version)"
         )
     if summary.n_errors:
-        console.print(f"see {out / 'errors'} for what failed and why")
+        console.print(f"see {out_name}/errors for what failed and why")
     if summary.interrupted:
         console.print(
             f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
@@ -244,11 +274,11 @@ def run(
         raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
 
 
-def _input_bytes(paths: list[Path], out: Path) -> int:
+def _input_bytes(paths: list[Path], out: Path | str) -> int:
     from pipeline.ingest import iter_input_files
 
     total = 0
-    for path in iter_input_files(paths, exclude=[out]):
+    for path in iter_input_files(paths, exclude=[out] if isinstance(out, Path) else []):
         try:
             total += path.stat().st_size
         except OSError:

@@ -16,7 +16,8 @@ from rich.text import Text
 
 from pipeline.cli import app, console
 from pipeline.schema import SCHEMAS
-from pipeline.write import table_files
+from pipeline.storage import Store
+from pipeline.write import table_files, table_parts
 
 _OUT_HELP = "Output folder of `tifa run`."
 
@@ -39,12 +40,13 @@ def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
 
 def _rows_in(out: Path, table: str) -> int:
     # Parquet footers only: no data is read.
-    import pyarrow.parquet as pq
 
+    store = Store(out)
     total = 0
-    for path in table_files(out, table):
+    for name in table_parts(store, table):
         try:
-            total += pq.ParquetFile(path).metadata.num_rows
+            with store.open_parquet(name) as fh:
+                total += fh.metadata.num_rows
         except OSError:
             pass  # replaced by a concurrent writer between listing and reading
     return total
@@ -69,6 +71,11 @@ def summary_table(out: Path, summary) -> Table:  # noqa: ANN001 - a runner.RunSu
 
 def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.RunSummary
     """Where the dashboard file and the report are, or why the report is missing."""
+    if summary.views_skipped:
+        con.print(
+            f"no tifa.duckdb or report ({summary.views_skipped}): read the Parquet tables under "
+            f"{summary.out_dir} directly"
+        )
     if summary.report_unchanged:
         con.print(
             f"nothing new: dashboard views and reports unchanged "

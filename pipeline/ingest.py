@@ -18,7 +18,7 @@ import re
 import stat
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -406,41 +406,50 @@ def iter_documents(
     for path in iter_inputs(inputs, exclude):
         if isinstance(path, IngestError):
             yield path
-            continue
-        source_file = str(path)
-        suffix = path.suffix.lower()
-        if suffix not in SUPPORTED_SUFFIXES:
-            yield IngestError(
-                source_file,
-                "UnsupportedFormat",
-                f"'{suffix or path.name}' files are not read; use {', '.join(SUPPORTED_SUFFIXES)}",
-            )
-            continue
-        try:
-            if suffix == ".txt":
-                yield from _read_txt(path)
-            elif suffix == ".jsonl":
-                yield from _read_jsonl(path, fields)
-            else:
-                yield from _read_csv(path, fields)
-        except UndecodableError as exc:
-            yield IngestError(source_file, "DecodeError", str(exc))
-        except UnicodeDecodeError as exc:
-            yield IngestError(
-                source_file,
-                "DecodeError",
-                f"invalid byte sequence for the detected encoding: {exc}",
-            )
-        except OSError as exc:
-            yield IngestError(
-                source_file, type(exc).__name__, f"cannot be read: {exc.strerror or exc}"
-            )
-        except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the run either
-            yield IngestError(
-                source_file,
-                type(exc).__name__,
-                f"unexpected failure while reading ({exc}); the rest of this file is not read",
-            )
+        else:
+            yield from read_input_file(path, fields)
+
+
+def read_input_file(
+    path: Path, fields: FieldMap | None = None, byte_range: tuple[int, int, int] | None = None
+) -> Iterator[Document | IngestError]:
+    """The Documents (and IngestErrors) of one input file; with `byte_range` (start, end,
+    newlines before start), only the records of that part of a .jsonl file."""
+    fields = fields or FieldMap()
+    source_file = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        yield IngestError(
+            source_file,
+            "UnsupportedFormat",
+            f"'{suffix or path.name}' files are not read; use {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+        return
+    try:
+        if byte_range is not None:
+            yield from read_jsonl_range(path, fields, *byte_range)
+        elif suffix == ".txt":
+            yield from _read_txt(path)
+        elif suffix == ".jsonl":
+            yield from _read_jsonl(path, fields)
+        else:
+            yield from _read_csv(path, fields)
+    except UndecodableError as exc:
+        yield IngestError(source_file, "DecodeError", str(exc))
+    except UnicodeDecodeError as exc:
+        yield IngestError(
+            source_file,
+            "DecodeError",
+            f"invalid byte sequence for the detected encoding: {exc}",
+        )
+    except OSError as exc:
+        yield IngestError(source_file, type(exc).__name__, f"cannot be read: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not stop the run either
+        yield IngestError(
+            source_file,
+            type(exc).__name__,
+            f"unexpected failure while reading ({exc}); the rest of this file is not read",
+        )
 
 
 def _read_txt(path: Path) -> Iterator[Document | IngestError]:
@@ -568,44 +577,94 @@ def _loads(line: str) -> object:
 def _read_jsonl(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
     stream, encoding = _open_text_stream(path)
     with stream:
-        n_records = 0
-        for lineno, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            n_records += 1
-            where = f"line {lineno}"
-            if _MARK in line:
-                yield IngestError(
-                    str(path), "DecodeError", _bad_bytes_message(where, line, encoding)
-                )
-                continue
-            try:
-                record = _loads(line)
-            except json.JSONDecodeError as exc:
-                yield IngestError(
-                    str(path), "JSONDecodeError", f"{where}: {exc.msg} at column {exc.colno}"
-                )
-                continue
-            except RecursionError:
-                yield IngestError(
-                    str(path),
-                    "JSONDecodeError",
-                    f"{where}: JSON nested too deeply (more than about 1,000 levels)",
-                )
-                continue
-            except ValueError as exc:
-                yield IngestError(str(path), "JSONDecodeError", f"{where}: {exc}")
-                continue
-            if not isinstance(record, dict):
-                yield IngestError(
-                    str(path),
-                    "InvalidRecord",
-                    f"{where}: expected a JSON object, found {_kind(record)}",
-                )
-                continue
-            yield _record_to_document(record, fields, str(path), encoding, where, lineno)
+        n_records = yield from _jsonl_records(enumerate(stream, start=1), path, fields, encoding)
         if n_records == 0:
             yield IngestError(str(path), "EmptyDocument", "file has no records")
+
+
+def read_jsonl_range(
+    path: Path, fields: FieldMap | None, start: int, end: int, lines_before: int
+) -> Iterator[Document | IngestError]:
+    """The records of a .jsonl file whose first byte lies in [start, end): one part of a large
+    file read by one Dask worker (see pipeline/distributed.py). `lines_before` is the number of
+    newlines before `start`, so line numbers (and the ids of records without one) are those of
+    a whole-file read.
+
+    Parts are cut at bytes, so the encoding must keep a newline byte out of every multi-byte
+    character: UTF-8, GB18030, Big5 do. A file in UTF-16/32 is read whole by its first part."""
+    fields = fields or FieldMap()
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    encoding = detect_stream_encoding(head, truncated=len(head) == _SNIFF_BYTES)
+    if "16" in encoding or "32" in encoding:
+        if start == 0:
+            yield from _read_jsonl(path, fields)
+        return
+    yield from _jsonl_records(
+        _byte_lines(path, encoding, start, end, lines_before), path, fields, encoding
+    )
+
+
+def _byte_lines(
+    path: Path, encoding: str, start: int, end: int, lines_before: int
+) -> Iterator[tuple[int, str]]:
+    lineno = lines_before
+    with path.open("rb") as fh:
+        if start > 0:
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":  # the line in progress at `start` belongs to the part before
+                skipped = fh.readline()
+                if not skipped.endswith(b"\n"):
+                    return
+                lineno += 1
+        pos = fh.tell()
+        while pos < end:
+            line = fh.readline()
+            if not line:
+                return
+            pos += len(line)
+            lineno += 1
+            yield lineno, line.decode(encoding, errors="tifa.mark")
+
+
+def _jsonl_records(
+    lines: Iterable[tuple[int, str]], path: Path, fields: FieldMap, encoding: str
+) -> Generator[Document | IngestError, None, int]:
+    n_records = 0
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        n_records += 1
+        where = f"line {lineno}"
+        if _MARK in line:
+            yield IngestError(str(path), "DecodeError", _bad_bytes_message(where, line, encoding))
+            continue
+        try:
+            record = _loads(line)
+        except json.JSONDecodeError as exc:
+            yield IngestError(
+                str(path), "JSONDecodeError", f"{where}: {exc.msg} at column {exc.colno}"
+            )
+            continue
+        except RecursionError:
+            yield IngestError(
+                str(path),
+                "JSONDecodeError",
+                f"{where}: JSON nested too deeply (more than about 1,000 levels)",
+            )
+            continue
+        except ValueError as exc:
+            yield IngestError(str(path), "JSONDecodeError", f"{where}: {exc}")
+            continue
+        if not isinstance(record, dict):
+            yield IngestError(
+                str(path),
+                "InvalidRecord",
+                f"{where}: expected a JSON object, found {_kind(record)}",
+            )
+            continue
+        yield _record_to_document(record, fields, str(path), encoding, where, lineno)
+    return n_records
 
 
 class _Lines:

@@ -108,3 +108,71 @@ def _read(fd: int) -> dict:
         return json.loads(data) if data.strip() else {}
     except (OSError, ValueError):
         return {}
+
+
+def output_lock(out: Path | str) -> OutputLock | ObjectStoreLock:
+    """The lock of an output folder: an OS lock for a local path, a lock object for a URL."""
+    from pipeline.storage import is_url
+
+    return ObjectStoreLock(str(out)) if is_url(out) else OutputLock(out)
+
+
+class ObjectStoreLock:
+    """`DIR/.tifa.lock` as an object, for an output in an object store (s3://…), which has no
+    OS lock: a run refuses to start while the object names a holder that may be alive (its
+    process on this host, or any holder on another host that started less than
+    `STALE_AFTER_HOURS` ago) and removes it when it ends. Unlike flock this is advisory and a
+    killed run's object stays until it is stale: `tifa run` names it in the message."""
+
+    STALE_AFTER_HOURS = 12
+
+    def __init__(self, out: str):
+        from pipeline.storage import Store
+
+        self.store = Store(out)
+        self.path = LOCK_NAME
+        self.stale: dict | None = None
+        self.held = False
+
+    def acquire(self) -> ObjectStoreLock:
+        holder: dict = {}
+        if self.store.exists(self.path):
+            try:
+                holder = json.loads(self.store.read_text(self.path) or "{}")
+            except (OSError, ValueError):
+                holder = {}
+        if holder:
+            if self._may_be_alive(holder):
+                raise OutputLocked(Path(self.store.url(self.path)), holder)
+            holder["alive"] = False
+            self.stale = holder
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        self.store.write_text(self.path, json.dumps(record))
+        self.held = True
+        return self
+
+    def _may_be_alive(self, holder: dict) -> bool:
+        pid = holder.get("pid")
+        if holder.get("host") == socket.gethostname() and isinstance(pid, int):
+            return pid != os.getpid() and _pid_alive(pid)
+        try:
+            started = datetime.fromisoformat(holder["started"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return (datetime.now(UTC) - started).total_seconds() < self.STALE_AFTER_HOURS * 3600
+
+    def release(self) -> None:
+        if self.held:
+            self.store.remove(self.path)
+            self.held = False
+
+    def __enter__(self) -> ObjectStoreLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

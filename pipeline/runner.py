@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,9 @@ from pipeline.boilerplate import Boilerplate, BoilerplateCounter
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
-from pipeline.lock import OutputLock
+from pipeline.lock import output_lock
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
+from pipeline.storage import is_url
 from pipeline.write import (
     DatasetWriter,
     checkpoint,
@@ -48,7 +49,7 @@ PARALLEL_BATCH_CHARS = 100_000
 @dataclass
 class RunSummary:
     run_id: str
-    out_dir: Path
+    out_dir: Path | str
     n_documents: int = 0
     n_skipped: int = 0
     n_replaced: int = 0
@@ -74,6 +75,8 @@ class RunSummary:
     report_error: str | None = None
     # True when the run wrote nothing, so neither the views nor a report were rewritten.
     report_unchanged: bool = False
+    # Why no views or report were written at all (an output in an object store).
+    views_skipped: str | None = None
 
 
 def new_run_id() -> str:
@@ -121,7 +124,7 @@ class StopOnSignal:
             signal.signal(sig, previous)
 
 
-def _batches(
+def make_batches(
     items: Iterable[Document | IngestError],
     batch_size: int,
     batch_chars: int,
@@ -143,6 +146,15 @@ def _batches(
             docs, errors, chars = [], [], 0
     if (docs or errors) and not (stop is not None and stop.requested):
         yield docs, errors
+
+
+def duplicate_doc_error(doc: Document) -> IngestError:
+    return IngestError(
+        doc.source_file,
+        "DuplicateDocId",
+        f"doc_id {doc.doc_id!r} already read in this run; the later copy is not used",
+        doc_id=doc.doc_id,
+    )
 
 
 def count_boilerplate(
@@ -221,8 +233,14 @@ def run_pipeline(
     on_progress: Callable[[int, int, int], None] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
+    partition_bytes: int | None = None,
 ) -> RunSummary:
-    """Process every document under `inputs` into Parquet tables in `out_dir`.
+    """Process every document under `inputs` into Parquet tables in `out_dir` (a path, or an
+    fsspec URL such as s3://bucket/tifa: see storage.py).
+
+    `scheduler="dask"` runs on a Dask cluster (`dask_address`, else a LocalCluster of `workers`
+    processes) whose workers read `partition_bytes` of input each and write their own part files
+    (see distributed.py).
 
     `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
     their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written,
@@ -231,8 +249,13 @@ def run_pipeline(
     Raises `pipeline.lock.OutputLocked` at once when another run is writing to `out_dir`.
     SIGINT/SIGTERM stop the run after the batch in flight (`summary.interrupted` says so).
     """
-    out = Path(out_dir)
-    with OutputLock(out) as lock, StopOnSignal() as stop:
+    out: Path | str = out_dir if is_url(out_dir) else Path(out_dir)  # type: ignore[assignment]
+    if dask_address and scheduler != "dask":
+        raise ValueError(
+            "a Dask scheduler address was given but the scheduler is "
+            f"{scheduler!r}: pass scheduler='dask' (tifa run --scheduler dask)"
+        )
+    with output_lock(out) as lock, StopOnSignal() as stop:
         summary = _run_locked(
             [Path(p) for p in inputs],
             out,
@@ -254,6 +277,7 @@ def run_pipeline(
             on_progress=on_progress,
             on_bytes=on_bytes,
             report=report,
+            partition_bytes=partition_bytes,
         )
         summary.stale_lock = lock.stale
         return summary
@@ -281,6 +305,7 @@ def _run_locked(
     on_progress: Callable[[int, int, int], None] | None,
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
+    partition_bytes: int | None = None,
 ) -> RunSummary:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -297,18 +322,46 @@ def _run_locked(
     # The errors table lists each distinct failure once (with the run that first saw it), so a
     # nightly rerun over the same broken file does not grow it.
     known_errors = existing_error_keys(out)
+    exclude = [out] if writer.store.local else []  # the output is never read as input
     options = StageOptions(
         lac_runner=lac_runner,
         ner=ner,
-        ner_model=str(ner_model) if ner_model else None,
+        # Absolute: a Dask worker may run in another folder.
+        ner_model=os.path.abspath(ner_model) if ner_model else None,
         tokenizer=tokenizer,
-        pkuseg_model=str(pkuseg_model) if pkuseg_model else None,
+        pkuseg_model=os.path.abspath(pkuseg_model) if pkuseg_model else None,
         nested_formulations=nested_formulations,
         run_id=run_id,
-        lexicon=str(lexicon or LEXICON_PATH),
+        lexicon=os.path.abspath(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
+    )
+    if scheduler == "dask":
+        from pipeline.distributed import RunState, run_on_dask
+
+        checkpoint("run.started")
+        run_on_dask(
+            inputs,
+            writer.out if isinstance(writer.out, str) else os.path.abspath(writer.out),
+            writer,
+            options,
+            RunState(existing, unfinished, known_errors, force),
+            summary,
+            fields=fields,
+            workers=workers,
+            address=dask_address,
+            batch_size=batch_size,
+            batch_chars=min(batch_chars, PARALLEL_BATCH_CHARS),
+            stop=stop,
+            exclude=exclude,
+            on_progress=on_progress,
+            on_bytes=on_bytes,
+            **({"partition_bytes": partition_bytes} if partition_bytes else {}),
+        )
+        return _finish_run(writer, summary, journals, options, stop, started, t0, workers, report)
+    options = replace(
+        options,
         boilerplate=count_boilerplate(
-            lambda: iter_documents(inputs, fields, exclude=[out]),
+            lambda: iter_documents(inputs, fields, exclude=exclude),
             lambda doc: (
                 force
                 or doc.doc_id in unfinished
@@ -330,12 +383,7 @@ def _run_locked(
                 yield item
                 continue
             if item.doc_id in seen:
-                yield IngestError(
-                    item.source_file,
-                    "DuplicateDocId",
-                    f"doc_id {item.doc_id!r} already read in this run; the later copy is not used",
-                    doc_id=item.doc_id,
-                )
+                yield duplicate_doc_error(item)
                 continue
             seen.add(item.doc_id)
             previous = existing.get(item.doc_id)
@@ -351,14 +399,14 @@ def _run_locked(
             in_flight_bytes[item.doc_id] = len(item.raw_text.encode("utf-8", "replace"))
             yield item
 
-    documents = admit(iter_documents(inputs, fields, exclude=[out]))
-    if workers > 1 or scheduler == "dask":
+    documents = admit(iter_documents(inputs, fields, exclude=exclude))
+    if workers > 1:
         # Smaller batches keep every worker busy to the end (5 MB made 4 batches of 400k
         # characters: a worker finishing early idled while the other ran a whole batch); LAC
         # still gets thousands of sentences per call. Batching changes which part file holds a
         # document, not its rows.
         batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
-    batches = _batches(documents, batch_size, batch_chars, stop)
+    batches = make_batches(documents, batch_size, batch_chars, stop)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
         rows = result.rows
@@ -396,14 +444,27 @@ def _run_locked(
         if on_bytes:
             on_bytes(summary.n_bytes_done)
 
-    if workers <= 1 and scheduler != "dask":
+    if workers <= 1:
         for batch_no, (docs, errs) in enumerate(batches):
             handle(batch_no, process_batch(docs, options) if docs else BatchResult(), errs)
-    elif scheduler == "dask":
-        _run_dask(batches, options, handle, workers, dask_address, stop)
     else:
         _run_processes(batches, options, handle, workers, stop)
+    return _finish_run(writer, summary, journals, options, stop, started, t0, workers, report)
 
+
+def _finish_run(
+    writer: DatasetWriter,
+    summary: RunSummary,
+    journals: list[str],
+    options: StageOptions,
+    stop: StopOnSignal,
+    started: datetime,
+    t0: float,
+    workers: int,
+    report: bool,
+) -> RunSummary:
+    """After the batches: journals, derived tables, the runs row, views and report."""
+    out = writer.store.root if writer.store.local else None
     if stop.requested:
         summary.interrupted = signal.Signals(stop.signum).name
         summary.seconds = time.perf_counter() - t0
@@ -414,19 +475,27 @@ def _run_locked(
     writer.ensure_tables()
     from pipeline import derived_state
 
-    fingerprint = derived_state.inputs_fingerprint(out, options.lexicon)
-    current = derived_state.up_to_date(out, fingerprint)
+    current = None
+    if out is not None:
+        fingerprint = derived_state.inputs_fingerprint(out, options.lexicon)
+        current = derived_state.up_to_date(out, fingerprint)
     if current is not None:  # nothing they are built from changed: the same tables again
         summary.derived_rows = current
     else:
         # Imported here: DuckDB and the person rules are not needed before the last batch.
         from pipeline.aggregate import rebuild_derived_tables
 
-        summary.derived_rows = rebuild_derived_tables(out, writer, options.lexicon)
-        derived_state.record(out, fingerprint, summary.derived_rows)
+        summary.derived_rows = rebuild_derived_tables(writer.store, writer, options.lexicon)
+        if out is not None:
+            derived_state.record(out, fingerprint, summary.derived_rows)
     summary.seconds = time.perf_counter() - t0
     checkpoint("runs.start")
     _write_run_row(writer, summary, started, workers)
+    if out is None:
+        # tifa.duckdb and the report are local files (a DuckDB database cannot live in an
+        # object store); the tables are read from the URL directly.
+        summary.views_skipped = "the output is an object store"
+        return summary
     unchanged = (
         current is not None
         and summary.n_documents == 0
@@ -523,53 +592,6 @@ def _drain(in_flight: dict, handle, options: StageOptions) -> None:  # noqa: ANN
         except Exception as exc:  # noqa: BLE001 - the batch's documents become errors rows
             result = _failed_batch(docs, exc, options)
         handle(batch_no, result, errs)
-
-
-def _run_dask(batches, options, handle, workers: int, address: str | None, stop) -> None:  # noqa: ANN001
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if address:
-        client = Client(address)
-    else:
-        cluster = LocalCluster(
-            n_workers=max(workers, 1), threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-    meta: dict[str, tuple[int, list[Document], list[IngestError]]] = {}
-
-    def finish(fut: Any) -> None:
-        batch_no, docs, errs = meta.pop(fut.key)
-        try:
-            result = fut.result()
-        except Exception as exc:  # noqa: BLE001 - the batch's documents become errors rows
-            if stop.requested:
-                return
-            result = _failed_batch(docs, exc, options)
-        handle(batch_no, result, errs)
-
-    try:
-        pending = as_completed()
-        futures: dict[str, Any] = {}
-        limit = 2 * max(workers, 1)
-        for batch_no, (docs, errs) in enumerate(batches):
-            fut = client.submit(process_batch, docs, options, pure=False)
-            meta[fut.key] = (batch_no, docs, errs)
-            futures[fut.key] = fut
-            pending.add(fut)
-            while len(meta) >= limit and not stop.requested:
-                done = next(pending)
-                futures.pop(done.key, None)
-                finish(done)
-        if stop.requested:  # results not in yet are dropped: their documents are redone
-            client.cancel(list(futures.values()))
-            return
-        for fut in pending:
-            finish(fut)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _write_run_row(

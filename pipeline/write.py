@@ -217,7 +217,7 @@ class DatasetWriter:
         """Give every batch table at least an empty file, so each `DIR/<table>` can be read whole
         (an empty errors table is the good news, not a missing folder)."""
         for table in BATCH_TABLES:
-            if not table_files(self.store, table):
+            if not table_parts(self.store, table):
                 key = f"{self.run_id}-empty"
                 self.store.write_parquet(SCHEMAS[table].empty_table(), part_name(table, key))
                 self.store.touch(f"{MARKERS}/{key}")
