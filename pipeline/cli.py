@@ -240,6 +240,8 @@ def run(
         f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
         f"→ {out}"
     )
+    if summary.dask_workers:
+        console.print(f"processed by {len(summary.dask_workers)} Dask worker processes")
     if not quiet:
         from pipeline.cli_report import summary_table
 

@@ -24,6 +24,7 @@ must be readable by the workers under the same absolute name (a shared mount on 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -180,6 +181,7 @@ class PartitionResult:
     # Rows of documents being replaced, per batch, for the driver to swap into their homes.
     replaced: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    worker: str = ""  # host:pid of the process that ran it
 
 
 def process_partition(
@@ -196,7 +198,7 @@ def process_partition(
     from pipeline.runner import duplicate_doc_error, make_batches
 
     writer = DatasetWriter(out, options.run_id)
-    result = PartitionResult(part.index)
+    result = PartitionResult(part.index, worker=f"{socket.gethostname()}:{os.getpid()}")
     homes = decision.homes
 
     def admitted() -> Iterator[Document | IngestError]:
@@ -443,6 +445,7 @@ def _account(
     summary.n_documents += result.n_documents
     summary.n_chars += result.n_chars
     summary.n_batches += result.n_batches
+    summary.dask_workers.add(result.worker)
     errors.extend(result.errors)
     summary.n_errors += len(result.errors)
 

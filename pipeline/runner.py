@@ -75,6 +75,8 @@ class RunSummary:
     report_error: str | None = None
     # True when the run wrote nothing, so neither the views nor a report were rewritten.
     report_unchanged: bool = False
+    # host:pid of each Dask worker that processed a partition.
+    dask_workers: set[str] = field(default_factory=set)
     # Why no views or report were written at all (an output in an object store).
     views_skipped: str | None = None
 

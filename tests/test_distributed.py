@@ -1,0 +1,322 @@
+"""Dask runs whose workers read and write for themselves (pipeline/distributed.py), outputs in
+an S3-compatible object store (moto's server, a real HTTP endpoint), and a real cluster started
+with the `dask scheduler` / `dask worker` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.distributed import plan_partitions, read_partition
+from pipeline.ingest import iter_documents
+from pipeline.runner import run_pipeline
+from tests.conftest import SAMPLES, SHARED
+from tests.table_hashes import compare, table_digests
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+# Tables a run writes everywhere (the report folder and the runs log aside).
+TABLES = (
+    "documents",
+    "sentences",
+    "entities",
+    "formulations",
+    "candidate_mentions",
+    "relations",
+    "removed_lines",
+    "errors",
+    "formulation_counts",
+    "formulation_candidates",
+    "people",
+    "persons",
+)
+
+
+def _digests(out: Path, input_root: Path | None = None) -> dict[str, dict]:
+    found = table_digests(out, input_root)
+    return {t: found.get(t) for t in TABLES}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _items(stream) -> list[tuple]:  # noqa: ANN001
+    return [
+        (type(x).__name__, x.source_file, x.doc_id, getattr(x, "content_hash", None))
+        if hasattr(x, "raw_text")
+        else (type(x).__name__, x.source_file, x.error_type, x.message)
+        for x in stream
+    ]
+
+
+# -- partitions ------------------------------------------------------------------------------
+
+
+JSONL_CASES = {
+    "crlf_blank_lines_no_final_newline": (
+        '{"content":"第一条。"}\r\n\r\n{"id":"x","content":"第二条。"}\r\n'
+        'not json\n{"content":"第三条，没有换行结尾。"}',
+        "utf-8",
+    ),
+    "gb18030": ('{"content":"会议强调，要坚持稳中求进。"}\n' * 40, "gb18030"),
+    "utf8_bom_and_bad_bytes": ('{"content":"甲。"}\n' * 30, "utf-8-sig"),
+    "utf16_read_whole_by_first_range": ('{"content":"乙。"}\n' * 30, "utf-16"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSONL_CASES))
+@pytest.mark.parametrize("target", [7, 64, 1000])
+def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
+    tmp_path: Path, case: str, target: int
+) -> None:
+    text, encoding = JSONL_CASES[case]
+    path = tmp_path / f"{case}.jsonl"
+    data = text.encode(encoding)
+    if case == "utf8_bom_and_bad_bytes":
+        data += b'{"content":"\xff\xfe"}\n' + '{"content":"丙。"}\n'.encode()
+    path.write_bytes(data)
+    whole = _items(iter_documents([path]))
+    parts, problems = plan_partitions([path], target_bytes=target)
+    assert not problems
+    assert len(parts) > 1 or len(data) <= target
+    from pipeline.distributed import count_newlines
+
+    before = 0
+    got = []
+    for part in parts:
+        from dataclasses import replace
+
+        got += _items(read_partition(replace(part, lines_before=before), None))
+        before += count_newlines(part)
+    assert got == whole
+
+
+def test_partitions_keep_the_input_order_and_group_small_files(tmp_path: Path) -> None:
+    parts, problems = plan_partitions([SAMPLES], target_bytes=3000)
+    assert not problems
+    names = [n for p in parts for n in p.names if p.start is None or p.start == 0]
+    assert names == [str(p) for p in sorted(SAMPLES.iterdir())]
+    assert any(len(p.names) > 1 for p in parts)  # small files travel together
+    ranged = [p for p in parts if p.start is not None]
+    assert ranged and ranged[0].names[0].endswith("speeches.jsonl")
+    assert [(p.start, p.end) for p in ranged][0][0] == 0
+    assert all(a.end == b.start for a, b in zip(ranged, ranged[1:], strict=False))
+
+
+@pytest.mark.skipif(not (SHARED / "corpora" / "dev").is_dir(), reason="../shared not present")
+def test_byte_ranges_of_a_real_corpus(tmp_path: Path) -> None:
+    src = SHARED / "corpora" / "dev" / "cpc_congress_reports.jsonl"
+    whole = _items(iter_documents([src]))
+    from dataclasses import replace
+
+    from pipeline.distributed import count_newlines
+
+    for target in (50_000, 333_333):
+        parts, _ = plan_partitions([src], target_bytes=target)
+        assert len(parts) > 1
+        got, before = [], 0
+        for part in parts:
+            got += _items(read_partition(replace(part, lines_before=before), None))
+            before += count_newlines(part)
+        assert got == whole
+
+
+# -- runs on a LocalCluster ------------------------------------------------------------------
+
+
+def test_dask_workers_write_the_tables_a_local_run_writes(
+    tmp_path: Path, samples_out: Path
+) -> None:
+    out = tmp_path / "dask"
+    summary = run_pipeline(
+        [SAMPLES], out, workers=2, scheduler="dask", batch_size=2, partition_bytes=1500
+    )
+    assert summary.n_documents == len(_items(iter_documents([SAMPLES]))) - summary.n_errors
+    assert compare(_digests(out), _digests(samples_out)) == []
+    # Parts come from the workers: one key per partition and batch, each with its marker.
+    keys = {p.name.removesuffix(".parquet").removeprefix("part-") for p in out.glob("*/part-*")}
+    done = {p.name for p in (out / "_done").iterdir()}
+    assert {k for k in keys if "-p0" in k} <= done
+    assert len({k.split("-p")[1][:5] for k in keys if "-p0" in k}) > 2
+
+
+def test_dask_rerun_skips_unchanged_and_replaces_changed(tmp_path: Path) -> None:
+    inputs = tmp_path / "raw"
+    shutil.copytree(SAMPLES, inputs)
+    out = tmp_path / "out"
+    kw = {"workers": 2, "scheduler": "dask", "partition_bytes": 2000}
+    first = run_pipeline([inputs], out, **kw)
+    again = run_pipeline([inputs], out, **kw)
+    assert again.n_documents == 0 and again.n_skipped == first.n_documents
+    news = inputs / "hubei_meeting_news.txt"
+    news.write_text(news.read_text("utf-8") + "\n会议强调，要坚持稳中求进工作总基调。\n", "utf-8")
+    third = run_pipeline([inputs], out, **kw)
+    assert (third.n_documents, third.n_replaced) == (1, 1)
+    fresh = tmp_path / "fresh"
+    run_pipeline([inputs], fresh)
+    assert compare(_digests(out, inputs), _digests(fresh, inputs)) == []
+
+
+def test_dask_address_without_dask_scheduler_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scheduler"):
+        run_pipeline([SAMPLES], tmp_path / "o", dask_address="tcp://127.0.0.1:1")
+    done = subprocess.run(
+        [BIN / "tifa", "run", str(SAMPLES), "--out", str(tmp_path / "o"), "--scheduler",
+         "processes", "--dask-address", "tcp://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    said = done.stdout + done.stderr
+    assert "--dask-address" in said and "Traceback" not in said
+
+
+# -- a real cluster --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path):  # noqa: ANN201
+    """`dask scheduler` and two `dask worker` processes, started in a folder of their own."""
+    home = tmp_path / "cluster"
+    home.mkdir()
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--dashboard-address", ":0", "--no-show"],
+            cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=open(home / "scheduler.log", "w"),
+        )
+    ]  # fmt: skip
+    for i in range(2):
+        procs.append(
+            subprocess.Popen(
+                [BIN / "dask", "worker", address, "--nthreads", "1", "--name", f"w{i}",
+                 "--dashboard-address", ":0", "--local-directory", str(home / f"w{i}")],
+                cwd=home, env=env, stdout=subprocess.DEVNULL,
+                stderr=open(home / f"worker{i}.log", "w"),
+            )
+        )  # fmt: skip
+    try:
+        from distributed import Client
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with Client(address, timeout=5) as client:
+                    client.wait_for_workers(2, timeout=max(1, deadline - time.monotonic()))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        yield address, home
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_real_cluster_run_matches_a_local_run(
+    tmp_path: Path, samples_out: Path, dask_cluster: tuple[str, Path]
+) -> None:
+    address, home = dask_cluster
+    out = tmp_path / "out"
+    rel_inputs = os.path.relpath(SAMPLES, ROOT)  # relative: workers run in another folder
+    done = subprocess.run(
+        [BIN / "tifa", "run", rel_inputs, "--out", str(out), "--dask-address", address, "-q",
+         "--partition-mb", "0.002"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert compare(_digests(out, ROOT), _digests(samples_out, ROOT)) == []
+    # Both worker processes of the cluster processed partitions.
+    assert "processed by 2 Dask worker processes" in " ".join((done.stdout + done.stderr).split())
+
+
+# -- an S3-compatible object store -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():  # noqa: ANN201
+    pytest.importorskip("moto")
+    pytest.importorskip("s3fs")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _s3(env: dict[str, str]):  # noqa: ANN202
+    import s3fs
+
+    return s3fs.S3FileSystem(
+        key=env["AWS_ACCESS_KEY_ID"],
+        secret=env["AWS_SECRET_ACCESS_KEY"],
+        endpoint_url=env["FSSPEC_S3_ENDPOINT_URL"],
+    )
+
+
+@pytest.mark.parametrize("scheduler", ["processes", "dask"])
+def test_s3_round_trip(
+    tmp_path: Path, samples_out: Path, s3_endpoint: dict[str, str], scheduler: str
+) -> None:
+    fs = _s3(s3_endpoint)
+    bucket = f"tifa-{scheduler}"
+    fs.mkdir(bucket)
+    url = f"s3://{bucket}/night"
+    cmd = [BIN / "tifa", "run", str(SAMPLES), "--out", url, "-q", "--scheduler", scheduler]
+    if scheduler == "dask":
+        cmd += ["--workers", "2", "--partition-mb", "0.002"]
+    env = {**os.environ, **s3_endpoint}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "object store" in " ".join((first.stdout + first.stderr).split())
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 documents written" in " ".join((again.stdout + again.stderr).split())
+    fs.invalidate_cache()
+    assert not fs.exists(f"{bucket}/night/.tifa.lock")  # released
+    local = tmp_path / "copy"
+    fs.get(f"{bucket}/night", str(local), recursive=True)
+    assert compare(_digests(local), _digests(samples_out)) == []
+    runs = json.loads(json.dumps([p.name for p in (local / "runs").iterdir()]))
+    assert len(runs) == 2
