@@ -72,9 +72,10 @@ def run(
         "workers must see the input files under the same absolute paths and the output.",
     ),
     partition_mb: float = typer.Option(
-        4.0,
+        None,
         min=0.001,
-        help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes).",
+        help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes; "
+        "default: about 8 tasks per worker, 0.25 to 4 MB).",
     ),
     batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
     text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
@@ -201,7 +202,7 @@ def run(
                 workers=workers,
                 scheduler=scheduler.value,
                 dask_address=dask_address,
-                partition_bytes=int(partition_mb * (1 << 20)),
+                partition_bytes=int(partition_mb * (1 << 20)) if partition_mb else None,
                 batch_size=batch_size,
                 fields=fields,
                 lac_runner=lac_runner,

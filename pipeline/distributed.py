@@ -64,12 +64,28 @@ class Partition:
 def plan_partitions(
     inputs: Iterable[str | os.PathLike],
     exclude: Iterable[str | os.PathLike] = (),
-    target_bytes: int = PARTITION_BYTES,
+    target_bytes: int | None = PARTITION_BYTES,
+    n_workers: int = 1,
 ) -> tuple[list[Partition], list[IngestError]]:
     """Partitions of the input files, in the order a local run reads them (file listing only),
-    and the problems met while listing (unreadable folders, broken links…)."""
-    parts: list[Partition] = []
+    and the problems met while listing (unreadable folders, broken links…).
+
+    `target_bytes` None sizes partitions for `n_workers`: about eight per worker (so that the
+    last ones to finish leave no worker idle for long), between 256 KB and PARTITION_BYTES."""
+    files: list[tuple[Path, int]] = []
     problems: list[IngestError] = []
+    for item in iter_inputs(inputs, exclude):
+        if isinstance(item, IngestError):
+            problems.append(item)
+            continue
+        try:
+            files.append((item, item.stat().st_size))
+        except OSError:
+            files.append((item, 0))  # the worker reading it reports why
+    if target_bytes is None:
+        total = sum(size for _, size in files)
+        target_bytes = max(256 << 10, min(PARTITION_BYTES, total // (8 * max(n_workers, 1))))
+    parts: list[Partition] = []
     names: list[str] = []
     size = 0
 
@@ -80,14 +96,7 @@ def plan_partitions(
             parts.append(Partition(len(parts), tuple(names), paths, size))
         names, size = [], 0
 
-    for item in iter_inputs(inputs, exclude):
-        if isinstance(item, IngestError):
-            problems.append(item)
-            continue
-        try:
-            n_bytes = item.stat().st_size
-        except OSError:
-            n_bytes = 0  # the worker reading it reports why
+    for item, n_bytes in files:
         if item.suffix.lower() == ".jsonl" and n_bytes > target_bytes:
             flush()
             n = -(-n_bytes // target_bytes)
@@ -286,18 +295,11 @@ def run_on_dask(
     exclude: list[str | os.PathLike],
     on_progress: Callable[[int, int, int], None] | None,
     on_bytes: Callable[[int], None] | None,
-    partition_bytes: int = PARTITION_BYTES,
+    partition_bytes: int | None = None,
 ) -> None:
     from dask.distributed import Client, Event, LocalCluster, as_completed
 
-    parts, problems = plan_partitions(inputs, exclude, partition_bytes)
-    errors: list[dict[str, Any]] = [
-        safe_error_row(
-            error_row(options.run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)
-        )
-        for p in problems
-    ]
-    summary.n_errors += len(errors)
+    errors: list[dict[str, Any]] = []
     cluster = None
     if address:
         client = Client(address)
@@ -308,6 +310,15 @@ def run_on_dask(
         client = Client(cluster)
     stop_name = f"tifa-stop-{options.run_id}"
     try:
+        n_threads = sum(client.nthreads().values()) or 1
+        parts, problems = plan_partitions(inputs, exclude, partition_bytes, n_threads)
+        errors: list[dict[str, Any]] = [
+            safe_error_row(
+                error_row(options.run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)
+            )
+            for p in problems
+        ]
+        summary.n_errors += len(errors)
         parts = _number_lines(client, parts)
         surveys = client.gather(client.map(survey_partition, parts, fields=fields, pure=False))
         decisions, todo_bytes, boilerplate = _decide(parts, surveys, state, summary, on_bytes)

@@ -357,7 +357,7 @@ def _run_locked(
             exclude=exclude,
             on_progress=on_progress,
             on_bytes=on_bytes,
-            **({"partition_bytes": partition_bytes} if partition_bytes else {}),
+            partition_bytes=partition_bytes,
         )
         return _finish_run(writer, summary, journals, options, stop, started, t0, workers, report)
     options = replace(
