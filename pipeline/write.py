@@ -6,6 +6,8 @@ Layout of `--out DIR`:
     DIR/_journal/<run_id>-<batch>.json          documents being replaced right now (see below)
     DIR/<derived table>/part-0.parquet          rebuilt whole at the end of every run
     DIR/.tifa.lock                              held by the one `tifa run` writing to DIR
+    DIR/<table>/part-<first>_<last>.parquet     batches merged by `tifa compact` (compact.py)
+    DIR/_journal/<first>_<last>.compact         a compaction in progress (compact.py)
 
 Every file is written under a temporary dot-name and renamed into place, so readers never see a
 half-written file (pyarrow, pandas and DuckDB's `*.parquet` ignore names starting with "."). A
