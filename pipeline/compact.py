@@ -56,6 +56,7 @@ from pipeline.write import (
     file_rows,
     file_size,
     has_marker,
+    is_folder,
     journal_files,
     journal_path,
     merge_files,
@@ -125,9 +126,9 @@ def parse_size(text: str) -> int:
 
 def check_output_folder(out: Path) -> None:
     """Raise CompactionError unless `out` looks like a `tifa run --out` folder."""
-    if not out.is_dir():
+    if not is_folder(out):
         raise CompactionError(f"no such folder: {out}")
-    if not (out / MARKERS).is_dir() and not (out / "documents").is_dir():
+    if not is_folder(out / MARKERS) and not is_folder(out / "documents"):
         raise CompactionError(
             f"{out} is not a tifa output folder (no documents/ or {MARKERS}/ in it); "
             "give the --out folder of `tifa run`"

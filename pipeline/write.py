@@ -386,6 +386,10 @@ def file_key(path: Path) -> str:
     return _key(path)
 
 
+def is_folder(path: Path) -> bool:
+    return path.is_dir()
+
+
 def file_size(path: Path) -> int | None:
     try:
         return path.stat().st_size

@@ -301,6 +301,24 @@ def test_kill_during_compaction_recovers(world: dict, point: str, recovery: str)
     assert_one_home(out)
 
 
+def test_compaction_of_an_unfinished_replacement(world: dict) -> None:
+    """A nightly update killed between two tables of a replacement, then compacted: the
+    replacement's journal still names the documents, and the next run redoes them in their
+    new (merged) homes."""
+    from .kill_support import run_tifa
+
+    out = fresh(world, "half_replaced")
+    done = run_tifa([world["b"]], out, "--batch-size", "1", TIFA_CRASH_AT="replace.table:3")
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert list((out / "_journal").glob("*.json"))
+    summary = compact(out, parse_size(TARGET))
+    assert summary.n_groups >= 2 and list((out / "_journal").glob("*.json"))
+    assert_one_home(out)
+    run_pipeline([world["b"]], out, batch_size=1)
+    assert problems(out, world["ref_b"]) == []
+    assert_one_home(out)
+
+
 def test_kill_during_a_runs_compaction_recovers(world: dict, tmp_path: Path) -> None:
     """`tifa run --compact-above` killed between two tables of its compaction: the rerun
     finishes it, processes nothing again, and the archive equals a clean run's."""
