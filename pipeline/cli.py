@@ -121,6 +121,15 @@ def run(
         "--no-report",
         help="Do not write the HTML report (OUT/reports/); OUT/tifa.duckdb is written anyway.",
     ),
+    compact_above: int = typer.Option(
+        64,
+        min=0,
+        help="After the batches, merge the small part files (as `tifa compact`) when a table "
+        "has more than N of them; 0: never.",
+    ),
+    compact_target_size: str = typer.Option(
+        "128M", help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`."
+    ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
@@ -129,6 +138,7 @@ def run(
     (a second exits with code 3). Ctrl-C/SIGTERM stop after the batch in flight; a killed or
     interrupted run is resumed by running the same command again.
     """
+    from pipeline.compact import CompactionError
     from pipeline.ingest import FieldMap
     from pipeline.lock import LOCK_NAME, OutputLocked
     from pipeline.runner import run_pipeline
@@ -145,6 +155,7 @@ def run(
 
     out_name = out
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    target_bytes = _size_option(compact_target_size, "--compact-target-size")
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -216,8 +227,13 @@ def run(
                 on_progress=on_progress,
                 on_bytes=on_bytes,
                 report=not no_report,
+                compact_above=compact_above,
+                compact_target_bytes=target_bytes,
             )
             progress.update(task, total=1, completed=1)
+    except CompactionError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     except OutputLocked as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(3) from None
@@ -250,6 +266,10 @@ def run(
     from pipeline.cli_report import print_outputs
 
     print_outputs(console, summary)
+    for line in summary.compactions_recovered:
+        console.print(f"an interrupted compaction: {line}")
+    if summary.compaction is not None:
+        console.print(_compact_line(summary.compaction))
     if summary.n_interrupted_parts_removed:
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
@@ -275,6 +295,106 @@ def run(
             f"(documents already done are skipped)."
         )
         raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
+
+
+@app.command()
+def compact(
+    out: Path = typer.Argument(
+        Path("data/processed"), metavar="DIR", help="Output folder of `tifa run` (its --out)."
+    ),
+    target_size: str = typer.Option(
+        "128M",
+        "--target-size",
+        help="Size of a merged part file (K/M/G = KiB/MiB/GiB). Files of at least half this "
+        "size are left alone.",
+    ),
+    min_files: int = typer.Option(
+        2, min=2, help="Do nothing unless at least this many small batches can be merged."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Merge the small Parquet part files of DIR into few large ones.
+
+    No row changes. Every batch of every run adds one part file per table;
+    after many nights DuckDB and pandas spend their time opening files. This
+    merges them into files of about --target-size, all tables of a group of
+    batches at once, so each document's rows stay in one file per table.
+
+    `tifa run` does the same after its batches when a table has more than
+    --compact-above small part files. Holds DIR's lock (exit 3 while a run
+    writes to DIR). Crash-safe: a killed compaction is finished or undone by
+    the next `tifa compact` or `tifa run`.
+    """
+    from pipeline.compact import CompactionError
+    from pipeline.compact import compact as compact_archive
+    from pipeline.lock import OutputLocked
+
+    target_bytes = _size_option(target_size, "--target-size")
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+    try:
+        with progress:
+            task = progress.add_task("tifa compact", total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            summary = compact_archive(out, target_bytes, min_files, on_progress=on_progress)
+    except CompactionError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except (OSError, MemoryError) as exc:
+        console.print(
+            f"[red]error:[/red] {_environment_message(exc)}. Nothing was lost: the group being "
+            f"merged is undone or finished by the next `tifa compact {out}` or `tifa run`."
+        )
+        raise typer.Exit(1) from None
+    for line in summary.recovered:
+        console.print(f"an interrupted compaction: {line}")
+    if summary.n_interrupted_parts_removed:
+        console.print(
+            f"removed {summary.n_interrupted_parts_removed} part files of an interrupted run "
+            "(its documents are processed by the next run)"
+        )
+    if summary.n_duplicates_removed:
+        console.print(
+            f"removed {summary.n_duplicates_removed} older copies of documents stored twice"
+        )
+    console.print(_compact_line(summary))
+
+
+def _compact_line(summary) -> str:  # noqa: ANN001 - a compact.CompactSummary
+    if not summary.n_groups:
+        return (
+            f"compact {summary.out_dir}: nothing to merge ({summary.files_before} part files, "
+            f"{summary.n_large_kept} batches already large)"
+        )
+    return (
+        f"compact {summary.out_dir}: {summary.files_before} → {summary.files_after} part files "
+        f"({summary.n_keys_merged} batches merged into {summary.n_groups}, "
+        f"{summary.bytes_merged / 1e6:.1f} MB; {summary.n_large_kept} already large) "
+        f"in {summary.seconds:.1f}s"
+    )
+
+
+def _size_option(text: str, option: str) -> int:
+    from pipeline.compact import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {option}: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _input_bytes(paths: list[Path], out: Path | str) -> int:

@@ -24,6 +24,13 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.boilerplate import Boilerplate, BoilerplateCounter
+from pipeline.compact import (
+    DEFAULT_COMPACT_ABOVE,
+    DEFAULT_TARGET_BYTES,
+    compact_locked,
+    should_compact,
+)
+from pipeline.compact import recover as recover_compaction
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
 from pipeline.ingest import FieldMap, IngestError, iter_documents
@@ -59,6 +66,10 @@ class RunSummary:
     n_interrupted_parts_removed: int = 0
     n_duplicates_removed: int = 0
     n_unfinished_replacements: int = 0
+    # Compactions a killed process left unfinished, finished or undone at start (compact.py).
+    compactions_recovered: list[str] = field(default_factory=list)
+    # The compaction after the batches (`compact_above`), when there was one.
+    compaction: Any = None  # compact.CompactSummary
     # The holder recorded in a lock file a killed run left behind, when there was one.
     stale_lock: dict | None = None
     # Name of the signal (SIGINT/SIGTERM) that stopped the run early; None when it finished.
@@ -236,6 +247,8 @@ def run_pipeline(
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
     partition_bytes: int | None = None,
+    compact_above: int | None = DEFAULT_COMPACT_ABOVE,
+    compact_target_bytes: int = DEFAULT_TARGET_BYTES,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir` (a path, or an
     fsspec URL such as s3://bucket/tifa: see storage.py).
@@ -248,6 +261,8 @@ def run_pipeline(
     their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written,
     `on_bytes(n)` with the UTF-8 size of the documents handled so far. `report` also writes the
     HTML report (`pipeline/report.py`); `DIR/tifa.duckdb` (`pipeline/views.py`) is always written.
+    After the batches, when a batch table has more than `compact_above` small part files (0 or
+    None: never), they are merged into files of about `compact_target_bytes` (compact.py).
     Raises `pipeline.lock.OutputLocked` at once when another run is writing to `out_dir`.
     SIGINT/SIGTERM stop the run after the batch in flight (`summary.interrupted` says so).
     """
@@ -280,6 +295,8 @@ def run_pipeline(
             on_bytes=on_bytes,
             report=report,
             partition_bytes=partition_bytes,
+            compact_above=compact_above,
+            compact_target_bytes=compact_target_bytes,
         )
         summary.stale_lock = lock.stale
         return summary
@@ -308,12 +325,19 @@ def _run_locked(
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
     partition_bytes: int | None = None,
+    compact_above: int | None = None,
+    compact_target_bytes: int = DEFAULT_TARGET_BYTES,
 ) -> RunSummary:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     run_id = new_run_id()
     summary = RunSummary(run_id=run_id, out_dir=out)
     writer = DatasetWriter(out, run_id)
+    # First of all: a compaction a kill interrupted leaves a group's rows in its old files and
+    # (after its commit) in the merged one. Everything below reads homes or deletes parts
+    # without a marker, so the compaction is finished or undone before anything else.
+    if writer.store.local:  # compaction works on local folders (see compact.py)
+        summary.compactions_recovered = recover_compaction(out)
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
     existing, duplicates = existing_documents(out)
     if duplicates:
@@ -359,7 +383,10 @@ def _run_locked(
             on_bytes=on_bytes,
             partition_bytes=partition_bytes,
         )
-        return _finish_run(writer, summary, journals, options, stop, started, t0, workers, report)
+        return _finish_run(
+            writer, summary, journals, options, stop, started, t0, workers, report,
+            compact_above, compact_target_bytes,
+        )  # fmt: skip
     options = replace(
         options,
         boilerplate=count_boilerplate(
@@ -451,7 +478,10 @@ def _run_locked(
             handle(batch_no, process_batch(docs, options) if docs else BatchResult(), errs)
     else:
         _run_processes(batches, options, handle, workers, stop)
-    return _finish_run(writer, summary, journals, options, stop, started, t0, workers, report)
+    return _finish_run(
+            writer, summary, journals, options, stop, started, t0, workers, report,
+            compact_above, compact_target_bytes,
+        )  # fmt: skip
 
 
 def _finish_run(
@@ -464,8 +494,10 @@ def _finish_run(
     t0: float,
     workers: int,
     report: bool,
+    compact_above: int | None,
+    compact_target_bytes: int,
 ) -> RunSummary:
-    """After the batches: journals, derived tables, the runs row, views and report."""
+    """After the batches: journals, compaction, derived tables, the runs row, views, report."""
     out = writer.store.root if writer.store.local else None
     if stop.requested:
         summary.interrupted = signal.Signals(stop.signum).name
@@ -475,6 +507,10 @@ def _finish_run(
         writer.store.remove(journal)
     checkpoint("aggregate.start")
     writer.ensure_tables()
+    # Merge small part files before the derived tables and views are built over them (their
+    # fingerprint then covers the merged files, so the next run does not rebuild them again).
+    if out is not None and should_compact(out, compact_above, compact_target_bytes):
+        summary.compaction = compact_locked(out, compact_target_bytes, repair=False)
     from pipeline import derived_state
 
     current = None

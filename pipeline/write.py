@@ -6,6 +6,8 @@ Layout of `--out DIR`:
     DIR/_journal/<run_id>-<batch>.json          documents being replaced right now (see below)
     DIR/<derived table>/part-0.parquet          rebuilt whole at the end of every run
     DIR/.tifa.lock                              held by the one `tifa run` writing to DIR
+    DIR/<table>/part-<first>_<last>.parquet     batches merged by `tifa compact` (compact.py)
+    DIR/_journal/<first>_<last>.compact         a compaction in progress (compact.py)
 
 Every file is written under a temporary dot-name and renamed into place, so readers never see a
 half-written file (pyarrow, pandas and DuckDB's `*.parquet` ignore names starting with "."). A
@@ -34,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.schema import BATCH_TABLES, SCHEMAS
 from pipeline.storage import Store
@@ -383,3 +386,146 @@ def remove_interrupted_batches(out_dir: Location) -> int:
     for folder in [*SCHEMAS, MARKERS, JOURNAL]:
         store.remove_temp_files(folder)
     return removed
+
+
+# --------------------------------------------------------------------------------------------
+# Small file operations for compaction (pipeline/compact.py), kept here with the rest of tifa's
+# file I/O so that one place decides how a path is listed, written, renamed and removed.
+
+COMPACT_JOURNAL_SUFFIX = ".compact"  # _journal/<new key>.compact; replacements use *.json
+STAGED_SUFFIX = ".compacting"  # DIR/<table>/.part-<new key>.parquet.compacting
+
+
+def part_path(out_dir: Path | str, table: str, key: str) -> Path:
+    return Path(out_dir) / table / f"part-{key}.parquet"
+
+
+def staged_path(out_dir: Path | str, table: str, key: str) -> Path:
+    """Where a merged file waits for its compaction to commit: a dot-name that no reader, no
+    `table_files` and no `*.parquet` glob sees."""
+    return Path(out_dir) / table / f".part-{key}.parquet{STAGED_SUFFIX}"
+
+
+def staged_files(out_dir: Path | str, table: str) -> list[Path]:
+    folder = Path(out_dir) / table
+    return sorted(folder.glob(f".part-*.parquet{STAGED_SUFFIX}")) if folder.is_dir() else []
+
+
+def staged_key(path: Path) -> str:
+    return path.name.removeprefix(".part-").removesuffix(f".parquet{STAGED_SUFFIX}")
+
+
+def file_key(path: Path) -> str:
+    """The key ("<run_id>-<batch>", or a compacted one) of a part file."""
+    return _key(path)
+
+
+def is_folder(path: Path) -> bool:
+    return path.is_dir()
+
+
+def file_size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def file_rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    with pq.ParquetFile(path) as fh:
+        return fh.metadata.num_rows
+
+
+def move_file(src: Path, dest: Path) -> None:
+    os.replace(src, dest)
+
+
+def remove_file(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def done_keys(out_dir: Path | str) -> set[str]:
+    folder = Path(out_dir) / MARKERS
+    if not folder.is_dir():
+        return set()
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def has_marker(out_dir: Path | str, key: str) -> bool:
+    return (Path(out_dir) / MARKERS / key).exists()
+
+
+def write_marker(out_dir: Path | str, key: str) -> None:
+    folder = Path(out_dir) / MARKERS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / key).touch()
+
+
+def remove_marker(out_dir: Path | str, key: str) -> None:
+    (Path(out_dir) / MARKERS / key).unlink(missing_ok=True)
+
+
+def journal_path(out_dir: Path | str, name: str) -> Path:
+    return Path(out_dir) / JOURNAL / name
+
+
+def journal_files(out_dir: Path | str, suffix: str) -> list[Path]:
+    folder = Path(out_dir) / JOURNAL
+    return sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text("utf-8"))
+
+
+def merge_files(
+    sources: list[Path], dest: Path, schema: pa.Schema, row_group_bytes: int = 64 * 1024**2
+) -> int:
+    """Stream the rows of `sources` (in order, unchanged) into one Parquet file `dest`; returns
+    the number of rows written. Memory stays bounded: one input row group at a time, buffered
+    into output row groups of about `row_group_bytes` of Arrow data (a row group per tiny input
+    file would keep the merged file as slow to scan as the small files were)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    buffered: list[pa.Table] = []
+    size = rows = 0
+    with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+
+        def flush() -> None:
+            nonlocal size
+            if buffered:
+                data = pa.concat_tables(buffered)
+                writer.write_table(data, row_group_size=max(data.num_rows, 1))
+                buffered.clear()
+                size = 0
+                checkpoint("compact.row_group")
+
+        for src in sources:
+            for part in _conformed_row_groups(src, schema):
+                buffered.append(part)
+                size += part.nbytes
+                rows += part.num_rows
+                if size >= row_group_bytes:
+                    flush()
+        flush()
+    return rows
+
+
+def _conformed_row_groups(path: Path, schema: pa.Schema) -> Any:
+    with pq.ParquetFile(path) as fh:
+        if fh.schema_arrow.names == schema.names:
+            for i in range(fh.num_row_groups):
+                yield fh.read_row_group(i).cast(schema)
+            return
+    # A file of an older schema version: let a dataset fill in and cast what differs (as
+    # `read_table` does); such files are small, so reading one whole is fine.
+    import pyarrow.dataset as ds
+
+    yield ds.dataset([path], schema=schema, format="parquet").to_table()
