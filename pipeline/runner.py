@@ -24,9 +24,10 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.boilerplate import Boilerplate, BoilerplateCounter
+from pipeline.chunked import DEFAULT_CHUNK_CHARS
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
-from pipeline.ingest import FieldMap, IngestError, iter_documents
+from pipeline.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap, IngestError, iter_documents
 from pipeline.lock import OutputLock
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.write import (
@@ -127,36 +128,51 @@ def _batches(
     batch_size: int,
     batch_chars: int,
     stop: StopOnSignal | None = None,
-) -> Iterator[tuple[list[Document], list[IngestError]]]:
+    chunk_chars: int | None = None,
+) -> Iterator[tuple[int, list[Document], list[IngestError]]]:
+    """(batch number, documents, ingest errors). A document longer than `chunk_chars` is a batch
+    of its own (processed in chunks and streamed to disk: `pipeline/chunked.py`)."""
     docs: list[Document] = []
     errors: list[IngestError] = []
     chars = 0
+    n = 0
     for item in items:
         if stop is not None and stop.requested:
             return
         if isinstance(item, IngestError):
             errors.append(item)
             continue
+        if chunk_chars is not None and len(item.raw_text) > chunk_chars:
+            if docs or errors:
+                yield n, docs, errors
+                n += 1
+                docs, errors, chars = [], [], 0
+            yield n, [item], []
+            n += 1
+            continue
         docs.append(item)
         chars += len(item.raw_text)
         if len(docs) >= batch_size or chars >= batch_chars:
-            yield docs, errors
+            yield n, docs, errors
+            n += 1
             docs, errors, chars = [], [], 0
     if (docs or errors) and not (stop is not None and stop.requested):
-        yield docs, errors
+        yield n, docs, errors
 
 
 def count_boilerplate(
     read: Callable[[], Iterable[Document | IngestError]],
     needs_processing: Callable[[Document], bool] = lambda doc: True,
     stop: StopOnSignal | None = None,
+    chunk_chars: int | None = None,
 ) -> Boilerplate:
     """Lines repeated across the documents of each site or file of the run (page boilerplate).
 
     A streaming pass before the run: the decision for one document depends on the others of
     its group, and must not depend on how documents fall into batches or workers. ``read``
     opens the input anew; when no document needs processing (a rerun over unchanged input)
-    nothing is counted.
+    nothing is counted. A document longer than ``chunk_chars`` is read a chunk at a time, as
+    it is processed (`pipeline/chunked.py`), so no whole-document copy is made here either.
     """
     if not any(isinstance(d, Document) and needs_processing(d) for d in read()):
         return Boilerplate()
@@ -167,7 +183,18 @@ def count_boilerplate(
         if stop is not None and stop.requested:
             break
         if isinstance(item, Document):
-            counter.add(item.group, boilerplate_lines(item.raw_text))
+            raw = item.raw_text
+            if chunk_chars is not None and len(raw) > chunk_chars:
+                from pipeline.chunked import chunk_bounds
+
+                lines: Iterable[str] = (
+                    line
+                    for a, b in chunk_bounds(raw, chunk_chars)
+                    for line in boilerplate_lines(raw[a:b])
+                )
+            else:
+                lines = boilerplate_lines(raw)
+            counter.add(item.group, lines)
     return counter.result()
 
 
@@ -222,8 +249,15 @@ def run_pipeline(
     on_progress: Callable[[int, int, int], None] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir`.
+
+    A document longer than `chunk_chars` characters is processed in chunks cut at sentence
+    boundaries and its rows streamed to disk (`pipeline/chunked.py`), so memory stays bounded
+    whatever its size; one larger than `max_doc_bytes` bytes is not read: it becomes an errors
+    row (`DocumentTooLarge`) and the rest of its file is read.
 
     `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
     their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written,
@@ -255,6 +289,8 @@ def run_pipeline(
             on_progress=on_progress,
             on_bytes=on_bytes,
             report=report,
+            chunk_chars=chunk_chars,
+            max_doc_bytes=max_doc_bytes,
         )
         summary.stale_lock = lock.stale
         return summary
@@ -282,7 +318,13 @@ def _run_locked(
     on_progress: Callable[[int, int, int], None] | None,
     on_bytes: Callable[[int], None] | None = None,
     report: bool = False,
+    chunk_chars: int = 0,
+    max_doc_bytes: int = 0,
 ) -> RunSummary:
+    if chunk_chars < 1:
+        raise ValueError("chunk_chars must be at least 1")
+    if max_doc_bytes < 1:
+        raise ValueError("max_doc_bytes must be at least 1")
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     run_id = new_run_id()
@@ -309,7 +351,7 @@ def _run_locked(
         lexicon=str(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
         boilerplate=count_boilerplate(
-            lambda: iter_documents(inputs, fields, exclude=[out]),
+            lambda: iter_documents(inputs, fields, exclude=[out], max_doc_bytes=max_doc_bytes),
             lambda doc: (
                 force
                 or doc.doc_id in unfinished
@@ -317,7 +359,9 @@ def _run_locked(
                 or prev.content_hash != doc.content_hash
             ),
             stop,
+            chunk_chars,
         ),
+        chunk_chars=chunk_chars,
     )
     checkpoint("run.started")
 
@@ -352,14 +396,14 @@ def _run_locked(
             in_flight_bytes[item.doc_id] = len(item.raw_text.encode("utf-8", "replace"))
             yield item
 
-    documents = admit(iter_documents(inputs, fields, exclude=[out]))
+    documents = admit(iter_documents(inputs, fields, exclude=[out], max_doc_bytes=max_doc_bytes))
     if workers > 1 or scheduler == "dask":
         # Smaller batches keep every worker busy to the end (5 MB made 4 batches of 400k
         # characters: a worker finishing early idled while the other ran a whole batch); LAC
         # still gets thousands of sentences per call. Batching changes which part file holds a
         # document, not its rows.
         batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
-    batches = _batches(documents, batch_size, batch_chars, stop)
+    batches = _batches(documents, batch_size, batch_chars, stop, chunk_chars)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
         rows = result.rows
@@ -397,8 +441,64 @@ def _run_locked(
         if on_bytes:
             on_bytes(summary.n_bytes_done)
 
+    def handle_huge(batch_no: int, doc: Document) -> None:
+        """A huge document, chunk by chunk, in this process (never pickled to a worker), its
+        rows streamed to the batch's part files; a failure drops them and is an errors row."""
+        from pipeline.chunked import iter_chunk_rows
+        from pipeline.stages import StageError
+
+        parts = writer.stream_batch(batch_no)
+        counts: dict[str, int] = {}
+        stage = "process"
+        try:
+            for rows in iter_chunk_rows(doc, options, chunk_chars, load_models(options)):
+                if stop.requested:
+                    # Stop between chunks: the document is redone whole by the next run.
+                    parts.abort()
+                    return
+                for table, table_rows in rows.items():
+                    stage = "write"
+                    parts.write(table, table_rows)
+                    stage = "process"
+                    counts[table] = counts.get(table, 0) + len(table_rows)
+            parts.commit([doc.doc_id], homes.get(doc.doc_id))
+        except (OSError, MemoryError):
+            parts.abort()
+            raise  # the environment failed: the run stops (see the CLI)
+        except Exception as exc:  # noqa: BLE001 - the document becomes an errors row
+            parts.abort()
+            if isinstance(exc, StageError):
+                stage, exc = exc.stage, exc.cause
+            result = BatchResult()
+            result.add("errors", error_row(run_id, doc.source_file, doc.doc_id, stage, exc))
+            doc.raw_text = doc.text = ""
+            handle(batch_no, result, [])
+            return
+        summary.n_documents += 1
+        summary.n_replaced += doc.doc_id in homes
+        summary.n_chars += len(doc.text)
+        summary.n_batches += 1
+        for table, n in counts.items():
+            summary.rows_written[table] = summary.rows_written.get(table, 0) + n
+        summary.n_bytes_done += in_flight_bytes.pop(doc.doc_id, 0)
+        doc.raw_text = doc.text = ""  # the batch is on disk: free the text now
+        checkpoint("batch.done")
+        if on_progress:
+            on_progress(summary.n_documents, summary.n_chars, summary.n_errors)
+        if on_bytes:
+            on_bytes(summary.n_bytes_done)
+
+    def small_batches() -> Iterator[tuple[int, list[Document], list[IngestError]]]:
+        # Huge documents are handled here, in this process, as the schedulers pull batches.
+        for batch_no, docs, errs in batches:
+            if len(docs) == 1 and not errs and len(docs[0].raw_text) > chunk_chars:
+                handle_huge(batch_no, docs[0])
+            else:
+                yield batch_no, docs, errs
+
+    batches = small_batches()
     if workers <= 1 and scheduler != "dask":
-        for batch_no, (docs, errs) in enumerate(batches):
+        for batch_no, docs, errs in batches:
             handle(batch_no, process_batch(docs, options) if docs else BatchResult(), errs)
     elif scheduler == "dask":
         _run_dask(batches, options, handle, workers, dask_address, stop)
@@ -495,7 +595,7 @@ def _run_pool(batches, options, handle, workers: int, stop: StopOnSignal) -> Non
         initargs=(options, os.getpid()),
     )
     try:
-        for batch_no, (docs, errs) in enumerate(batches):
+        for batch_no, docs, errs in batches:
             while len(in_flight) >= 2 * workers:
                 _drain(in_flight, handle, options)
             in_flight[pool.submit(process_batch, docs, options)] = (batch_no, docs, errs)
@@ -553,7 +653,7 @@ def _run_dask(batches, options, handle, workers: int, address: str | None, stop)
         pending = as_completed()
         futures: dict[str, Any] = {}
         limit = 2 * max(workers, 1)
-        for batch_no, (docs, errs) in enumerate(batches):
+        for batch_no, docs, errs in batches:
             fut = client.submit(process_batch, docs, options, pure=False)
             meta[fut.key] = (batch_no, docs, errs)
             futures[fut.key] = fut

@@ -38,6 +38,9 @@ class StageOptions:
     # Lines repeated across the documents of a site or file in this run (page boilerplate),
     # counted by the driver before the run and sent to every worker with the options.
     boilerplate: Boilerplate = field(default_factory=Boilerplate)
+    # A document longer than this (raw characters) is processed in chunks cut at sentence
+    # boundaries, its rows streamed to disk (pipeline/chunked.py). Default: DEFAULT_CHUNK_CHARS.
+    chunk_chars: int = 300_000
 
 
 @dataclass
