@@ -403,7 +403,7 @@ def _run_locked(
         # still gets thousands of sentences per call. Batching changes which part file holds a
         # document, not its rows.
         batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
-    batches = _batches(documents, batch_size, batch_chars, stop, chunk_chars)
+    all_batches = _batches(documents, batch_size, batch_chars, stop, chunk_chars)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
         rows = result.rows
@@ -490,7 +490,7 @@ def _run_locked(
 
     def small_batches() -> Iterator[tuple[int, list[Document], list[IngestError]]]:
         # Huge documents are handled here, in this process, as the schedulers pull batches.
-        for batch_no, docs, errs in batches:
+        for batch_no, docs, errs in all_batches:
             if len(docs) == 1 and not errs and len(docs[0].raw_text) > chunk_chars:
                 handle_huge(batch_no, docs[0])
             else:
