@@ -20,6 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pipeline.chunked import DEFAULT_CHUNK_CHARS
+from pipeline.ingest import DEFAULT_MAX_DOC_BYTES
+
 app = typer.Typer(
     help="tifa: raw Chinese political text in, Parquet tables of documents, entities, "
     "formulations (提法) and relations out.",
@@ -109,6 +112,20 @@ def run(
     ),
     lexicon: Path = typer.Option(
         None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
+    ),
+    chunk_chars: int = typer.Option(
+        DEFAULT_CHUNK_CHARS,
+        min=1000,
+        help="A document longer than this (characters) is processed in chunks cut at sentence "
+        "boundaries, its rows streamed to disk, so memory stays bounded whatever its size; "
+        "rows and offsets are those of the whole document.",
+    ),
+    max_doc_bytes: int = typer.Option(
+        DEFAULT_MAX_DOC_BYTES,
+        min=1,
+        help="A document larger than this (bytes: the .txt file, the JSONL line, the CSV "
+        "record) is not read: it becomes an errors row (DocumentTooLarge) and the rest of its "
+        "file is read. Default 64 MiB.",
     ),
     force: bool = typer.Option(
         False,
@@ -229,6 +246,8 @@ def run(
                 report=not no_report,
                 compact_above=compact_above,
                 compact_target_bytes=target_bytes,
+                chunk_chars=chunk_chars,
+                max_doc_bytes=max_doc_bytes,
             )
             progress.update(task, total=1, completed=1)
     except CompactionError as exc:

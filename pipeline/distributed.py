@@ -23,6 +23,7 @@ must be readable by the workers under the same absolute name (a shared mount on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +33,13 @@ from typing import Any
 
 from pipeline.boilerplate import BoilerplateCounter
 from pipeline.document import Document
-from pipeline.ingest import FieldMap, IngestError, iter_inputs, read_input_file
+from pipeline.ingest import (
+    DEFAULT_MAX_DOC_BYTES,
+    FieldMap,
+    IngestError,
+    iter_inputs,
+    read_input_file,
+)
 from pipeline.stages import BatchResult, StageOptions, error_row, process_batch
 from pipeline.write import DatasetWriter, build_tables, error_key, safe_error_row
 
@@ -121,14 +128,16 @@ def plan_partitions(
     return parts, problems
 
 
-def read_partition(part: Partition, fields: FieldMap | None) -> Iterator[Document | IngestError]:
+def read_partition(
+    part: Partition, fields: FieldMap | None, max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+) -> Iterator[Document | IngestError]:
     """The documents of a partition, named as the run names its files."""
     shown = dict(zip(part.paths, part.names, strict=True))
     for path in part.paths:
         byte_range = None
         if part.start is not None:
             byte_range = (part.start, part.end, part.lines_before)
-        for item in read_input_file(Path(path), fields, byte_range):
+        for item in read_input_file(Path(path), fields, byte_range, max_doc_bytes=max_doc_bytes):
             item.source_file = shown.get(item.source_file, item.source_file)
             yield item
 
@@ -158,15 +167,17 @@ class Survey:
     boilerplate: BoilerplateCounter = field(default_factory=BoilerplateCounter)
 
 
-def survey_partition(part: Partition, fields: FieldMap | None) -> Survey:
-    from pipeline.normalise import boilerplate_lines
+def survey_partition(
+    part: Partition, fields: FieldMap | None, max_doc_bytes: int, chunk_chars: int | None
+) -> Survey:
+    from pipeline.runner import document_lines
 
     survey = Survey()
-    for item in read_partition(part, fields):
+    for item in read_partition(part, fields, max_doc_bytes):
         if isinstance(item, Document):
             size = len(item.raw_text.encode("utf-8", "replace"))
             survey.docs.append((item.doc_id, item.content_hash, size))
-            survey.boilerplate.add(item.group, boilerplate_lines(item.raw_text))
+            survey.boilerplate.add(item.group, document_lines(item.raw_text, chunk_chars))
     return survey
 
 
@@ -190,6 +201,8 @@ class PartitionResult:
     # Rows of documents being replaced, per batch, for the driver to swap into their homes.
     replaced: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    # Huge documents replaced by the worker itself (their rows are never sent back).
+    n_replaced_here: int = 0
     worker: str = ""  # host:pid of the process that ran it
 
 
@@ -202,9 +215,14 @@ def process_partition(
     batch_size: int,
     batch_chars: int,
     stop_event: str | None = None,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> PartitionResult:
-    """Read, process and write one partition on a worker (see the module doc)."""
+    """Read, process and write one partition on a worker (see the module doc). A huge document
+    is processed here in chunks and streamed to its part files (`chunked.write_huge_document`),
+    a replacement of one under the cluster-wide lock of its home file."""
+    from pipeline.chunked import write_huge_document
     from pipeline.runner import duplicate_doc_error, make_batches
+    from pipeline.stages import load_models
 
     writer = DatasetWriter(out, options.run_id)
     result = PartitionResult(part.index, worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -212,7 +230,7 @@ def process_partition(
 
     def admitted() -> Iterator[Document | IngestError]:
         ordinal = -1
-        for item in read_partition(part, fields):
+        for item in read_partition(part, fields, max_doc_bytes):
             if isinstance(item, Document):
                 ordinal += 1
                 if ordinal in decision.skip:
@@ -222,10 +240,36 @@ def process_partition(
             yield item
 
     event = _stop_event(stop_event)
-    for j, (docs, errs) in enumerate(make_batches(admitted(), batch_size, batch_chars)):
+    chunk_chars = options.chunk_chars
+    batches = make_batches(admitted(), batch_size, batch_chars, None, chunk_chars)
+    for j, docs, errs in batches:
         if event is not None and event.is_set():
             result.stopped = True  # the batches not started are done by the next run
             break
+        key = f"p{part.index:05d}-{j:06d}"
+        if len(docs) == 1 and not errs and len(docs[0].raw_text) > chunk_chars:
+            done = write_huge_document(
+                docs[0],
+                options,
+                writer,
+                key,
+                homes.get(docs[0].doc_id),
+                load_models(options),
+                should_stop=lambda: event is not None and event.is_set(),
+                home_lock=home_lock,
+            )
+            if done.error is not None:
+                result.errors.append(safe_error_row(done.error))
+            elif not done.stopped:
+                for table, n in done.counts.items():
+                    result.rows_written[table] = result.rows_written.get(table, 0) + n
+                if docs[0].doc_id in homes:
+                    result.n_replaced_here += 1
+                else:
+                    result.n_documents += 1
+                result.n_chars += done.n_chars
+                result.n_batches += 1
+            continue
         batch = process_batch(docs, options) if docs else BatchResult()
         rows = batch.rows
         errors = rows.pop("errors", [])
@@ -243,7 +287,7 @@ def process_partition(
         tables, isolated = build_tables(rows, options.run_id)
         tables.pop("errors", None)
         errors += isolated
-        writer.write_tables(f"p{part.index:05d}-{j:06d}", tables)
+        writer.write_tables(key, tables)
         for table, data in tables.items():
             result.rows_written[table] = result.rows_written.get(table, 0) + data.num_rows
         if "documents" in tables:
@@ -252,6 +296,22 @@ def process_partition(
         result.n_chars += batch.n_chars
         result.n_batches += 1
     return result
+
+
+@contextlib.contextmanager
+def home_lock(home: str) -> Iterator[None]:
+    """Held while a home file is rewritten, by the driver and by workers alike: two
+    replacements into one file must not interleave. A cluster-wide Dask lock on a worker or a
+    driver with a client; nothing to share with when called outside Dask."""
+    from distributed import Lock
+
+    try:
+        lock = Lock(f"tifa-home-{home}")
+    except (ValueError, RuntimeError):
+        yield
+        return
+    with lock:
+        yield
 
 
 def _stop_event(name: str | None) -> Any:
@@ -296,6 +356,7 @@ def run_on_dask(
     on_progress: Callable[[int, int, int], None] | None,
     on_bytes: Callable[[int], None] | None,
     partition_bytes: int | None = None,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> None:
     from dask.distributed import Client, Event, LocalCluster, as_completed
 
@@ -320,7 +381,16 @@ def run_on_dask(
         ]
         summary.n_errors += len(errors)
         parts = _number_lines(client, parts)
-        surveys = client.gather(client.map(survey_partition, parts, fields=fields, pure=False))
+        surveys = client.gather(
+            client.map(
+                survey_partition,
+                parts,
+                fields=fields,
+                max_doc_bytes=max_doc_bytes,
+                chunk_chars=options.chunk_chars,
+                pure=False,
+            )
+        )
         decisions, todo_bytes, boilerplate = _decide(parts, surveys, state, summary, on_bytes)
         del surveys
         options = replace(options, boilerplate=boilerplate.result())
@@ -336,6 +406,7 @@ def run_on_dask(
                 batch_size,
                 batch_chars,
                 stop_name,
+                max_doc_bytes,
                 pure=False,
                 key=f"tifa-partition-{options.run_id}-{part.index}",
             ): part
@@ -446,14 +517,18 @@ def _account(
     for j, tables in enumerate(result.replaced):
         ids = tables["documents"]["doc_id"].to_pylist() if "documents" in tables else []
         homes = {d: state.existing[d].home for d in ids if d in state.existing}
-        writer.write_tables(f"p{result.index:05d}-r{j:04d}", tables, homes)
+        with contextlib.ExitStack() as held:
+            for home in sorted(set(homes.values())):  # sorted: no two holders wait on each other
+                held.enter_context(home_lock(home))
+            writer.write_tables(f"p{result.index:05d}-r{j:04d}", tables, homes)
         summary.n_replaced += len(ids)
         summary.n_documents += len(ids)
         for table, data in tables.items():
             summary.rows_written[table] = summary.rows_written.get(table, 0) + data.num_rows
     for table, n in result.rows_written.items():
         summary.rows_written[table] = summary.rows_written.get(table, 0) + n
-    summary.n_documents += result.n_documents
+    summary.n_documents += result.n_documents + result.n_replaced_here
+    summary.n_replaced += result.n_replaced_here
     summary.n_chars += result.n_chars
     summary.n_batches += result.n_batches
     summary.dask_workers.add(result.worker)

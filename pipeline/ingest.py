@@ -18,7 +18,7 @@ import re
 import stat
 import sys
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,16 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
 _SNIFF_BYTES = 1 << 20
 
 csv.field_size_limit(sys.maxsize)
+
+# Largest document read (bytes of the file, the JSONL line or the CSV record; `--max-doc-bytes`).
+# A larger one is an errors row (`DocumentTooLarge`) found without decoding or holding it, and
+# the rest of its file is read. 64 MiB: a 50 MB document (several times the longest text a
+# political archive holds: a year of a newspaper's speeches in one field) is processed, in
+# chunks, within about 1 GB; past the limit the decoded text, the clean text and the
+# documents row's Arrow copy each grow with it, so memory would no longer be bounded.
+DEFAULT_MAX_DOC_BYTES = 64 * 2**20
+# Size of the pieces in which the rest of an oversized record is skipped.
+_SKIP_PIECE = 1 << 20
 
 
 @dataclass
@@ -400,18 +410,24 @@ def iter_documents(
     fields: FieldMap | None = None,
     *,
     exclude: Iterable[str | os.PathLike] = (),
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> Iterator[Document | IngestError]:
-    """Stream Documents (and IngestErrors) from files and folders."""
+    """Stream Documents (and IngestErrors) from files and folders. A document over
+    `max_doc_bytes` is an IngestError `DocumentTooLarge`, found without reading it whole."""
     fields = fields or FieldMap()
     for path in iter_inputs(inputs, exclude):
         if isinstance(path, IngestError):
             yield path
         else:
-            yield from read_input_file(path, fields)
+            yield from read_input_file(path, fields, max_doc_bytes=max_doc_bytes)
 
 
 def read_input_file(
-    path: Path, fields: FieldMap | None = None, byte_range: tuple[int, int, int] | None = None
+    path: Path,
+    fields: FieldMap | None = None,
+    byte_range: tuple[int, int, int] | None = None,
+    *,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> Iterator[Document | IngestError]:
     """The Documents (and IngestErrors) of one input file; with `byte_range` (start, end,
     newlines before start), only the records of that part of a .jsonl file."""
@@ -427,13 +443,13 @@ def read_input_file(
         return
     try:
         if byte_range is not None:
-            yield from read_jsonl_range(path, fields, *byte_range)
+            yield from read_jsonl_range(path, fields, *byte_range, max_doc_bytes=max_doc_bytes)
         elif suffix == ".txt":
-            yield from _read_txt(path)
+            yield from _read_txt(path, max_doc_bytes)
         elif suffix == ".jsonl":
-            yield from _read_jsonl(path, fields)
+            yield from _read_jsonl(path, fields, max_doc_bytes)
         else:
-            yield from _read_csv(path, fields)
+            yield from _read_csv(path, fields, max_doc_bytes)
     except UndecodableError as exc:
         yield IngestError(source_file, "DecodeError", str(exc))
     except UnicodeDecodeError as exc:
@@ -452,7 +468,24 @@ def read_input_file(
         )
 
 
-def _read_txt(path: Path) -> Iterator[Document | IngestError]:
+def too_large_message(where: str, size: int, limit: int, unit: str = "bytes") -> str:
+    return (
+        f"{where}{size:,} {unit}, more than the limit of {limit:,} bytes "
+        f"({limit / 2**20:.3g} MiB); not read. Raise the limit with "
+        "`tifa run --max-doc-bytes N` (memory grows with the document past it)"
+    )
+
+
+def _read_txt(path: Path, max_doc_bytes: int) -> Iterator[Document | IngestError]:
+    size = path.stat().st_size
+    if size > max_doc_bytes:
+        yield IngestError(
+            str(path),
+            "DocumentTooLarge",
+            too_large_message("the file is ", size, max_doc_bytes),
+            doc_id=path.stem,
+        )
+        return
     text, encoding = read_text_file(path)
     if not text.strip():
         yield IngestError(str(path), "EmptyDocument", "file has no text", doc_id=path.stem)
@@ -574,68 +607,146 @@ def _loads(line: str) -> object:
     )
 
 
-def _read_jsonl(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
-    stream, encoding = _open_text_stream(path)
-    with stream:
-        n_records = yield from _jsonl_records(enumerate(stream, start=1), path, fields, encoding)
-        if n_records == 0:
-            yield IngestError(str(path), "EmptyDocument", "file has no records")
+@dataclass
+class _Oversized:
+    """A record skipped for its size: its size and the line numbers it spans."""
+
+    size: int
+    unit: str = "bytes"
+    last_line: int = 0
+
+
+# A lone CR ends a line too (as text mode with newline="" reads it).
+_RX_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _jsonl_lines(
+    path: Path, limit: int, start: int = 0, end: int | None = None
+) -> tuple[Iterator[str | _Oversized], str]:
+    """The lines of a JSONL file, each read in bounded pieces: a line over `limit` is skipped to
+    its newline without being decoded or held, and given as `_Oversized`. Encodings in which a
+    newline is the byte 0x0A (UTF-8, GB18030, Big5) are split as bytes, so the limit counts
+    bytes; UTF-16/32 files are read as text and the limit counts characters."""
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    encoding = detect_stream_encoding(head, truncated=len(head) == _SNIFF_BYTES)
+    if "\n".encode(encoding) == b"\n" and not codecs.lookup(encoding).name.startswith("utf-16"):
+        return _byte_lines(path, encoding, limit, start, end), encoding
+    if start > 0:  # UTF-16/32 cannot be cut at bytes: the file's first part reads it whole
+        return iter(()), encoding
+    return _char_lines(path, encoding, limit), encoding
+
+
+def _byte_lines(
+    path: Path, encoding: str, limit: int, start: int = 0, end: int | None = None
+) -> Iterator[str | _Oversized]:
+    """Lines starting at byte `start` (a line start) up to the first that starts at or past
+    `end` (None: the end of the file)."""
+    rest = "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
+    with path.open("rb") as fh:
+        first = start == 0
+        fh.seek(start)
+        while end is None or fh.tell() < end:
+            line = fh.readline(limit + 1)
+            if not line:
+                return
+            if len(line) > limit and not line.endswith(b"\n"):
+                size = len(line)
+                while True:
+                    piece = fh.readline(_SKIP_PIECE)
+                    size += len(piece)
+                    if not piece or piece.endswith(b"\n"):
+                        break
+                yield _Oversized(size - (1 if piece.endswith(b"\n") else 0))
+                first = False
+                continue
+            text = line.decode(encoding if first else rest, errors="tifa.mark")
+            first = False
+            if "\r" in text:
+                yield from _RX_PHYSICAL_LINE.findall(text)
+            else:
+                yield text
+
+
+def _char_lines(path: Path, encoding: str, limit: int) -> Iterator[str | _Oversized]:
+    with open(path, encoding=encoding, errors="tifa.mark", newline="") as stream:
+        while True:
+            line = stream.readline(limit + 1)
+            if not line:
+                return
+            if len(line) > limit and not line.endswith(("\n", "\r")):
+                size = len(line)
+                while True:
+                    piece = stream.readline(_SKIP_PIECE)
+                    size += len(piece)
+                    if not piece or piece.endswith(("\n", "\r")):
+                        break
+                yield _Oversized(size, "characters")
+                continue
+            yield line
 
 
 def read_jsonl_range(
-    path: Path, fields: FieldMap | None, start: int, end: int, lines_before: int
+    path: Path,
+    fields: FieldMap | None,
+    start: int,
+    end: int,
+    lines_before: int,
+    *,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> Iterator[Document | IngestError]:
     """The records of a .jsonl file whose first byte lies in [start, end): one part of a large
     file read by one Dask worker (see pipeline/distributed.py). `lines_before` is the number of
     newlines before `start`, so line numbers (and the ids of records without one) are those of
-    a whole-file read.
+    a whole-file read. Parts are cut at bytes, which needs an encoding that keeps the newline
+    byte out of multi-byte characters (UTF-8, GB18030, Big5); a UTF-16/32 file is read whole by
+    its first part."""
+    return _read_jsonl(path, fields or FieldMap(), max_doc_bytes, (start, end, lines_before))
 
-    Parts are cut at bytes, so the encoding must keep a newline byte out of every multi-byte
-    character: UTF-8, GB18030, Big5 do. A file in UTF-16/32 is read whole by its first part."""
-    fields = fields or FieldMap()
+
+def _line_start(path: Path, start: int, lines_before: int) -> tuple[int, int]:
+    """The first line start at or after `start`, and the newlines before it."""
+    if start == 0:
+        return 0, lines_before
     with path.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
-    encoding = detect_stream_encoding(head, truncated=len(head) == _SNIFF_BYTES)
-    if "16" in encoding or "32" in encoding:
-        if start == 0:
-            yield from _read_jsonl(path, fields)
-        return
-    yield from _jsonl_records(
-        _byte_lines(path, encoding, start, end, lines_before), path, fields, encoding
-    )
+        fh.seek(start - 1)
+        if fh.read(1) == b"\n":
+            return start, lines_before
+        while True:  # the line in progress belongs to the part before: skip it, bounded
+            piece = fh.readline(_SKIP_PIECE)
+            if not piece:
+                return fh.tell(), lines_before
+            if piece.endswith(b"\n"):
+                return fh.tell(), lines_before + 1
 
 
-def _byte_lines(
-    path: Path, encoding: str, start: int, end: int, lines_before: int
-) -> Iterator[tuple[int, str]]:
-    lineno = lines_before
-    with path.open("rb") as fh:
-        if start > 0:
-            fh.seek(start - 1)
-            if fh.read(1) != b"\n":  # the line in progress at `start` belongs to the part before
-                skipped = fh.readline()
-                if not skipped.endswith(b"\n"):
-                    return
-                lineno += 1
-        pos = fh.tell()
-        while pos < end:
-            line = fh.readline()
-            if not line:
-                return
-            pos += len(line)
-            lineno += 1
-            yield lineno, line.decode(encoding, errors="tifa.mark")
-
-
-def _jsonl_records(
-    lines: Iterable[tuple[int, str]], path: Path, fields: FieldMap, encoding: str
-) -> Generator[Document | IngestError, None, int]:
+def _read_jsonl(
+    path: Path,
+    fields: FieldMap,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+    byte_range: tuple[int, int, int] | None = None,
+) -> Iterator[Document | IngestError]:
+    if byte_range is None:
+        lines, encoding = _jsonl_lines(path, max_doc_bytes)
+        first_line = 1
+    else:
+        start, lines_before = _line_start(path, byte_range[0], byte_range[2])
+        lines, encoding = _jsonl_lines(path, max_doc_bytes, start, byte_range[1])
+        first_line = lines_before + 1
     n_records = 0
-    for lineno, line in lines:
+    for lineno, line in enumerate(lines, start=first_line):
+        where = f"line {lineno}"
+        if isinstance(line, _Oversized):
+            n_records += 1
+            yield IngestError(
+                str(path),
+                "DocumentTooLarge",
+                too_large_message(f"{where}: the record is ", line.size, max_doc_bytes, line.unit),
+            )
+            continue
         if not line.strip():
             continue
         n_records += 1
-        where = f"line {lineno}"
         if _MARK in line:
             yield IngestError(str(path), "DecodeError", _bad_bytes_message(where, line, encoding))
             continue
@@ -664,7 +775,16 @@ def _jsonl_records(
             )
             continue
         yield _record_to_document(record, fields, str(path), encoding, where, lineno)
-    return n_records
+    if n_records == 0 and byte_range is None:
+        yield IngestError(str(path), "EmptyDocument", "file has no records")
+
+
+class _RecordTooLarge(Exception):
+    """A CSV record over the size limit, skipped: its first line and its size (characters)."""
+
+    def __init__(self, first_line: int, size: int):
+        super().__init__(first_line, size)
+        self.first_line, self.size = first_line, size
 
 
 class _Lines:
@@ -672,8 +792,9 @@ class _Lines:
     time (no read-ahead), so the lines taken since the last record are that record's lines; lines
     can be pushed back to be parsed again."""
 
-    def __init__(self, stream: Iterable[str]):
-        self._it = iter(stream)
+    def __init__(self, stream: io.TextIOBase, limit: int = DEFAULT_MAX_DOC_BYTES):
+        self._stream = stream
+        self._limit = limit
         self._back: deque[tuple[int, str]] = deque()
         self._taken: list[tuple[int, str]] = []
         self.n = 0
@@ -685,11 +806,51 @@ class _Lines:
         if self._back:
             item = self._back.popleft()
         else:
-            line = next(self._it)
+            line = self._stream.readline(self._limit + 1)
+            if not line:
+                raise StopIteration
             self.n += 1
+            if len(line) > self._limit and not line.endswith(("\n", "\r")):
+                # One physical line over the limit: never held whole (see `skip_record`).
+                first = self._taken[0][0] if self._taken else self.n
+                taken = self.take()
+                size = sum(len(t) for _, t in taken) + len(line)
+                quotes = sum(t.count('"') for _, t in taken) + line.count('"')
+                raise _RecordTooLarge(first, self._skip(size, quotes, in_line=True))
             item = (self.n, line)
         self._taken.append(item)
         return item[1]
+
+    def _skip(self, size: int, quotes: int, in_line: bool) -> int:
+        """Read on, in bounded pieces, to the end of the record whose text so far held
+        `quotes` double quotes (the record ends at a line end with the quotes paired: an
+        escaped quote is doubled, so the parity says whether a quoted field is still open).
+        `in_line`: the current physical line is not finished. Returns `size` plus the
+        characters skipped."""
+        at_line_start = not in_line
+        while True:
+            piece = self._stream.readline(_SKIP_PIECE)
+            if not piece:
+                return size
+            if at_line_start:
+                self.n += 1
+            size += len(piece)
+            quotes += piece.count('"')
+            at_line_start = piece.endswith(("\n", "\r"))
+            if at_line_start and quotes % 2 == 0:
+                return size
+
+    def first_taken(self) -> int:
+        return self._taken[0][0] if self._taken else self.n
+
+    def skip_record(self) -> int:
+        """After csv's "field larger than field limit": the rest of the record, skipped."""
+        taken = self.take()
+        size = sum(len(t) for _, t in taken)
+        quotes = sum(t.count('"') for _, t in taken)
+        if quotes % 2 == 0:
+            return size
+        return self._skip(size, quotes, in_line=False)
 
     def take(self) -> list[tuple[int, str]]:
         taken, self._taken = self._taken, []
@@ -716,11 +877,16 @@ def _swallows_rows(lines: list[str], n_columns: int) -> bool:
     return (unbalanced and row_like >= 1) or (row_like >= 2 and 2 * row_like >= len(lines) - 1)
 
 
-def _read_csv(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
+def _read_csv(
+    path: Path, fields: FieldMap, max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+) -> Iterator[Document | IngestError]:
     stream, encoding = _open_text_stream(path)
     source = str(path)
+    # A field over the limit stops csv before it is held whole ("field larger than field
+    # limit"); the limit counts characters, and a record under it is checked in bytes below.
+    csv.field_size_limit(max_doc_bytes)
     with stream:
-        lines = _Lines(stream)
+        lines = _Lines(stream, max_doc_bytes)
         reader = csv.reader(lines)
         header: list[str] | None = None
         n_records = 0
@@ -729,7 +895,37 @@ def _read_csv(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
                 cells = next(reader)
             except StopIteration:
                 break
+            except _RecordTooLarge as exc:
+                n_records += 1
+                yield IngestError(
+                    source,
+                    "DocumentTooLarge",
+                    too_large_message(
+                        f"row at line {exc.first_line}: the record is ",
+                        exc.size,
+                        max_doc_bytes,
+                        "characters",
+                    ),
+                )
+                reader = csv.reader(lines)
+                continue
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    first = lines.first_taken()
+                    size = lines.skip_record()
+                    n_records += 1
+                    yield IngestError(
+                        source,
+                        "DocumentTooLarge",
+                        too_large_message(
+                            f"row at line {first}: the record is ",
+                            size,
+                            max_doc_bytes,
+                            "characters",
+                        ),
+                    )
+                    reader = csv.reader(lines)
+                    continue
                 taken = lines.take()
                 first = taken[0][0] if taken else lines.n
                 yield IngestError(source, "CSVError", f"row at line {first}: {exc}")
@@ -767,6 +963,16 @@ def _read_csv(path: Path, fields: FieldMap) -> Iterator[Document | IngestError]:
                     f"{where}: {len(cells)} cells but the header has {len(header)} columns",
                 )
                 continue
+            n_chars = sum(len(t[1]) for t in taken)
+            if n_chars > max_doc_bytes // 4:  # may be over the limit in bytes
+                size = sum(len(t[1].encode("utf-8", "surrogatepass")) for t in taken)
+                if size > max_doc_bytes:
+                    yield IngestError(
+                        source,
+                        "DocumentTooLarge",
+                        too_large_message(f"{where}: the record is ", size, max_doc_bytes),
+                    )
+                    continue
             record = dict(zip(header, cells, strict=False))
             yield _record_to_document(record, fields, source, encoding, where, n_records)
         if n_records == 0:

@@ -382,6 +382,11 @@ class BatchedComponent:
 class CRFEntityTagger(BatchedComponent):
     """spaCy component: sets PERSON/ORG/LOC/GPE from the CRF, keeps LAC's DATE/WORK_OF_ART."""
 
+    # Names said with confidence in the earlier chunks of a huge document (pipeline/chunked.py):
+    # evidence for a doubtful PERSON of a later chunk, as the rest of the text is in one piece;
+    # names confident in each call are added. None outside chunked processing.
+    carried_names: set[str] | None = None
+
     def __init__(self, vocab: Any, name: str = "tifa_ner", lac_runner: str = "batched"):
         self.vocab = vocab
         self.name = name
@@ -458,6 +463,12 @@ class CRFEntityTagger(BatchedComponent):
                         doubtful.append((k, len(kept), doc))
                 kept.append((s, e, label))
             out.append(kept)
+        carried = self.carried_names
+        if carried is not None:
+            for names in list(confident.values()):
+                carried.update(names)
+            for _, _, doc in doubtful:
+                confident[doc] |= carried
         unsure: dict[int, set[int]] = defaultdict(set)  # sentence -> doubtful span indices
         for k, at, _ in doubtful:
             unsure[k].add(at)

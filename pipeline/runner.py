@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.boilerplate import Boilerplate, BoilerplateCounter
+from pipeline.chunked import DEFAULT_CHUNK_CHARS
 from pipeline.compact import (
     DEFAULT_COMPACT_ABOVE,
     DEFAULT_TARGET_BYTES,
@@ -33,7 +34,7 @@ from pipeline.compact import (
 from pipeline.compact import recover as recover_compaction
 from pipeline.document import Document
 from pipeline.formulations import LEXICON_PATH
-from pipeline.ingest import FieldMap, IngestError, iter_documents
+from pipeline.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap, IngestError, iter_documents
 from pipeline.lock import output_lock
 from pipeline.stages import BatchResult, StageOptions, error_row, load_models, process_batch
 from pipeline.storage import is_url
@@ -142,23 +143,36 @@ def make_batches(
     batch_size: int,
     batch_chars: int,
     stop: StopOnSignal | None = None,
-) -> Iterator[tuple[list[Document], list[IngestError]]]:
+    chunk_chars: int | None = None,
+) -> Iterator[tuple[int, list[Document], list[IngestError]]]:
+    """(batch number, documents, ingest errors). A document longer than `chunk_chars` is a batch
+    of its own (processed in chunks and streamed to disk: `pipeline/chunked.py`)."""
     docs: list[Document] = []
     errors: list[IngestError] = []
     chars = 0
+    n = 0
     for item in items:
         if stop is not None and stop.requested:
             return
         if isinstance(item, IngestError):
             errors.append(item)
             continue
+        if chunk_chars is not None and len(item.raw_text) > chunk_chars:
+            if docs or errors:
+                yield n, docs, errors
+                n += 1
+                docs, errors, chars = [], [], 0
+            yield n, [item], []
+            n += 1
+            continue
         docs.append(item)
         chars += len(item.raw_text)
         if len(docs) >= batch_size or chars >= batch_chars:
-            yield docs, errors
+            yield n, docs, errors
+            n += 1
             docs, errors, chars = [], [], 0
     if (docs or errors) and not (stop is not None and stop.requested):
-        yield docs, errors
+        yield n, docs, errors
 
 
 def duplicate_doc_error(doc: Document) -> IngestError:
@@ -174,25 +188,38 @@ def count_boilerplate(
     read: Callable[[], Iterable[Document | IngestError]],
     needs_processing: Callable[[Document], bool] = lambda doc: True,
     stop: StopOnSignal | None = None,
+    chunk_chars: int | None = None,
 ) -> Boilerplate:
     """Lines repeated across the documents of each site or file of the run (page boilerplate).
 
     A streaming pass before the run: the decision for one document depends on the others of
     its group, and must not depend on how documents fall into batches or workers. ``read``
     opens the input anew; when no document needs processing (a rerun over unchanged input)
-    nothing is counted.
+    nothing is counted. A document longer than ``chunk_chars`` is read a chunk at a time, as
+    it is processed (`pipeline/chunked.py`), so no whole-document copy is made here either.
     """
     if not any(isinstance(d, Document) and needs_processing(d) for d in read()):
         return Boilerplate()
-    from pipeline.normalise import boilerplate_lines
-
     counter = BoilerplateCounter()
     for item in read():
         if stop is not None and stop.requested:
             break
         if isinstance(item, Document):
-            counter.add(item.group, boilerplate_lines(item.raw_text))
+            counter.add(item.group, document_lines(item.raw_text, chunk_chars))
     return counter.result()
+
+
+def document_lines(raw: str, chunk_chars: int | None) -> Iterable[str]:
+    """The lines of a document for the boilerplate count; a document longer than
+    `chunk_chars` is read a chunk at a time, as it is processed (`pipeline/chunked.py`), so no
+    whole-document copy is made here either."""
+    from pipeline.normalise import boilerplate_lines
+
+    if chunk_chars is None or len(raw) <= chunk_chars:
+        return boilerplate_lines(raw)
+    from pipeline.chunked import chunk_bounds
+
+    return (line for a, b in chunk_bounds(raw, chunk_chars) for line in boilerplate_lines(raw[a:b]))
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -249,6 +276,8 @@ def run_pipeline(
     partition_bytes: int | None = None,
     compact_above: int | None = DEFAULT_COMPACT_ABOVE,
     compact_target_bytes: int = DEFAULT_TARGET_BYTES,
+    chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
 ) -> RunSummary:
     """Process every document under `inputs` into Parquet tables in `out_dir` (a path, or an
     fsspec URL such as s3://bucket/tifa: see storage.py).
@@ -256,6 +285,11 @@ def run_pipeline(
     `scheduler="dask"` runs on a Dask cluster (`dask_address`, else a LocalCluster of `workers`
     processes) whose workers read `partition_bytes` of input each and write their own part files
     (see distributed.py).
+
+    A document longer than `chunk_chars` characters is processed in chunks cut at sentence
+    boundaries and its rows streamed to disk (`pipeline/chunked.py`), so memory stays bounded
+    whatever its size; one larger than `max_doc_bytes` bytes is not read: it becomes an errors
+    row (`DocumentTooLarge`) and the rest of its file is read.
 
     `force` reprocesses documents already in `out_dir` (after a lexicon or rule update), replacing
     their rows. `on_progress(n_docs, n_chars, n_errors)` is called after each batch is written,
@@ -297,6 +331,8 @@ def run_pipeline(
             partition_bytes=partition_bytes,
             compact_above=compact_above,
             compact_target_bytes=compact_target_bytes,
+            chunk_chars=chunk_chars,
+            max_doc_bytes=max_doc_bytes,
         )
         summary.stale_lock = lock.stale
         return summary
@@ -327,7 +363,13 @@ def _run_locked(
     partition_bytes: int | None = None,
     compact_above: int | None = None,
     compact_target_bytes: int = DEFAULT_TARGET_BYTES,
+    chunk_chars: int = 0,
+    max_doc_bytes: int = 0,
 ) -> RunSummary:
+    if chunk_chars < 1:
+        raise ValueError("chunk_chars must be at least 1")
+    if max_doc_bytes < 1:
+        raise ValueError("max_doc_bytes must be at least 1")
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     run_id = new_run_id()
@@ -360,6 +402,7 @@ def _run_locked(
         run_id=run_id,
         lexicon=os.path.abspath(lexicon or LEXICON_PATH),
         lac_threads=1 if (workers > 1 or scheduler == "dask") else None,
+        chunk_chars=chunk_chars,
     )
     if scheduler == "dask":
         from pipeline.distributed import RunState, run_on_dask
@@ -382,6 +425,7 @@ def _run_locked(
             on_progress=on_progress,
             on_bytes=on_bytes,
             partition_bytes=partition_bytes,
+            max_doc_bytes=max_doc_bytes,
         )
         return _finish_run(
             writer, summary, journals, options, stop, started, t0, workers, report,
@@ -390,7 +434,7 @@ def _run_locked(
     options = replace(
         options,
         boilerplate=count_boilerplate(
-            lambda: iter_documents(inputs, fields, exclude=exclude),
+            lambda: iter_documents(inputs, fields, exclude=exclude, max_doc_bytes=max_doc_bytes),
             lambda doc: (
                 force
                 or doc.doc_id in unfinished
@@ -398,6 +442,7 @@ def _run_locked(
                 or prev.content_hash != doc.content_hash
             ),
             stop,
+            chunk_chars,
         ),
     )
     checkpoint("run.started")
@@ -428,14 +473,14 @@ def _run_locked(
             in_flight_bytes[item.doc_id] = len(item.raw_text.encode("utf-8", "replace"))
             yield item
 
-    documents = admit(iter_documents(inputs, fields, exclude=exclude))
+    documents = admit(iter_documents(inputs, fields, exclude=exclude, max_doc_bytes=max_doc_bytes))
     if workers > 1:
         # Smaller batches keep every worker busy to the end (5 MB made 4 batches of 400k
         # characters: a worker finishing early idled while the other ran a whole batch); LAC
         # still gets thousands of sentences per call. Batching changes which part file holds a
         # document, not its rows.
         batch_chars = min(batch_chars, PARALLEL_BATCH_CHARS)
-    batches = make_batches(documents, batch_size, batch_chars, stop)
+    all_batches = make_batches(documents, batch_size, batch_chars, stop, chunk_chars)
 
     def handle(batch_no: int, result: BatchResult, ingest_errors: list[IngestError]) -> None:
         rows = result.rows
@@ -473,8 +518,51 @@ def _run_locked(
         if on_bytes:
             on_bytes(summary.n_bytes_done)
 
+    def handle_huge(batch_no: int, doc: Document) -> None:
+        """A huge document, chunk by chunk, in this process (never pickled to a worker), its
+        rows streamed to the batch's part files; a failure drops them and is an errors row."""
+        from pipeline.chunked import write_huge_document
+
+        done = write_huge_document(
+            doc,
+            options,
+            writer,
+            batch_no,
+            homes.get(doc.doc_id),
+            load_models(options),
+            should_stop=lambda: stop.requested,
+        )
+        if done.stopped:
+            return
+        if done.error is not None:
+            result = BatchResult()
+            result.add("errors", done.error)
+            handle(batch_no, result, [])
+            return
+        summary.n_documents += 1
+        summary.n_replaced += doc.doc_id in homes
+        summary.n_chars += done.n_chars
+        summary.n_batches += 1
+        for table, n in done.counts.items():
+            summary.rows_written[table] = summary.rows_written.get(table, 0) + n
+        summary.n_bytes_done += in_flight_bytes.pop(doc.doc_id, 0)
+        checkpoint("batch.done")
+        if on_progress:
+            on_progress(summary.n_documents, summary.n_chars, summary.n_errors)
+        if on_bytes:
+            on_bytes(summary.n_bytes_done)
+
+    def small_batches() -> Iterator[tuple[int, list[Document], list[IngestError]]]:
+        # Huge documents are handled here, in this process, as the schedulers pull batches.
+        for batch_no, docs, errs in all_batches:
+            if len(docs) == 1 and not errs and len(docs[0].raw_text) > chunk_chars:
+                handle_huge(batch_no, docs[0])
+            else:
+                yield batch_no, docs, errs
+
+    batches = small_batches()
     if workers <= 1:
-        for batch_no, (docs, errs) in enumerate(batches):
+        for batch_no, docs, errs in batches:
             handle(batch_no, process_batch(docs, options) if docs else BatchResult(), errs)
     else:
         _run_processes(batches, options, handle, workers, stop)
@@ -601,7 +689,7 @@ def _run_pool(batches, options, handle, workers: int, stop: StopOnSignal) -> Non
         initargs=(options, os.getpid()),
     )
     try:
-        for batch_no, (docs, errs) in enumerate(batches):
+        for batch_no, docs, errs in batches:
             while len(in_flight) >= 2 * workers:
                 _drain(in_flight, handle, options)
             in_flight[pool.submit(process_batch, docs, options)] = (batch_no, docs, errs)

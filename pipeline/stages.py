@@ -38,6 +38,9 @@ class StageOptions:
     # Lines repeated across the documents of a site or file in this run (page boilerplate),
     # counted by the driver before the run and sent to every worker with the options.
     boilerplate: Boilerplate = field(default_factory=Boilerplate)
+    # A document longer than this (raw characters) is processed in chunks cut at sentence
+    # boundaries, its rows streamed to disk (pipeline/chunked.py). Default: DEFAULT_CHUNK_CHARS.
+    chunk_chars: int = 300_000
 
 
 @dataclass
@@ -217,9 +220,16 @@ class _Spans:
 
 
 def document_rows(
-    doc: Document, sdoc: Any, matcher: Any, finder: Any, extractor: Any, run_id: str
+    doc: Document,
+    sdoc: Any,
+    matcher: Any,
+    finder: Any,
+    extractor: Any,
+    run_id: str,
+    context: Any = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every table's rows for one annotated document; a failure names its stage."""
+    """Every table's rows for one annotated document; a failure names its stage. `context`:
+    the relation rules' running context, carried from chunk to chunk of a huge document."""
     try:
         spans = _Spans(doc, sdoc)
     except Exception as exc:  # noqa: BLE001
@@ -227,7 +237,7 @@ def document_rows(
     rows: dict[str, list[dict[str, Any]]] = {}
     steps = (
         ("sentences", lambda: [spans.row(s, e) for s, e in spans.sentences]),
-        ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans)),
+        ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans, context)),
         ("persons", lambda: [_person_names(sdoc, rows["relations"])]),
         ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], *rows["persons"][0])),
         ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
@@ -358,9 +368,12 @@ def _candidate_rows(
     ]
 
 
-def _relation_rows(doc: Document, sdoc: Any, extractor: Any, spans: _Spans) -> list[dict[str, Any]]:
+def _relation_rows(
+    doc: Document, sdoc: Any, extractor: Any, spans: _Spans, context: Any = None
+) -> list[dict[str, Any]]:
     out = []
-    for rel in extractor.extract(sdoc, title=doc.title, year=doc.year):
+    kwargs = {"context": context} if context is not None else {}
+    for rel in extractor.extract(sdoc, title=doc.title, year=doc.year, **kwargs):
         raw_start, raw_end = doc.raw_span(rel.start, rel.end)
         out.append(
             {

@@ -198,6 +198,18 @@ class Store:
             finally:
                 writer.close()
 
+    def put_file(self, local: str | os.PathLike, rel: str) -> None:
+        """Upload a finished local file to `rel` (atomic on an object store), then delete it."""
+        target = self._fs_path(rel)
+        if self.protocol in _ATOMIC_PUT:
+            self.fs.put_file(os.fspath(local), target)
+        else:
+            folder, _, name = target.rpartition("/")
+            tmp = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+            self.fs.put_file(os.fspath(local), tmp)
+            self.fs.mv(tmp, target)
+        os.unlink(local)
+
     def write_text(self, rel: str, text: str) -> None:
         with self._atomic(rel) as target:
             if isinstance(target, str):

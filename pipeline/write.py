@@ -22,6 +22,13 @@ the new one, never both and never neither, and a kill between two tables leaves 
 with the old content hash, so the next run replaces the document again. The journal lists the
 documents of a replacement in progress so that the next run redoes them even when their content
 did not change (`--force` after a rule update).
+
+A huge document (`pipeline/chunked.py`) is its own batch, written a chunk at a time
+(`StreamedParts`): each table's rows go through a `ParquetWriter` into a temporary dot-file as
+they are made, and only when the document is complete are the files renamed into place, documents
+last, then the marker (or, for a document being replaced, merged into its home files, a row group
+at a time, under the journal as above). A kill while streaming leaves only temporary files, which
+the next run removes; a document that fails half-way has its temporary files removed at once.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +224,10 @@ class DatasetWriter:
         self.store.remove(journal)
         checkpoint("replace.done")
 
+    def stream_batch(self, batch: int | str) -> StreamedParts:
+        """A batch written a piece at a time (a huge document): see `StreamedParts`."""
+        return StreamedParts(self.store, self.run_id, batch)
+
     def ensure_tables(self) -> None:
         """Give every batch table at least an empty file, so each `DIR/<table>` can be read whole
         (an empty errors table is the good news, not a missing folder)."""
@@ -234,6 +246,136 @@ class DatasetWriter:
             if old != new:
                 self.store.remove(old)
         checkpoint("aggregate.table")
+
+
+class StreamedParts:
+    """The part files of one batch written a piece at a time: the rows of a huge document, chunk
+    by chunk, so that they never sit in memory together. Every file is a temporary dot-file
+    until `commit`; `abort` removes them."""
+
+    def __init__(self, out: Location, run_id: str, batch: int | str):
+        self.store = Store(out)
+        self.run_id = run_id
+        self.batch = batch
+        self.key = batch_key(run_id, batch)
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._tmp: dict[str, Path] = {}
+        # On an object store the pieces are staged in a local temporary folder and uploaded
+        # whole at commit (an upload is atomic there; a kill leaves nothing in the store).
+        self._staging: str | None = None
+        if self.store.local:
+            self.out = self.store.root
+        else:
+            import tempfile
+
+            self._staging = tempfile.mkdtemp(prefix="tifa-stream-")
+            self.out = Path(self._staging)
+
+    def write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Append rows to the table's temporary file (a row group per call). Rows that do not
+        fit the schema raise here, before anything of them is written."""
+        if not rows:
+            return
+        data = rows_to_table(table, rows)
+        writer = self._writers.get(table)
+        if writer is None:
+            folder = self.out / table
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".part-{self.key}.parquet.{uuid.uuid4().hex[:8]}.tmp"
+            self._tmp[table] = tmp
+            writer = self._writers[table] = pq.ParquetWriter(
+                tmp, SCHEMAS[table], compression="zstd"
+            )
+        writer.write_table(data)
+        checkpoint("write.stream")
+
+    def _close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def abort(self) -> None:
+        """Remove every temporary file (a document written whole or not at all)."""
+        try:
+            self._close()
+        finally:
+            for tmp in self._tmp.values():
+                tmp.unlink(missing_ok=True)
+            self._tmp.clear()
+            if self._staging:
+                import shutil
+
+                shutil.rmtree(self._staging, ignore_errors=True)
+
+    def commit(self, doc_ids: list[str], home: str | None = None) -> None:
+        """Put the batch in place: its own part files renamed in, documents last, then the
+        marker; or, when its documents are being replaced (`home`), merged into their home
+        files as `DatasetWriter._replace` does."""
+        try:
+            self._close()
+            store = self.store
+            if home is None:
+                for table in BATCH_TABLES:  # documents last
+                    if table in self._tmp:
+                        checkpoint("write.renaming")
+                        tmp = self._tmp.pop(table)
+                        if store.local:
+                            os.replace(tmp, self._part(table))
+                        else:
+                            store.put_file(tmp, part_name(table, self.key))
+                        checkpoint("write.file")
+                store.touch(f"{MARKERS}/{self.key}")
+                checkpoint("write.marker")
+                return
+            journal = f"{JOURNAL}/{self.key}.json"
+            store.write_text(
+                journal, json.dumps({"replacing": {home: doc_ids}}, ensure_ascii=False)
+            )
+            ids = pa.array(sorted(doc_ids), pa.string())
+            for table in DOC_TABLES:  # documents last
+                if store.local:
+                    rewrite_home_streamed(self.out, table, home, ids, self._tmp.get(table))
+                else:  # an object is rewritten whole: this document's rows are read back
+                    new = self._tmp.get(table)
+                    rows = pq.read_table(new) if new is not None else None
+                    rewrite_home(store, table, home, ids, rows)
+                checkpoint("replace.table")
+            store.remove(journal)
+            checkpoint("replace.done")
+        finally:
+            self.abort()  # what was not renamed into place
+
+    def _part(self, table: str) -> Path:
+        return self.out / table / f"part-{self.key}.parquet"
+
+
+def rewrite_home_streamed(
+    out: Path, table: str, home: str, doc_ids: pa.Array, new: Path | None
+) -> None:
+    """`rewrite_home` for new rows in a Parquet file (a huge document's), copied a row group at
+    a time: the old rows of `doc_ids` out, the file's rows in, one atomic rename."""
+    path = out / table / f"part-{home}.parquet"
+    if not path.exists() and new is None:
+        return
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, SCHEMAS[table], compression="zstd") as writer:
+            if path.exists():
+                with pq.ParquetFile(path) as old:
+                    for i in range(old.num_row_groups):
+                        group = old.read_row_group(i).cast(SCHEMAS[table])
+                        hit = pc.fill_null(pc.is_in(group["doc_id"], value_set=doc_ids), False)
+                        writer.write_table(group.filter(pc.invert(hit)))
+            if new is not None:
+                with pq.ParquetFile(new) as fresh:
+                    for i in range(fresh.num_row_groups):
+                        writer.write_table(fresh.read_row_group(i))
+        checkpoint("write.renaming")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    checkpoint("write.file")
 
 
 def rewrite_home(

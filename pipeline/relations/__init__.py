@@ -33,12 +33,21 @@ class RelationExtractor:
         self.meeting_names = MeetingNames()
 
     def extract(
-        self, doc: Doc, title: str | None = None, year: int | None = None
+        self,
+        doc: Doc,
+        title: str | None = None,
+        year: int | None = None,
+        context: Context | None = None,
     ) -> list[Relation]:
+        """Relations of `doc`. `context`: the running context of the text before it (the
+        chunks before this one of a huge document, `pipeline/chunked.py`), carried on."""
         ents = self.posts.join_dotted(doc, [e for e in doc.ents if e.text.strip()])
-        ctx = Context(title=title or "", year=year)
-        if title:
-            self.localities.from_title(ctx, title)
+        if context is None:
+            ctx = Context(title=title or "", year=year)
+            if title:
+                self.localities.from_title(ctx, title)
+        else:
+            ctx = context
         rows: list[Relation] = []
         first = 0  # entities and sentences are both in document order: one pass over each
         for sent in sentences(doc):
@@ -65,6 +74,11 @@ class RelationExtractor:
         rows = [r for r in rows if r.rule != "person_position" or (r.head, r.role) not in written]
         # One meeting, one name: the fullest the document or its title gives.
         mentions = [e.text for e in ents if e.label_ == "MEETING"]
+        if context is not None:
+            known = set(ctx.meeting_names)
+            new = [m for m in dict.fromkeys(mentions) if m not in known]
+            mentions = ctx.meeting_names + mentions
+            ctx.meeting_names.extend(new)
         mentions += self.meeting_names.from_title(title or "")
         for row in rows:
             if row.tail_label == "MEETING":

@@ -45,6 +45,9 @@ class Context:
     meetings: list[str] = field(default_factory=list)
     title: str = ""
     year: int | None = None
+    # Distinct MEETING names of the earlier chunks of a huge document (pipeline/chunked.py),
+    # so that a meeting gets the fullest name the text before gives, as in one piece.
+    meeting_names: list[str] = field(default_factory=list)
 
     def top_locality(self, levels: tuple[str, ...]) -> str | None:
         for level in levels:
