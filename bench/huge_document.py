@@ -96,7 +96,9 @@ def main() -> None:
             + "\n",
             encoding="utf-8",
         )
-        results["single"] = run([single], work / "out_single", *extra)
+        # Past the default --max-doc-bytes (24 MiB) a document is refused: raise it here.
+        limit = str(max(n_bytes * 2, 1 << 20))
+        results["single"] = run([single], work / "out_single", *extra, "--max-doc-bytes", limit)
     if "many" in cases:
         many = work / "many.jsonl"
         with many.open("w", encoding="utf-8") as fh:

@@ -125,7 +125,7 @@ def run(
         min=1,
         help="A document larger than this (bytes: the .txt file, the JSONL line, the CSV "
         "record) is not read: it becomes an errors row (DocumentTooLarge) and the rest of its "
-        "file is read. Default 64 MiB.",
+        "file is read. Default 24 MiB (about 1 GB of memory at the limit).",
     ),
     force: bool = typer.Option(
         False,

@@ -45,11 +45,11 @@ csv.field_size_limit(sys.maxsize)
 
 # Largest document read (bytes of the file, the JSONL line or the CSV record; `--max-doc-bytes`).
 # A larger one is an errors row (`DocumentTooLarge`) found without decoding or holding it, and
-# the rest of its file is read. 64 MiB: a 50 MB document (several times the longest text a
-# political archive holds: a year of a newspaper's speeches in one field) is processed, in
-# chunks, within about 1 GB; past the limit the decoded text, the clean text and the
-# documents row's Arrow copy each grow with it, so memory would no longer be bounded.
-DEFAULT_MAX_DOC_BYTES = 64 * 2**20
+# the rest of its file is read. 24 MiB: a huge document is processed in chunks, but the
+# whole-document copies it still needs (decoded text, clean text, the documents row's Arrow
+# copy) grow with it: measured, 5 MB peaks at 746 MB and 50 MB at 1.2 GB (bench/huge_document.py),
+# so 24 MiB keeps every process near 1 GB; raise it where memory allows.
+DEFAULT_MAX_DOC_BYTES = 24 * 2**20
 # Size of the pieces in which the rest of an oversized record is skipped.
 _SKIP_PIECE = 1 << 20
 
