@@ -2,11 +2,15 @@
 its own part files and markers straight into the output; the driver plans, decides, tracks and
 aggregates, and never reads a document's text.
 
-The input is cut into partitions: small files grouped up to a target size, large .jsonl files
-cut into byte ranges (`ingest.read_jsonl_range`). Then three maps over the partitions:
+The input is cut into partitions: small files grouped up to a target size, large .jsonl and .csv
+files cut into byte ranges (`ingest.read_jsonl_range`, `ingest.read_csv_range`). Then three maps
+over the partitions:
 
-1. *newlines*: each byte range counts its newlines (bytes only), so every range knows its first
+1. *cuts*: each .jsonl byte range counts its newlines (bytes only), so every range knows its first
    line number and records without an id get the ids a local run gives them (`<stem>-<line>`);
+   a large .csv file is parsed once without building documents to find record starts
+   (`ingest.csv_cut_points`: a quoted field may hold newlines), which gives its ranges with their
+   first line and record numbers;
 2. *survey*: per document its id, content hash and size, and the partition's page-boilerplate
    line counts. From the surveys, in input order, the driver decides exactly what a local run
    decides (skip unchanged, refuse a doc_id read twice, replace changed) and merges the
@@ -37,6 +41,7 @@ from pipeline.ingest import (
     DEFAULT_MAX_DOC_BYTES,
     FieldMap,
     IngestError,
+    csv_cut_points,
     iter_inputs,
     read_input_file,
 )
@@ -56,10 +61,14 @@ class Partition:
     names: tuple[str, ...]
     paths: tuple[str, ...]
     n_bytes: int = 0
-    # A byte range [start, end) of one large .jsonl file; None: the files whole.
+    # A byte range [start, end) of one large .jsonl or .csv file; None: the files whole.
     start: int | None = None
     end: int | None = None
     lines_before: int = 0
+    records_before: int = 0  # .csv: the records before `start` (ids of records without one)
+    # A large .csv file, still whole: cut into ranges of about this size once its record
+    # starts are known (`_cut_ranges`).
+    cut_bytes: int = 0
 
     @property
     def label(self) -> str:
@@ -120,6 +129,13 @@ def plan_partitions(
                     )
                 )
             continue
+        if item.suffix.lower() == ".csv" and n_bytes > target_bytes:
+            flush()
+            path = os.path.abspath(item)
+            parts.append(
+                Partition(len(parts), (str(item),), (path,), n_bytes, cut_bytes=target_bytes)
+            )
+            continue
         names.append(str(item))
         size += n_bytes
         if size >= target_bytes:
@@ -136,7 +152,7 @@ def read_partition(
     for path in part.paths:
         byte_range = None
         if part.start is not None:
-            byte_range = (part.start, part.end, part.lines_before)
+            byte_range = (part.start, part.end, part.lines_before, part.records_before)
         for item in read_input_file(Path(path), fields, byte_range, max_doc_bytes=max_doc_bytes):
             item.source_file = shown.get(item.source_file, item.source_file)
             yield item
@@ -380,7 +396,7 @@ def run_on_dask(
             for p in problems
         ]
         summary.n_errors += len(errors)
-        parts = _number_lines(client, parts)
+        parts = _cut_ranges(client, parts, max_doc_bytes)
         surveys = client.gather(
             client.map(
                 survey_partition,
@@ -454,17 +470,49 @@ def run_on_dask(
         summary.rows_written["errors"] = summary.rows_written.get("errors", 0) + len(fresh)
 
 
-def _number_lines(client: Any, parts: list[Partition]) -> list[Partition]:
+def csv_ranges(part: Partition, max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> list[Partition]:
+    """A large .csv file's partition cut at record starts into ranges of about `cut_bytes`
+    (indexes to be renumbered); the partition itself when it cannot be cut."""
+    if not part.cut_bytes:
+        return [part]
+    cuts = csv_cut_points(Path(part.paths[0]), part.cut_bytes, max_doc_bytes)
+    if len(cuts) < 2:
+        return [replace(part, cut_bytes=0)]
+    ends = [c[0] for c in cuts[1:]] + [part.n_bytes]
+    return [
+        replace(
+            part,
+            start=start,
+            end=end,
+            n_bytes=end - start,
+            lines_before=n_lines,
+            records_before=n_records,
+            cut_bytes=0,
+        )
+        for (start, n_lines, n_records), end in zip(cuts, ends, strict=True)
+    ]
+
+
+def _cut_ranges(client: Any, parts: list[Partition], max_doc_bytes: int) -> list[Partition]:
+    """Ranges of large .jsonl files numbered by their lines, large .csv files cut at record
+    starts; partitions renumbered in input order."""
     ranged = [p for p in parts if p.start is not None]
-    if not ranged:
-        return parts
-    counts = client.gather(client.map(count_newlines, ranged, pure=False))
+    to_cut = [p for p in parts if p.cut_bytes]
+    counts = client.gather(client.map(count_newlines, ranged, pure=False)) if ranged else []
+    cut = (
+        client.gather(client.map(csv_ranges, to_cut, max_doc_bytes=max_doc_bytes, pure=False))
+        if to_cut
+        else []
+    )
     before: dict[str, int] = {}
-    numbered = {}
+    new: dict[int, list[Partition]] = {}
     for part, n in zip(ranged, counts, strict=True):
-        numbered[part.index] = replace(part, lines_before=before.get(part.paths[0], 0))
+        new[part.index] = [replace(part, lines_before=before.get(part.paths[0], 0))]
         before[part.paths[0]] = before.get(part.paths[0], 0) + n
-    return [numbered.get(p.index, p) for p in parts]
+    for part, pieces in zip(to_cut, cut, strict=True):
+        new[part.index] = pieces
+    out = [q for p in parts for q in new.get(p.index, [p])]
+    return [replace(p, index=i) for i, p in enumerate(out)]
 
 
 def _decide(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.distributed import plan_partitions, read_partition
+from pipeline.distributed import csv_ranges, plan_partitions, read_partition
 from pipeline.ingest import iter_documents
 from pipeline.runner import run_pipeline
 from tests.conftest import SAMPLES, SHARED
@@ -103,6 +103,104 @@ def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
     assert got == whole
 
 
+# Each case: rows after the header, and the file's encoding. Quoted fields across lines, stray
+# quotes (the reader's recovery re-reads lines), quotes inside unquoted fields (taken literally,
+# which defeats quote parity), lone CRs, blank lines, records without an id (ids by ordinal).
+_ROW = "第{0}条，会议强调要坚持稳中求进。"
+CSV_CASES = {
+    "quoted_fields_over_lines": (
+        "id,text\n"
+        + "".join(f'r{i},"{_ROW.format(i)}\n第二段，""引号""。\n第三段。"\n' for i in range(12)),
+        "utf-8",
+    ),
+    "no_ids_crlf_blank_lines": (
+        "title,text\r\n"
+        + "".join(f"标题{i},{_ROW.format(i)}\r\n" + ("\r\n" if i % 3 else "") for i in range(15)),
+        "utf-8",
+    ),
+    "literal_quotes_then_quoted_newlines": (
+        "title,text\n"
+        + "".join(
+            f'甲{i},他说"好{i}\n乙{i},"跨行\n的字段{i}"\n丙{i},她说"不"好\n' for i in range(8)
+        ),
+        "utf-8",
+    ),
+    "stray_quote_swallows_rows": (
+        "id,text\n"
+        + "".join(f"a{i},{_ROW.format(i)}\n" for i in range(5))
+        + 'bad,"一个没有关上的引号\n'
+        + "".join(f"b{i},{_ROW.format(i)}\n" for i in range(8)),
+        "utf-8",
+    ),
+    "lone_cr_line_ends": (
+        "id,text\r" + "".join(f"c{i},{_ROW.format(i)}\r" for i in range(10)),
+        "utf-8",
+    ),
+    "gb18030_bom_less": (
+        "标题,正文\n" + "".join(f"标题{i},{_ROW.format(i)}\n" for i in range(20)),
+        "gb18030",
+    ),
+    "utf8_bom_bad_bytes_and_a_too_large_row": (
+        "id,text\n" + "".join(f"d{i},{_ROW.format(i)}\n" for i in range(10)),
+        "utf-8-sig",
+    ),
+    "utf16_is_never_cut": (
+        "id,text\n" + "".join(f"e{i},{_ROW.format(i)}\n" for i in range(10)),
+        "utf-16",
+    ),
+}
+
+
+def _csv_case(tmp_path: Path, case: str) -> Path:
+    text, encoding = CSV_CASES[case]
+    data = text.encode(encoding)
+    if case == "utf8_bom_bad_bytes_and_a_too_large_row":
+        data += b"bad,\xff\xfe\n" + ("big," + "长" * 400 + "\n").encode() + b"ok,\xe5\x90\x8e\n"
+    path = tmp_path / f"{case}.csv"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+@pytest.mark.parametrize("target", [7, 100, 1000])
+def test_csv_cut_at_record_starts_reads_what_the_whole_file_gives(
+    tmp_path: Path, case: str, target: int
+) -> None:
+    path = _csv_case(tmp_path, case)
+    limit = 600  # the too-large row is over it
+    whole = _items(iter_documents([path], max_doc_bytes=limit))
+    assert any(x[0] == "Document" for x in whole)
+    parts, problems = plan_partitions([path], target_bytes=target)
+    assert not problems and len(parts) == 1
+    ranges = csv_ranges(parts[0], limit)
+    if case == "utf16_is_never_cut" or path.stat().st_size <= target:
+        assert len(ranges) == 1 and ranges[0].start is None
+    else:
+        assert len(ranges) > 1
+        assert ranges[0].start == 0 and ranges[-1].end == path.stat().st_size
+        assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    got = []
+    for part in ranges:
+        got += _items(read_partition(part, None, limit))
+    assert got == whole
+
+
+def test_csv_recovery_cases_really_happen(tmp_path: Path) -> None:
+    """The cases above exercise what they are named for."""
+    found = {
+        case: _items(iter_documents([_csv_case(tmp_path, case)], max_doc_bytes=600))
+        for case in CSV_CASES
+    }
+    assert any(x[2] == "CSVQuoteError" for x in found["stray_quote_swallows_rows"])
+    assert {x[2] for x in found["utf8_bom_bad_bytes_and_a_too_large_row"]} >= {
+        "DecodeError",
+        "DocumentTooLarge",
+    }
+    assert any(x[2] == "no_ids_crlf_blank_lines-7" for x in found["no_ids_crlf_blank_lines"])
+    lit = [x for x in found["literal_quotes_then_quoted_newlines"] if x[0] == "Document"]
+    assert len(lit) == 24  # three records per round, none swallowed
+
+
 def test_partitions_keep_the_input_order_and_group_small_files(tmp_path: Path) -> None:
     parts, problems = plan_partitions([SAMPLES], target_bytes=3000)
     assert not problems
@@ -113,6 +211,20 @@ def test_partitions_keep_the_input_order_and_group_small_files(tmp_path: Path) -
     assert ranged and ranged[0].names[0].endswith("speeches.jsonl")
     assert [(p.start, p.end) for p in ranged][0][0] == 0
     assert all(a.end == b.start for a, b in zip(ranged, ranged[1:], strict=False))
+
+
+@pytest.mark.skipif(not (SHARED / "corpora" / "dev").is_dir(), reason="../shared not present")
+def test_csv_ranges_of_a_real_corpus() -> None:
+    src = SHARED / "corpora" / "dev" / "xi_speeches_2020.csv"
+    whole = _items(iter_documents([src]))
+    for target in (40_000, 250_000):
+        [part] = plan_partitions([src], target_bytes=target)[0]
+        ranges = csv_ranges(part)
+        assert len(ranges) > 1
+        got = []
+        for piece in ranges:
+            got += _items(read_partition(piece, None))
+        assert got == whole
 
 
 @pytest.mark.skipif(not (SHARED / "corpora" / "dev").is_dir(), reason="../shared not present")
@@ -140,8 +252,11 @@ def test_dask_workers_write_the_tables_a_local_run_writes(
     tmp_path: Path, samples_out: Path
 ) -> None:
     out = tmp_path / "dask"
+    # 700 bytes: the samples' .jsonl and .csv files are both cut into byte ranges.
+    [csv_part] = [p for p in plan_partitions([SAMPLES], target_bytes=700)[0] if p.cut_bytes]
+    assert len(csv_ranges(csv_part)) > 1
     summary = run_pipeline(
-        [SAMPLES], out, workers=2, scheduler="dask", batch_size=2, partition_bytes=1500
+        [SAMPLES], out, workers=2, scheduler="dask", batch_size=2, partition_bytes=700
     )
     assert summary.n_documents == len(_items(iter_documents([SAMPLES]))) - summary.n_errors
     assert compare(_digests(out), _digests(samples_out)) == []
