@@ -318,8 +318,10 @@ def run(
 
 @app.command()
 def compact(
-    out: Path = typer.Argument(
-        Path("data/processed"), metavar="DIR", help="Output folder of `tifa run` (its --out)."
+    out: str = typer.Argument(
+        "data/processed",
+        metavar="DIR",
+        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…).",
     ),
     target_size: str = typer.Option(
         "128M",
@@ -347,8 +349,10 @@ def compact(
     from pipeline.compact import CompactionError
     from pipeline.compact import compact as compact_archive
     from pipeline.lock import OutputLocked
+    from pipeline.storage import is_url
 
     target_bytes = _size_option(target_size, "--target-size")
+    out = out if is_url(out) else Path(out)  # type: ignore[assignment]
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

@@ -42,13 +42,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pipeline.lock import OutputLock
+from pipeline.lock import output_lock
 from pipeline.schema import BATCH_TABLES, SCHEMAS
+from pipeline.storage import Store
 from pipeline.write import (
     COMPACT_JOURNAL_SUFFIX,
     MARKERS,
+    Location,
     checkpoint,
     done_keys,
     existing_documents,
@@ -60,17 +61,15 @@ from pipeline.write import (
     journal_files,
     journal_path,
     merge_files,
-    move_file,
     part_path,
     read_json,
     remove_duplicates,
-    remove_file,
     remove_interrupted_batches,
     remove_marker,
     staged_files,
     staged_key,
     staged_path,
-    table_files,
+    table_parts,
     write_json_atomic,
     write_marker,
 )
@@ -96,7 +95,7 @@ class Group:
 
 @dataclass
 class CompactSummary:
-    out_dir: Path
+    out_dir: str
     target_bytes: int
     n_groups: int = 0
     n_keys_merged: int = 0  # batches (homes) merged into the new ones
@@ -124,11 +123,11 @@ def parse_size(text: str) -> int:
     return value
 
 
-def check_output_folder(out: Path) -> None:
+def check_output_folder(out: Store) -> None:
     """Raise CompactionError unless `out` looks like a `tifa run --out` folder."""
     if not is_folder(out):
         raise CompactionError(f"no such folder: {out}")
-    if not is_folder(out / MARKERS) and not is_folder(out / "documents"):
+    if not is_folder(out, MARKERS) and not is_folder(out, "documents"):
         raise CompactionError(
             f"{out} is not a tifa output folder (no documents/ or {MARKERS}/ in it); "
             "give the --out folder of `tifa run`"
@@ -136,7 +135,7 @@ def check_output_folder(out: Path) -> None:
 
 
 def compact(
-    out_dir: Path | str,
+    out_dir: Location,
     target_bytes: int = DEFAULT_TARGET_BYTES,
     min_files: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
@@ -148,14 +147,14 @@ def compact(
     `pipeline.lock.OutputLocked` at once when a `tifa run` (or another compaction) holds it,
     `CompactionError` when `out_dir` is not a tifa output folder.
     """
-    out = Path(out_dir)
+    out = Store(out_dir)
     check_output_folder(out)
-    with OutputLock(out):
+    with output_lock(out.location):
         return compact_locked(out, target_bytes, min_files, on_progress, repair=True)
 
 
 def compact_locked(
-    out: Path,
+    out_dir: Location,
     target_bytes: int = DEFAULT_TARGET_BYTES,
     min_files: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
@@ -167,7 +166,8 @@ def compact_locked(
     remove the parts of interrupted batches and older copies of documents stored twice (merging
     two copies into one file would leave no way to tell which is newer)."""
     t0 = time.perf_counter()
-    summary = CompactSummary(out, target_bytes)
+    out = Store(out_dir)
+    summary = CompactSummary(out.location, target_bytes)
     if repair:
         summary.recovered = recover(out)
         summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
@@ -192,27 +192,27 @@ def compact_locked(
     return summary
 
 
-def _count_files(out: Path) -> int:
-    return sum(len(table_files(out, t)) for t in BATCH_TABLES)
+def _count_files(out: Store) -> int:
+    return sum(len(table_parts(out, t)) for t in BATCH_TABLES)
 
 
-def _key_sizes(out: Path) -> dict[str, dict[str, int]]:
+def _key_sizes(out: Store) -> dict[str, dict[str, int]]:
     """key -> {table: file size} for every committed key with a batch part file."""
     done = done_keys(out)
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
     for table in BATCH_TABLES:
-        for path in table_files(out, table):
-            key = file_key(path)
-            size = file_size(path)
+        for name in table_parts(out, table):
+            key = file_key(name)
+            size = file_size(out, name)
             if key in done and size is not None:
                 sizes[key][table] = size
     return dict(sizes)
 
 
-def small_part_counts(out: Path, target_bytes: int = DEFAULT_TARGET_BYTES) -> dict[str, int]:
+def small_part_counts(out: Location, target_bytes: int = DEFAULT_TARGET_BYTES) -> dict[str, int]:
     """table -> number of its part files that compaction would consider merging."""
     counts: dict[str, int] = defaultdict(int)
-    for by_table in _key_sizes(out).values():
+    for by_table in _key_sizes(Store(out)).values():
         if max(by_table.values()) < target_bytes * LARGE_FRACTION:
             for table in by_table:
                 counts[table] += 1
@@ -226,8 +226,9 @@ def _span(key: str) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else parts[0]
 
 
-def plan(out: Path, target_bytes: int, min_files: int = 2) -> tuple[list[Group], int]:
+def plan(out_dir: Location, target_bytes: int, min_files: int = 2) -> tuple[list[Group], int]:
     """The groups to merge, in order, and the number of large keys left alone."""
+    out = Store(out_dir)
     sizes = _key_sizes(out)
     large = [k for k, s in sizes.items() if max(s.values()) >= target_bytes * LARGE_FRACTION]
     small = sorted(k for k in sizes if k not in large)
@@ -260,17 +261,17 @@ def plan(out: Path, target_bytes: int, min_files: int = 2) -> tuple[list[Group],
     return groups, len(large)
 
 
-def _compact_group(out: Path, group: Group) -> None:
-    journal = journal_path(out, group.new + COMPACT_JOURNAL_SUFFIX)
-    write_json_atomic(journal, {"new": group.new, "old": group.old, "tables": group.tables})
+def _compact_group(out: Store, group: Group) -> None:
+    journal = journal_path(group.new + COMPACT_JOURNAL_SUFFIX)
+    write_json_atomic(out, journal, {"new": group.new, "old": group.old, "tables": group.tables})
     checkpoint("compact.journal")
     try:
         for table in group.tables:
-            sources = [p for k in group.old if file_size(p := part_path(out, table, k)) is not None]
-            expected = sum(file_rows(p) for p in sources)
-            staged = staged_path(out, table, group.new)
-            written = merge_files(sources, staged, SCHEMAS[table])
-            if written != expected or file_rows(staged) != expected:
+            sources = [n for k in group.old if file_size(out, n := part_path(table, k)) is not None]
+            expected = sum(file_rows(out, n) for n in sources)
+            staged = staged_path(table, group.new)
+            written = merge_files(out, sources, staged, SCHEMAS[table])
+            if written != expected or file_rows(out, staged) != expected:
                 raise CompactionError(
                     f"merging {len(sources)} files of {table} gave {written} rows, not "
                     f"{expected}; nothing was changed"
@@ -284,49 +285,53 @@ def _compact_group(out: Path, group: Group) -> None:
     _roll_forward(out, group.new, group.old, group.tables, journal)
 
 
-def _roll_forward(out: Path, new: str, old: list[str], tables: list[str], journal: Path) -> None:
+def _roll_forward(out: Store, new: str, old: list[str], tables: list[str], journal: str) -> None:
     for table in tables:
-        staged, final = staged_path(out, table, new), part_path(out, table, new)
-        if file_size(staged) is not None:
-            move_file(staged, final)
+        staged, final = staged_path(table, new), part_path(table, new)
+        if file_size(out, staged) is not None:
+            # On an object store a move is a copy then a deletion: a crash in between leaves
+            # the staged file beside its copy, and this step is simply done again.
+            out.move(staged, final)
             checkpoint("compact.renamed")
-        elif file_size(final) is None:
+        elif file_size(out, final) is None:
             # Only possible if someone removed files by hand: keep the old files and say so.
             raise CompactionError(
-                f"cannot finish the compaction in {journal}: neither {staged.name} nor "
-                f"{final.name} exists in {out / table}; restore them, or remove the journal "
-                f"and the marker {out / MARKERS / new} to keep the old files"
+                f"cannot finish the compaction in {out.url(journal)}: neither {staged} nor "
+                f"{final} exists in {out}; restore them, or remove the journal and the marker "
+                f"{out.url(f'{MARKERS}/{new}')} to keep the old files"
             )
         for key in old:
-            remove_file(part_path(out, table, key))
+            out.remove(part_path(table, key))
         checkpoint("compact.table")
     for key in old:
         remove_marker(out, key)
     checkpoint("compact.markers")
-    remove_file(journal)
+    out.remove(journal)
     checkpoint("compact.done")
 
 
-def _roll_back(out: Path, new: str, journal: Path) -> None:
+def _roll_back(out: Store, new: str, journal: str) -> None:
     for table in BATCH_TABLES:
-        remove_file(staged_path(out, table, new))
-        remove_file(part_path(out, table, new))  # never exists before the marker; for safety
-    remove_file(journal)
+        out.remove(staged_path(table, new))
+        out.remove(part_path(table, new))  # never exists before the marker; for safety
+    out.remove(journal)
 
 
-def recover(out: Path) -> list[str]:
+def recover(out_dir: Location) -> list[str]:
     """Finish (marker written) or undo (not yet) every compaction a killed process left; also
     remove staged files no journal names. Returns one line per compaction found. Must run
     before anything reads homes or removes parts without a marker."""
+    out = Store(out_dir)
     found = []
     live: set[str] = set()
     for journal in journal_files(out, COMPACT_JOURNAL_SUFFIX):
         try:
-            entry = read_json(journal)
+            entry = read_json(out, journal)
             new, old, tables = entry["new"], list(entry["old"]), list(entry["tables"])
         except (ValueError, KeyError, TypeError) as exc:
             raise CompactionError(
-                f"unreadable compaction journal {journal} ({exc}); it is written atomically, "
+                f"unreadable compaction journal {out.url(journal)} ({exc}); it is written "
+                "atomically, "
                 "so it was changed by hand: restore it or move it away"
             ) from None
         if has_marker(out, new):
@@ -337,13 +342,13 @@ def recover(out: Path) -> list[str]:
             found.append(f"rolled back an unfinished merge of {len(old)} batches")
         live.add(new)
     for table in BATCH_TABLES:
-        for path in staged_files(out, table):
-            if staged_key(path) not in live:
-                remove_file(path)
+        for name in staged_files(out, table):
+            if staged_key(name) not in live:
+                out.remove(name)
     return found
 
 
-def should_compact(out: Path, compact_above: int | None, target_bytes: int) -> bool:
+def should_compact(out: Location, compact_above: int | None, target_bytes: int) -> bool:
     """Whether `tifa run --compact-above N` compacts now: some batch table has more than N small
     part files (0 or None: never)."""
     if not compact_above:

@@ -378,8 +378,7 @@ def _run_locked(
     # First of all: a compaction a kill interrupted leaves a group's rows in its old files and
     # (after its commit) in the merged one. Everything below reads homes or deletes parts
     # without a marker, so the compaction is finished or undone before anything else.
-    if writer.store.local:  # compaction works on local folders (see compact.py)
-        summary.compactions_recovered = recover_compaction(out)
+    summary.compactions_recovered = recover_compaction(writer.store)
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
     existing, duplicates = existing_documents(out)
     if duplicates:
@@ -597,8 +596,8 @@ def _finish_run(
     writer.ensure_tables()
     # Merge small part files before the derived tables and views are built over them (their
     # fingerprint then covers the merged files, so the next run does not rebuild them again).
-    if out is not None and should_compact(out, compact_above, compact_target_bytes):
-        summary.compaction = compact_locked(out, compact_target_bytes, repair=False)
+    if should_compact(writer.store, compact_above, compact_target_bytes):
+        summary.compaction = compact_locked(writer.store, compact_target_bytes, repair=False)
     from pipeline import derived_state
 
     current = None

@@ -225,6 +225,16 @@ class Store:
         else:
             self.fs.pipe_file(self._fs_path(rel), b"")
 
+    def move(self, src: str, dest: str) -> None:
+        """Rename `src` to `dest`, replacing it: atomic locally; on an object store a
+        server-side copy (the new object appears whole) then the deletion of `src`, so a
+        crash in between leaves both, which callers must handle (compact.py's journal does)."""
+        if self.local:
+            os.replace(self.path(src), self.path(dest))
+        else:
+            self.fs.copy(self._fs_path(src), self._fs_path(dest))
+            self.remove(src)
+
     def remove(self, rel: str) -> None:
         """Delete a file; a file already gone is not an error."""
         if self.local:

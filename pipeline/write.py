@@ -538,107 +538,101 @@ COMPACT_JOURNAL_SUFFIX = ".compact"  # _journal/<new key>.compact; replacements 
 STAGED_SUFFIX = ".compacting"  # DIR/<table>/.part-<new key>.parquet.compacting
 
 
-def part_path(out_dir: Path | str, table: str, key: str) -> Path:
-    return Path(out_dir) / table / f"part-{key}.parquet"
+def part_path(table: str, key: str) -> str:
+    return part_name(table, key)
 
 
-def staged_path(out_dir: Path | str, table: str, key: str) -> Path:
+def staged_path(table: str, key: str) -> str:
     """Where a merged file waits for its compaction to commit: a dot-name that no reader, no
-    `table_files` and no `*.parquet` glob sees."""
-    return Path(out_dir) / table / f".part-{key}.parquet{STAGED_SUFFIX}"
+    `table_parts` and no `*.parquet` glob sees."""
+    return f"{table}/.part-{key}.parquet{STAGED_SUFFIX}"
 
 
-def staged_files(out_dir: Path | str, table: str) -> list[Path]:
-    folder = Path(out_dir) / table
-    return sorted(folder.glob(f".part-*.parquet{STAGED_SUFFIX}")) if folder.is_dir() else []
+def staged_files(store: Store, table: str) -> list[str]:
+    return store.list(table, ".part-", f".parquet{STAGED_SUFFIX}")
 
 
-def staged_key(path: Path) -> str:
-    return path.name.removeprefix(".part-").removesuffix(f".parquet{STAGED_SUFFIX}")
+def staged_key(name: str) -> str:
+    return os.path.basename(name).removeprefix(".part-").removesuffix(f".parquet{STAGED_SUFFIX}")
 
 
-def file_key(path: Path) -> str:
+def file_key(name: str | Path) -> str:
     """The key ("<run_id>-<batch>", or a compacted one) of a part file."""
-    return _key(path)
+    return _key(name)
 
 
-def is_folder(path: Path) -> bool:
-    return path.is_dir()
-
-
-def file_size(path: Path) -> int | None:
+def is_folder(store: Store, rel: str = "") -> bool:
+    """Whether `rel` is a folder (local), or any object lies under it (object store)."""
+    if store.local:
+        return store.path(rel).is_dir()
     try:
-        return path.stat().st_size
+        return bool(store.fs.ls(store._fs_path(rel)))
     except FileNotFoundError:
-        return None
+        return False
 
 
-def file_rows(path: Path) -> int:
+def file_size(store: Store, name: str) -> int | None:
+    info = store.info(name)
+    return None if info is None else info[0]
+
+
+def file_rows(store: Store, name: str) -> int:
     """Rows of a Parquet file, from its footer."""
-    with pq.ParquetFile(path) as fh:
+    with store.open_parquet(name) as fh:
         return fh.metadata.num_rows
 
 
-def move_file(src: Path, dest: Path) -> None:
-    os.replace(src, dest)
+def done_keys(store: Store) -> set[str]:
+    return {
+        os.path.basename(n) for n in store.list(MARKERS) if not os.path.basename(n).startswith(".")
+    }
 
 
-def remove_file(path: Path) -> None:
-    path.unlink(missing_ok=True)
+def has_marker(store: Store, key: str) -> bool:
+    return store.exists(f"{MARKERS}/{key}")
 
 
-def done_keys(out_dir: Path | str) -> set[str]:
-    folder = Path(out_dir) / MARKERS
-    if not folder.is_dir():
-        return set()
-    return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+def write_marker(store: Store, key: str) -> None:
+    store.touch(f"{MARKERS}/{key}")
 
 
-def has_marker(out_dir: Path | str, key: str) -> bool:
-    return (Path(out_dir) / MARKERS / key).exists()
+def remove_marker(store: Store, key: str) -> None:
+    store.remove(f"{MARKERS}/{key}")
 
 
-def write_marker(out_dir: Path | str, key: str) -> None:
-    folder = Path(out_dir) / MARKERS
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / key).touch()
+def journal_path(name: str) -> str:
+    return f"{JOURNAL}/{name}"
 
 
-def remove_marker(out_dir: Path | str, key: str) -> None:
-    (Path(out_dir) / MARKERS / key).unlink(missing_ok=True)
+def journal_files(store: Store, suffix: str) -> list[str]:
+    return [
+        n for n in store.list(JOURNAL, suffix=suffix) if not os.path.basename(n).startswith(".")
+    ]
 
 
-def journal_path(out_dir: Path | str, name: str) -> Path:
-    return Path(out_dir) / JOURNAL / name
+def write_json_atomic(store: Store, name: str, data: Any) -> None:
+    store.write_text(name, json.dumps(data, ensure_ascii=False))
 
 
-def journal_files(out_dir: Path | str, suffix: str) -> list[Path]:
-    folder = Path(out_dir) / JOURNAL
-    return sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text("utf-8"))
+def read_json(store: Store, name: str) -> Any:
+    return json.loads(store.read_text(name))
 
 
 def merge_files(
-    sources: list[Path], dest: Path, schema: pa.Schema, row_group_bytes: int = 64 * 1024**2
+    store: Store,
+    sources: list[str],
+    dest: str,
+    schema: pa.Schema,
+    row_group_bytes: int = 64 * 1024**2,
 ) -> int:
     """Stream the rows of `sources` (in order, unchanged) into one Parquet file `dest`; returns
     the number of rows written. Memory stays bounded: one input row group at a time, buffered
     into output row groups of about `row_group_bytes` of Arrow data (a row group per tiny input
-    file would keep the merged file as slow to scan as the small files were)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    file would keep the merged file as slow to scan as the small files were). On an object
+    store the file is uploaded as it is written and appears whole when it is closed."""
     buffered: list[pa.Table] = []
     size = rows = 0
-    with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+    with store.parquet_writer(dest, schema) as writer:
 
         def flush() -> None:
             nonlocal size
@@ -650,7 +644,7 @@ def merge_files(
                 checkpoint("compact.row_group")
 
         for src in sources:
-            for part in _conformed_row_groups(src, schema):
+            for part in _conformed_row_groups(store, src, schema):
                 buffered.append(part)
                 size += part.nbytes
                 rows += part.num_rows
@@ -660,8 +654,8 @@ def merge_files(
     return rows
 
 
-def _conformed_row_groups(path: Path, schema: pa.Schema) -> Any:
-    with pq.ParquetFile(path) as fh:
+def _conformed_row_groups(store: Store, name: str, schema: pa.Schema) -> Any:
+    with store.open_parquet(name) as fh:
         if fh.schema_arrow.names == schema.names:
             for i in range(fh.num_row_groups):
                 yield fh.read_row_group(i).cast(schema)
@@ -670,4 +664,6 @@ def _conformed_row_groups(path: Path, schema: pa.Schema) -> Any:
     # `read_table` does); such files are small, so reading one whole is fine.
     import pyarrow.dataset as ds
 
-    yield ds.dataset([path], schema=schema, format="parquet").to_table()
+    yield ds.dataset(
+        [store.url(name)], schema=schema, format="parquet", filesystem=_arrow_fs(store)
+    ).to_table()

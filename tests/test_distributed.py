@@ -437,6 +437,50 @@ def test_s3_round_trip(
     assert len(runs) == 2
 
 
+def test_s3_compaction_and_its_recovery(
+    tmp_path: Path, samples_out: Path, s3_endpoint: dict[str, str]
+) -> None:
+    """`tifa compact s3://…` merges the part files in the object store without changing a row;
+    one killed after the first merged file was moved into place is finished by the next run,
+    which compacts itself (--compact-above) with the same code."""
+    fs = _s3(s3_endpoint)
+    fs.mkdir("tifa-compact")
+    url = "s3://tifa-compact/night"
+    env = {**os.environ, **s3_endpoint}
+
+    def tifa(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [BIN / "tifa", *args], capture_output=True, text=True, env={**env, **extra}, timeout=600
+        )
+
+    def n_parts() -> int:
+        fs.invalidate_cache()
+        return len(fs.glob("tifa-compact/night/documents/part-*.parquet"))
+
+    run = ["run", str(SAMPLES), "--out", url, "-q", "--batch-size", "1", "--compact-above", "0"]
+    done = tifa(*run)
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = n_parts()
+    assert before > 3
+    killed = tifa("compact", url, "-q", "--target-size", "1M", TIFA_CRASH_AT="compact.renamed:2")
+    assert killed.returncode == -signal.SIGKILL
+    fs.invalidate_cache()
+    assert fs.glob("tifa-compact/night/_journal/*.compact")  # left mid-way
+    again = tifa(*run[:-1], "1", "--compact-target-size", "1M")
+    said = " ".join((again.stdout + again.stderr).split())
+    assert again.returncode == 0, said
+    assert "interrupted compaction: finished" in said and "0 documents written" in said
+    assert n_parts() == 1
+    fs.invalidate_cache()
+    assert not fs.glob("tifa-compact/night/_journal/*") and not fs.glob(
+        "tifa-compact/night/*/.part-*"
+    )
+    local = tmp_path / "copy"
+    fs.get("tifa-compact/night", str(local), recursive=True)
+    assert compare(_digests(local), _digests(samples_out)) == []
+    assert tifa("compact", url, "-q").returncode == 0  # nothing left to merge
+
+
 def test_huge_documents_on_dask_workers(tmp_path: Path) -> None:
     """Documents past --chunk-chars are chunked and streamed by the worker that reads them, and
     one past --max-doc-bytes is an errors row there; the tables equal a local run's."""
