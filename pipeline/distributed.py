@@ -162,17 +162,28 @@ def read_partition(
 
 
 def count_newlines(part: Partition) -> int:
-    """Newline bytes in the partition's byte range."""
+    """Line breaks in the partition's byte range as a whole-file read counts them: every LF,
+    and every CR not followed by an LF (a lone CR ends a line too; a CRLF cut by the range's
+    end is counted once, by its LF)."""
+    return _line_breaks(part.paths[0], part.start or 0, part.end or 0)
+
+
+def _line_breaks(path: str, start: int, end: int) -> int:
     n = 0
-    with open(part.paths[0], "rb") as fh:
-        fh.seek(part.start or 0)
-        left = (part.end or 0) - (part.start or 0)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = end - start
         while left > 0:
             block = fh.read(min(left, 1 << 22))
             if not block:
                 break
-            n += block.count(b"\n")
             left -= len(block)
+            n += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            if block.endswith(b"\r"):
+                here = fh.tell()
+                if fh.read(1) == b"\n":
+                    n -= 1  # a CRLF across the block's end: its LF counts
+                fh.seek(here)
     return n
 
 

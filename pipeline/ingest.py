@@ -701,17 +701,24 @@ def read_jsonl_range(
 
 
 def _line_start(path: Path, start: int, lines_before: int) -> tuple[int, int]:
-    """The first line start at or after `start`, and the newlines before it."""
+    """The first line start (after an LF) at or after `start`, and the line breaks before it:
+    `lines_before` (those before `start`) plus the LF and lone CRs of the line in progress,
+    which belongs to the range before (its reader reads on to the LF)."""
     if start == 0:
         return 0, lines_before
     with path.open("rb") as fh:
         fh.seek(start - 1)
         if fh.read(1) == b"\n":
             return start, lines_before
+        ended_cr = False
         while True:  # the line in progress belongs to the part before: skip it, bounded
             piece = fh.readline(_SKIP_PIECE)
             if not piece:
                 return fh.tell(), lines_before
+            lines_before += piece.count(b"\r") - piece.count(b"\r\n")
+            if ended_cr and piece.startswith(b"\n"):
+                lines_before -= 1  # a CRLF split between two pieces
+            ended_cr = piece.endswith(b"\r")
             if piece.endswith(b"\n"):
                 return fh.tell(), lines_before + 1
 

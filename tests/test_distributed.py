@@ -70,6 +70,12 @@ JSONL_CASES = {
         'not json\n{"content":"第三条，没有换行结尾。"}',
         "utf-8",
     ),
+    "lone_cr_and_mixed_line_ends": (
+        "".join(
+            f'{{"content":"第{i}条。"}}' + ["\r", "\n", "\r\n", "\r\r\n"][i % 4] for i in range(30)
+        ),
+        "utf-8",
+    ),
     "gb18030": ('{"content":"会议强调，要坚持稳中求进。"}\n' * 40, "gb18030"),
     "utf8_bom_and_bad_bytes": ('{"content":"甲。"}\n' * 30, "utf-8-sig"),
     "utf16_read_whole_by_first_range": ('{"content":"乙。"}\n' * 30, "utf-16"),
