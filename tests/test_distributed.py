@@ -113,6 +113,12 @@ def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
 # quotes (the reader's recovery re-reads lines), quotes inside unquoted fields (taken literally,
 # which defeats quote parity), lone CRs, blank lines, records without an id (ids by ordinal).
 _ROW = "第{0}条，会议强调要坚持稳中求进。"
+
+
+def _simple_csv(header: str, prefix: str, n: int, end: str = "\n") -> str:
+    return header + end + "".join(f"{prefix}{i},{_ROW.format(i)}{end}" for i in range(n))
+
+
 CSV_CASES = {
     "quoted_fields_over_lines": (
         "id,text\n"
@@ -138,22 +144,10 @@ CSV_CASES = {
         + "".join(f"b{i},{_ROW.format(i)}\n" for i in range(8)),
         "utf-8",
     ),
-    "lone_cr_line_ends": (
-        "id,text\r" + "".join(f"c{i},{_ROW.format(i)}\r" for i in range(10)),
-        "utf-8",
-    ),
-    "gb18030_bom_less": (
-        "标题,正文\n" + "".join(f"标题{i},{_ROW.format(i)}\n" for i in range(20)),
-        "gb18030",
-    ),
-    "utf8_bom_bad_bytes_and_a_too_large_row": (
-        "id,text\n" + "".join(f"d{i},{_ROW.format(i)}\n" for i in range(10)),
-        "utf-8-sig",
-    ),
-    "utf16_is_never_cut": (
-        "id,text\n" + "".join(f"e{i},{_ROW.format(i)}\n" for i in range(10)),
-        "utf-16",
-    ),
+    "lone_cr_line_ends": (_simple_csv("id,text", "c", 10, "\r"), "utf-8"),
+    "gb18030_bom_less": (_simple_csv("标题,正文", "标题", 20), "gb18030"),
+    "utf8_bom_bad_bytes_and_a_too_large_row": (_simple_csv("id,text", "d", 10), "utf-8-sig"),
+    "utf16_is_never_cut": (_simple_csv("id,text", "e", 10), "utf-16"),
 }
 
 
