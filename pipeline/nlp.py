@@ -179,10 +179,33 @@ class LACTokenizer:
         # words cut at entity boundaries (re-tokenising afterwards costs as much as the CRF).
         self.pipeline_ref: Any = None
         self.fuse_ner = True
+        # LAC analyses started ahead of `pipe` (see `analyse_ahead`), by chunk of texts.
+        self._ahead: dict[tuple[str, ...], Any] = {}
+        self._ahead_pool: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # A weak reference does not pickle; an unpickled tokenizer leaves NER to the component.
-        return {**self.__dict__, "pipeline_ref": None}
+        # Analyses started ahead (futures, a thread pool) stay with this process.
+        return {**self.__dict__, "pipeline_ref": None, "_ahead": {}, "_ahead_pool": None}
+
+    def analyse_ahead(self, texts: Sequence[str], batch_size: int = 64) -> None:
+        """Start LAC on `texts` in a background thread; a later `pipe` over the same texts uses
+        the result. A single-process run calls this for the next batch while it finishes the
+        current one: LAC (ONNX Runtime, which releases the GIL) then runs beside the CRF, the
+        rules and the writing, which are single-threaded, instead of one core idling through
+        them. LAC's output does not depend on what it is batched with, so Docs are the same."""
+        if self._ahead_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="tifa-lac-ahead")
+        for chunk in self._chunks(texts, batch_size, None):
+            self._ahead[tuple(chunk)] = self._ahead_pool.submit(self._analyse, chunk)
+
+    def forget_ahead(self) -> None:
+        """Drop analyses started ahead that no `pipe` took (a run stopping early)."""
+        for future in self._ahead.values():
+            future.cancel()
+        self._ahead.clear()
 
     def _fused_ner(self) -> CRFEntityTagger | None:
         nlp = self.pipeline_ref() if self.pipeline_ref is not None else None
@@ -198,11 +221,15 @@ class LACTokenizer:
         return next(iter(self.pipe([text])))
 
     def pipe(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
-        # (Analysing the next chunk with LAC in a background thread while the CRF tagged the
-        # current one was tried: 10% slower and 20% more CPU on 2 cores, LAC's own threads
-        # already using both.)
+        # (Analysing the next 50k-character chunk in the background while the CRF tagged the
+        # current one was tried: 10% slower and 20% more CPU on 2 cores, as small chunks batch
+        # LAC worse and only the CRF was overlapped. `analyse_ahead` overlaps a whole batch.)
         for chunk in self._chunks(texts, batch_size, None):
-            yield from self._make_docs(chunk)
+            ahead = self._ahead.pop(tuple(chunk), None) if self._ahead else None
+            if ahead is not None:
+                yield from self._finish(*ahead.result())
+            else:
+                yield from self._make_docs(chunk)
 
     @staticmethod
     def _chunks(

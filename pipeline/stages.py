@@ -133,9 +133,23 @@ def load_models(options: StageOptions) -> tuple[Any, Any, Any, Any]:
 
 
 def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
-    from pipeline.nlp import annotate
+    return finish_batch(prepare_batch(docs, options), options)
 
-    nlp, matcher, finder, extractor = load_models(options)
+
+@dataclass
+class PreparedBatch:
+    """A batch after normalisation: its errors so far and the documents left to analyse."""
+
+    result: BatchResult
+    ready: list[Document]
+
+    @property
+    def texts(self) -> list[str]:
+        return [d.text for d in self.ready]
+
+
+def prepare_batch(docs: list[Document], options: StageOptions) -> PreparedBatch:
+    """Normalise a batch (the part of `process_batch` before the model)."""
     result = BatchResult()
     ready: list[Document] = []
     for doc in docs:
@@ -153,9 +167,17 @@ def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
             )
             continue
         ready.append(doc)
+    return PreparedBatch(result, ready)
 
+
+def finish_batch(prepared: PreparedBatch, options: StageOptions) -> BatchResult:
+    """The model, the rules and the rows of a normalised batch."""
+    from pipeline.nlp import annotate
+
+    nlp, matcher, finder, extractor = load_models(options)
+    result, ready = prepared.result, prepared.ready
     try:
-        spacy_docs = list(annotate(nlp, [d.text for d in ready]))
+        spacy_docs = list(annotate(nlp, prepared.texts))
     except Exception:  # noqa: BLE001 - isolate the document that breaks the batch
         spacy_docs = []
         for d in ready:
