@@ -34,6 +34,49 @@ from pipeline.ner_features import (
     char_class,
 )
 
+# (character -> character id, unigram template -> [character id -> attribute id], bigram
+# template -> (sorted pair keys a * V + b, their attribute ids)), V = number of characters + 1.
+CharacterTables = tuple[
+    dict[str, int], dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]
+]
+
+
+def _character_tables(index: dict[str, int]) -> CharacterTables:
+    """The character templates' lookup tables, from the attribute ids."""
+    # Attribute values grouped by template in one pass over the (~78k) attributes: a pass
+    # per template with str.startswith took ~0.7 s of every process's start-up.
+    by_template: dict[str, list[tuple[str, int]]] = {}
+    for a, i in index.items():
+        template, sep, value = a.partition("=")
+        if sep:
+            by_template.setdefault(template, []).append((value, i))
+    chars: set[str] = set()
+    for template in UNIGRAM_TEMPLATES:
+        chars.update(value for value, _ in by_template.get(template, ()))
+    for template in BIGRAM_TEMPLATES:
+        for value, _ in by_template.get(template, ()):
+            chars.update(value)  # the characters of the pair
+    char_ids = {c: i + 1 for i, c in enumerate(sorted(chars))}
+    v = len(char_ids) + 1
+    unigram = {}
+    for template in UNIGRAM_TEMPLATES:
+        table = np.zeros(v, dtype=np.int64)
+        for value, i in by_template.get(template, ()):
+            table[char_ids[value]] = i
+        unigram[template] = table
+    bigram: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for template in BIGRAM_TEMPLATES:
+        items = sorted(
+            (char_ids[value[0]] * v + char_ids[value[1]], i)
+            for value, i in by_template.get(template, ())
+            if len(value) == 2
+        )
+        bigram[template] = (
+            np.array([k for k, _ in items], dtype=np.int64),
+            np.array([i for _, i in items], dtype=np.int64),
+        )
+    return char_ids, unigram, bigram
+
 
 class CompiledCRF:
     """A trained linear-chain CRF over `ner_features` templates, as arrays."""
@@ -44,6 +87,7 @@ class CompiledCRF:
         attributes: Sequence[str],
         weights: np.ndarray,
         transitions: np.ndarray,
+        tables: CharacterTables | None = None,
     ):
         # Attribute id 0 is "no attribute": a zero row, so unknown values add nothing.
         self.labels = list(labels)
@@ -52,41 +96,8 @@ class CompiledCRF:
         self.transitions = transitions
         index = {a: i + 1 for i, a in enumerate(self.attributes)}
         self.attr_ids = index
-        # Attribute values grouped by template in one pass over the (~50k) attributes: a pass
-        # per template with str.startswith took ~0.7 s of every process's start-up.
-        by_template: dict[str, list[tuple[str, int]]] = {}
-        for a, i in index.items():
-            template, sep, value = a.partition("=")
-            if sep:
-                by_template.setdefault(template, []).append((value, i))
-        chars: set[str] = set()
-        for template in UNIGRAM_TEMPLATES:
-            chars.update(value for value, _ in by_template.get(template, ()))
-        for template in BIGRAM_TEMPLATES:
-            for value, _ in by_template.get(template, ()):
-                chars.update(value)  # the characters of the pair
-        self.char_ids = {c: i + 1 for i, c in enumerate(sorted(chars))}
-        v = len(self.char_ids) + 1
-        self.n_chars = v
-        # Character templates: character id -> attribute id.
-        self.unigram = {}
-        for template in UNIGRAM_TEMPLATES:
-            table = np.zeros(v, dtype=np.int64)
-            for value, i in by_template.get(template, ()):
-                table[self.char_ids[value]] = i
-            self.unigram[template] = table
-        # Character pairs: sorted keys (a * V + b) and their attribute ids.
-        self.bigram: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for template in BIGRAM_TEMPLATES:
-            items = sorted(
-                (self.char_ids[value[0]] * v + self.char_ids[value[1]], i)
-                for value, i in by_template.get(template, ())
-                if len(value) == 2
-            )
-            self.bigram[template] = (
-                np.array([k for k, _ in items], dtype=np.int64),
-                np.array([i for _, i in items], dtype=np.int64),
-            )
+        self.char_ids, self.unigram, self.bigram = tables or _character_tables(index)
+        self.n_chars = len(self.char_ids) + 1
         self.bias_id = index.get("b", 0)
         # (word, tag) -> first row of its summed scores in _word_matrix.
         self._word_rows: dict[tuple[str, str], int] = {}
@@ -305,17 +316,28 @@ class CompiledCRF:
             attributes=np.array(self.attributes),
             weights=self.weights[1:],
             transitions=self.transitions,
+            # The character tables too: rebuilding them from the attribute strings took 0.1 s
+            # of every process's start-up.
+            chars=np.array(sorted(self.char_ids, key=self.char_ids.__getitem__)),
+            **{f"unigram_{t}": self.unigram[t] for t in UNIGRAM_TEMPLATES},
+            **{f"bigram_keys_{t}": self.bigram[t][0] for t in BIGRAM_TEMPLATES},
+            **{f"bigram_ids_{t}": self.bigram[t][1] for t in BIGRAM_TEMPLATES},
         )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompiledCRF:
         z = np.load(io.BytesIO(data), allow_pickle=False)
+        tables = None  # files written before the tables were stored: rebuilt in __init__
+        if "chars" in z.files:
+            char_ids = {c: i + 1 for i, c in enumerate(z["chars"].tolist())}
+            tables = (
+                char_ids,
+                {t: z[f"unigram_{t}"] for t in UNIGRAM_TEMPLATES},
+                {t: (z[f"bigram_keys_{t}"], z[f"bigram_ids_{t}"]) for t in BIGRAM_TEMPLATES},
+            )
         return cls(
-            [str(x) for x in z["labels"]],
-            [str(x) for x in z["attributes"]],
-            z["weights"],
-            z["transitions"],
+            z["labels"].tolist(), z["attributes"].tolist(), z["weights"], z["transitions"], tables
         )
 
 

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.schema import BATCH_TABLES, SCHEMAS
+from pipeline.schema import BATCH_TABLES, SCHEMAS, empty_table
 from pipeline.storage import Store
 
 MARKERS = "_done"
@@ -82,6 +82,8 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 def rows_to_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Build a table with the declared schema: a wrong type fails here, not in a dashboard."""
+    if not rows:  # from_pylist([]) imports pandas
+        return empty_table(SCHEMAS[name])
     return pa.Table.from_pylist(rows, schema=SCHEMAS[name])
 
 
@@ -234,7 +236,7 @@ class DatasetWriter:
         for table in BATCH_TABLES:
             if not table_parts(self.store, table):
                 key = f"{self.run_id}-empty"
-                self.store.write_parquet(SCHEMAS[table].empty_table(), part_name(table, key))
+                self.store.write_parquet(empty_table(SCHEMAS[table]), part_name(table, key))
                 self.store.touch(f"{MARKERS}/{key}")
 
     def write_whole(self, table: str, data: pa.Table) -> None:
@@ -393,7 +395,7 @@ def rewrite_home(
     elif new is None or new.num_rows == 0:
         return
     else:
-        kept = SCHEMAS[table].empty_table()
+        kept = empty_table(SCHEMAS[table])
     merged = pa.concat_tables([kept, new]) if new is not None and new.num_rows else kept
     store.write_parquet(merged, name)
 
@@ -423,7 +425,7 @@ def read_table(out_dir: Location, table: str, columns: list[str] | None = None) 
     if columns:
         schema = pa.schema([schema.field(c) for c in columns])
     if not files:
-        return schema.empty_table()
+        return empty_table(schema)
     parts = [store.read_parquet(f, columns) for f in files]
     if all(p.schema.names == schema.names for p in parts):
         return pa.concat_tables([p.cast(schema) for p in parts])

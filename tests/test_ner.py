@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import spacy
 
@@ -180,6 +181,19 @@ def test_compiled_inference_equals_crfsuite_tagger() -> None:
     # The stored arrays are the same model.
     stored = CompiledCRF.from_bytes(compiled.to_bytes())
     assert stored.tag(sentences, analyses) == expected
+    # So is the shipped compiled file, and the character tables it stores (read instead of
+    # rebuilt, for start-up) are the ones the attributes give.
+    shipped = CompiledCRF.from_bytes((DEFAULT_NER_MODEL / "tifa_ner" / "compiled.npz").read_bytes())
+    assert shipped.tag(sentences, analyses) == expected
+    rebuilt = CompiledCRF(
+        shipped.labels, shipped.attributes, shipped.weights[1:], shipped.transitions
+    )
+    assert shipped.char_ids == rebuilt.char_ids
+    for template, table in rebuilt.unigram.items():
+        assert np.array_equal(shipped.unigram[template], table)
+    for template, (keys, ids) in rebuilt.bigram.items():
+        assert np.array_equal(shipped.bigram[template][0], keys)
+        assert np.array_equal(shipped.bigram[template][1], ids)
 
 
 @needs_model

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import regex
+
 from pipeline.dates import parse_date
 from pipeline.normalise.edits import Edit
 from pipeline.normalise.steps import RULES
@@ -68,7 +70,10 @@ _EDITOR = (
     rf"[（(【\[]?{_SP}(?:{_EDITOR_KEYS}){_SP}[:：]{_SP}(?P<editor>{_NAMES}){_SP}[)）】\]]?"
 )
 _END_MARK = r"[（(]{_SP}完{_SP}[)）]".replace("{_SP}", _SP)
-RX_INLINE_CREDIT = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}")
+# The credit patterns hold ~40 Han character classes, each ~1 ms for `re` to compile (0.10 s of
+# every process's start-up); `regex` compiles them ~7x faster and matched the same spans and groups
+# at every position of 1.1M characters of dev and test text.
+RX_INLINE_CREDIT = regex.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}", regex.V0)
 # A line made only of credits: the inline ones plus the forms that are only safe on a line of
 # their own (editor lines, 本报记者 X, 摄影：X, 图/X, 文/X).
 _LINE_ONLY = (
@@ -79,7 +84,7 @@ _LINE_ONLY = (
     rf"|(?:摄影|图|图片|摄){_SP}[/／:：]{_SP}(?P<photographer4>{_NAMES})"
     rf"|{_EDITOR}"
 )
-_RX_CREDIT_PIECE = re.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}|{_LINE_ONLY}")
+_RX_CREDIT_PIECE = regex.compile(f"{_PHOTO}|{_BYLINE}|{_END_MARK}|{_LINE_ONLY}", regex.V0)
 _RX_CREDIT_SEP = re.compile(rf"[{HSPACE}|｜/／，,；;□■●◆]*")
 _ROLE_OF_GROUP = {
     "photographer": "photographer",
@@ -108,7 +113,7 @@ def _split_names(value: str) -> list[str]:
     return [n for n in out if n]
 
 
-def _add_names(credits: dict[str, list[str]], m: re.Match[str]) -> None:
+def _add_names(credits: dict[str, list[str]], m: regex.Match[str]) -> None:
     for group, role in _ROLE_OF_GROUP.items():
         value = m.groupdict().get(group)
         if value:
@@ -129,7 +134,7 @@ def might_be_credit(line: str) -> bool:
 def credit_line(text: str, ls: int, le: int, credits: dict[str, list[str]]) -> bool:
     """True (and names added to ``credits``) when the line [ls, le) holds only credits."""
     pos = ls
-    found: list[re.Match[str]] = []
+    found: list[regex.Match[str]] = []
     while pos < le:
         sep = _RX_CREDIT_SEP.match(text, pos, le)
         if sep is not None:
@@ -151,7 +156,7 @@ def credit_line(text: str, ls: int, le: int, credits: dict[str, list[str]]) -> b
 _RX_CREDIT_KEY_ONLY = re.compile(
     rf"[（(【\[]?{_SP}(?P<key>{_EDITOR_KEYS}|记者|作者|摄影){_SP}[:：]?{_SP}"
 )
-_RX_NAME_LINE = re.compile(rf"{_NAMES}")
+_RX_NAME_LINE = regex.compile(rf"{_NAMES}", regex.V0)
 _RX_CLOSER_LINE = re.compile(r"[)）】\]]")
 
 
@@ -195,8 +200,8 @@ _RX_CREDIT_TRIGGER = re.compile("[摄记讯完]")
 _CREDIT_WINDOW = 48
 
 
-def _inline_credits(text: str) -> list[re.Match[str]]:
-    found: list[re.Match[str]] = []
+def _inline_credits(text: str) -> list[regex.Match[str]]:
+    found: list[regex.Match[str]] = []
     done = 0
     for t in _RX_CREDIT_TRIGGER.finditer(text):
         if t.start() < done:
