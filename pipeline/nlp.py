@@ -111,6 +111,19 @@ def doc_text(doc: Doc) -> str:
     return cached
 
 
+# doc.user_data key: the Doc's entities as the last tifa component left them (see `entities`).
+ENTS_USER_DATA = "tifa_ents"
+
+
+def entities(doc: Doc) -> tuple[Span, ...]:
+    """`doc.ents` as `tifa_domain_spans`, the last component, set them: the getter builds a Span,
+    and Token objects for its offsets, per entity on every call, and the rows and relations read
+    them four times per document. A component added after it that changes the entities must
+    drop ``doc.user_data[ENTS_USER_DATA]``."""
+    cached = doc.user_data.get(ENTS_USER_DATA)
+    return doc.ents if cached is None else cached
+
+
 def sentence_bounds(doc: Doc) -> list[tuple[int, int, int, int]]:
     """(first token, end token, start char, end char) of each sentence, as `doc.sents` gives
     them, read from arrays: no Span or Token object is made."""
@@ -618,13 +631,14 @@ class DomainSpans:
 
     def __call__(self, doc: Doc) -> Doc:
         text = doc_text(doc)
+        ner_ents = doc.ents  # read once: unchanged until the tokens are split below
         candidates: list[tuple[int, int, str]] = []
         candidates += [(s, e, "DOCUMENT") for s, e in self.finder.documents_in(text)]
         candidates += [(s, e, "MEETING") for s, e in self._meetings(doc)]
-        positions = [(s, e, "POSITION") for s, e in self._positions(doc, text)]
+        lac_orgs = [(e.start_char, e.end_char) for e in ner_ents if e.label_ == "ORG"]
+        positions = [(s, e, "POSITION") for s, e in self._positions(text, lac_orgs, doc)]
         candidates += [p for p in positions if self._plausible_position(doc, p[0], p[1])]
         # Known bodies last: they fill in what LAC missed but never cut a longer rule span.
-        lac_orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
         candidates += [
             (s, e, "ORG")
             for s, e in self.finder.organisations_in(text)
@@ -638,7 +652,7 @@ class DomainSpans:
         for start, end, label in candidates:
             if all(end <= s or start >= e for s, e, _ in rule_spans):
                 rule_spans.append((start, end, label))
-        glued = _names_with_glued_verb(doc)
+        glued = _names_with_glued_verb(ner_ents)
         boundaries = {b for s, e, _ in rule_spans for b in (s, e)} | {e - 1 for _, e in glued}
         boundaries |= set(doc.user_data.get(TITLE_STARTS, {}).values())
         _split_tokens_at(doc, boundaries)
@@ -651,14 +665,14 @@ class DomainSpans:
             for m in merged
         ]
         doc.set_ents(_rejoin_split_surnames(doc, merged), default="outside")
+        doc.user_data[ENTS_USER_DATA] = doc.ents
         return doc
 
-    def _positions(self, doc: Doc, text: str) -> list[tuple[int, int]]:
+    def _positions(self, text: str, orgs: list[tuple[int, int]], doc: Doc) -> list[tuple[int, int]]:
         """Title spans; a title that begins inside an organisation the NER found gives up its
         first characters to it when what remains is a title too: "辽宁省委|书记" keeps ORG
         辽宁省委 whole (not ORG 辽宁 + 省委书记), "全国总工会|副主席", "文化部|长" does not
         (长 is no title) and stays 文化部长 as written."""
-        orgs = [(e.start_char, e.end_char) for e in doc.ents if e.label_ == "ORG"]
         spans = []
         # (kept title span) -> where the whole title starts: relation rules read the post as
         # written (省委常委 of 辽宁, 党组书记 of 教育部) from it.
@@ -783,12 +797,12 @@ def _person_rules() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(rules["glued_after_name"]), frozenset(rules["compound_surnames"])
 
 
-def _names_with_glued_verb(doc: Doc) -> set[tuple[int, int]]:
+def _names_with_glued_verb(ents: Iterable[Span]) -> set[tuple[int, int]]:
     """LAC sometimes glues the next verb onto a three-character name (黄立新作|政府工作报告)."""
     glued_after, compound_surnames = _person_rules()
     return {
         (e.start_char, e.end_char)
-        for e in doc.ents
+        for e in ents
         if e.label_ == "PERSON"
         and len(e.text) == 4
         and _is_han(e.text)

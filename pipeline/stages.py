@@ -282,13 +282,14 @@ def _person_names(
     """(surface → canonical name for the document's PERSON mentions, mention start → the surface
     it is known by when a title follows it: the NER tags 毛 in 毛主席, the alias is 毛主席);
     relation heads get their canonical name too."""
-    from pipeline.nlp import doc_text
+    from pipeline.nlp import doc_text, entities
     from pipeline.persons import get_person_names
 
     resolver = get_person_names()
     text = doc_text(sdoc)
     extended: dict[int, str] = {}
-    for e in sdoc.ents:
+    ents = entities(sdoc)
+    for e in ents:
         if e.label_ == "PERSON" and len(e.text) <= 2:
             for k in (4, 3, 2):
                 form = text[e.start_char : e.end_char + k]
@@ -296,7 +297,7 @@ def _person_names(
                     extended[e.start_char] = form
                     break
     persons = [r for r in relations if r["head_label"] == "PERSON"]
-    surfaces = [e.text for e in sdoc.ents if e.label_ == "PERSON"] + [r["head"] for r in persons]
+    surfaces = [e.text for e in ents if e.label_ == "PERSON"] + [r["head"] for r in persons]
     posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
     names = resolver.resolve([*surfaces, *extended.values()], posts)
     for r in persons:
@@ -318,11 +319,11 @@ def _entity_rows(
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
     from pipeline.ner import NER_SOURCE_USER_DATA
-    from pipeline.nlp import DOMAIN_LABELS
+    from pipeline.nlp import DOMAIN_LABELS, entities
 
     rule_spans = sdoc.user_data.get("tifa_rule_spans", set())
     ner_source = sdoc.user_data.get(NER_SOURCE_USER_DATA, "lac")
-    for ent in sdoc.ents:
+    for ent in entities(sdoc):
         rule = ent.label_ in DOMAIN_LABELS or (ent.start_char, ent.end_char) in rule_spans
         issuer = None
         if ent.label_ == "DOCUMENT":
