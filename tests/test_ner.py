@@ -368,3 +368,39 @@ def test_name_character_counts_come_from_training_names() -> None:
         [("李华和张晓明来了", {(0, 2, "PERSON"), (3, 6, "PERSON")}), ("北京", {(0, 2, "LOC")})]
     )
     assert counts == {"first": {"张": 1, "李": 1}, "given": {"华": 1, "明": 1, "晓": 1}}
+
+
+def test_forward_backward_equals_enumeration() -> None:
+    """The scaled recursions give the log partition function and the per-position marginals
+    that summing over every tag sequence gives (end-padded rows of different lengths, scores
+    far apart enough to underflow a naive product)."""
+    import itertools
+
+    from pipeline.crf_inference import forward_backward
+
+    rng = np.random.default_rng(7)
+    n_tags, steps = 3, 5
+    emissions = rng.normal(0, 30, (3, steps, n_tags))
+    transitions = rng.normal(0, 5, (n_tags, n_tags))
+    lengths = np.array([1, 3, 5])
+    for row, n in enumerate(lengths):
+        emissions[row, n:] = 0.0
+    alpha, beta, log_z = forward_backward(emissions, transitions, lengths)
+    for row, n in enumerate(lengths):
+        paths = list(itertools.product(range(n_tags), repeat=int(n)))
+        scores = np.array(
+            [
+                sum(emissions[row, t, y] for t, y in enumerate(p))
+                + sum(transitions[a, b] for a, b in itertools.pairwise(p))
+                for p in paths
+            ]
+        )
+        top = scores.max()
+        expected_z = top + np.log(np.exp(scores - top).sum())
+        assert log_z[row] == pytest.approx(expected_z, rel=1e-12)
+        for t in range(n):
+            for y in range(n_tags):
+                mask = np.array([p[t] == y for p in paths])
+                expected = np.exp(scores[mask] - expected_z).sum()
+                marginal = np.exp(alpha[row, t, y] + beta[row, t, y] - log_z[row])
+                assert marginal == pytest.approx(expected, abs=1e-12)
