@@ -124,6 +124,11 @@ def entities(doc: Doc) -> tuple[Span, ...]:
     return doc.ents if cached is None else cached
 
 
+def span_text(span: Span) -> str:
+    """`span.text` without a Token object per word (a slice of the cached text)."""
+    return doc_text(span.doc)[span.start_char : span.end_char]
+
+
 def sentence_bounds(doc: Doc) -> list[tuple[int, int, int, int]]:
     """(first token, end token, start char, end char) of each sentence, as `doc.sents` gives
     them, read from arrays: no Span or Token object is made."""
@@ -768,8 +773,10 @@ class DomainSpans:
         for s in result:
             claimed[s.start : s.end] = b"\x01" * (s.end - s.start)
         corrections = entity_corrections()
+        text = doc_text(doc)
+        idx = lengths = None
         for ent in doc.ents:
-            fixed = corrections.get(ent.text)
+            fixed = corrections.get(text[ent.start_char : ent.end_char])
             if fixed == "-":
                 continue
             if fixed:
@@ -780,13 +787,16 @@ class DomainSpans:
                 continue
             runs = _contiguous(free)
             start, end = max(runs, key=lambda r: r[1] - r[0])
-            piece = doc[start:end]
-            if len(piece.text.strip()) >= 2 or (end - start == ent.end - ent.start):
+            if start == ent.start and end == ent.end:
+                piece = text[ent.start_char : ent.end_char]
+            else:
+                if idx is None:
+                    idx, lengths = doc.to_array([IDX, LENGTH]).T.tolist()
+                piece = text[idx[start] : idx[end - 1] + lengths[end - 1]]
+            if len(piece.strip()) >= 2 or (end - start == ent.end - ent.start):
                 # LOC/GPE again for the trimmed text; not from the first token's tag, which is
                 # no LAC entity tag when the entity came from a model or the tokens are not LAC's.
-                label = (
-                    entity_label("LOC", piece.text) if ent.label_ in ("LOC", "GPE") else ent.label_
-                )
+                label = entity_label("LOC", piece) if ent.label_ in ("LOC", "GPE") else ent.label_
                 result.append(Span(doc, start, end, label=label))
         return sorted(result, key=lambda s: s.start)
 

@@ -288,16 +288,16 @@ def _person_names(
     resolver = get_person_names()
     text = doc_text(sdoc)
     extended: dict[int, str] = {}
-    ents = entities(sdoc)
-    for e in ents:
-        if e.label_ == "PERSON" and len(e.text) <= 2:
+    people = [e for e in entities(sdoc) if e.label_ == "PERSON"]
+    for e in people:
+        if e.end_char - e.start_char <= 2:
             for k in (4, 3, 2):
                 form = text[e.start_char : e.end_char + k]
                 if form in resolver.aliases:
                     extended[e.start_char] = form
                     break
     persons = [r for r in relations if r["head_label"] == "PERSON"]
-    surfaces = [e.text for e in ents if e.label_ == "PERSON"] + [r["head"] for r in persons]
+    surfaces = [text[e.start_char : e.end_char] for e in people] + [r["head"] for r in persons]
     posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
     names = resolver.resolve([*surfaces, *extended.values()], posts)
     for r in persons:
@@ -318,26 +318,33 @@ def _entity_rows(
 ) -> list[dict[str, Any]]:
     issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
     out = []
+    from spacy.attrs import TAG
+
     from pipeline.ner import NER_SOURCE_USER_DATA
-    from pipeline.nlp import DOMAIN_LABELS, entities
+    from pipeline.nlp import DOMAIN_LABELS, doc_text, entities
 
     rule_spans = sdoc.user_data.get("tifa_rule_spans", set())
     ner_source = sdoc.user_data.get(NER_SOURCE_USER_DATA, "lac")
+    text = doc_text(sdoc)
+    tags: list[int] | None = None
     for ent in entities(sdoc):
         rule = ent.label_ in DOMAIN_LABELS or (ent.start_char, ent.end_char) in rule_spans
+        ent_text = text[ent.start_char : ent.end_char]
         issuer = None
         if ent.label_ == "DOCUMENT":
-            issuer = issuers.get(ent.text) or _issuer_in_title(ent.text)
+            issuer = issuers.get(ent_text) or _issuer_in_title(ent_text)
+        if not rule and tags is None:
+            tags = sdoc.to_array(TAG).tolist()
         out.append(
             {
                 **spans.row(ent.start_char, ent.end_char),
                 "label": ent.label_,
-                "lac_tag": "rule" if rule else ent[0].tag_,
+                "lac_tag": "rule" if rule else sdoc.vocab.strings[tags[ent.start]],
                 "source": "rule"
                 if rule
                 else (ner_source if ent.label_ in MODEL_ENTITY_LABELS else "lac"),
                 "issuer": issuer,
-                "person": names.get(extended.get(ent.start_char, ent.text), ent.text)
+                "person": names.get(extended.get(ent.start_char, ent_text), ent_text)
                 if ent.label_ == "PERSON"
                 else None,
             }

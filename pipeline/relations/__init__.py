@@ -14,7 +14,7 @@ import functools
 
 from spacy.tokens import Doc
 
-from pipeline.nlp import entities
+from pipeline.nlp import entities, span_text
 from pipeline.relations.base import Context, Relation, dedupe, sentences
 from pipeline.relations.events import EventRules
 from pipeline.relations.issues import IssueRules
@@ -42,7 +42,7 @@ class RelationExtractor:
     ) -> list[Relation]:
         """Relations of `doc`. `context`: the running context of the text before it (the
         chunks before this one of a huge document, `pipeline/chunked.py`), carried on."""
-        ents = self.posts.join_dotted(doc, [e for e in entities(doc) if e.text.strip()])
+        ents = self.posts.join_dotted(doc, [e for e in entities(doc) if span_text(e).strip()])
         if context is None:
             ctx = Context(title=title or "", year=year)
             if title:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import regex
 from spacy.tokens import Span
 
+from pipeline.nlp import span_text
 from pipeline.relations.base import Context, alternation, rules, text_of, words
 
 
@@ -58,22 +59,25 @@ class Localities:
     def update(self, ctx: Context, ents: list[Span]) -> None:
         """Localities and organisations named in a sentence (the meetings are the events')."""
         for i, ent in enumerate(ents):
-            if ent.label_ in ("GPE", "LOC") or (
-                ent.label_ == "ORG" and ent.text.endswith(self.org_place_endings)
+            label = ent.label_
+            if label in ("GPE", "LOC", "ORG", "MEETING"):
+                text = span_text(ent)
+            if label in ("GPE", "LOC") or (
+                label == "ORG" and text.endswith(self.org_place_endings)
             ):
-                name = ent.text
+                name = text
                 # "佛山市" + "南海区": adjacent divisions form one locality.
                 if i > 0 and ents[i - 1].label_ in ("GPE", "LOC") and ents[i - 1].end == ent.start:
-                    name = ents[i - 1].text + name
+                    name = span_text(ents[i - 1]) + name
                 self.register(ctx, name)
-            elif ent.label_ == "ORG":
-                ctx.orgs_seen.append(ent.text)
+            elif label == "ORG":
+                ctx.orgs_seen.append(text)
                 for level in self.levels:
-                    idx = ent.text.find(level)
+                    idx = text.find(level)
                     if idx > 0:
-                        self.register(ctx, ent.text[: idx + len(level)])
+                        self.register(ctx, text[: idx + len(level)])
                         break
-            elif ent.label_ == "MEETING":
+            elif label == "MEETING":
                 # Organisations and places inside a meeting's name ("湖北省…调度会").
                 ctx.orgs_seen += [t.text for t in ent if t.tag_ == "ORG"]
                 for t in ent:
