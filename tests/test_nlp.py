@@ -54,6 +54,11 @@ def test_org_position_person_stay_separate(nlp) -> None:
             "MEETING",
         ),
         ("方振华主持召开省委常委会会议", "省委常委会会议", "MEETING"),
+        # Standing-committee meetings numbered in a term or a year, both word orders.
+        ("县委书记陆晓延主持召开县委十六届第43次常委会议", "县委十六届第43次常委会议", "MEETING"),
+        ("张勋主持召开十四届县委常委会第80次会议", "十四届县委常委会第80次会议", "MEETING"),
+        ("南沙区三届人大第36次常委会议举行", "南沙区三届人大第36次常委会议", "MEETING"),
+        ("县政协召开十四届三次常委会议", "十四届三次常委会议", "MEETING"),
         (
             "3月8日，湖北省党史和文献部门主要负责人会议在汉召开",
             "湖北省党史和文献部门主要负责人会议",

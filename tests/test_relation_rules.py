@@ -395,3 +395,68 @@ def test_speeches_by_a_counted_list_at_the_meeting(ex: RelationExtractor) -> Non
     found = facts(ex, doc)
     for name in ("毛泽东", "黄炎培", "李立三"):
         assert ("addresses", name, "全国教育工作会议", None) in found
+
+
+# ---------------------------------------------------------------------------------------------
+# relations_blind6 classes: bodies written short before the text names their place, decisions
+# without an appointing verb before the names, removal lists
+
+
+@pytest.mark.parametrize("name", ["经县", "由市", "对区"])
+def test_a_preposition_is_no_one_character_place(ex: RelationExtractor, name: str) -> None:
+    """经县委同意, 由市政府: the preposition and the level are no place (经县 → 经县县委)."""
+    ctx = Context()
+    ex.localities.register(ctx, name)
+    assert ctx.localities == {}
+
+
+@pytest.mark.parametrize(
+    "post, place, expected",
+    [
+        ("县委书记", "户县", "户县县委"),
+        ("县委书记", "海安县", "海安县委"),
+        ("市委书记", "津市", "津市市委"),
+    ],
+)
+def test_one_character_place_repeats_its_level(
+    ex: RelationExtractor, post: str, place: str, expected: str
+) -> None:
+    """户县 + 县委书记 → 户县县委 (not 户县委); named after the post, in the same text."""
+    doc = make_doc((post, POS), ("张三", P), "在", (place, G), "调研", "。")
+    tails = {t for r, h, t, _ in facts(ex, doc) if r == "holds_position" and h == "张三"}
+    assert tails == {expected}
+
+
+def test_body_written_short_before_the_text_names_its_place(ex: RelationExtractor) -> None:
+    """ "区人大常委会主任颜建平主持会议" in the lead, 虹口区 named two paragraphs on."""
+    doc = make_doc(
+        ("区人大常委会", ORG), ("主任", POS), ("颜建平", P), "主持", "会议", "。",
+        "会议", "任命", ("杨鼎忠", P), "为", ("虹口区人民政府办公室", ORG), ("主任", POS),
+        "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("holds_position", "颜建平", "虹口区人大常委会", "主任") in found
+    assert ("holds_position", "杨鼎忠", "虹口区人民政府办公室", "主任") in found
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("根据", "表决结果", "，", ("李岚清", P), "、", ("钱其琛", P), "为", ("国务院", ORG),
+         ("副总理", POS), "。"),
+        ("会议", "通过", "决议", "，", ("李岚清", P), "、", ("钱其琛", P), "继续任",
+         ("国务院", ORG), ("副总理", POS), "；"),
+    ],
+)  # fmt: skip
+def test_decision_without_a_verb_before_the_names(ex: RelationExtractor, parts: tuple) -> None:
+    found = facts(ex, make_doc(*parts))
+    for name in ("李岚清", "钱其琛"):
+        assert ("holds_position", name, "国务院", "副总理") in found
+
+
+def test_names_in_a_removal_list_lose_the_post(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "免去", "：", "\n", ("周恩来", P), "兼任", ("外交部", ORG), ("部长", POS), "职务", "，",
+        "\n", ("王鹤寿", P), "兼任", ("国家建设委员会", ORG), ("主任", POS), "职务", "。",
+    )  # fmt: skip
+    assert not {f for f in facts(ex, doc) if f[0] == "holds_position"}

@@ -47,6 +47,7 @@ class RelationExtractor:
             ctx = Context(title=title or "", year=year)
             if title:
                 self.localities.from_title(ctx, title)
+            self.localities.from_document(ctx, ents)
         else:
             ctx = context
         rows: list[Relation] = []

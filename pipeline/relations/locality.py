@@ -22,6 +22,7 @@ class Localities:
         self.gov_posts: dict[str, str] = r["government_posts"]
         self.party_prefixes = words("party_prefixes")
         self.not_initials = frozenset(r["not_locality_initials"])
+        self.not_short_initials = frozenset(r["not_short_locality_initials"])
         b = r["bodies"]
         self.government: str = b["government"]
         self.party_committee: str = b["party_committee"]
@@ -84,6 +85,21 @@ class Localities:
                     if t.tag_ == "LOC":
                         self.register(ctx, t.text)
 
+    def from_document(self, ctx: Context, ents: list[Span]) -> None:
+        """The document's localities wherever it names them, for bodies written short before
+        it does ("区人大常委会主任…" in the lead, 虹口区人民政府 two paragraphs on; 县委 in a
+        report that names 户县 only in a document title): the first place of each level the
+        text names, taken only for levels the title did not give."""
+        scratch = Context()
+        self.update(scratch, ents)
+        for ent in ents:
+            if ent.label_ == "DOCUMENT":
+                for t in ent:
+                    if t.tag_ == "LOC":
+                        self.register(scratch, t.text)
+        for level, name in scratch.localities.items():
+            ctx.localities.setdefault(level, name)
+
     def is_referred(self, ent: Span) -> bool:
         """ "贯彻党的二十大精神": the meeting is referred to, not reported on."""
         return bool(self.referred.match(text_of(ent.doc), ent.end_char, ent.end_char + 40))
@@ -92,6 +108,8 @@ class Localities:
         for prefix in self.party_prefixes:
             name = name.removeprefix(prefix)
         if not name or name[0] in self.not_initials or name[0].isdigit():
+            return
+        if len(name) == 2 and name[0] in self.not_short_initials:
             return
         for level in self.levels:
             if name.endswith(level) and len(name) > len(level):
@@ -111,10 +129,17 @@ class Localities:
     # -----------------------------------------------------------------------------------------
 
     def committee_of(self, locality: str) -> str:
-        """湖北省 → 湖北省委; 新疆维吾尔自治区 → 新疆维吾尔自治区党委."""
+        """湖北省 → 湖北省委; 新疆维吾尔自治区 → 新疆维吾尔自治区党委; 户县 → 户县县委."""
         if locality.endswith(self.committee_self):
             return locality + self.party_committee
-        return locality + self.committee
+        return self.party_committee_name(locality, self.committee)
+
+    def party_committee_name(self, locality: str, rest: str) -> str:
+        """`locality` + a body of it; a place whose name is one character and its level (户县,
+        歙县, 津市) repeats the level before 委: 户县县委, not 户县委."""
+        if rest == self.committee and len(locality) == 2 and locality.endswith(self.levels):
+            return locality + locality[1] + rest
+        return locality + rest
 
     def body_of_place(
         self, place: str, role: str, ctx: Context | None = None
@@ -129,7 +154,7 @@ class Localities:
                 suffix = role[: role.index(self.committee) + len(self.committee)]
                 stem = place if place.endswith(level) else place + level
                 stem = self.with_outer_locality(stem, level, ctx)
-                return stem + suffix[len(level) :], "locality"
+                return self.party_committee_name(stem, suffix[len(level) :]), "locality"
         if role in self.gov_posts or (
             role.endswith(self.head_endings) and role.startswith(self.deputy_prefixes)
         ):
@@ -164,7 +189,8 @@ class Localities:
                 locality = ctx.localities.get(level)
                 if locality:
                     rest = name[len(level) :]
-                    return locality + self.body_expansions.get(rest, rest), "locality"
+                    rest = self.body_expansions.get(rest, rest)
+                    return self.party_committee_name(locality, rest), "locality"
                 return name, None
         return name, None
 

@@ -72,6 +72,8 @@ class PostRules:
         self.sub_unit = regex.compile(r["sub_unit_pattern"])
         self.appoint_verbs = words("appoint_verbs")
         self.appoint_links = tuple(r["appoint_links"])
+        self.clause_openers = frozenset(r["appoint_clause_openers"])
+        self.removal_verbs = tuple(r["removal_verbs"])
         self.elected_links = tuple(r["elected_links"])
         levels = "|".join(map(regex.escape, r["locality_levels"]))
         self.term_prefix = regex.compile(rf"(?P<level>{levels})?{r['term_prefix']}")
@@ -307,6 +309,10 @@ class PostRules:
                     .endswith(self.appoint_verbs)
                     # "金湘军当选山西省人民政府省长"
                     or text.startswith(self.elected_links, ent.end_char)
+                    # A decision's result: "根据表决结果，李岚清、钱其琛为国务院副总理",
+                    # "会议通过决议，万里、姚依林继续任国务院副总理" (names opening a clause,
+                    # then 为 and a post: `_appointees` and `_appointed_post` check the rest).
+                    or self._opens_clause(text, ent.start_char)
                 )
             ):
                 i += 1
@@ -339,6 +345,16 @@ class PostRules:
                     break
                 i = k
             i = max(i + 1, k) if names else i + 1
+
+    def _opens_clause(self, text: str, start: int) -> bool:
+        before = text[max(0, start - 4) : start].rstrip(" \t\u3000")
+        if before and before[-1] not in self.clause_openers:
+            return False
+        # Not in a list of removals ("免去：\n周恩来兼任外交部部长职务，\n王鹤寿兼任…"): the
+        # last appointing or removing verb before the names decides.
+        window = text[max(0, start - 300) : start]
+        removal = max(window.rfind(w) for w in self.removal_verbs)
+        return removal < 0 or max(window.rfind(w) for w in self.appoint_verbs) > removal
 
     def _appointees(self, ents: list[Span], i: int, text: str) -> tuple[list[Span], int]:
         """Names joined by 、/和 (and "等13人") that 为 follows; the index after them."""
