@@ -59,6 +59,9 @@ def test_org_position_person_stay_separate(nlp) -> None:
         ("张勋主持召开十四届县委常委会第80次会议", "十四届县委常委会第80次会议", "MEETING"),
         ("南沙区三届人大第36次常委会议举行", "南沙区三届人大第36次常委会议", "MEETING"),
         ("县政协召开十四届三次常委会议", "十四届三次常委会议", "MEETING"),
+        # Neither the dateline of a news item nor a month opens a meeting's name.
+        ("新华社厦门5月16日电首届海峡论坛今天在厦门开幕", "首届海峡论坛", "MEETING"),
+        ("国家发展改革委举行4月份新闻发布会", "新闻发布会", "MEETING"),
         (
             "3月8日，湖北省党史和文献部门主要负责人会议在汉召开",
             "湖北省党史和文献部门主要负责人会议",

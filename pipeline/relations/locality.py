@@ -86,14 +86,16 @@ class Localities:
                         self.register(ctx, t.text)
 
     def from_document(self, ctx: Context, ents: list[Span]) -> None:
-        """The document's localities wherever it names them, for bodies written short before
-        it does ("区人大常委会主任…" in the lead, 虹口区人民政府 two paragraphs on; 县委 in a
-        report that names 户县 only in a document title): the first place of each level the
-        text names, taken only for levels the title did not give."""
+        """The document's own localities wherever it names them, for bodies written short
+        before it does ("区人大常委会主任…" in the lead, 虹口区人民政府 two paragraphs on; 县委 in
+        a report that names 户县 only in the title of a document it discusses): the place in
+        the first body of each level the text names, for levels the title did not give. Bare
+        place names do not count: a report on a visit names the places visited (在广州市)."""
         scratch = Context()
-        self.update(scratch, ents)
         for ent in ents:
-            if ent.label_ == "DOCUMENT":
+            if ent.label_ == "ORG":
+                self.update(scratch, [ent])
+            elif ent.label_ == "DOCUMENT":
                 for t in ent:
                     if t.tag_ == "LOC":
                         self.register(scratch, t.text)
