@@ -460,3 +460,21 @@ def test_names_in_a_removal_list_lose_the_post(ex: RelationExtractor) -> None:
         "\n", ("王鹤寿", P), "兼任", ("国家建设委员会", ORG), ("主任", POS), "职务", "。",
     )  # fmt: skip
     assert not {f for f in facts(ex, doc) if f[0] == "holds_position"}
+
+
+def test_others_named_as_a_group_after_the_list_act_with_it(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        *_LEAD, ("副委员长", POS), ("彭冲", P), "，", ("国务委员", POS), ("姬鹏飞", P), "，",
+        "党政军", "有关部门", "负责人", "和", "各界人士", "，", "出席", "了", "会议", "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("attends", "彭冲", "全国教育工作会议", None) in found
+    assert ("attends", "姬鹏飞", "全国教育工作会议", None) in found
+
+
+def test_title_naming_who_attended_names_the_meeting_after_the_verb() -> None:
+    names = MeetingNames()
+    assert names.from_title("八千台胞参加首届海峡论坛") == ["首届海峡论坛"]
+    assert names.from_title("政协第十二届山西省委员会第四次会议开幕") == [
+        "政协第十二届山西省委员会第四次会议"
+    ]

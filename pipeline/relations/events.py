@@ -52,6 +52,7 @@ class EventRules:
         self.agent_comma = regex.compile(ev["agent_comma_continuation"])
         # "李鹏、乔石…等领导同志出席": the names and the group they stand for act together.
         self.agent_group = regex.compile(ev["agent_group"])
+        self.agent_others = regex.compile(ev["agent_others"])
         self.max_agent_gap: int = ev["max_agent_gap"]
         self.nominal_before = regex.compile(ev["nominal_before_trigger"])
         self.not_after = regex.compile(ev["not_after_trigger"])
@@ -318,6 +319,9 @@ class EventRules:
             return []
         # Entities between (posts, places, dates) are fine; read the rest of the gap only.
         plain = self.agent_group.sub("", self._masked(text, ents, last.end_char, pos, _BETWEEN))
+        # "…，国务委员姬鹏飞，党政军有关部门负责人和各界人士，出席了招待会": others who act
+        # with the named list, not a rival subject.
+        plain = self.agent_others.sub("", plain)
         # "在今天的会上": where the act happens, not another subject.
         plain = self.at_meeting.sub("_", plain)
         if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):

@@ -29,6 +29,7 @@ class MeetingNames:
             "|".join(map(regex.escape, sorted(self.bodies, key=len, reverse=True)))
         )
         self.title_cut = regex.compile(m["title_cut"])
+        self.title_agent = regex.compile(m["title_agent_verbs"])
         self.title_date = regex.compile(m["title_date"])
         self.suffix = regex.compile(m["meeting_suffix"])
         self.min_abbrev: int = m["min_abbreviation_chars"]
@@ -42,7 +43,7 @@ class MeetingNames:
 
     def from_title(self, title: str) -> list[str]:
         """The meeting a title names: "政协第十二届山西省委员会第四次会议开幕" → its name."""
-        head = self.title_cut.split(title)[0].strip()
+        head = self.title_cut.split(self.title_agent.split(title)[-1])[0].strip()
         head = self.title_date.sub("", head)
         return [head] if self.suffix.search(head) and len(head) >= self.min_abbrev else []
 
