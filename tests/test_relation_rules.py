@@ -478,3 +478,29 @@ def test_title_naming_who_attended_names_the_meeting_after_the_verb() -> None:
     assert names.from_title("政协第十二届山西省委员会第四次会议开幕") == [
         "政协第十二届山西省委员会第四次会议"
     ]
+
+
+_TWO_BODIES = (("中共中央台办", ORG), "、", ("国务院台办", ORG), ("主任", POS), ("王毅", P), "。")
+_FUSED = (("外交", ORG), ("部长", POS), ("李肇星", P), "出席", "。")
+_ENVOY = (("多哥", G), ("驻华大使", POS), ("塔·阿马", P), "致辞", "。")
+_ALTERNATE = (
+    ("中共中央政治局", ORG), ("候补委员", POS), "、", ("国务委员", POS), ("陈慕华", P), "。",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        # one title for two bodies: a row for each
+        (_TWO_BODIES, {("王毅", "中共中央台办", "主任"), ("王毅", "国务院台办", "主任")}),
+        # a ministry's head written fused: 外交 + 部长
+        (_FUSED, {("李肇星", "外交部", "部长")}),
+        # a state's envoy
+        (_ENVOY, {("塔·阿马", "多哥", "驻华大使")}),
+        # alternate members
+        (_ALTERNATE, {("陈慕华", "中共中央政治局", "候补委员"), ("陈慕华", "国务院", "国务委员")}),
+    ],
+)
+def test_posts_of_unseen_kinds(ex: RelationExtractor, parts: tuple, expected: set) -> None:
+    found = {(h, t, r) for rel, h, t, r in facts(ex, make_doc(*parts)) if rel == "holds_position"}
+    assert found == expected

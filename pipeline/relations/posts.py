@@ -28,6 +28,7 @@ from pipeline.relations.base import (
     words,
 )
 from pipeline.relations.locality import Localities
+from pipeline.textutil import read_resource_lines
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class PostRules:
         r = rules()
         self.loc = localities
         self.bodies = post_bodies()
+        self.known_bodies = frozenset(read_resource_lines(RESOURCES / "organisations.txt"))
+        self.envoy_posts = frozenset(r["envoy_posts"])
+        self.fused_ministry_posts = frozenset(r["fused_ministry_posts"])
         self.own_bodies = frozenset(b.body for b in self.bodies.values())
         self.parent_body_endings = tuple(r["full_name_parent_endings"])
         self.gov_posts: dict[str, str] = r["government_posts"]
@@ -192,6 +196,17 @@ class PostRules:
                             org = head
                             break
             posts.append((position, org))
+            # One title for two bodies: "中共中央台办、国务院台办主任王毅" (a row for each).
+            while (
+                isinstance(org, Span)
+                and org.label_ == "ORG"
+                and k >= 0
+                and ents[k].label_ == "ORG"
+                and gap(text, ents[k].end_char, org.start_char) == self.stack_joiner
+            ):
+                org = ents[k]
+                posts.append((position, org))
+                k -= 1
             if isinstance(org, Span):
                 boundary = org.start_char
             elif isinstance(org, str):
@@ -461,6 +476,14 @@ class PostRules:
                 return self.central_aliases.get(name, self.central_committee), None
             if name.endswith(self.state_suffixes) and role in self.state_head_posts:
                 return name, None  # 中华人民共和国主席, 越南民主共和国主席: the state itself
+            if role in self.envoy_posts and org.label_ in ("GPE", "LOC"):
+                return name, None  # 多哥驻华大使: the state it represents
+            if (
+                role in self.fused_ministry_posts
+                and not name.endswith("部")
+                and name + "部" in self.known_bodies
+            ):
+                return name + "部", None  # 外交部长: 外交 + 部长
             if org.label_ in ("GPE", "LOC") or self._names_place_body(name, role):
                 # A place before a post: the post says which of its bodies ("宜昌" + 市委书记).
                 tail, how = self.loc.body_of_place(name, role, ctx)
