@@ -504,3 +504,25 @@ _ALTERNATE = (
 def test_posts_of_unseen_kinds(ex: RelationExtractor, parts: tuple, expected: set) -> None:
     found = {(h, t, r) for rel, h, t, r in facts(ex, make_doc(*parts)) if rel == "holds_position"}
     assert found == expected
+
+
+def test_deputy_after_the_head_shares_the_body(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("国家统计局", ORG), ("局长", POS), ("宋立强", P), "作", "报告", "，", ("副局长", POS),
+        ("马晓燕", P), "主持", "会议", "，", "移植外科", ("副局长", POS), ("朱震宇", P), "。",
+    )  # fmt: skip
+    found = {(h, t, r) for rel, h, t, r in facts(ex, doc) if rel == "holds_position"}
+    assert ("马晓燕", "国家统计局", "副局长") in found
+    # a deputy title right after other words belongs to a body not recognised, not the head's
+    assert not any(h == "朱震宇" for h, _, _ in found)
+
+
+def test_region_head_and_short_local_courts(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("香港特别行政区", G), ("行政长官", POS), ("梁振英", P), "出席", "。",
+        ("区法院", ORG), ("副院长", POS), ("沈品培", P), "列席", "。",
+        "会议", "任命", ("杨鼎忠", P), "为", ("虹口区人民政府办公室", ORG), ("主任", POS), "。",
+    )  # fmt: skip
+    found = {(h, t, r) for rel, h, t, r in facts(ex, doc) if rel == "holds_position"}
+    assert ("梁振英", "香港特别行政区", "行政长官") in found
+    assert ("沈品培", "虹口区人民法院", "副院长") in found

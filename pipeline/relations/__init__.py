@@ -59,6 +59,7 @@ class RelationExtractor:
             while last < len(ents) and ents[last].end <= sent.end:
                 last += 1
             sent_ents = ents[first:last]
+            ctx.sentence_heads.clear()
             self.localities.update(ctx, sent_ents)
             self.events.convened_unnamed(ctx, sent, sent_ents)
             for ent in sent_ents:

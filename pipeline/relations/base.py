@@ -48,6 +48,9 @@ class Context:
     # Distinct MEETING names of the earlier chunks of a huge document (pipeline/chunked.py),
     # so that a meeting gets the fullest name the text before gives, as in one piece.
     meeting_names: list[str] = field(default_factory=list)
+    # post -> the body the first holder named in this sentence holds it in (主任 -> 虹口区
+    # 人大常委会), for a deputy named after the head without a body of its own.
+    sentence_heads: dict[str, str] = field(default_factory=dict)
 
     def top_locality(self, levels: tuple[str, ...]) -> str | None:
         for level in levels:

@@ -186,7 +186,12 @@ class Localities:
                 # Contracted names ("省安委会") only: two- and three-character ones such as 省委
                 # would match unrelated bodies (省纪委监委).
                 for full in reversed(ctx.orgs_seen if len(name) >= 4 else []):
-                    if len(full) > len(name) + 1 and abbreviates(name, full):
+                    # (not a name that is itself short: 区十五届人大常委会 for 区人大常委会)
+                    if (
+                        len(full) > len(name) + 1
+                        and not full.startswith(self.levels)
+                        and abbreviates(name, full)
+                    ):
                         return full, "text"
                 locality = ctx.localities.get(level)
                 if locality:

@@ -56,6 +56,8 @@ class PostRules:
         self.bodies = post_bodies()
         self.known_bodies = frozenset(read_resource_lines(RESOURCES / "organisations.txt"))
         self.envoy_posts = frozenset(r["envoy_posts"])
+        self.deputy_prefix: str = r["deputy_prefix"]
+        self.bare_title_openers = frozenset(r["bare_title_openers"])
         self.fused_ministry_posts = frozenset(r["fused_ministry_posts"])
         self.own_bodies = frozenset(b.body for b in self.bodies.values())
         self.parent_body_endings = tuple(r["full_name_parent_endings"])
@@ -247,14 +249,31 @@ class PostRules:
                 tail, how = written[0][0], "stack"
             elif tail is None and listed is not None:
                 tail, how = listed, "list"
+            elif (
+                tail is None
+                and org is None
+                and position.text.startswith(self.deputy_prefix)
+                and self._bare(person.doc, position.start_char)
+            ):
+                # "主任颜建平主持会议，副主任刘海军、赵强出席": a deputy named, with nothing
+                # before the title, after the head of a body in the same sentence is that
+                # body's deputy ("…移植外科副主任朱震宇" is a deputy of a body not recognised).
+                head = ctx.sentence_heads.get(position.text[len(self.deputy_prefix) :])
+                if head is not None:
+                    tail, how = head, "text"
             if tail is None:
                 continue
+            ctx.sentence_heads.setdefault(position.text, tail)
             start = org.start_char if isinstance(org, Span) else position.start_char
             rule = "org_position_person" if org is not None else "position_person"
             yield Relation(
                 "holds_position", person.text, "PERSON", tail, "ORG", position.text,
                 start, person.end_char, confidence(rule, how), rule, how,
             )  # fmt: skip
+
+    def _bare(self, doc: Doc, start: int) -> bool:
+        before = text_of(doc)[max(0, start - 1) : start]
+        return not before or before in self.bare_title_openers
 
     def name_then_title(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
         """ "栗战书委员长", "龚正市长代表上海市人民政府": a name followed by a post that names its
