@@ -62,6 +62,13 @@ def test_org_position_person_stay_separate(nlp) -> None:
         # Neither the dateline of a news item nor a month opens a meeting's name.
         ("新华社厦门5月16日电首届海峡论坛今天在厦门开幕", "首届海峡论坛", "MEETING"),
         ("国家发展改革委举行4月份新闻发布会", "新闻发布会", "MEETING"),
+        # A local CPPCC session by its official name; 宣布 introduces a meeting, it is no name.
+        (
+            "中国人民政治协商会议第九届贵州省委员会第四次会议在省政协礼堂开幕",
+            "中国人民政治协商会议第九届贵州省委员会第四次会议",
+            "MEETING",
+        ),
+        ("政协河北省第十三届委员会第一次会议开幕", "政协河北省第十三届委员会第一次会议", "MEETING"),
         (
             "3月8日，湖北省党史和文献部门主要负责人会议在汉召开",
             "湖北省党史和文献部门主要负责人会议",

@@ -526,3 +526,21 @@ def test_region_head_and_short_local_courts(ex: RelationExtractor) -> None:
     found = {(h, t, r) for rel, h, t, r in facts(ex, doc) if rel == "holds_position"}
     assert ("梁振英", "香港特别行政区", "行政长官") in found
     assert ("沈品培", "虹口区人民法院", "副院长") in found
+
+
+@pytest.mark.parametrize("lead", [("还", "有"), ("的", "省领导", "有", "：")])
+def test_people_listed_after_the_meeting_attended_it(ex: RelationExtractor, lead: tuple) -> None:
+    """ "应邀出席大会的省领导有：A，B等", "参加会议的还有A、B"."""
+    words = ("的", *lead) if lead[0] == "还" else lead
+    doc = make_doc(
+        *_LEAD, "应邀", "出席", "大会", *words, ("省委书记", POS), ("石宗源", P), "，",
+        ("省长", POS), ("石秀诗", P), "等", "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("attends", "石宗源", "全国教育工作会议", None) in found
+    assert ("attends", "石秀诗", "全国教育工作会议", None) in found
+
+
+def test_people_listed_after_a_non_meeting_did_not_attend_one(ex: RelationExtractor) -> None:
+    doc = make_doc(*_LEAD, "参加", "会见", "的", "有", "：", ("国务委员", POS), ("张发强", P), "。")
+    assert not {f for f in facts(ex, doc) if f[0] == "attends"}

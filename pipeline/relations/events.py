@@ -73,6 +73,7 @@ class EventRules:
         self.subject_rival = regex.compile(ev["subject_rival"])
         self.plain_meeting: str = ev["plain_meeting"]
         self.bare_after = regex.compile(ev["bare_trigger_after"])
+        self.listed_after = regex.compile(ev["listed_after_trigger"])
         self.bare_speech = regex.compile(ev["bare_speech"])
         self.title_min: int = ev["title_meeting_min_chars"]
 
@@ -145,10 +146,11 @@ class EventRules:
                 continue
             how = act.how
             for person in act.subjects:
+                # (a person listed after the trigger: "出席大会的有：A，B")
                 yield Relation(
                     relation, person.text, "PERSON", act.meeting, "MEETING", None,
-                    person.start_char, t_end, confidence(f"{relation}_trigger", how),
-                    f"{relation}_trigger", how,
+                    min(person.start_char, t_start), max(t_end, person.end_char),
+                    confidence(f"{relation}_trigger", how), f"{relation}_trigger", how,
                 )  # fmt: skip
 
     def _act(
@@ -185,7 +187,7 @@ class EventRules:
             return passive
         subjects = self.subjects_before(doc, ents, t_start, clause_start)
         if not subjects:
-            return None
+            return self._listed_after(ents, named, after, t_end, sent.end_char)
         g = full[subjects[-1].end_char : t_start]
         meeting = named
         if meeting is None and relation == "addresses":
@@ -196,6 +198,31 @@ class EventRules:
             ):
                 meeting = ctx.main_meeting, "context"
         return _Act(t_end, subjects, *(meeting or (None, None)))
+
+    def _listed_after(
+        self,
+        ents: list[Span],
+        named: tuple[str, str | None] | None,
+        after: str,
+        t_end: int,
+        sent_end: int,
+    ) -> _Act | None:
+        """ "应邀出席大会的省领导有：A，B…", "参加晚会的还有丁关根、李铁映…": the people
+        listed after the meeting attended it (the meeting named or stood for right after the
+        trigger: "参加会见的有" is no meeting)."""
+        m = self.listed_after.match(after)
+        if m is None or named is None:
+            return None
+        start = t_end + m.end()
+        people = [
+            e
+            for e in ents
+            if e.label_ == "PERSON"
+            and start <= e.start_char
+            and e.end_char <= sent_end
+            and self.is_name(e.text)
+        ]
+        return _Act(t_end, people, *named) if people else None
 
     @staticmethod
     def _masked(text: str, ents: list[Span], start: int, end: int, labels: frozenset[str]) -> str:
