@@ -544,3 +544,24 @@ def test_people_listed_after_the_meeting_attended_it(ex: RelationExtractor, lead
 def test_people_listed_after_a_non_meeting_did_not_attend_one(ex: RelationExtractor) -> None:
     doc = make_doc(*_LEAD, "参加", "会见", "的", "有", "：", ("国务委员", POS), ("张发强", P), "。")
     assert not {f for f in facts(ex, doc) if f[0] == "attends"}
+
+
+def test_long_list_opening_the_sentence_may_end_with_a_comma(ex: RelationExtractor) -> None:
+    """ "中华人民共和国主席毛泽东、副主席朱德，…最高人民检察院检察长张鼎丞，出席了会议的开幕式"."""
+    doc = make_doc(
+        *_LEAD, ("中华人民共和国", G), ("主席", POS), ("毛泽东", P), "、", ("副主席", POS),
+        ("朱德", P), "，", ("中华人民共和国全国人民代表大会常务委员会", ORG), ("副委员长", POS),
+        ("宋庆龄", P), "、", ("林伯渠", P), "，", ("最高人民检察院", ORG), ("检察长", POS),
+        ("张鼎丞", P), "，", "出席", "了", "会议", "的", "开幕式", "。",
+    )  # fmt: skip
+    attended = {h for rel, h, _, _ in facts(ex, doc) if rel == "attends"}
+    assert attended == {"毛泽东", "朱德", "宋庆龄", "林伯渠", "张鼎丞"}
+
+
+def test_an_object_before_a_comma_is_no_list(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        *_LEAD, ("李克强", P), "会见", "了", ("张三", P), "、", ("李四", P), "、", ("王五", P),
+        "，", "出席", "了", "会议", "。",
+    )  # fmt: skip
+    attended = {h for rel, h, _, _ in facts(ex, doc) if rel == "attends"}
+    assert not attended & {"张三", "李四", "王五"}

@@ -24,6 +24,7 @@ from pipeline.relations.base import Context, Relation, confidence, rules, text_o
 # between an agent and the trigger (posts, bodies, places, dates).
 _NAMES = frozenset({"PERSON", "ORG", "GPE", "LOC", "POSITION", "MEETING", "DOCUMENT"})
 _BETWEEN = frozenset({"ORG", "GPE", "LOC", "POSITION", "DATE"})
+_RUNS = regex.compile("_+")
 
 
 @dataclass
@@ -53,6 +54,9 @@ class EventRules:
         # "李鹏、乔石…等领导同志出席": the names and the group they stand for act together.
         self.agent_group = regex.compile(ev["agent_group"])
         self.agent_others = regex.compile(ev["agent_others"])
+        self.list_end_commas = frozenset(ev["list_end_commas"])
+        self.min_list_names: int = ev["min_list_names"]
+        self.list_lead = regex.compile(ev["list_lead"])
         self.max_agent_gap: int = ev["max_agent_gap"]
         self.nominal_before = regex.compile(ev["nominal_before_trigger"])
         self.not_after = regex.compile(ev["not_after_trigger"])
@@ -342,16 +346,27 @@ class EventRules:
             return []
         last = people[-1]
         g = text[last.end_char : pos]
-        if len(g) > self.max_agent_gap or any(c in self.clause_end for c in g):
+        if any(c in self.clause_end for c in g):
             return []
         # Entities between (posts, places, dates) are fine; read the rest of the gap only.
         plain = self.agent_group.sub("", self._masked(text, ents, last.end_char, pos, _BETWEEN))
         # "…，国务委员姬鹏飞，党政军有关部门负责人和各界人士，出席了招待会": others who act
         # with the named list, not a rival subject.
         plain = self.agent_others.sub("", plain)
+        # (how far is measured without them: "…罗干等党和国家领导人，各民主党派、无党派人士，
+        # 孙中山先生的亲属及海外来宾，首都各界代表等两千余人出席大会")
+        if len(plain) > self.max_agent_gap:
+            return []
         # "在今天的会上": where the act happens, not another subject.
         plain = self.at_meeting.sub("_", plain)
-        if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):
+        # "…，最高人民检察院检察长张鼎丞，出席了会议的开幕式": a comma closes a long list of
+        # names that opens the sentence (checked below, once the list is known).
+        list_comma = plain in self.list_end_commas
+        if (
+            any(c in self.clause_marks for c in plain)
+            and not self.agent_comma.search(plain)
+            and not list_comma
+        ):
             return []
         if self.agent_blockers.search(plain):
             return []
@@ -361,7 +376,11 @@ class EventRules:
         # clause or follows a post, a place, a time or a list of names.
         group = [last]
         for prev in reversed(people[:-1]):
-            between = text[prev.end_char : group[0].start_char]
+            # (posts and bodies between count as one character: "，中华人民共和国全国人民
+            # 代表大会常务委员会副委员长宋庆龄" is one more item of a list)
+            between = _RUNS.sub(
+                "_", self._masked(text, ents, prev.end_char, group[0].start_char, _BETWEEN)
+            )
             # "副主任杨帆、沙振宇、李德明和秘书长白雪松出席": names joined by 、/和/，with
             # only posts and bodies between them act together.
             if self.subject_joiners.fullmatch(between) or (
@@ -375,7 +394,18 @@ class EventRules:
                 group.insert(0, prev)
             else:
                 break
+        if list_comma and not self._list_opens_sentence(text, ents, group):
+            return []
         return group
+
+    def _list_opens_sentence(self, text: str, ents: list[Span], group: list[Span]) -> bool:
+        """At least `min_list_names` names and nothing but posts, bodies and places before
+        them in the sentence ("会见了张三，出席了…": 张三 is an object, not a list)."""
+        if len(group) < self.min_list_names:
+            return False
+        start = max(text.rfind(c, 0, group[0].start_char) for c in self.clause_end) + 1
+        before = self._masked(text, ents, start, group[0].start_char, _BETWEEN)
+        return self.list_lead.fullmatch(before) is not None
 
     def _instructs(
         self, doc: Doc, ents: list[Span], upto: str, t_start: int, t_end: int, ctx: Context
