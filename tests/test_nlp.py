@@ -69,6 +69,14 @@ def test_org_position_person_stay_separate(nlp) -> None:
             "MEETING",
         ),
         ("政协河北省第十三届委员会第一次会议开幕", "政协河北省第十三届委员会第一次会议", "MEETING"),
+        # office meetings, funerals, a local party committee's numbered sessions
+        ("王俊主持召开区长办公会", "区长办公会", "MEETING"),
+        ("刘泽民同志遗体告别仪式在太原举行", "遗体告别仪式", "MEETING"),
+        (
+            "赵峻岭主持召开中共临河区第十四届委员会第16次常委会",
+            "中共临河区第十四届委员会第16次常委会",
+            "MEETING",
+        ),
         (
             "3月8日，湖北省党史和文献部门主要负责人会议在汉召开",
             "湖北省党史和文献部门主要负责人会议",

@@ -565,3 +565,21 @@ def test_an_object_before_a_comma_is_no_list(ex: RelationExtractor) -> None:
     )  # fmt: skip
     attended = {h for rel, h, _, _ in facts(ex, doc) if rel == "attends"}
     assert not attended & {"张三", "李四", "王五"}
+
+
+def test_title_locality_starts_at_a_province_inside_it(ex: RelationExtractor) -> None:
+    ctx = Context()
+    ex.localities.from_title(ctx, "栗战书任黑龙江省代理省长 杜家毫孙尧黄建盛任副省长")
+    assert ctx.localities["省"] == "黑龙江省"
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ({"tail": "浙江大学", "role": "党委书记"}, {"tail": "浙江大学党委", "role": "书记"}),
+        ({"tail": "教育部", "role": "党组书记"}, {"tail": "教育部党组", "role": "书记"}),
+    ],
+)
+def test_scorer_reads_a_committee_in_the_role_or_the_tail_alike(a: dict, b: dict) -> None:
+    base = {"doc_id": "d", "relation": "holds_position", "head": "张曦"}
+    assert relation_key({**base, **a}) == relation_key({**base, **b})

@@ -43,6 +43,7 @@ class Localities:
             rf"(?:{names})(?:{'|'.join(map(regex.escape, r['province_suffixes']))})?"
             rf"|[^\P{{Han}}{excluded}]{{2,7}}?{suffixes}"
         )
+        self.province_name = regex.compile(names)
         self.referred = regex.compile(r["referred_after_meeting"])
 
     # -----------------------------------------------------------------------------------------
@@ -55,6 +56,11 @@ class Localities:
             # Adjacent divisions name one place: "佛山市" + "南海区".
             if i > 0 and matches[i - 1].end() == m.start():
                 name = matches[i - 1].group() + name
+            # A province named inside a match starts the place: "栗战书任黑龙江省…" is
+            # 黑龙江省 (the words before it are a name and a verb).
+            inner = self.province_name.search(name, 1)
+            if inner is not None and inner.start() < len(name) - 1:
+                name = name[inner.start() :]
             self.register(ctx, name)
 
     def update(self, ctx: Context, ents: list[Span]) -> None:

@@ -44,7 +44,13 @@ def relation_key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
         from pipeline.persons import get_person_names
 
         head = get_person_names().aliases.get(head, head)
+    if role and role.startswith(_COMMITTEES) and len(role) > 2 and not tail.endswith(role[:2]):
+        # 党委书记 at 浙江大学 = 书记 at 浙江大学党委: one fact, two ways to write it.
+        tail, role = tail + role[:2], role[2:]
     return (r["doc_id"], r["relation"], head, tail, canonical_role(role, tail))
+
+
+_COMMITTEES = ("党委", "党组")
 
 
 def suggested(right: int, rows: int) -> float:
