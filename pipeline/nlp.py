@@ -70,6 +70,18 @@ def lac_label_table() -> dict[str, tuple[str, str]]:
     return table
 
 
+class _PosOfTag(dict):
+    """LAC tag -> UD POS ("X" when the table has none; "SPACE" for layout), one lookup a word."""
+
+    def __missing__(self, tag: str) -> str:
+        pos = "SPACE" if tag == "_SP" else (lac_label_table().get(tag, ("", "X"))[1] or "X")
+        self[tag] = pos
+        return pos
+
+
+_POS_OF_TAG = _PosOfTag()
+
+
 @functools.cache
 def gpe_names() -> frozenset[str]:
     return frozenset(_word_list(RESOURCES / "gpe_names.txt"))
@@ -368,9 +380,7 @@ class LACTokenizer:
         gap(len(text))
         if not words:
             return Doc(self.vocab, words=[], spaces=[])
-        table = lac_label_table()
-        pos = [table.get(t, ("", "SPACE" if t == "_SP" else "X"))[1] or "X" for t in tags]
-        pos = ["SPACE" if t == "_SP" else p for t, p in zip(tags, pos, strict=True)]
+        pos = list(map(_POS_OF_TAG.__getitem__, tags))
         doc = _doc_with_annotations(self.vocab, words, tags, pos, sent_starts, ents)
         # LAC's own analysis per sentence, for the trained NER component's features: reading it
         # back from tokens would create a Token object per word.
