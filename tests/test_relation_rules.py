@@ -583,3 +583,29 @@ def test_title_locality_starts_at_a_province_inside_it(ex: RelationExtractor) ->
 def test_scorer_reads_a_committee_in_the_role_or_the_tail_alike(a: dict, b: dict) -> None:
     base = {"doc_id": "d", "relation": "holds_position", "head": "张曦"}
     assert relation_key({**base, **a}) == relation_key({**base, **b})
+
+
+def test_notice_heading_names_its_issuers(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("成都市发展和改革委员会", ORG), " ", ("中共成都市委社会工作部", ORG), " ", "关于", "印发",
+        "成都市", "实施方案", "的", "通知", "\n", "现", "将", ("《成都市实施方案》", DOC), "印发",
+        "给", "你们", "。",
+    )  # fmt: skip
+    found = {(r, h, t) for r, h, t, _ in facts(ex, doc) if r == "issues"}
+    assert found == {
+        ("issues", "成都市发展和改革委员会", "《成都市实施方案》"),
+        ("issues", "中共成都市委社会工作部", "《成都市实施方案》"),
+    }
+
+
+def test_a_sentence_with_guanyu_yinfa_is_no_heading(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("省政府", ORG), "近日", "召开", "会议", "研究", "关于", "印发", "方案", "的", "通知", "。"
+    )
+    assert not {f for f in facts(ex, doc) if f[0] == "issues"}
+
+
+def test_scorer_reads_brackets_of_either_width_alike() -> None:
+    base = {"doc_id": "d", "relation": "issues", "head": "牟定县人民政府办公室", "role": None}
+    a = relation_key({**base, "tail": "《牟定县突发环境事件应急预案（试行）》"})
+    assert a == relation_key({**base, "tail": "《牟定县突发环境事件应急预案(试行)》"})

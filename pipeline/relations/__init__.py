@@ -70,6 +70,7 @@ class RelationExtractor:
             rows += self.posts.name_then_title(doc, sent_ents, ctx)
             rows += self.events.events(doc, sent, sent_ents, ctx)
             rows += self.issues.issues(doc, sent, sent_ents)
+        rows += self.issues.notice_headings(doc, ents)
         # 政协委员, 人大代表: membership of a body, not a post in it.
         rows = [r for r in rows if r.role not in self.posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.

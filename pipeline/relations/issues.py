@@ -21,6 +21,8 @@ class IssueRules:
         self.adverbial = regex.compile(rf"(?:{adverbials})+|{r['issue_when']}")
         self.issuer_joiner: str = r["issuer_joiner"]
         self.generic_window: int = r["generic_issuer_window"]
+        self.notice_heading = regex.compile(r["notice_heading"], regex.MULTILINE)
+        self.heading_separators = regex.compile(r["notice_heading_separators"])
 
     def issues(self, doc: Doc, sent: Span, ents: list[Span]) -> Iterator[Relation]:
         text = text_of(doc)
@@ -62,6 +64,35 @@ class IssueRules:
                 yield Relation(
                     "issues", head, "ORG", document.text, "DOCUMENT", None,
                     t_start - len(head), document.end_char, confidence(rule, None), rule,
+                )  # fmt: skip
+
+    def notice_headings(self, doc: Doc, ents: list[Span]) -> Iterator[Relation]:
+        """A notice's heading line: "成都市发展和改革委员会 中共成都市委社会工作部 …
+        关于印发成都市…实施方案的通知" — each body before 关于 issued the document (named with
+        or without 《》; its 《》 form when the text gives it)."""
+        text = text_of(doc)
+        for m in self.notice_heading.finditer(text):
+            issuers = [
+                e
+                for e in ents
+                if e.label_ == "ORG" and m.start("issuers") <= e.start_char < m.end("issuers")
+            ]
+            # Nothing but bodies and separators before 关于: a heading, not a sentence.
+            rest = list(text[m.start("issuers") : m.end("issuers")])
+            for e in issuers:
+                rest[e.start_char - m.start("issuers") : e.end_char - m.start("issuers")] = [""] * (
+                    e.end_char - e.start_char
+                )
+            if not issuers or not self.heading_separators.fullmatch("".join(rest)):
+                continue
+            title = m.group("title").strip().removeprefix("《").removesuffix("》")
+            named = [e.text for e in ents if e.label_ == "DOCUMENT" and e.text[1:-1] == title]
+            tail = named[0] if named else f"《{title}》"
+            rule = "notice_heading"
+            for org in issuers:
+                yield Relation(
+                    "issues", org.text, "ORG", tail, "DOCUMENT", None,
+                    org.start_char, m.end("title"), confidence(rule, None), rule,
                 )  # fmt: skip
 
     def is_adverbial(self, g: str) -> bool:

@@ -21,9 +21,13 @@ from typing import Any
 
 @functools.cache
 def _t2s(text: str) -> str:
+    """Simplified, without spaces, punctuation of one width (（试行） = (试行): normalisation
+    writes brackets full-width inside Chinese text, a gold set may keep the page's)."""
+    import unicodedata
+
     from pipeline.normalise import _converter
 
-    return "".join(_converter().convert(text).split())
+    return unicodedata.normalize("NFKC", "".join(_converter().convert(text).split()))
 
 
 def canonical_role(role: str | None, tail: str) -> str | None:
