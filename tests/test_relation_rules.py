@@ -609,3 +609,13 @@ def test_scorer_reads_brackets_of_either_width_alike() -> None:
     base = {"doc_id": "d", "relation": "issues", "head": "牟定县人民政府办公室", "role": None}
     a = relation_key({**base, "tail": "《牟定县突发环境事件应急预案（试行）》"})
     assert a == relation_key({**base, "tail": "《牟定县突发环境事件应急预案(试行)》"})
+
+
+def test_an_unnamed_event_is_known_by_its_kind(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("国务院", ORG), ("总理", POS), ("赵紫阳", P), "今晚", "举行", "招待会", "。",
+        ("国务委员", POS), ("姬鹏飞", P), "出席", "了", "招待会", "。",
+    )  # fmt: skip
+    assert ("attends", "姬鹏飞", "招待会", None) in facts(ex, doc)
+    plain = make_doc(("张三", P), "召开", "会议", "。", ("李四", P), "出席", "会议", "。")
+    assert not {f for f in facts(ex, plain) if f[0] == "attends"}

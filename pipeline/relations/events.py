@@ -113,11 +113,17 @@ class EventRules:
         starts = {e.start_char for e in ents if e.label_ == "MEETING"}
         for m in self.convening.finditer(sent.text):
             after = sent.start_char + m.end()
-            if self.generic_meetings.match(text, after) or any(
-                0 <= s - after <= self.convening_lead for s in starts
-            ):
+            if any(0 <= s - after <= self.convening_lead for s in starts):
                 continue
-            ctx.main_meeting = None
+            generic = self.generic_meetings.match(text, after)
+            if generic is None:
+                ctx.main_meeting = None
+                continue
+            word = self.generic_prefix.sub("", generic.group())
+            if ctx.main_meeting is None and word != self.plain_meeting:
+                # "国务院总理赵紫阳今晚…举行招待会": an event the document reports on that has
+                # no name is known by its kind (招待会, 座谈会); "会议" alone says too little.
+                ctx.main_meeting = word
 
     def _in_title(self, name: str, title: str) -> bool:
         """ "苏州工业园区科技创新大会" is the meeting of "苏州工业园区召开科技创新大会"."""
