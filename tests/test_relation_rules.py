@@ -619,3 +619,17 @@ def test_an_unnamed_event_is_known_by_its_kind(ex: RelationExtractor) -> None:
     assert ("attends", "姬鹏飞", "招待会", None) in facts(ex, doc)
     plain = make_doc(("张三", P), "召开", "会议", "。", ("李四", P), "出席", "会议", "。")
     assert not {f for f in facts(ex, plain) if f[0] == "attends"}
+
+
+def test_list_closed_by_deng_and_a_comma(ex: RelationExtractor) -> None:
+    """ "国务院副总理姚依林、田纪云，国务委员吴学谦、陈慕华等，出席了会议"."""
+    doc = make_doc(
+        *_LEAD, ("国务院", ORG), ("副总理", POS), ("姚依林", P), "、", ("田纪云", P), "，",
+        ("国务委员", POS), ("吴学谦", P), "、", ("陈慕华", P), "等", "，", "出席", "会议", "。",
+    )  # fmt: skip
+    attended = {h for rel, h, _, _ in facts(ex, doc) if rel == "attends"}
+    assert attended == {"姚依林", "田纪云", "吴学谦", "陈慕华"}
+
+
+def test_a_meeting_written_short_is_the_same_meeting() -> None:
+    assert MeetingNames().fullest("总理办公会", ["总理办公会议"]) == "总理办公会议"

@@ -368,11 +368,9 @@ class EventRules:
         # "…，最高人民检察院检察长张鼎丞，出席了会议的开幕式": a comma closes a long list of
         # names that opens the sentence (checked below, once the list is known).
         list_comma = plain in self.list_end_commas
-        if (
-            any(c in self.clause_marks for c in plain)
-            and not self.agent_comma.search(plain)
-            and not list_comma
-        ):
+        if list_comma:
+            plain = ""  # ("等，" closes the list: no rival subject, no blocker)
+        if any(c in self.clause_marks for c in plain) and not self.agent_comma.search(plain):
             return []
         if self.agent_blockers.search(plain):
             return []

@@ -53,8 +53,11 @@ class MeetingNames:
         for other in mentions:
             if len(other) <= len(best):
                 continue
-            same = (key is not None and self.key(other) == key) or (
-                len(name) >= self.min_abbrev and abbreviates(name, other)
+            same = (
+                (key is not None and self.key(other) == key)
+                or (len(name) >= self.min_abbrev and abbreviates(name, other))
+                # "总理办公会" and "总理办公会议": the same meeting, written short
+                or other == name + "议"
             )
             if same:
                 best = other
