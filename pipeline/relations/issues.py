@@ -72,18 +72,12 @@ class IssueRules:
         or without 《》; its 《》 form when the text gives it)."""
         text = text_of(doc)
         for m in self.notice_heading.finditer(text):
-            issuers = [
-                e
-                for e in ents
-                if e.label_ == "ORG" and m.start("issuers") <= e.start_char < m.end("issuers")
-            ]
+            start, end = m.span("issuers")
+            issuers = [e for e in ents if e.label_ == "ORG" and start <= e.start_char < end]
             # Nothing but bodies and separators before 关于: a heading, not a sentence.
-            rest = list(text[m.start("issuers") : m.end("issuers")])
-            for e in issuers:
-                rest[e.start_char - m.start("issuers") : e.end_char - m.start("issuers")] = [""] * (
-                    e.end_char - e.start_char
-                )
-            if not issuers or not self.heading_separators.fullmatch("".join(rest)):
+            bounds = [start, *(x for e in issuers for x in (e.start_char, e.end_char)), end]
+            between = "".join(text[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True))
+            if not issuers or not self.heading_separators.fullmatch(between):
                 continue
             title = m.group("title").strip().removeprefix("《").removesuffix("》")
             named = [e.text for e in ents if e.label_ == "DOCUMENT" and e.text[1:-1] == title]
