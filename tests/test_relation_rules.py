@@ -633,3 +633,14 @@ def test_list_closed_by_deng_and_a_comma(ex: RelationExtractor) -> None:
 
 def test_a_meeting_written_short_is_the_same_meeting() -> None:
     assert MeetingNames().fullest("总理办公会", ["总理办公会议"]) == "总理办公会议"
+
+
+def test_a_person_resigning_in_the_sentence_is_leaving_the_post(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("副省长", POS), ("徐世群", P), "因", "任职", "年龄", "到限", "，", "请求", "辞去", "现任",
+        "职务", "。", ("国务院", ORG), ("总理", POS), ("张三", P), "主持", "会议", "，",
+        ("李四", P), "辞职", "。",
+    )  # fmt: skip
+    holders = {h for rel, h, _, _ in facts(ex, doc) if rel == "holds_position"}
+    assert "徐世群" not in holders
+    assert "张三" in holders  # another name before the resignation: not his

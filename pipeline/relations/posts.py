@@ -80,6 +80,7 @@ class PostRules:
         self.appoint_links = tuple(r["appoint_links"])
         self.clause_openers = frozenset(r["appoint_clause_openers"])
         self.removal_verbs = tuple(r["removal_verbs"])
+        self.resign_words = tuple(r["resign_words"])
         self.elected_links = tuple(r["elected_links"])
         levels = "|".join(map(regex.escape, r["locality_levels"]))
         self.term_prefix = regex.compile(rf"(?P<level>{levels})?{r['term_prefix']}")
@@ -131,6 +132,8 @@ class PostRules:
                 j -= 1
             posts, j = self._post_stack(doc, sent, ents, j, boundary)
             if posts and self._past_term(text, posts[-1], ctx):
+                continue
+            if posts and self._resigns(text, ents, i, sent.end_char):
                 continue
             yield from self._rows(ent, posts, self._list_head_org(ents, j, text, ctx), ctx)
 
@@ -270,6 +273,16 @@ class PostRules:
                 "holds_position", person.text, "PERSON", tail, "ORG", position.text,
                 start, person.end_char, confidence(rule, how), rule, how,
             )  # fmt: skip
+
+    def _resigns(self, text: str, ents: list[Span], i: int, sent_end: int) -> bool:
+        """ "副省长徐世群…因任职年龄到限，请求辞去现任职务": the person is leaving the post (the
+        first resignation word after the name in the sentence, no other name between)."""
+        end = ents[i].end_char
+        hits = [p for w in self.resign_words if (p := text.find(w, end, sent_end)) >= 0]
+        if not hits:
+            return False
+        at = min(hits)
+        return not any(e.label_ == "PERSON" and end <= e.start_char < at for e in ents[i + 1 :])
 
     def _bare(self, doc: Doc, start: int) -> bool:
         before = text_of(doc)[max(0, start - 1) : start]
