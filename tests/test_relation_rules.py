@@ -644,3 +644,17 @@ def test_a_person_resigning_in_the_sentence_is_leaving_the_post(ex: RelationExtr
     holders = {h for rel, h, _, _ in facts(ex, doc) if rel == "holds_position"}
     assert "徐世群" not in holders
     assert "张三" in holders  # another name before the resignation: not his
+
+
+def test_title_locality_never_takes_a_deputy_title(ex: RelationExtractor) -> None:
+    ctx = Context()
+    ex.localities.from_title(ctx, "市人大常委会举行第32次会议 决定任命王书坚为市政府副市长")
+    assert "市" not in ctx.localities
+
+
+def test_a_body_written_short_is_not_the_body_of_one_term(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("黑河市四届人大常委会", ORG), "召开", "会议", "。",
+        ("市人大常委会", ORG), ("主任", POS), ("刘刚", P), "主持", "会议", "。",
+    )  # fmt: skip
+    assert ("holds_position", "刘刚", "黑河市人大常委会", "主任") in facts(ex, doc)

@@ -212,6 +212,7 @@ def test_blind_set_targets(name: str, holds_recall: float) -> None:
         # floors under today's figures (first runs: 0.651 / 0.227 and 0.667 / 0.391; README)
         ("relations_blind6", 0.80, 0.50),
         ("relations_blind7", 0.75, 0.50),
+        ("relations_blind8", 0.74, 0.42),  # first run 0.594 / 0.338
     ],
 )
 def test_third_round_sets(name: str, precision: float, recall: float) -> None:

@@ -23,6 +23,7 @@ class Localities:
         self.party_prefixes = words("party_prefixes")
         self.not_initials = frozenset(r["not_locality_initials"])
         self.not_short_initials = frozenset(r["not_short_locality_initials"])
+        self.term_mark: str = r["term_mark"]
         b = r["bodies"]
         self.government: str = b["government"]
         self.party_committee: str = b["party_committee"]
@@ -192,10 +193,12 @@ class Localities:
                 # Contracted names ("省安委会") only: two- and three-character ones such as 省委
                 # would match unrelated bodies (省纪委监委).
                 for full in reversed(ctx.orgs_seen if len(name) >= 4 else []):
-                    # (not a name that is itself short: 区十五届人大常委会 for 区人大常委会)
+                    # (not a name that is itself short: 区十五届人大常委会 for 区人大常委会; nor
+                    # the body of one term for the body: 黑河市四届人大常委会 for 市人大常委会)
                     if (
                         len(full) > len(name) + 1
                         and not full.startswith(self.levels)
+                        and (self.term_mark not in full or self.term_mark in name)
                         and abbreviates(name, full)
                     ):
                         return full, "text"
