@@ -398,17 +398,18 @@ class EventRules:
                 group.insert(0, prev)
             else:
                 break
-        if list_comma and not self._list_opens_sentence(text, ents, group):
+        if list_comma and not self._list_opens_sentence(text, ents, group, clause_start):
             return []
         return group
 
-    def _list_opens_sentence(self, text: str, ents: list[Span], group: list[Span]) -> bool:
+    def _list_opens_sentence(
+        self, text: str, ents: list[Span], group: list[Span], clause_start: int
+    ) -> bool:
         """At least `min_list_names` names and nothing but posts, bodies and places before
         them in the sentence ("会见了张三，出席了…": 张三 is an object, not a list)."""
         if len(group) < self.min_list_names:
             return False
-        start = max(text.rfind(c, 0, group[0].start_char) for c in self.clause_end) + 1
-        before = self._masked(text, ents, start, group[0].start_char, _BETWEEN)
+        before = self._masked(text, ents, clause_start, group[0].start_char, _BETWEEN)
         return self.list_lead.fullmatch(before) is not None
 
     def _instructs(

@@ -68,7 +68,7 @@ class Localities:
         """Localities and organisations named in a sentence (the meetings are the events')."""
         for i, ent in enumerate(ents):
             label = ent.label_
-            if label in ("GPE", "LOC", "ORG", "MEETING"):
+            if label in ("GPE", "LOC", "ORG"):
                 text = span_text(ent)
             if label in ("GPE", "LOC") or (
                 label == "ORG" and text.endswith(self.org_place_endings)

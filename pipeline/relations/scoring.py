@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,6 @@ from typing import Any
 def _t2s(text: str) -> str:
     """Simplified, without spaces, punctuation of one width (（试行） = (试行): normalisation
     writes brackets full-width inside Chinese text, a gold set may keep the page's)."""
-    import unicodedata
-
     from pipeline.normalise import _converter
 
     return unicodedata.normalize("NFKC", "".join(_converter().convert(text).split()))
