@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.relations.scoring import calibrate
+from pipeline.evaluate.relations import calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETS = ["relations", "relations_heldout", "relations_blind2", "relations_blind3"]

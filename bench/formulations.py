@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import dev_documents  # noqa: E402
 
-from pipeline.formulations import FormulationMatcher, load_lexicon  # noqa: E402
+from pipeline.extract.formulations import FormulationMatcher, load_lexicon  # noqa: E402
 from pipeline.normalise import normalise_text  # noqa: E402
 
 

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import DEV, load_dev_documents  # noqa: E402
 
-from pipeline.document import Document  # noqa: E402
-from pipeline.stages import StageOptions, load_models, process_batch  # noqa: E402
+from pipeline.core.document import Document  # noqa: E402
+from pipeline.run.batch import StageOptions, load_models, process_batch  # noqa: E402
 
 
 def documents(limit: int | None) -> list[Document]:

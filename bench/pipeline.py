@@ -109,15 +109,18 @@ class StageTimer:
 
 
 def _stage_timer() -> StageTimer:
-    from pipeline import aggregate, runner, stages, write
-    from pipeline import nlp as nlp_module
+    from pipeline.analyst import aggregate
+    from pipeline.io import write
+    from pipeline.nlp import build as nlp_module
+    from pipeline.run import batch as stages
+    from pipeline.run import runner
 
     timer = StageTimer()
     timer.wrap_iter(runner, "iter_documents", "ingest")
     timer.wrap(stages, "normalise_document", "normalise")
     timer.wrap_iter(nlp_module, "annotate", "nlp")
-    from pipeline.lac_runner import BatchedLAC
-    from pipeline.ner import CRFEntityTagger
+    from pipeline.nlp.crf import CRFEntityTagger
+    from pipeline.nlp.lac_runner import BatchedLAC
 
     timer.wrap(BatchedLAC, "run", "nlp.lac")
     timer.wrap(CRFEntityTagger, "predict", "nlp.crf")
@@ -143,7 +146,7 @@ def ner_alone(texts: Sequence[str], nlp: Any, ahead: bool = False) -> float:
     at its best, so the ratio does not credit the overlap to the pipeline."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     tokenizer = nlp.tokenizer
     ner = nlp.get_pipe("tifa_ner")
@@ -179,7 +182,7 @@ CPU_SECONDS: dict[str, float] = {}
 
 
 def full_run(inputs: Sequence[Path], timer: StageTimer | None) -> tuple[int, float, dict]:
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     with tempfile.TemporaryDirectory(prefix="tifa_bench_") as tmp:
         if timer is not None:
@@ -195,7 +198,7 @@ def full_run(inputs: Sequence[Path], timer: StageTimer | None) -> tuple[int, flo
 
 def repeated_input(inputs: Sequence[Path], min_mb: float, dest: Path) -> float:
     """Copies of the inputs' documents with fresh ids until ≥ min_mb MB; returns the MB."""
-    from pipeline.ingest import iter_documents
+    from pipeline.io.ingest import iter_documents
 
     docs = [d for d in iter_documents(list(inputs)) if hasattr(d, "raw_text")]
     size = 0
@@ -219,14 +222,15 @@ def repeated_input(inputs: Sequence[Path], min_mb: float, dest: Path) -> float:
 # the models loaded (a single-process run loads them on its first batch).
 _FIRST_BATCH = """
 import os, sys, time
-from pipeline import runner, stages
+from pipeline.run import runner
+from pipeline.run import batch as stages
 def first_batch(docs, options):
     t = time.time()
     stages.load_models(options)
     print(t, time.time(), flush=True)
     os._exit(0)
 runner.prepare_batch = first_batch
-from pipeline.cli import app
+from pipeline.cli.commands import app
 sys.argv = ["tifa", "run", *sys.argv[1:]]
 app()
 """
@@ -264,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not all(p.exists() for p in inputs):
         parser.error(f"input not found: {inputs}")
 
-    from pipeline.ingest import iter_documents
-    from pipeline.stages import StageOptions, load_models, normalise_document
+    from pipeline.io.ingest import iter_documents
+    from pipeline.run.batch import StageOptions, load_models, normalise_document
 
     t0 = time.perf_counter()
     nlp = load_models(StageOptions())[0]

@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.dev.is_dir():
         raise SystemExit(f"dev corpora not found at {args.dev}")
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     tmp = Path(tempfile.mkdtemp(prefix="tifa_bench_report_"))
     try:

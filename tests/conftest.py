@@ -30,7 +30,7 @@ def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for p in src:
         shutil.copy(p, inputs / p.name)
     out = tmp_path_factory.mktemp("seed_out")
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     run_pipeline([inputs], out)
     return out
@@ -40,7 +40,7 @@ def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def samples_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real run over the bundled samples in data/raw."""
     out = tmp_path_factory.mktemp("samples_out")
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     run_pipeline([SAMPLES], out)
     return out

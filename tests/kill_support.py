@@ -3,7 +3,7 @@ real `tifa run` subprocesses killed with SIGKILL, then rerun, then every table c
 clean run's. No mocks: kills are real signals, tables are read back from real Parquet files.
 
 Kills come two ways: at a random moment (`delay`), and at a named point in the writer
-(`crash_at`, via TIFA_CRASH_AT, see pipeline/write.py::checkpoint) so that short windows such as
+(`crash_at`, via TIFA_CRASH_AT, see pipeline/io/write.py::checkpoint) so that short windows such as
 "between two tables of a replacement" are hit on every run, not by luck.
 """
 
@@ -244,7 +244,7 @@ def kill_and_recover(
 def rerun_in_process(inputs: list[Path], out: Path, *args: str) -> None:
     """The rerun in this process (models stay loaded between tests: faster in CI). Only the
     options the kill tests use are understood."""
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     kwargs: dict = {}
     it = iter(args)

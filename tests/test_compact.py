@@ -21,11 +21,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.compact import compact, parse_size, plan
-from pipeline.lock import OutputLock
-from pipeline.runner import run_pipeline
-from pipeline.schema import BATCH_TABLES, DERIVED_TABLES
-from pipeline.write import existing_documents, existing_error_keys, table_files
+from pipeline.io.compact import compact, parse_size, plan
+from pipeline.io.lock import OutputLock
+from pipeline.io.schema import BATCH_TABLES, DERIVED_TABLES
+from pipeline.io.write import existing_documents, existing_error_keys, table_files
+from pipeline.run.runner import run_pipeline
 
 from .kill_support import ROOT, make_corpus, problems, snapshot
 from .table_hashes import table_digests
@@ -185,8 +185,8 @@ def test_runs_after_compaction_skip_and_replace_in_the_new_home(world: dict) -> 
 
 
 def test_views_kwic_and_report_see_every_row_after_compaction(world: dict) -> None:
-    from pipeline.kwic import kwic
-    from pipeline.views import write_views
+    from pipeline.analyst.kwic import kwic
+    from pipeline.analyst.views import write_views
 
     out = fresh(world, "views")
     old_views = write_views(out)  # as the last run left it, over this folder

@@ -19,8 +19,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.lock import LOCK_NAME, OutputLock, OutputLocked
-from pipeline.runner import run_pipeline
+from pipeline.io.lock import LOCK_NAME, OutputLock, OutputLocked
+from pipeline.run.runner import run_pipeline
 
 from .kill_support import (
     descendants,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.formulations import CATEGORIES as FORMULATION_CATEGORIES
+from pipeline.extract.formulations import CATEGORIES as FORMULATION_CATEGORIES
 
 REPO = Path(__file__).resolve().parents[1]
 LEXICON_PATH = REPO / "pipeline/resources/formulations.yaml"

@@ -7,8 +7,8 @@ from collections import defaultdict
 
 import pytest
 
-from pipeline.formulations import FormulationMatcher, get_candidate_finder, load_lexicon
-from pipeline.nlp import get_nlp
+from pipeline.extract.formulations import FormulationMatcher, get_candidate_finder, load_lexicon
+from pipeline.nlp.build import get_nlp
 from pipeline.normalise import normalise_text
 
 from .conftest import dev_documents

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.chunked import chunk_bounds
-from pipeline.runner import run_pipeline
+from pipeline.run.huge import chunk_bounds
+from pipeline.run.runner import run_pipeline
 
 from .conftest import DEV
 from .kill_support import run_tifa
@@ -202,7 +202,7 @@ def test_limit_is_in_bytes_for_jsonl_and_a_document_under_it_is_read(tmp_path: P
     text = "改革开放。" * 1000  # 5,000 characters, 15,000 bytes
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps({"id": "x", "text": text}, ensure_ascii=False) + "\n", "utf-8")
-    from pipeline.ingest import iter_documents
+    from pipeline.io.ingest import iter_documents
 
     (err,) = list(iter_documents([path], max_doc_bytes=14_000))
     assert err.error_type == "DocumentTooLarge"

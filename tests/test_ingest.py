@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dates import parse_date
-from pipeline.ingest import FieldMap, IngestError, detect_encoding, iter_documents
+from pipeline.core.dates import parse_date
+from pipeline.io.ingest import FieldMap, IngestError, detect_encoding, iter_documents
 
 TEXT = "湖北省委书记张明主持召开会议，强调坚决做到“两个维护”。２０２５年３月８日。"
 TRADITIONAL = "湖北省委書記張明主持召開會議，強調堅決做到「兩個維護」。"

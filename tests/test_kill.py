@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from pipeline.runner import run_pipeline
+from pipeline.run.runner import run_pipeline
 
 from .kill_support import Kill, kill_and_recover, make_corpus, problems, run_tifa, snapshot
 

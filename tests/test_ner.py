@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import spacy
 
-from pipeline.ner import decode_bioes
-from pipeline.ner_features import char_features
-from pipeline.nlp import DEFAULT_NER_MODEL, build_nlp
-from pipeline.train_ner import bioes, read_peoples_daily
+from pipeline.nlp.build import DEFAULT_NER_MODEL, build_nlp
+from pipeline.nlp.crf import decode_bioes
+from pipeline.nlp.crf_features import char_features
+from pipeline.nlp.train import bioes, read_peoples_daily
 
 SHARED_NER = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ner"
 needs_model = pytest.mark.skipif(
@@ -159,8 +159,8 @@ def test_compiled_inference_equals_crfsuite_tagger() -> None:
     """crf_inference must give CRFsuite's own tags (its reason to exist is speed only)."""
     import pycrfsuite
 
-    from pipeline.crf_inference import CompiledCRF
-    from pipeline.nlp import get_runner
+    from pipeline.nlp.crf_inference import CompiledCRF
+    from pipeline.nlp.lac_runner import get_runner
 
     sentences = [
         "中共中央政治局常委、国务院副总理丁薛祥出席开幕式并致辞。",
@@ -200,7 +200,7 @@ def test_compiled_inference_equals_crfsuite_tagger() -> None:
 def test_fused_tokenizer_gives_the_component_result() -> None:
     """The LAC tokenizer runs the model itself when the pipeline has tifa_ner (one Doc build,
     no re-tokenising); the Docs must be what the component alone would make."""
-    from pipeline.nlp import annotate
+    from pipeline.nlp.build import annotate
 
     texts = [
         "辽宁省委常委、沈阳市委书记徐文才出席。1998年1月，江泽民同志在北京会见外宾。",
@@ -259,8 +259,8 @@ def test_span_probabilities_are_crfsuite_marginals() -> None:
     span's probability (all of its tags at once) is at most the marginal of each of its tags."""
     import pycrfsuite
 
-    from pipeline.crf_inference import CompiledCRF
-    from pipeline.nlp import get_runner
+    from pipeline.nlp.crf_inference import CompiledCRF
+    from pipeline.nlp.lac_runner import get_runner
 
     sentences = ["毛主席和周总理接见了外宾。", "国务院副总理丁薛祥出席开幕式并致辞。"]
     analyses = get_runner("batched").run(sentences)
@@ -311,7 +311,7 @@ def test_doubtful_person_needs_evidence(
     confident: set[str],
     expected: bool,
 ) -> None:
-    from pipeline.ner import _supported
+    from pipeline.nlp.crf import _supported
 
     # The span under test is doubtful; in the 'list' case item 1 is sure, in the 'doubtful
     # list' case both items are doubtful.
@@ -362,7 +362,7 @@ def test_entities_carry_no_layout_whitespace() -> None:
 
 
 def test_name_character_counts_come_from_training_names() -> None:
-    from pipeline.train_ner import name_character_counts
+    from pipeline.nlp.train import name_character_counts
 
     counts = name_character_counts(
         [("李华和张晓明来了", {(0, 2, "PERSON"), (3, 6, "PERSON")}), ("北京", {(0, 2, "LOC")})]
@@ -376,7 +376,7 @@ def test_forward_backward_equals_enumeration() -> None:
     far apart enough to underflow a naive product)."""
     import itertools
 
-    from pipeline.crf_inference import forward_backward
+    from pipeline.nlp.crf_inference import forward_backward
 
     rng = np.random.default_rng(7)
     n_tags, steps = 3, 5

@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.nlp import (
+from pipeline.nlp.build import (
     DEFAULT_NER_MODEL,
     DEFAULT_PKUSEG_MODEL,
     annotate,
@@ -210,9 +210,9 @@ def test_pkuseg_tokenizer_pipeline(pkuseg_nlp, lac_docs):
 
 def test_pkuseg_whole_batch_runs(pkuseg_nlp, monkeypatch):
     """Domain spans, relations, every table from Docs with pkuseg tokens: rows, no errors."""
-    from pipeline import nlp as nlp_module
-    from pipeline.document import Document
-    from pipeline.stages import StageOptions, process_batch
+    from pipeline.core.document import Document
+    from pipeline.nlp import build as nlp_module
+    from pipeline.run.batch import StageOptions, process_batch
 
     # The stage builds its pipeline through get_nlp; hand it this module's instead of loading
     # the pkuseg model a second time.
@@ -271,10 +271,10 @@ def test_fetch_pkuseg_command(tmp_path):
 
 
 def test_run_cli_char_tokenizer(tmp_path):
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     if "tokenizer" not in inspect.signature(run_pipeline).parameters:
-        pytest.skip("pipeline.runner.run_pipeline does not pass tokenizer/pkuseg_model on yet")
+        pytest.skip("pipeline.run.runner.run_pipeline does not pass tokenizer/pkuseg_model on yet")
     import pandas as pd
 
     out = tmp_path / "out"
@@ -306,7 +306,7 @@ def test_run_cli_char_tokenizer(tmp_path):
 
 
 def test_hanlp_label_mapping():
-    from pipeline.ner_hanlp import map_label
+    from pipeline.nlp.hanlp import map_label
 
     assert [map_label(x) for x in ("NR", "PER", "PERSON", "nr")] == ["PERSON"] * 4
     assert [map_label(x) for x in ("NT", "ORG")] == ["ORG"] * 2
@@ -388,7 +388,7 @@ def test_hanlp_backend_tags_with_a_model_from_disk(hanlp_model):
 
 def test_hanlp_invalid_tag_sequence_costs_one_sentence(monkeypatch):
     """HanLP's IOBES decoder raises on an invalid sequence; only that sentence loses entities."""
-    from pipeline import ner_hanlp
+    from pipeline.nlp import hanlp as ner_hanlp
 
     class InvalidTagSequence(Exception):  # HanLP's exception, matched by name
         pass

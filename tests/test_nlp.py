@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluate import evaluate_ner, read_cluener, read_tagged
-from pipeline.nlp import annotate, entity_label, get_nlp, lac_label_table
+from pipeline.evaluate.ner import evaluate_ner, read_cluener, read_tagged
+from pipeline.nlp.build import annotate, get_nlp
+from pipeline.nlp.labels import entity_label, lac_label_table
 from pipeline.normalise import normalise
 
 from .conftest import NER, seed_path
@@ -232,7 +233,7 @@ def test_doc_built_from_arrays_equals_doc_init() -> None:
     from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH, POS, SENT_START, TAG
     from spacy.tokens import Doc
 
-    from pipeline.nlp import _doc_with_annotations
+    from pipeline.nlp.lac_tokenizer import _doc_with_annotations
 
     vocab = spacy.blank("zh").vocab
     rng = random.Random(0)
@@ -261,7 +262,7 @@ def test_doc_built_from_arrays_equals_doc_init() -> None:
 def test_array_sentences_and_offsets_equal_spacy_objects(nlp) -> None:
     """sentence_bounds / token_boundaries / doc_text read arrays; they must equal what
     doc.sents, the tokens and doc.text give."""
-    from pipeline.nlp import doc_text, sentence_bounds, token_boundaries
+    from pipeline.nlp.docs import doc_text, sentence_bounds, token_boundaries
 
     texts = [
         "湖北省委常委、省委秘书长陈向东出席会议并讲话。\n\n省长张明主持。",

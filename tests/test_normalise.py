@@ -597,7 +597,7 @@ SCRAPED = Path(__file__).parent / "data" / "scraped_pages"
 
 @pytest.mark.parametrize("part, min_sites", [("dev", 5), ("blind", 15), ("blind2", 8)])
 def test_scraped_pages_lose_chrome_not_body(part: str, min_sites: int) -> None:
-    from pipeline.evaluate import evaluate_page_cleaning
+    from pipeline.evaluate.pages import evaluate_page_cleaning
 
     report = evaluate_page_cleaning(SCRAPED / part)
     assert report["sites"] >= min_sites
@@ -610,7 +610,7 @@ def test_scraped_pages_lose_chrome_not_body(part: str, min_sites: int) -> None:
 
 def test_scraped_pages_without_their_titles() -> None:
     # As .txt files: the title comes from the page's own <title> line or its shape.
-    from pipeline.evaluate import evaluate_page_cleaning
+    from pipeline.evaluate.pages import evaluate_page_cleaning
 
     report = evaluate_page_cleaning(SCRAPED / "dev", use_titles=False)
     assert report["body_removed"] == []

@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.io.schema import BATCH_TABLES, SCHEMAS
 from pipeline.normalise import fullwidth_to_halfwidth, remove_pinyin_annotations
-from pipeline.runner import run_pipeline
-from pipeline.schema import BATCH_TABLES, SCHEMAS
+from pipeline.run.runner import run_pipeline
 
 from .conftest import ROOT, SAMPLES, seed_path
 

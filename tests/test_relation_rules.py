@@ -10,10 +10,10 @@ import pytest
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from pipeline.persons import PersonNames
-from pipeline.relations import Context, RelationExtractor
-from pipeline.relations.meetings import MeetingNames
-from pipeline.relations.scoring import canonical_role, relation_key
+from pipeline.evaluate.relations import canonical_role, relation_key
+from pipeline.extract.persons import PersonNames
+from pipeline.extract.relations import Context, RelationExtractor
+from pipeline.extract.relations.meetings import MeetingNames
 
 _END = frozenset("。！？")
 

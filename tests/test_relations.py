@@ -7,8 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.evaluate import evaluate_relations, extract_relations_for_records
-from pipeline.relations.scoring import canonical_role
+from pipeline.evaluate.relations import (
+    canonical_role,
+    evaluate_relations,
+    extract_relations_for_records,
+)
 
 from .conftest import ROOT, seed_path
 
@@ -223,7 +226,7 @@ def test_third_round_sets(name: str, precision: float, recall: float) -> None:
 
 def test_confidence_is_calibrated() -> None:
     """Rows at confidence >= 0.8 are >= 95% right on the gold sets (README: calibration)."""
-    from pipeline.relations.scoring import calibrate
+    from pipeline.evaluate.relations import calibrate
 
     report = calibrate(
         GOLD,
@@ -246,7 +249,7 @@ def dev_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     if not DEV.is_dir():
         pytest.skip("dev corpus not available in ../shared/corpora/dev")
-    from pipeline.runner import run_pipeline
+    from pipeline.run.runner import run_pipeline
 
     out = tmp_path_factory.mktemp("dev_out")
     run_pipeline([DEV], out)

@@ -21,9 +21,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.analyst.views import ANALYST_VIEWS, VIEWS_FILE
 from pipeline.cli import app
-from pipeline.runner import run_pipeline
-from pipeline.views import ANALYST_VIEWS, VIEWS_FILE
+from pipeline.run.runner import run_pipeline
 from tests.conftest import SAMPLES
 
 NEW_DOC = "xianning_rural_work_conference.txt"
@@ -201,7 +201,7 @@ def test_report_has_every_section_chart_and_concordance(two_nights: dict) -> Non
 
 
 def test_report_lists_the_errors_of_its_night(tmp_path: Path) -> None:
-    from pipeline.report import write_report
+    from pipeline.analyst.report import write_report
 
     out = tmp_path / "out"
     run_pipeline([SAMPLES / "broken_truncated_scrape.jsonl", SAMPLES / NEW_DOC], out)
@@ -340,7 +340,7 @@ def test_kwic_prints_a_formulation_and_a_string(two_nights: dict) -> None:
 
 
 def test_kwic_function_finds_every_occurrence(two_nights: dict) -> None:
-    from pipeline.kwic import kwic
+    from pipeline.analyst.kwic import kwic
 
     out = two_nights["out"]
     texts = dict(_con(out).execute("SELECT doc_id, text FROM documents").fetchall())
@@ -408,7 +408,7 @@ def test_progress_counts_bytes_up_to_the_input_size(tmp_path: Path) -> None:
 
 
 def test_report_of_a_night_where_every_input_failed(tmp_path: Path) -> None:
-    from pipeline.report import write_report
+    from pipeline.analyst.report import write_report
 
     out = tmp_path / "out"
     run_pipeline([SAMPLES / "broken_truncated_scrape.jsonl"], out)
@@ -431,7 +431,7 @@ def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> 
 
 
 def test_run_ids_sort_by_start_even_within_one_second() -> None:
-    from pipeline.runner import new_run_id
+    from pipeline.run.runner import new_run_id
 
     ids = [new_run_id() for _ in range(500)]
     assert ids == sorted(ids) and len(set(ids)) == 500

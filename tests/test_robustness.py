@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.document import content_hash
-from pipeline.ingest import iter_documents, printable
-from pipeline.write import DatasetWriter
+from pipeline.core.document import content_hash
+from pipeline.io.ingest import iter_documents, printable
+from pipeline.io.write import DatasetWriter
 
 from .kill_support import run_tifa
 

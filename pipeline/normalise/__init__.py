@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.boilerplate import Boilerplate, BoilerplateCounter, line_key
+from pipeline.core.textutil import HAN
+from pipeline.normalise.boilerplate import Boilerplate, BoilerplateCounter, line_key
 from pipeline.normalise.chrome import CUT, Removal, page_lines, pattern_chrome
 from pipeline.normalise.edits import Offsets
 from pipeline.normalise.metadata import detect_title
@@ -58,7 +59,6 @@ from pipeline.normalise.steps import (
     to_simplified,
     unwrap_lines,
 )
-from pipeline.textutil import HAN
 
 __all__ = [
     "HAN",

@@ -26,7 +26,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from pipeline.boilerplate import line_key
+from pipeline.core.textutil import HAN, HSPACE, HSPACE_CHARS, read_resource_lines
+from pipeline.normalise.boilerplate import line_key
 from pipeline.normalise.edits import (
     Edit,
     Offsets,
@@ -44,7 +45,6 @@ from pipeline.normalise.metadata import (
     might_be_credit,
     split_credit,
 )
-from pipeline.textutil import HAN, HSPACE, HSPACE_CHARS, read_resource_lines
 
 _CHROME_PATTERNS = read_resource_lines("chrome_patterns.txt")
 # Fragments (unanchored) are searched over the whole text: each starts with a literal, so the

@@ -16,10 +16,10 @@ import re
 
 import regex
 
-from pipeline.dates import parse_date
+from pipeline.core.dates import parse_date
+from pipeline.core.textutil import HAN, HSPACE, HSPACE_CHARS, SENT_FINAL, alternation
 from pipeline.normalise.edits import Edit
 from pipeline.normalise.steps import RULES
-from pipeline.textutil import HAN, HSPACE, HSPACE_CHARS, SENT_FINAL, alternation
 
 _MD_KEYS: dict[str, str] = {}
 for _field_name, _keys in RULES["metadata_keys"].items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pipeline.textutil import CLOSERS, SENT_FINAL
+from pipeline.core.textutil import CLOSERS, SENT_FINAL
 
 _RX_SENT_END = re.compile(rf"[{SENT_FINAL}]+[{CLOSERS}]*|\n")
 _SOFT_BOUNDARIES = frozenset("，；、：,;:")

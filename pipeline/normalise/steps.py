@@ -14,15 +14,8 @@ from itertools import chain
 
 import numpy as np
 
-from pipeline.normalise.edits import (
-    Edit,
-    Offsets,
-    apply_edits,
-    drop_overlaps,
-    sub,
-)
-from pipeline.resource_files import load_yaml
-from pipeline.textutil import (
+from pipeline.core.resources import load_yaml
+from pipeline.core.textutil import (
     CJK_PUNCT,
     CLOSERS,
     HAN,
@@ -32,6 +25,13 @@ from pipeline.textutil import (
     alternation,
     is_han_char,
     read_resource_lines,
+)
+from pipeline.normalise.edits import (
+    Edit,
+    Offsets,
+    apply_edits,
+    drop_overlaps,
+    sub,
 )
 
 RULES = load_yaml(RESOURCES / "normalise_rules.yaml")

@@ -1,0 +1,141 @@
+"""Dashboard tables derived from the batch tables, rebuilt whole after every run.
+
+DuckDB aggregates straight from the Parquet files (out of core), so this step's memory does not
+grow with the corpus; only the aggregated result is materialised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.extract.formulations import get_matcher, score_candidate
+from pipeline.extract.persons import build_persons
+from pipeline.io.schema import SCHEMAS
+from pipeline.io.storage import Store
+from pipeline.io.write import DatasetWriter, table_parts
+
+
+def _source(out: Store, table: str) -> str:
+    files = [out.url(name) for name in table_parts(out, table)]
+    if not files:
+        # An empty relation with the declared columns keeps the SQL the same for a fresh --out.
+        cols = ", ".join(
+            f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
+        )
+        return f"(SELECT {cols} WHERE FALSE)"
+    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in files)
+    return f"read_parquet([{listing}])"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    return "BIGINT"
+
+
+def _arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:
+    result = rel.arrow()
+    return result.read_all() if hasattr(result, "read_all") else result
+
+
+def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
+    return _arrow(
+        con.sql(
+            f"""
+            SELECT f.formulation_id, f.canonical, f.category,
+                   d.year::INTEGER AS year, month(d.published_at)::INTEGER AS month, d.source,
+                   count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+            FROM {_source(out, "formulations")} f
+            JOIN {_source(out, "documents")} d USING (doc_id)
+            GROUP BY ALL
+            ORDER BY formulation_id, year NULLS FIRST, month NULLS FIRST, source NULLS FIRST
+            """
+        )
+    )
+
+
+def build_formulation_candidates(
+    con: duckdb.DuckDBPyConnection, out: Store, lexicon: str | None = None
+) -> pa.Table:
+    grouped = _arrow(
+        con.sql(
+            f"""
+            SELECT text,
+                   -- the strongest evidence any mention gave
+                   CASE WHEN bool_or(pattern = 'quoted_numeral') THEN 'quoted_numeral'
+                        WHEN bool_or(pattern = 'enumeration') THEN 'enumeration'
+                        WHEN bool_or(pattern = 'numeral_compound') THEN 'numeral_compound'
+                        ELSE 'numeral_measure' END AS pattern,
+                   count(DISTINCT doc_id)::INTEGER AS n_docs,
+                   count(*)::INTEGER AS n_mentions,
+                   count(*) FILTER (WHERE pattern = 'quoted_numeral')::INTEGER AS n_quoted,
+                   min(published_at) AS first_seen,
+                   max(published_at) AS last_seen,
+                   -- the shortest sentence; ties broken by doc_id and position, so identical
+                   -- reruns give identical tables
+                   arg_min(sentence, (length(sentence), doc_id, start, sentence))
+                       AS example_sentence,
+                   arg_min(doc_id, (length(sentence), doc_id, start, sentence)) AS example_doc_id
+            FROM {_source(out, "candidate_mentions")}
+            GROUP BY text
+            """
+        )
+    )
+    rows = grouped.to_pylist()
+    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).forms
+    rows = [r for r in rows if r["text"] not in lexicon_forms]
+    for r in rows:
+        r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])
+    rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+    return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
+
+
+def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
+    return _arrow(
+        con.sql(
+            f"""
+            SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation,
+                   min(d.published_at) AS first_seen, max(d.published_at) AS last_seen,
+                   count(DISTINCT r.doc_id) AS n_docs, count(*) AS n_mentions,
+                   min(r.doc_id) AS example_doc_id
+            FROM {_source(out, "relations")} r
+            JOIN {_source(out, "documents")} d USING (doc_id)
+            WHERE r.relation = 'holds_position'
+            GROUP BY ALL
+            ORDER BY person, first_seen NULLS LAST, role
+            """
+        )
+    )
+
+
+def rebuild_derived_tables(
+    out_dir: Path | str | Store, writer: DatasetWriter, lexicon: str | None = None
+) -> dict[str, int]:
+    out = Store(out_dir)
+    con = duckdb.connect()
+    out.register(con)
+    try:
+        built = {
+            "formulation_counts": build_formulation_counts(con, out),
+            "formulation_candidates": build_formulation_candidates(con, out, lexicon),
+            "people": build_people(con, out),
+            "persons": build_persons(con, lambda table: _source(out, table)),
+        }
+    finally:
+        con.close()
+    for name, table in built.items():
+        writer.write_whole(name, table)
+    return {name: t.num_rows for name, t in built.items()}

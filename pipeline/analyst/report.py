@@ -1,0 +1,642 @@
+"""The nightly HTML report: `DIR/reports/<run_id>.html` for the last completed run, plus
+`DIR/reports/index.html` listing every run.
+
+Each page is self-contained and opens offline from disk: CSS and a few lines of vanilla
+JavaScript are inline, charts are inline SVG drawn here (`pipeline/analyst/charts.py`), and nothing is
+loaded from anywhere else. Four sections:
+
+* **the run** — documents, characters, time, skipped/replaced, errors by type with examples;
+* **new tonight** — formulations first seen in the archive tonight, new discovery candidates
+  (ranked), new person–post pairs, each with its sentence and document (the `new_tonight` view);
+* **trends** — mentions per year (per month when the archive spans three years or less) of the
+  top formulations, of every category and of the top formulations within each category, and
+  the biggest risers and fallers of tonight's documents against the archive (rate per 10,000
+  characters; on the first night, the latest period against the earlier ones);
+* **in context** — a keyword-in-context concordance of each formulation, filterable in the page.
+
+Every query runs in DuckDB over the Parquet files through the views of `pipeline/analyst/views.py`, so
+memory does not grow with the archive; only what the page shows is fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from pipeline import __version__
+from pipeline.analyst.charts import bar_chart, line_chart
+from pipeline.analyst.views import connect_views
+from pipeline.core.faults import checkpoint
+from pipeline.io.write import table_files
+
+REPORTS = "reports"
+# runs with its timestamps as naive UTC: fetching TIMESTAMPTZ into Python needs pytz.
+_RUNS = (
+    "(SELECT * REPLACE (make_timestamp(epoch_us(started_at)) AS started_at, "
+    "make_timestamp(epoch_us(finished_at)) AS finished_at) FROM runs)"
+)
+INDEX = "index.html"
+
+
+class ReportError(RuntimeError):
+    """The output folder has nothing to report on (no completed run)."""
+
+
+@dataclass
+class ReportSettings:
+    top: int = 8  # formulations per trend chart
+    per_category: int = 5  # formulations per category chart
+    kwic_width: int = 30  # characters of context either side
+    kwic_per_formulation: int = 25  # concordance rows per formulation (newest first)
+    new_per_kind: int = 40  # rows per kind in "new tonight"
+    error_examples: int = 3
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    row = con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+def _e(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return escape(value.strftime("%Y-%m-%d %H:%M UTC"))
+    if isinstance(value, date):
+        return escape(value.isoformat())
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+def _mark(sentence: str | None, term: str | None, around: int = 45) -> str:
+    """The sentence, escaped, with `term` highlighted where it occurs; a long sentence is cut to
+    `around` characters either side of the term (or its start when the term is not in it)."""
+    text = (sentence or "").strip()
+    at = text.find(term) if term else -1
+    if at < 0:
+        return escape(text[: 2 * around]) + ("…" if len(text) > 2 * around else "")
+    lo, hi = max(0, at - around), min(len(text), at + len(term) + around)
+    return (
+        ("…" if lo else "")
+        + escape(text[lo:at])
+        + f"<mark>{escape(term)}</mark>"
+        + escape(text[at + len(term) : hi])
+        + ("…" if hi < len(text) else "")
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = None) -> str:
+    num = num or set()
+    head = "".join(f"<th{' class=num' if i in num else ''}>{h}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _doc_ref(row: dict) -> str:
+    when = _e(row.get("published_at")) or "undated"
+    title = _e(row.get("title")) or _e(row.get("doc_id"))
+    return f'{title}<br><span class="muted">{_e(row.get("doc_id"))} · {when}</span>'
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def _run_section(con: duckdb.DuckDBPyConnection, run: dict, s: ReportSettings) -> str:
+    seconds = (run["finished_at"] - run["started_at"]).total_seconds()
+    n_archive = _one(con, "SELECT count(*) FROM documents")
+    stats = [
+        (run["n_documents"], "documents written"),
+        (run["n_chars"], "characters"),
+        (f"{seconds:,.1f} s", "run time"),
+        (run["n_skipped"], "unchanged, skipped"),
+        (run["n_replaced"], "changed, replaced"),
+        (run["n_errors"], "errors"),
+        (n_archive, "documents in the archive"),
+    ]
+    html = ['<section id="run"><h2>The run</h2><div class="stats">']
+    html += [f'<div class="stat"><b>{_e(v)}</b><span>{label}</span></div>' for v, label in stats]
+    html.append("</div>")
+    html.append(
+        f'<p class="muted">run {_e(run["run_id"])} · started {_e(run["started_at"])} · '
+        f"finished {_e(run['finished_at'])} · {_e(run['workers'])} worker(s) · "
+        f"tifa {_e(run['version'])}</p>"
+    )
+    errors = _rows(
+        con,
+        """
+        SELECT error_type, count(*) AS n,
+               list(struct_pack(source_file := source_file, doc_id := doc_id,
+                                message := message)
+                    ORDER BY source_file, doc_id, message)[1:?] AS examples
+        FROM errors WHERE run_id = ?
+        GROUP BY error_type ORDER BY n DESC, error_type
+        """,
+        [s.error_examples, run["run_id"]],
+    )
+    html.append("<h3>Errors by type</h3>")
+    if errors:
+        rows = []
+        for e in errors:
+            ex = "".join(
+                f"<div><code>{_e(x['source_file'])}</code>"
+                f"{' · ' + _e(x['doc_id']) if x['doc_id'] else ''}: {_e(x['message'])}</div>"
+                for x in e["examples"]
+            )
+            rows.append([f'<span class="pill">{_e(e["error_type"])}</span>', _e(e["n"]), ex])
+        html.append(_table(["error type", "rows", "examples (file: message)"], rows, {1}))
+        stored = sum(e["n"] for e in errors)
+        if stored < run["n_errors"]:
+            html.append(
+                f'<p class="muted">{run["n_errors"] - stored} more failures tonight were already '
+                "known from earlier runs (each failure is stored once, with the run that first "
+                "saw it).</p>"
+            )
+    elif run["n_errors"]:
+        html.append(
+            f'<p class="muted">{run["n_errors"]} failures tonight, all already known from earlier '
+            "runs (see their reports or the errors table).</p>"
+        )
+    else:
+        html.append('<p class="muted">No errors tonight.</p>')
+    html.append("</section>")
+    return "".join(html)
+
+
+_NEW_KINDS = [
+    ("formulation", "Formulations seen for the first time", "formulation", "category"),
+    ("candidate", "New discovery candidates (not in the lexicon), ranked", "candidate", "pattern"),
+    ("appointment", "New person–post pairs", "person", "post @ organisation"),
+]
+
+
+def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
+    items = _rows(con, "SELECT * FROM new_tonight")
+    html = ['<section id="new"><h2>New tonight</h2>']
+    html.append(
+        '<p class="muted">First seen in the archive: no document written by an earlier run '
+        "mentions it.</p>"
+    )
+    for kind, heading, label, detail in _NEW_KINDS:
+        rows = [r for r in items if r["kind"] == kind]
+        html.append(f'<h3 id="new-{kind}">{heading} <span class="pill">{len(rows)}</span></h3>')
+        if not rows:
+            html.append('<p class="muted">None tonight.</p>')
+            continue
+        table_rows = [
+            [
+                _e(r["rank"]),
+                f"<b>{_e(r['item'])}</b>",
+                _e(r["detail"]),
+                _e(r["n_docs"]),
+                _e(r["n_mentions"]),
+                _mark(r["sentence"], r["item"] if kind != "appointment" else None),
+                _doc_ref(r),
+            ]
+            for r in rows[: s.new_per_kind]
+        ]
+        html.append(
+            _table(
+                ["#", label, detail, "docs", "mentions", "sentence", "document"],
+                table_rows,
+                {0, 3, 4},
+            )
+        )
+        if len(rows) > s.new_per_kind:
+            html.append(
+                f'<p class="muted">… and {len(rows) - s.new_per_kind} more '
+                f"(<code>SELECT * FROM new_tonight WHERE kind = '{kind}'</code>).</p>"
+            )
+    html.append("</section>")
+    return "".join(html)
+
+
+def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
+    """'month' when the dated documents span at most three years, else 'year'; and the labels
+    of every period from the first to the last (gaps included, so a silence shows as zero)."""
+    lo, hi, n_month = con.execute(
+        "SELECT min(year), max(year), count(*) FILTER (WHERE published_at IS NOT NULL) "
+        "FROM t_docs WHERE year IS NOT NULL"
+    ).fetchone()
+    if lo is None:
+        return "year", []
+    if hi - lo <= 2 and n_month:
+        lo_m, hi_m = con.execute(
+            "SELECT min(date_trunc('month', published_at)), max(date_trunc('month', "
+            "published_at)) FROM t_docs"
+        ).fetchone()
+        labels = []
+        y, m = lo_m.year, lo_m.month
+        while (y, m) <= (hi_m.year, hi_m.month):
+            labels.append(f"{y}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return "month", labels
+    return "year", [str(y) for y in range(lo, hi + 1)]
+
+
+def _period_cells(con: duckdb.DuckDBPyConnection, grain: str) -> list[dict]:
+    """Mentions per (formulation, category, period label), fetched once for every chart."""
+    label_sql = "strftime(period, '%Y-%m')" if grain == "month" else "year::VARCHAR"
+    cond = "granularity = 'month'" if grain == "month" else "year IS NOT NULL"
+    return _rows(
+        con,
+        f"SELECT canonical, category, {label_sql} AS label, sum(n_mentions) AS n "
+        f"FROM t_trends WHERE {cond} GROUP BY ALL",
+    )
+
+
+def _series(
+    cells: list[dict], key: str, names: list[str], labels: list[str]
+) -> list[tuple[str, list[float]]]:
+    index: dict[tuple[str, str], float] = {}
+    for c in cells:
+        index[(c[key], c["label"])] = index.get((c[key], c["label"]), 0) + c["n"]
+    return [(n, [float(index.get((n, lab), 0)) for lab in labels]) for n in names]
+
+
+def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str, list[dict]]:
+    """Formulations whose rate (mentions per 10,000 characters) changed most: tonight's
+    documents against the rest of the archive; on the first night (no archive yet), the latest
+    period against the earlier ones."""
+    n_before = _one(con, "SELECT count(*) FROM t_docs WHERE run_id <= ?", [since])
+    if n_before and _one(con, "SELECT count(*) FROM t_docs WHERE run_id > ?", [since]):
+        now_cond, before_cond = "d.run_id > $since", "d.run_id <= $since"
+        what = "tonight's documents against the archive before tonight"
+    else:
+        if grain == "month":
+            latest = _one(con, "SELECT max(date_trunc('month', published_at)) FROM t_docs")
+            if latest is None:
+                return "", []
+            now_cond = "date_trunc('month', d.published_at) = $latest"
+            before_cond = "date_trunc('month', d.published_at) < $latest"
+            what = f"{latest:%Y-%m} against the earlier months (first night: no archive yet)"
+        else:
+            latest = _one(con, "SELECT max(year) FROM t_docs")
+            if latest is None:
+                return "", []
+            now_cond, before_cond = "d.year = $latest", "d.year < $latest"
+            what = f"{latest} against the earlier years (first night: no archive yet)"
+        since = latest
+    params = {"since": since} if "$since" in now_cond else {"latest": since}
+    chars = con.execute(
+        f"SELECT sum(n_chars) FILTER (WHERE {now_cond}), sum(n_chars) FILTER (WHERE "
+        f"{before_cond}) FROM t_docs d",
+        params,
+    ).fetchone()
+    if not chars[0] or not chars[1]:
+        return what, []
+    params |= {"now_chars": chars[0], "before_chars": chars[1]}
+    rows = _rows(
+        con,
+        f"""
+        SELECT any_value(f.canonical) AS canonical,
+               count(*) FILTER (WHERE {now_cond}) AS n_now,
+               count(*) FILTER (WHERE {before_cond}) AS n_before,
+               10000.0 * n_now / $now_chars AS rate_now,
+               10000.0 * n_before / $before_chars AS rate_before,
+               rate_now - rate_before AS change
+        FROM t_forms f JOIN t_docs d USING (doc_id)
+        GROUP BY f.formulation_id
+        HAVING n_now + n_before >= 3
+        ORDER BY change DESC, canonical
+        """,
+        params,
+    )
+    return what, rows
+
+
+def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSettings) -> str:
+    # The section asks a few dozen small questions: read the Parquet files once into temporary
+    # tables of the columns it needs (no document text), not once per question.
+    con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE t_docs AS "
+        "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE t_forms AS SELECT doc_id, formulation_id, canonical "
+        "FROM formulations"
+    )
+    grain, labels = _periods(con)
+    html = ['<section id="trends"><h2>Trends</h2>']
+    undated = _one(con, "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NULL")
+    off_chart = _one(
+        con,
+        "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL AND "
+        "granularity <> 'month'",
+    )
+    note = f"Mentions per {grain}."
+    if undated:
+        note += f" {undated:,} mentions are in undated documents and are not on these charts."
+    if grain == "month" and off_chart:
+        note += f" {off_chart:,} mentions in documents dated by year only are left out too."
+    html.append(f'<p class="muted">{note}</p>')
+    top = _rows(
+        con,
+        "SELECT canonical, category, sum(n_mentions) AS n, "
+        "sum(n_mentions) FILTER (WHERE year IS NULL) AS n_undated "
+        "FROM t_trends GROUP BY ALL ORDER BY n DESC, canonical LIMIT ?",
+        [s.top],
+    )
+    if labels and top:
+        cells = _period_cells(con, grain)
+        html.append(
+            line_chart(
+                labels,
+                _series(cells, "canonical", [r["canonical"] for r in top], labels),
+                title=f"Top {len(top)} formulations, mentions per {grain}",
+            )
+        )
+        cats = [
+            r["category"]
+            for r in _rows(
+                con,
+                "SELECT category, sum(n_mentions) AS n FROM t_trends GROUP BY ALL "
+                "ORDER BY n DESC, category",
+            )
+        ]
+        html.append(
+            line_chart(
+                labels,
+                _series(cells, "category", cats, labels),
+                title=f"Every category, mentions per {grain}",
+            )
+        )
+        html.append("<h3>By category</h3><div class='grid'>")
+        by_category: dict[str, list[str]] = {}
+        for r in _rows(
+            con,
+            "SELECT category, canonical, sum(n_mentions) AS n FROM t_trends GROUP BY ALL "
+            "ORDER BY category, n DESC, canonical",
+        ):
+            by_category.setdefault(r["category"], []).append(r["canonical"])
+        for cat in cats:
+            names = by_category[cat][: s.per_category]
+            html.append(
+                line_chart(
+                    labels,
+                    _series(cells, "canonical", names, labels),
+                    title=f"{cat}: top {len(names)}",
+                    width=560,
+                    height=240,
+                )
+            )
+        html.append("</div>")
+    elif not top:
+        html.append('<p class="muted">No formulation mentions in the archive.</p>')
+    else:
+        html.append('<p class="muted">No dated documents: nothing to place on a time axis.</p>')
+    if top:
+        html.append(
+            _table(
+                ["formulation", "category", "mentions", "of which undated"],
+                [
+                    [_e(r["canonical"]), _e(r["category"]), _e(r["n"]), _e(r["n_undated"] or 0)]
+                    for r in top
+                ],
+                {2, 3},
+            )
+        )
+    what, movers = _movers(con, since, grain)
+    html.append("<h3>Risers and fallers</h3>")
+    # A riser needs two mentions in the recent period: one mention in a thin month is noise.
+    risers = [r for r in movers if r["change"] > 0 and r["n_now"] >= 2][: s.top]
+    fallers = [r for r in reversed(movers) if r["change"] < 0][: s.top]
+    if risers or fallers:
+        html.append(
+            f'<p class="muted">Change in mentions per 10,000 characters: {escape(what)}. '
+            "Formulations with at least 3 mentions.</p>"
+        )
+        bars = [(r["canonical"], r["change"]) for r in risers] + [
+            (r["canonical"], r["change"]) for r in reversed(fallers)
+        ]
+        html.append(bar_chart(bars, title="Biggest risers (green) and fallers (red)"))
+        html.append(
+            _table(
+                ["formulation", "mentions now", "before", "rate now", "rate before", "change"],
+                [
+                    [
+                        _e(r["canonical"]),
+                        _e(r["n_now"]),
+                        _e(r["n_before"]),
+                        f"{r['rate_now']:.2f}",
+                        f"{r['rate_before']:.2f}",
+                        f"{r['change']:+.2f}",
+                    ]
+                    for r in risers + fallers
+                ],
+                {1, 2, 3, 4, 5},
+            )
+        )
+    else:
+        html.append(
+            '<p class="muted">Nothing to compare yet: risers and fallers need tonight\'s '
+            "documents and an archive (or, on the first night, two dated periods).</p>"
+        )
+    html.append("</section>")
+    return "".join(html)
+
+
+def _add_contexts(out: Path, rows: list[dict], width: int) -> None:
+    """Left and right context of each row, sliced in Python from the documents' text, read in
+    record batches of only the documents needed. (DuckDB's substring walks a UTF-8 string from
+    its start to find a character offset, which costs more than the rest of the report on long
+    documents; a Python slice of the decoded text is immediate.)"""
+    by_doc: dict[str, list[dict]] = {}
+    for r in rows:
+        by_doc.setdefault(r["doc_id"], []).append(r)
+    if not by_doc:
+        return
+    dataset = ds.dataset(table_files(out, "documents"), format="parquet")
+    wanted = ds.field("doc_id").isin(pa.array(sorted(by_doc), pa.string()))
+    for batch in dataset.to_batches(columns=["doc_id", "text"], filter=wanted):
+        for doc_id, text in zip(
+            batch.column("doc_id").to_pylist(), batch.column("text").to_pylist(), strict=True
+        ):
+            for r in by_doc.get(doc_id, []):
+                r["left_context"] = " ".join(text[max(0, r["start"] - width) : r["start"]].split())
+                r["right_context"] = " ".join(text[r["end"] : r["end"] + width].split())
+
+
+def _kwic_section(con: duckdb.DuckDBPyConnection, out: Path, s: ReportSettings) -> str:
+    rows = _rows(
+        con,
+        """
+        SELECT f.formulation_id, f.canonical, f.doc_id, f.start, f."end", f.text AS match,
+               d.title, d.published_at, d.year,
+               count(*) OVER (PARTITION BY f.formulation_id) AS n_total
+        FROM formulations f
+        JOIN (SELECT doc_id, title, published_at, year FROM documents) d USING (doc_id)
+        QUALIFY row_number() OVER (PARTITION BY f.formulation_id
+                                   ORDER BY d.published_at DESC NULLS LAST, f.doc_id, f.start) <= ?
+        ORDER BY n_total DESC, f.canonical, d.published_at DESC NULLS LAST, f.doc_id, f.start
+        """,
+        [s.kwic_per_formulation],
+    )
+    _add_contexts(out, rows, s.kwic_width)
+    html = ['<section id="context"><h2>In context</h2>']
+    if not rows:
+        html.append('<p class="muted">No formulation mentions.</p></section>')
+        return "".join(html)
+    options = {}
+    for r in rows:
+        options.setdefault(r["formulation_id"], (r["canonical"], r["n_total"]))
+    opts = "".join(
+        f'<option value="{escape(fid)}">{escape(name)} ({n:,})</option>'
+        for fid, (name, n) in options.items()
+    )
+    html.append(
+        f'<p class="muted">Each formulation\'s {s.kwic_per_formulation} newest mentions '
+        f"({s.kwic_width} characters each side); every mention is in the "
+        "<code>concordance</code> view of <code>tifa.duckdb</code>, and "
+        "<code>tifa kwic TERM</code> prints them in a terminal.</p>"
+        '<div class="filters"><label>formulation <select id="kwic-formulation">'
+        f'<option value="">all ({len(options)})</option>{opts}</select></label>'
+        '<label>text <input id="kwic-text" type="search" placeholder="filter rows"></label>'
+        f'<span class="muted"><span id="kwic-shown">{len(rows)}</span> rows shown</span></div>'
+    )
+    body = "".join(
+        f'<tr data-f="{escape(r["formulation_id"])}">'
+        f'<td class="left">{_e(r["left_context"])}</td>'
+        f'<td class="match">{_e(r["match"])}</td>'
+        f'<td class="right">{_e(r["right_context"])}</td>'
+        f"<td>{_e(r['title']) or _e(r['doc_id'])}</td>"
+        f"<td>{_e(r['published_at']) or _e(r['year']) or 'undated'}</td></tr>"
+        for r in rows
+    )
+    html.append(
+        '<table id="kwic"><colgroup><col style="width:33%"><col style="width:13%">'
+        '<col style="width:33%"><col style="width:13%"><col style="width:8%"></colgroup>'
+        '<thead><tr><th class="num">left context</th><th>match</th>'
+        "<th>right context</th><th>document</th><th>date</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></section>"
+    )
+    return "".join(html)
+
+
+# --------------------------------------------------------------------------------------------
+# Pages
+
+
+def _page(title: str, subtitle: str, nav: str, body: str) -> str:
+    template = Template(
+        resources.files("pipeline").joinpath("resources/report_template.html").read_text("utf-8")
+    )
+    return template.substitute(
+        title=escape(title), subtitle=subtitle, nav=nav, body=body, version=__version__
+    )
+
+
+def remove_temp_files(out_dir: Path | str) -> None:
+    """Remove pages a killed run left half-written (every run calls this, report or not)."""
+    folder = Path(out_dir) / REPORTS
+    if folder.is_dir():
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(text, "utf-8")
+        checkpoint("report.file")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _index(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
+    runs = _rows(con, f"SELECT * FROM {_RUNS} ORDER BY run_id DESC")
+    rows = []
+    for r in runs:
+        name = f"{r['run_id']}.html"
+        link = (
+            f'<a href="{escape(name)}">{_e(r["run_id"])}</a>'
+            if (folder / name).exists()
+            else _e(r["run_id"])
+        )
+        seconds = (r["finished_at"] - r["started_at"]).total_seconds()
+        rows.append(
+            [
+                link,
+                _e(r["started_at"]),
+                _e(r["n_documents"]),
+                _e(r["n_chars"]),
+                _e(r["n_skipped"]),
+                _e(r["n_replaced"]),
+                _e(r["n_errors"]),
+                f"{seconds:,.1f}",
+            ]
+        )
+    body = '<section id="runs"><h2>Runs</h2>' + _table(
+        ["run", "started", "documents", "characters", "skipped", "replaced", "errors", "s"],
+        rows,
+        {2, 3, 4, 5, 6, 7},
+    )
+    return _page("tifa — reports", f"{len(runs)} runs", "", body + "</section>")
+
+
+def write_report(out_dir: Path | str, settings: ReportSettings | None = None) -> Path:
+    """Write the report of the last completed run in `out_dir` and rewrite the index; returns
+    the report's path. Raises ReportError when `out_dir` holds no completed run."""
+    out = Path(out_dir)
+    s = settings or ReportSettings()
+    if not list((out / "runs").glob("part-*.parquet")):
+        raise ReportError(f"{out} holds no completed tifa run (no {out / 'runs'}); run tifa first")
+    folder = out / REPORTS
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_temp_files(out)
+    t0 = time.perf_counter()
+    con = connect_views(out)
+    try:
+        run = _rows(con, f"SELECT r.*, l.since FROM {_RUNS} r JOIN last_run l USING (run_id)")[0]
+        sections = [
+            _run_section(con, run, s),
+            _new_section(con, s),
+            _trends_section(con, run["since"], s),
+            _kwic_section(con, out, s),
+        ]
+        nav = (
+            '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
+            '<a href="#trends">Trends</a><a href="#context">In context</a>'
+            f'<a href="{INDEX}">All runs</a></nav>'
+        )
+        took = time.perf_counter() - t0
+        subtitle = (
+            f"{_e(out.resolve())} · run {_e(run['run_id'])} · finished "
+            f"{_e(run['finished_at'])} · report built in {took:.2f} s"
+        )
+        path = folder / f"{run['run_id']}.html"
+        _write_atomic(
+            path, _page(f"tifa nightly report — {run['run_id']}", subtitle, nav, "".join(sections))
+        )
+        _write_atomic(folder / INDEX, _index(con, folder))
+    finally:
+        con.close()
+    return path

@@ -1,0 +1,241 @@
+"""Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
+
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus four
+analyst views (`trends`, `new_tonight`, `people`, `concordance`). The file holds no data, only
+view definitions (about 270 KB, the size DuckDB gives an almost empty file), and is always as
+fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when it is queried, so rows
+written by later runs appear without rebuilding the file.
+
+Paths: the views name the Parquet folders by their absolute path, resolved when the file is
+written (DuckDB resolves a relative path in a view against the *reader's* working directory, not
+the file's, so a relative path would break as soon as a dashboard opened the file from elsewhere).
+Moving DIR, or mounting it at another path in a container, needs `tifa views --out DIR` there.
+
+The file is rebuilt at the end of every `tifa run` (under the run's lock) by writing a new file
+under a temporary dot-name and renaming it over the old one, like every other file tifa writes: a
+dashboard opening it sees the old definitions or the new ones, never a half-written file.
+
+The same SQL defines the report's queries (`pipeline/analyst/report.py` creates these views as temporary
+views on its own connection), so the page and the dashboards cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from pipeline.analyst.aggregate import _duck_type
+from pipeline.core.faults import checkpoint
+from pipeline.io.schema import SCHEMAS
+from pipeline.io.write import table_files
+
+VIEWS_FILE = "tifa.duckdb"
+# Characters of context either side of a match in the `concordance` view.
+CONCORDANCE_WIDTH = 30
+ANALYST_VIEWS = ("trends", "new_tonight", "people", "concordance")
+# Storage format of the file: readable by DuckDB 1.0 and later.
+STORAGE_VERSION = "v1.0.0"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table_source(out: Path, table: str) -> str:
+    if not table_files(out, table):
+        # No file yet (a folder before its first complete run): an empty relation with the
+        # declared columns, so every view still binds; the next run's rewrite points it at files.
+        cols = ", ".join(
+            f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
+        )
+        return f"(SELECT {cols} WHERE FALSE)"
+    glob = _quote(f"{out.resolve().as_posix()}/{table}/*.parquet")
+    return f"read_parquet({glob}, union_by_name = true)"
+
+
+def _context(expr: str) -> str:
+    # Newlines and runs of spaces in a context would break a one-line concordance row.
+    return f"trim(regexp_replace({expr}, '\\s+', ' ', 'g'))"
+
+
+def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
+    """SELECT over the `formulations` and `documents` views giving one row per mention: left
+    context, match, right context (`width` characters each way), document and date."""
+    w = int(width)
+    return f"""
+        SELECT f.formulation_id, f.canonical, f.category,
+               {
+        _context(
+            f"substring(d.text, greatest(f.start - {w}, 0) + 1, "
+            f"f.start - greatest(f.start - {w}, 0))"
+        )
+    } AS left_context,
+               f.text AS match,
+               {_context(f'substring(d.text, f."end" + 1, {w})')} AS right_context,
+               f.doc_id, d.title, d.published_at, d.year, d.source, f.sent_id, f.start,
+               f."end", f.quoted, d.run_id
+        FROM formulations f JOIN documents d USING (doc_id)
+    """
+
+
+# The run the views call "tonight" is the last completed one (the newest runs row); what it
+# brought is every document written since the completed run before it (run ids sort by start
+# time), so documents of an interrupted run in between count for the night that finished them.
+_LAST_RUN = """
+    SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since
+    FROM runs
+    QUALIFY row_number() OVER (ORDER BY run_id DESC) = 1
+"""
+
+# First seen = the earliest run that wrote a document mentioning it. Each item's example is its
+# first mention among tonight's documents (date, doc_id, position), with the sentence.
+_NEW_TONIGHT = """
+    WITH lr AS (SELECT * FROM last_run),
+    tonight AS (
+        SELECT d.doc_id, d.title, d.published_at FROM documents d, lr WHERE d.run_id > lr.since
+    ),
+    f_first AS (
+        SELECT f.formulation_id, min(d.run_id) AS first_run
+        FROM formulations f JOIN documents d USING (doc_id) GROUP BY ALL
+    ),
+    f_new AS (
+        SELECT f.formulation_id, any_value(f.canonical) AS item, any_value(f.category) AS detail,
+               count(DISTINCT f.doc_id) AS n_docs, count(*) AS n_mentions,
+               arg_min(struct_pack(doc_id := f.doc_id, sent_id := f.sent_id),
+                       (t.published_at, f.doc_id, f.start)) AS ex
+        FROM formulations f JOIN tonight t USING (doc_id)
+        JOIN f_first ff USING (formulation_id), lr
+        WHERE ff.first_run > lr.since
+        GROUP BY f.formulation_id
+    ),
+    c_first AS (
+        SELECT c.text, min(d.run_id) AS first_run
+        FROM candidate_mentions c JOIN documents d USING (doc_id) GROUP BY ALL
+    ),
+    c_new AS (
+        SELECT c.text AS item, any_value(fc.pattern) AS detail, any_value(fc.rank) AS rank,
+               count(DISTINCT c.doc_id) AS n_docs, count(*) AS n_mentions,
+               arg_min(struct_pack(doc_id := c.doc_id, sent_id := c.sent_id),
+                       (t.published_at, c.doc_id, c.start)) AS ex
+        FROM candidate_mentions c JOIN tonight t USING (doc_id)
+        JOIN c_first cf USING (text)
+        JOIN formulation_candidates fc USING (text), lr
+        WHERE cf.first_run > lr.since
+        GROUP BY c.text
+    ),
+    r_all AS (
+        SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation, r.doc_id,
+               r.sent_id, r.start, d.run_id, d.published_at
+        FROM relations r JOIN documents d USING (doc_id)
+        WHERE r.relation = 'holds_position'
+    ),
+    r_new AS (
+        SELECT person AS item,
+               coalesce(role, '') || ' @ ' || organisation AS detail,
+               count(DISTINCT doc_id) AS n_docs, count(*) AS n_mentions,
+               arg_min(struct_pack(doc_id := doc_id, sent_id := sent_id),
+                       (published_at, doc_id, start)) AS ex,
+               min(run_id) AS first_run
+        FROM r_all GROUP BY person, role, organisation
+    ),
+    items AS (
+        SELECT 'formulation' AS kind,
+               row_number() OVER (ORDER BY n_mentions DESC, item) AS rank,
+               item, detail, n_docs, n_mentions, ex FROM f_new
+        UNION ALL
+        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM c_new
+        UNION ALL
+        SELECT 'appointment', row_number() OVER (ORDER BY n_mentions DESC, item, detail),
+               item, detail, n_docs, n_mentions, ex
+        FROM r_new, lr WHERE first_run > lr.since
+    )
+    SELECT i.kind, i.rank::INTEGER AS rank, i.item, i.detail, i.n_docs, i.n_mentions,
+           s.text AS sentence, i.ex.doc_id AS doc_id, d.title, d.published_at,
+           (SELECT run_id FROM lr) AS run_id
+    FROM items i
+    LEFT JOIN sentences s ON s.doc_id = i.ex.doc_id AND s.sent_id = i.ex.sent_id
+    LEFT JOIN documents d ON d.doc_id = i.ex.doc_id
+    ORDER BY CASE i.kind WHEN 'formulation' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END, i.rank
+"""
+
+# Mentions per formulation and period. Undated documents stay in (year and period NULL) so a
+# chart can say how many it could not place instead of dropping them.
+_TRENDS = """
+    SELECT f.formulation_id, any_value(f.canonical) AS canonical,
+           any_value(f.category) AS category,
+           d.year, month(d.published_at)::INTEGER AS month,
+           CASE WHEN d.year IS NULL THEN NULL
+                WHEN d.published_at IS NULL THEN make_date(d.year, 1, 1)
+                ELSE date_trunc('month', d.published_at)::DATE END AS period,
+           CASE WHEN d.year IS NULL THEN 'undated'
+                WHEN d.published_at IS NULL THEN 'year' ELSE 'month' END AS granularity,
+           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+    FROM formulations f JOIN documents d USING (doc_id)
+    GROUP BY f.formulation_id, d.year, month(d.published_at), period, granularity
+    ORDER BY f.formulation_id, period NULLS FIRST
+"""
+
+_PEOPLE = """
+    SELECT p.person, p.role, p.organisation,
+           coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
+           p.first_seen, p.last_seen, p.n_docs, p.n_mentions, p.example_doc_id,
+           d.title AS example_title
+    FROM people_table p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
+"""
+
+
+def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
+    """CREATE VIEW statements: one per table (the table's name; `people_table` for `people`,
+    whose name the analyst view takes), then the helper and analyst views."""
+    out = Path(out)
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    stmts = []
+    for table in SCHEMAS:
+        name = "people_table" if table == "people" else table
+        stmts.append(
+            f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM {_table_source(out, table)}"
+        )
+    stmts += [
+        f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
+        f"CREATE OR REPLACE {kind} trends AS {_TRENDS}",
+        f"CREATE OR REPLACE {kind} new_tonight AS {_NEW_TONIGHT}",
+        f"CREATE OR REPLACE {kind} people AS {_PEOPLE}",
+        f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
+    ]
+    return stmts
+
+
+def connect_views(out: Path | str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with every view defined as a temporary view over `out`."""
+    con = duckdb.connect()
+    for stmt in view_statements(out, temporary=True):
+        con.execute(stmt)
+    return con
+
+
+def write_views(out_dir: Path | str) -> Path:
+    """(Re)create `DIR/tifa.duckdb` atomically; returns its path."""
+    out = Path(out_dir)
+    dest = out / VIEWS_FILE
+    for stale in out.glob(f".{VIEWS_FILE}.*.tmp*"):  # left by a run killed while writing it
+        stale.unlink(missing_ok=True)
+    tmp = out / f".{VIEWS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        # Oldest storage format that holds views: dashboards bundle their own DuckDB, often a
+        # release or two behind this one (DuckDB 2.0's default format is unreadable by 1.x).
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+        try:
+            for stmt in view_statements(out):
+                con.execute(stmt)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        checkpoint("views.renaming")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+    return dest

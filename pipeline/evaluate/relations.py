@@ -1,0 +1,160 @@
+"""How a relation row is compared with a gold row (tifa evaluate-relations).
+
+Two conventions differ between gold sets without changing the fact a row states:
+* script: the pipeline writes simplified Chinese; a gold set written over a traditional source
+  keeps the traditional characters (周恩來, 國務院). Both sides are compared after OpenCC t2s.
+* one name per person: a head written as an alias (毛主席) and its canonical name (毛泽东) are
+  the same person; heads are compared by the alias table of pipeline/extract/persons.py.
+* a body written into the title: "国务院总理" at 国务院 and "总理" at 国务院 are one post; so are
+  "政治局常委" and "中央政治局常委" at 中共中央政治局. A role is compared without its longest
+  leading part (two characters or more, leaving two or more) that the tail already names.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.evaluate.ner import _prf_report
+
+
+@functools.cache
+def _t2s(text: str) -> str:
+    """Simplified, without spaces, punctuation of one width (（试行） = (试行): normalisation
+    writes brackets full-width inside Chinese text, a gold set may keep the page's)."""
+    from pipeline.normalise import _converter
+
+    return unicodedata.normalize("NFKC", "".join(_converter().convert(text).split()))
+
+
+def canonical_role(role: str | None, tail: str) -> str | None:
+    if not role:
+        return role
+    for cut in range(len(role) - 2, 1, -1):
+        if role[:cut] in tail:
+            return role[cut:]
+    return role
+
+
+def relation_key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
+    """(doc_id, relation, head, tail, role) in the form two conventions agree on."""
+    tail = _t2s(r["tail"])
+    role = _t2s(r["role"]) if r.get("role") else None
+    head = _t2s(r["head"])
+    if r["relation"] != "issues":
+        from pipeline.extract.persons import get_person_names
+
+        head = get_person_names().aliases.get(head, head)
+    if role and role.startswith(_COMMITTEES) and len(role) > 2 and not tail.endswith(role[:2]):
+        # 党委书记 at 浙江大学 = 书记 at 浙江大学党委: one fact, two ways to write it.
+        tail, role = tail + role[:2], role[2:]
+    return (r["doc_id"], r["relation"], head, tail, canonical_role(role, tail))
+
+
+_COMMITTEES = ("党委", "党组")
+
+
+def suggested(right: int, rows: int) -> float:
+    """Laplace-smoothed precision rounded down to 0.05; at most 0.75 below 10 rows."""
+    value = int((right + 1) / (rows + 2) * 20) / 20
+    return min(value, 0.75) if rows < 10 else value
+
+
+def calibrate(data: Path, sets: list[str]) -> dict[str, Any]:
+    """Per (rule, resolved_from): rows produced on the gold sets `data/<set>_{docs,gold}.jsonl`,
+    rows right, precision, and the confidence the rules file gives; and the precision of all
+    rows at confidence >= 0.8."""
+    from pipeline.evaluate.relations import extract_relations_for_records, relation_key
+
+    n: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    conf: dict[str, float] = {}
+    high_n = high_right = 0
+    for name in sets:
+        docs = [
+            json.loads(x)
+            for x in (data / f"{name}_docs.jsonl").read_text("utf-8").splitlines()
+            if x.strip()
+        ]
+        gold = {
+            relation_key(json.loads(x))
+            for x in (data / f"{name}_gold.jsonl").read_text("utf-8").splitlines()
+            if x.strip()
+        }
+        seen = set()
+        for row in extract_relations_for_records(docs):
+            key = relation_key(row)
+            if key in seen:
+                continue
+            seen.add(key)
+            rule = row["rule"] + (f"/{row['resolved_from']}" if row["resolved_from"] else "")
+            n[rule] += 1
+            ok = key in gold
+            right[rule] += ok
+            conf[rule] = row["confidence"]
+            if row["confidence"] >= 0.8 - 1e-6:
+                high_n += 1
+                high_right += ok
+    rules = {
+        r: {
+            "rows": n[r],
+            "right": right[r],
+            "precision": round(right[r] / n[r], 3),
+            "smoothed": round((right[r] + 1) / (n[r] + 2), 3),
+            "confidence": round(conf[r], 3),
+            "suggested": suggested(right[r], n[r]),
+        }
+        for r in sorted(n)
+    }
+    return {
+        "sets": sets,
+        "rules": rules,
+        "rows_at_0.8": high_n,
+        "precision_at_0.8": round(high_right / high_n, 4) if high_n else None,
+    }
+
+
+def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the real stages (normalise → nlp → relations) on JSON records; return relation rows.
+
+    A document that fails in any stage raises: an evaluation must not score a crash as a miss."""
+    from pipeline.io.ingest import FieldMap, IngestError, _record_to_document
+    from pipeline.run.batch import StageOptions, process_batch
+
+    docs = []
+    for i, rec in enumerate(records):
+        doc = _record_to_document(rec, FieldMap(), "gold", "utf-8", f"record {i}", i + 1)
+        if isinstance(doc, IngestError):
+            raise ValueError(f"gold document {i} cannot be read: {doc.message}")
+        docs.append(doc)
+    result = process_batch(docs, StageOptions(run_id="evaluate"))
+    if result.rows.get("errors"):
+        raise RuntimeError(f"documents failed during evaluation: {result.rows['errors']}")
+    return result.rows.get("relations", [])
+
+
+def evaluate_relations(gold_path: Path, docs_path: Path) -> dict[str, Any]:
+    records = [
+        json.loads(line) for line in docs_path.read_text("utf-8").splitlines() if line.strip()
+    ]
+    gold_rows = [
+        json.loads(line) for line in gold_path.read_text("utf-8").splitlines() if line.strip()
+    ]
+
+    from pipeline.evaluate.relations import relation_key as key
+
+    gold = {key(r) for r in gold_rows}
+    doc_ids = {r["id"] for r in records}
+    pred = {key(r) for r in extract_relations_for_records(records) if r["doc_id"] in doc_ids}
+    labels = sorted({k[1] for k in gold | pred})
+    tp = Counter(k[1] for k in gold & pred)
+    n_pred = Counter(k[1] for k in pred)
+    n_gold = Counter(k[1] for k in gold)
+    report = _prf_report(tp, n_pred, n_gold, labels)
+    report["false_positives"] = sorted(pred - gold)
+    report["false_negatives"] = sorted(gold - pred)
+    return report

@@ -1,0 +1,124 @@
+"""Shared pieces of the relation rules: the row type, the document context, rule tables.
+
+Every word a rule looks for is data in `resources/relation_rules.yaml` (or `post_bodies.tsv`);
+this module only loads it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import regex
+from spacy.tokens import Doc
+
+from pipeline.core.textutil import RESOURCES  # noqa: E402
+from pipeline.nlp.docs import doc_text, sentence_bounds
+
+
+@dataclass
+class Relation:
+    relation: str
+    head: str
+    head_label: str
+    tail: str
+    tail_label: str
+    role: str | None
+    start: int
+    end: int
+    confidence: float
+    rule: str
+    resolved_from: str | None = None
+
+
+@dataclass
+class Context:
+    """What a document says about itself: its locality, organisations and meetings so far."""
+
+    # level suffix (省/市/区/县/自治区/镇) -> full name, e.g. 省 -> 湖北省
+    localities: dict[str, str] = field(default_factory=dict)
+    main_meeting: str | None = None
+    orgs_seen: list[str] = field(default_factory=list)
+    meetings: list[str] = field(default_factory=list)
+    title: str = ""
+    year: int | None = None
+    # Distinct MEETING names of the earlier chunks of a huge document (pipeline/run/huge.py),
+    # so that a meeting gets the fullest name the text before gives, as in one piece.
+    meeting_names: list[str] = field(default_factory=list)
+    # post -> the body the first holder named in this sentence holds it in (主任 -> 虹口区
+    # 人大常委会), for a deputy named after the head without a body of its own.
+    sentence_heads: dict[str, str] = field(default_factory=dict)
+
+    def top_locality(self, levels: tuple[str, ...]) -> str | None:
+        for level in levels:
+            if level in self.localities:
+                return self.localities[level]
+        return None
+
+
+@functools.cache
+def rules() -> dict[str, Any]:
+    from pipeline.core.resources import load_yaml
+
+    return load_yaml(RESOURCES / "relation_rules.yaml")
+
+
+def words(key: str) -> tuple[str, ...]:
+    """A word list from the rules file, longest first (so alternations prefer the longest)."""
+    return tuple(sorted(rules()[key], key=len, reverse=True))
+
+
+def alternation(key: str) -> str:
+    return "(?:" + "|".join(map(regex.escape, words(key))) + ")"
+
+
+def text_of(doc: Doc) -> str:
+    """doc.text joins every token on each access; relations read it per sentence, so cache it."""
+    return doc_text(doc)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """What the rules read of a sentence (a `doc.sents` Span's attributes), made from arrays:
+    a Span's `.text` makes a Token object per word, and every rule reads it."""
+
+    doc: Doc
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    text: str
+
+
+def sentences(doc: Doc) -> list[Sentence]:
+    text = doc_text(doc)
+    return [Sentence(doc, s, e, cs, ce, text[cs:ce]) for s, e, cs, ce in sentence_bounds(doc)]
+
+
+def gap(text: str, start: int, end: int) -> str:
+    return text[start:end].strip(" \u3000")
+
+
+def dedupe(rows: list[Relation]) -> list[Relation]:
+    seen = set()
+    out = []
+    for r in rows:
+        key = (r.relation, r.head, r.tail, r.role)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+@functools.cache
+def confidence_table() -> dict[str, float]:
+    return {str(k): float(v) for k, v in rules()["confidence"].items()}
+
+
+def confidence(rule: str, resolved_from: str | None) -> float:
+    """Calibrated confidence of a row: measured precision of its rule (and how its tail was
+    resolved) on the gold sets; see `confidence` in relation_rules.yaml."""
+    table = confidence_table()
+    key = f"{rule}/{resolved_from}" if resolved_from else rule
+    return table.get(key, table.get(rule, table["default"]))
