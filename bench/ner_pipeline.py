@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import DEV, load_dev_documents  # noqa: E402
 
 from pipeline.core.document import Document  # noqa: E402
-from pipeline.run.batch import StageOptions, load_models, process_batch  # noqa: E402
+from pipeline.run.batch import RunContext, load_models, process_batch  # noqa: E402
+from pipeline.run.config import RunConfig  # noqa: E402
 
 
 def documents(limit: int | None) -> list[Document]:
@@ -32,12 +33,12 @@ def documents(limit: int | None) -> list[Document]:
     return docs[:limit] if limit else docs
 
 
-def run_once(options: StageOptions, limit: int | None, batch_size: int) -> tuple[int, float]:
+def run_once(options: RunConfig, limit: int | None, batch_size: int) -> tuple[int, float]:
     docs = documents(limit)  # fresh Documents: normalise fills them in place
     start = time.perf_counter()
     n_chars = 0
     for i in range(0, len(docs), batch_size):
-        n_chars += process_batch(docs[i : i + batch_size], options).n_chars
+        n_chars += process_batch(docs[i : i + batch_size], options, RunContext()).n_chars
     return n_chars, time.perf_counter() - start
 
 
@@ -52,8 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"dev corpus not found at {DEV}")
 
     backends = {
-        "lac": StageOptions(ner="lac"),
-        "model": StageOptions(ner="model", ner_model=args.ner_model),
+        "lac": RunConfig.of(ner="lac"),
+        "model": RunConfig.of(ner="model", ner_model=args.ner_model),
     }
     for options in backends.values():
         load_models(options)  # model loading is start-up, not throughput

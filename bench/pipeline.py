@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import inspect
 import json
 import os
 import shutil
@@ -110,6 +109,7 @@ class StageTimer:
 
 def _stage_timer() -> StageTimer:
     from pipeline.analyst import aggregate
+    from pipeline.extract import rows
     from pipeline.io import write
     from pipeline.nlp import build as nlp_module
     from pipeline.run import batch as stages
@@ -126,13 +126,13 @@ def _stage_timer() -> StageTimer:
     timer.wrap(CRFEntityTagger, "predict", "nlp.crf")
     timer.wrap(nlp_module.LACTokenizer, "_build", "nlp.docs")
     timer.wrap(nlp_module.DomainSpans, "__call__", "nlp.rules")
-    timer.wrap(stages, "_formulation_rows", "formulations")
-    timer.wrap(stages, "_candidate_rows", "formulations")
-    timer.wrap(stages, "_relation_rows", "relations")
-    timer.wrap(stages, "_person_names", "relations")
-    timer.wrap(stages, "_Spans", "rows")
-    timer.wrap(stages, "_entity_rows", "rows")
-    timer.wrap(stages, "document_row", "rows")
+    timer.wrap(rows, "_formulation_rows", "formulations")
+    timer.wrap(rows, "_candidate_rows", "formulations")
+    timer.wrap(rows, "_relation_rows", "relations")
+    timer.wrap(rows, "_person_names", "relations")
+    timer.wrap(rows, "_Spans", "rows")
+    timer.wrap(rows, "_entity_rows", "rows")
+    timer.wrap(rows, "document_row", "rows")
     timer.wrap(write.DatasetWriter, "write_batch", "write")
     timer.wrap(aggregate, "rebuild_derived_tables", "aggregate")
     return timer
@@ -146,34 +146,32 @@ def ner_alone(texts: Sequence[str], nlp: Any, ahead: bool = False) -> float:
     at its best, so the ratio does not credit the overlap to the pipeline."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.run.runner import run_pipeline
+    from pipeline.run.config import RunConfig
 
     tokenizer = nlp.tokenizer
     ner = nlp.get_pipe("tifa_ner")
-    limit = (
-        run_pipeline.__defaults__
-        and inspect.signature(run_pipeline).parameters["batch_chars"].default
-    )
-    batches = list(tokenizer._chunks(texts, 64, limit)) if ahead else [list(texts)]
+    limit = RunConfig().batch_chars
+    batches = list(tokenizer._chunks(texts, nlp.batch_size, limit)) if ahead else [list(texts)]
     start = time.perf_counter()
     cpu = time.process_time()
     with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_analyse_all, tokenizer, batches[0]) if ahead else None
+        pending = pool.submit(_analyse_all, nlp, batches[0]) if ahead else None
         for i, batch in enumerate(batches):
             if ahead:
                 analysed = pending.result()
                 if i + 1 < len(batches):
-                    pending = pool.submit(_analyse_all, tokenizer, batches[i + 1])
+                    pending = pool.submit(_analyse_all, nlp, batches[i + 1])
             else:
-                analysed = _analyse_all(tokenizer, batch)
+                analysed = _analyse_all(nlp, batch)
             for _, spans, flat, tagged in analysed:
                 ner.predict(flat, tagged, [k for k, ds in enumerate(spans) for _ in ds])
     CPU_SECONDS["ner_ahead" if ahead else "ner"] = time.process_time() - cpu
     return time.perf_counter() - start
 
 
-def _analyse_all(tokenizer: Any, texts: Sequence[str]) -> list[tuple]:
-    return [tokenizer._analyse(chunk) for chunk in tokenizer._chunks(texts, 64, None)]
+def _analyse_all(nlp: Any, texts: Sequence[str]) -> list[tuple]:
+    tokenizer = nlp.tokenizer
+    return [tokenizer._analyse(chunk) for chunk in tokenizer._chunks(texts, nlp.batch_size, None)]
 
 
 # CPU seconds (all threads of this process) of the last NER-alone and full run: less sensitive
@@ -222,15 +220,15 @@ def repeated_input(inputs: Sequence[Path], min_mb: float, dest: Path) -> float:
 # the models loaded (a single-process run loads them on its first batch).
 _FIRST_BATCH = """
 import os, sys, time
-from pipeline.run import runner
-from pipeline.run import batch as stages
-def first_batch(docs, options):
+from pipeline.run import executors
+from pipeline.run.config import RunConfig
+def first_batch(docs, ctx):
     t = time.time()
-    stages.load_models(options)
+    executors.load_models(RunConfig())
     print(t, time.time(), flush=True)
     os._exit(0)
-runner.prepare_batch = first_batch
-from pipeline.cli.commands import app
+executors.prepare_batch = first_batch
+from pipeline.cli import app
 sys.argv = ["tifa", "run", *sys.argv[1:]]
 app()
 """
@@ -269,10 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"input not found: {inputs}")
 
     from pipeline.io.ingest import iter_documents
-    from pipeline.run.batch import StageOptions, load_models, normalise_document
+    from pipeline.run.batch import load_models, normalise_document
+    from pipeline.run.config import RunConfig
 
     t0 = time.perf_counter()
-    nlp = load_models(StageOptions())[0]
+    nlp = load_models(RunConfig())[0]
     print(f"models loaded in {time.perf_counter() - t0:.2f} s (not counted below)")
     texts = [
         normalise_document(d).text for d in iter_documents(list(inputs)) if hasattr(d, "raw_text")

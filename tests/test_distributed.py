@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.io.ingest import iter_documents
-from pipeline.run.dask import csv_ranges, plan_partitions, read_partition
+from pipeline.io.partitions import csv_ranges, plan_partitions, read_partition
 from pipeline.run.runner import run_pipeline
 from tests.conftest import SAMPLES, SHARED
 from tests.table_hashes import compare, table_digests
@@ -97,7 +97,7 @@ def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
     parts, problems = plan_partitions([path], target_bytes=target)
     assert not problems
     assert len(parts) > 1 or len(data) <= target
-    from pipeline.run.dask import count_newlines
+    from pipeline.io.partitions import count_newlines
 
     before = 0
     got = []
@@ -233,7 +233,7 @@ def test_byte_ranges_of_a_real_corpus(tmp_path: Path) -> None:
     whole = _items(iter_documents([src]))
     from dataclasses import replace
 
-    from pipeline.run.dask import count_newlines
+    from pipeline.io.partitions import count_newlines
 
     for target in (50_000, 333_333):
         parts, _ = plan_partitions([src], target_bytes=target)

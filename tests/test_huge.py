@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.run.huge import chunk_bounds
+from pipeline.normalise.chunks import chunk_bounds
 from pipeline.run.runner import run_pipeline
 
 from .conftest import DEV

@@ -211,7 +211,7 @@ def test_fused_tokenizer_gives_the_component_result() -> None:
     plain_nlp = build_nlp(ner="model")
     plain_nlp.tokenizer.fuse_ner = False
     for fused, plain in zip(annotate(fused_nlp, texts), annotate(plain_nlp, texts), strict=True):
-        assert fused.user_data.get("tifa_ner_done") and not plain.user_data.get("tifa_ner_done")
+        assert fused._.tifa_ner_done and not plain._.tifa_ner_done
         assert [t.text for t in fused] == [t.text for t in plain]
         assert [(e.start_char, e.end_char, e.label_) for e in fused.ents] == [
             (e.start_char, e.end_char, e.label_) for e in plain.ents

@@ -10,7 +10,6 @@ download) runs only with TIFA_TEST_FETCH_PKUSEG=1.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import time
@@ -212,7 +211,8 @@ def test_pkuseg_whole_batch_runs(pkuseg_nlp, monkeypatch):
     """Domain spans, relations, every table from Docs with pkuseg tokens: rows, no errors."""
     from pipeline.core.document import Document
     from pipeline.nlp import build as nlp_module
-    from pipeline.run.batch import StageOptions, process_batch
+    from pipeline.run.batch import RunContext, process_batch
+    from pipeline.run.config import RunConfig
 
     # The stage builds its pipeline through get_nlp; hand it this module's instead of loading
     # the pkuseg model a second time.
@@ -222,7 +222,8 @@ def test_pkuseg_whole_batch_runs(pkuseg_nlp, monkeypatch):
         Document(doc_id=f"d{i}", source_file="test", raw_text=text) for i, text in enumerate(TEXTS)
     ]
     try:
-        result = process_batch(docs, StageOptions(ner="lac", tokenizer="pkuseg"))
+        config = RunConfig.of(ner="lac", tokenizer="pkuseg")
+        result = process_batch(docs, config, RunContext())
     finally:
         nlp_module.get_nlp.cache_clear()
     assert result.n_documents == len(TEXTS), result.rows.get("errors")
@@ -271,10 +272,7 @@ def test_fetch_pkuseg_command(tmp_path):
 
 
 def test_run_cli_char_tokenizer(tmp_path):
-    from pipeline.run.runner import run_pipeline
 
-    if "tokenizer" not in inspect.signature(run_pipeline).parameters:
-        pytest.skip("pipeline.run.runner.run_pipeline does not pass tokenizer/pkuseg_model on yet")
     import pandas as pd
 
     out = tmp_path / "out"

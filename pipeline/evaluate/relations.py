@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline.evaluate.ner import _prf_report
+from pipeline.evaluate.scores import prf_report
 
 
 @functools.cache
@@ -123,7 +123,8 @@ def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[st
 
     A document that fails in any stage raises: an evaluation must not score a crash as a miss."""
     from pipeline.io.ingest import FieldMap, IngestError, _record_to_document
-    from pipeline.run.batch import StageOptions, process_batch
+    from pipeline.run.batch import RunContext, process_batch
+    from pipeline.run.config import RunConfig
 
     docs = []
     for i, rec in enumerate(records):
@@ -131,7 +132,7 @@ def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[st
         if isinstance(doc, IngestError):
             raise ValueError(f"gold document {i} cannot be read: {doc.message}")
         docs.append(doc)
-    result = process_batch(docs, StageOptions(run_id="evaluate"))
+    result = process_batch(docs, RunConfig(), RunContext(run_id="evaluate"))
     if result.rows.get("errors"):
         raise RuntimeError(f"documents failed during evaluation: {result.rows['errors']}")
     return result.rows.get("relations", [])
@@ -154,7 +155,7 @@ def evaluate_relations(gold_path: Path, docs_path: Path) -> dict[str, Any]:
     tp = Counter(k[1] for k in gold & pred)
     n_pred = Counter(k[1] for k in pred)
     n_gold = Counter(k[1] for k in gold)
-    report = _prf_report(tp, n_pred, n_gold, labels)
+    report = prf_report(tp, n_pred, n_gold, labels)
     report["false_positives"] = sorted(pred - gold)
     report["false_negatives"] = sorted(gold - pred)
     return report

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,11 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from pipeline.core.textutil import (
-    RESOURCES,  # noqa: E402
-)
-from pipeline.nlp.crf import (
-    CRFEntityTagger,
-)
+from pipeline.core.textutil import RESOURCES
+from pipeline.nlp.crf import CRFEntityTagger
 from pipeline.nlp.docs import MAX_SENTENCE_CHARS
 from pipeline.nlp.domain_spans import DomainSpans
+from pipeline.nlp.lac_runner import LAC_RUNNERS
 from pipeline.nlp.lac_tokenizer import LACTokenizer
 
 
@@ -66,6 +64,10 @@ DEFAULT_NER_MODEL = Path(__file__).resolve().parents[2] / "models" / "tifa_ner"
 
 
 NER_BACKENDS = ("model", "lac", "hanlp")
+
+# Texts per LAC and NER call (`nlp.batch_size`) for a pipeline without a model folder to say
+# otherwise: thousands of sentences per LAC call, one batch's Docs alive at a time.
+DEFAULT_BATCH_SIZE = 64
 
 
 @Language.factory(
@@ -153,6 +155,7 @@ def build_nlp(
     POSITION/MEETING/DOCUMENT rules."""
     if ner not in NER_BACKENDS:
         raise ValueError(f"unknown NER backend {ner!r}: use one of {', '.join(NER_BACKENDS)}")
+    path = Path(ner_model) if ner_model else DEFAULT_NER_MODEL
     if tokenizer is None or isinstance(tokenizer, str):
         tokenizer = tokenizer_config(tokenizer or "lac", runner, max_sentence_chars)
     config: dict[str, Any] = {"nlp": {"tokenizer": tokenizer}}
@@ -166,7 +169,6 @@ def build_nlp(
         # Tokens only: sentences, LAC's analysis and LAC's entities are added first.
         nlp.add_pipe("tifa_sentences", config={"lac_runner": runner})
     if ner == "model":
-        path = Path(ner_model) if ner_model else DEFAULT_NER_MODEL
         component = nlp.add_pipe("tifa_ner", config={"lac_runner": runner})
         component.from_disk(path / "tifa_ner" if (path / "tifa_ner").is_dir() else path)
     elif ner == "hanlp":
@@ -174,25 +176,67 @@ def build_nlp(
             raise ValueError("the hanlp backend needs --ner-model PATH (a HanLP model on disk)")
         nlp.add_pipe("tifa_hanlp_ner", config={"model_path": str(ner_model)})
     nlp.add_pipe("tifa_domain_spans")
+    nlp.batch_size = DEFAULT_BATCH_SIZE
+    if ner == "model" and (path / "config.cfg").exists():
+        # The model's own config says how many texts go through it at once.
+        nlp.batch_size = int(spacy.util.load_config(path / "config.cfg")["nlp"]["batch_size"])
     return nlp
 
 
+@dataclass(frozen=True)
+class NlpConfig:
+    """How a Doc is made, in one object: `tifa run` builds it once from its options and every
+    process builds its pipeline from it (`get_nlp`)."""
+
+    # LAC runner (`lac_runner.LAC_RUNNERS`).
+    lac_runner: str = "batched"
+    # NER backend (NER_BACKENDS) and its model folder (None: the bundled model for "model").
+    ner: str = "model"
+    ner_model: str | None = None
+    # Tokenizer (TOKENIZERS) and the spacy-pkuseg model folder (None: models/pkuseg).
+    tokenizer: str = "lac"
+    pkuseg_model: str | None = None
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, as messages for the user (empty: nothing); checked
+        before a run starts so that no work is done with a setting that must fail."""
+        out = []
+        if self.lac_runner not in LAC_RUNNERS:
+            out.append(
+                f"unknown LAC runner {self.lac_runner!r}: use one of {', '.join(LAC_RUNNERS)}"
+            )
+        if self.ner not in NER_BACKENDS:
+            out.append(f"unknown NER backend {self.ner!r}: use one of {', '.join(NER_BACKENDS)}")
+        if self.tokenizer not in TOKENIZERS:
+            out.append(f"unknown tokenizer {self.tokenizer!r}: use one of {', '.join(TOKENIZERS)}")
+        if self.ner == "hanlp" and not self.ner_model:
+            out.append("the hanlp backend needs --ner-model PATH (a HanLP model on disk)")
+        if self.ner_model and not Path(self.ner_model).exists():
+            out.append(f"no NER model at {self.ner_model} (--ner-model)")
+        if self.tokenizer == "pkuseg":
+            try:
+                pkuseg_model_path(self.pkuseg_model)
+            except FileNotFoundError as exc:
+                out.append(str(exc))
+        return out
+
+
 @functools.cache
-def get_nlp(
-    runner: str = "batched",
-    ner: str = "model",
-    ner_model: str | None = None,
-    tokenizer: str = "lac",
-    pkuseg_model: str | None = None,
-) -> Language:
-    """One spaCy pipeline per process."""
+def get_nlp(config: NlpConfig = NlpConfig()) -> Language:  # noqa: B008 - frozen, hashable
+    """One spaCy pipeline per process and configuration."""
     return build_nlp(
-        runner, ner=ner, ner_model=ner_model, tokenizer=tokenizer, pkuseg_model=pkuseg_model
+        config.lac_runner,
+        ner=config.ner,
+        ner_model=config.ner_model,
+        tokenizer=config.tokenizer,
+        pkuseg_model=config.pkuseg_model,
     )
 
 
-def annotate(nlp: Language, texts: Iterable[str], batch_size: int = 64) -> Iterator[Doc]:
-    """Docs for `texts`, batching LAC across texts (nlp.pipe alone would tokenize one by one)."""
+def annotate(nlp: Language, texts: Iterable[str]) -> Iterator[Doc]:
+    """Docs for `texts`, batching LAC across texts (nlp.pipe alone would tokenize one by one),
+    `nlp.batch_size` texts per LAC and NER call (see `build_nlp`)."""
+    batch_size = nlp.batch_size
     if hasattr(nlp.tokenizer, "pipe"):
         docs = nlp.tokenizer.pipe(texts, batch_size=batch_size)
     else:  # spaCy's ChineseTokenizer (characters, pkuseg) tokenizes one text at a time

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.core.resources import load_yaml
 from pipeline.core.textutil import RESOURCES  # noqa: E402
-from pipeline.evaluate.ner import read_cluener, read_tagged
+from pipeline.nlp.corpora import read_cluener, read_tagged
 from pipeline.nlp.crf import MODEL_FILE
 from pipeline.nlp.crf_features import char_features
 

@@ -12,7 +12,11 @@ Where things are:
   annotations, traditional → simplified, punctuation, spaced-out names, redaction flags);
 * ``metadata``  — metadata lines, credits and bylines, titles;
 * ``chrome``    — page chrome by name, by shape and by repetition across a run's documents;
-* ``sentences`` — sentence splitting.
+* ``sentences`` — sentence splitting;
+* ``boilerplate`` — lines repeated across the documents of a site (counted before a run);
+* ``chunks``    — where a huge document is cut into chunks, and how the chunks join again.
+
+May import: ``core`` (this package is below everything but ``core``).
 
 Every step is also a small ``str -> str`` function (textacy ``preprocessing`` style).
 

@@ -7,40 +7,24 @@ that fails in any stage becomes an errors row and the rest of the batch carries 
 
 from __future__ import annotations
 
-import bisect
-import json
 import traceback
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import regex
-
 from pipeline.core.document import Document
-from pipeline.extract.formulations import LEXICON_PATH
 from pipeline.normalise.boilerplate import Boilerplate
+from pipeline.run.config import RunConfig
 
 
 @dataclass(frozen=True)
-class StageOptions:
-    lac_runner: str = "batched"
-    # NER backend (pipeline.nlp.build.NER_BACKENDS) and its model folder (None: the bundled model).
-    ner: str = "model"
-    ner_model: str | None = None
-    # Tokenizer (pipeline.nlp.build.TOKENIZERS) and the spacy-pkuseg model folder (None: models/pkuseg).
-    tokenizer: str = "lac"
-    pkuseg_model: str | None = None
-    nested_formulations: bool = False
+class RunContext:
+    """What the batches of one run share besides its settings."""
+
     run_id: str = "adhoc"
-    lexicon: str = str(LEXICON_PATH)
-    # LAC threads per process; None lets a single process use every core.
-    lac_threads: int | None = None
     # Lines repeated across the documents of a site or file in this run (page boilerplate),
-    # counted by the driver before the run and sent to every worker with the options.
+    # counted before the run and sent to every worker with the batches.
     boilerplate: Boilerplate = field(default_factory=Boilerplate)
-    # A document longer than this (raw characters) is processed in chunks cut at sentence
-    # boundaries, its rows streamed to disk (pipeline/run/huge.py). Default: DEFAULT_CHUNK_CHARS.
-    chunk_chars: int = 300_000
 
 
 @dataclass
@@ -81,24 +65,22 @@ def error_row(
     }
 
 
-def normalise_document(doc: Document, boilerplate: frozenset[int] = frozenset()) -> Document:
-    """Clean ``doc``'s text and fill what its page says about it (title, date, credits) where
-    the input did not; ``boilerplate``: lines repeated across its group in this run."""
-    # Imported on first use: a rerun whose documents are all unchanged never normalises.
-    from pipeline.normalise import normalise, normalise_title
+def fill_from_page(
+    doc: Document, meta: dict[str, Any], credits: bool = True, title: bool = True
+) -> None:
+    """Document fields the page states (title, source, date, credits) where the input did not.
+    A huge document fills its credits itself, from every chunk (`huge.finish_credits`)."""
+    from pipeline.normalise import normalise_title
 
-    result = normalise(doc.raw_text, boilerplate=boilerplate, title_hint=doc.title_raw)
-    doc.text = result.text
-    doc.normalised = result
-    doc.flags = {**doc.flags, **result.flags}
-    meta = result.metadata
-    if doc.title:
-        doc.title = normalise_title(doc.title)
-    doc.title = doc.title or meta.get("title")
+    if title:
+        if doc.title:
+            doc.title = normalise_title(doc.title)
+        doc.title = doc.title or meta.get("title")
     doc.source = doc.source or meta.get("source")
-    doc.author = doc.author or meta.get("author")
-    doc.photographer = doc.photographer or meta.get("photographer")
-    doc.editor = doc.editor or meta.get("editor")
+    if credits:
+        doc.author = doc.author or meta.get("author")
+        doc.photographer = doc.photographer or meta.get("photographer")
+        doc.editor = doc.editor or meta.get("editor")
     doc.contributor = doc.contributor or meta.get("contributor")
     if doc.published_at is None and meta.get("published_at"):
         doc.published_at = date.fromisoformat(meta["published_at"])
@@ -106,35 +88,42 @@ def normalise_document(doc: Document, boilerplate: frozenset[int] = frozenset())
         doc.date_problem = f"page header: {meta['date_problem']}"
     if doc.published_at is not None:
         doc.year = doc.published_at.year
+
+
+def normalise_document(doc: Document, boilerplate: frozenset[int] = frozenset()) -> Document:
+    """Clean ``doc``'s text and fill what its page says about it (title, date, credits) where
+    the input did not; ``boilerplate``: lines repeated across its group in this run."""
+    # Imported on first use: a rerun whose documents are all unchanged never normalises.
+    from pipeline.normalise import normalise
+
+    result = normalise(doc.raw_text, boilerplate=boilerplate, title_hint=doc.title_raw)
+    doc.text = result.text
+    doc.normalised = result
+    doc.flags = {**doc.flags, **result.flags}
+    fill_from_page(doc, result.metadata)
     return doc
 
 
-def load_models(options: StageOptions) -> tuple[Any, Any, Any, Any]:
+def load_models(config: RunConfig) -> tuple[Any, Any, Any, Any]:
     """(spaCy pipeline, formulation matcher, candidate finder, relation extractor), each built
     once per process; a worker calls this at start-up so its first batch is not slow."""
     from pipeline.extract.formulations import get_candidate_finder, get_matcher
     from pipeline.extract.relations import get_extractor
-    from pipeline.nlp import build as nlp
+    from pipeline.nlp.build import get_nlp
     from pipeline.nlp.lac_runner import set_lac_threads
 
-    if options.lac_threads is not None:
-        set_lac_threads(options.lac_threads)
+    if config.lac_threads is not None:
+        set_lac_threads(config.lac_threads)
     return (
-        nlp.get_nlp(
-            options.lac_runner,
-            options.ner,
-            options.ner_model,
-            options.tokenizer,
-            options.pkuseg_model,
-        ),
-        get_matcher(options.lexicon, nested=options.nested_formulations),
+        get_nlp(config.nlp),
+        get_matcher(config.lexicon, nested=config.nested_formulations),
         get_candidate_finder(),
         get_extractor(),
     )
 
 
-def process_batch(docs: list[Document], options: StageOptions) -> BatchResult:
-    return finish_batch(prepare_batch(docs, options), options)
+def process_batch(docs: list[Document], config: RunConfig, ctx: RunContext) -> BatchResult:
+    return finish_batch(prepare_batch(docs, ctx), config, ctx)
 
 
 @dataclass
@@ -149,33 +138,34 @@ class PreparedBatch:
         return [d.text for d in self.ready]
 
 
-def prepare_batch(docs: list[Document], options: StageOptions) -> PreparedBatch:
+def prepare_batch(docs: list[Document], ctx: RunContext) -> PreparedBatch:
     """Normalise a batch (the part of `process_batch` before the model)."""
     result = BatchResult()
     ready: list[Document] = []
     for doc in docs:
         try:
-            normalise_document(doc, options.boilerplate.for_group(doc.group))
+            normalise_document(doc, ctx.boilerplate.for_group(doc.group))
         except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
             result.add(
-                "errors", error_row(options.run_id, doc.source_file, doc.doc_id, "normalise", exc)
+                "errors", error_row(ctx.run_id, doc.source_file, doc.doc_id, "normalise", exc)
             )
             continue
         if not doc.text.strip():
             msg = "nothing left after normalisation (only page chrome or metadata)"
             result.add(
-                "errors", error_row(options.run_id, doc.source_file, doc.doc_id, "normalise", msg)
+                "errors", error_row(ctx.run_id, doc.source_file, doc.doc_id, "normalise", msg)
             )
             continue
         ready.append(doc)
     return PreparedBatch(result, ready)
 
 
-def finish_batch(prepared: PreparedBatch, options: StageOptions) -> BatchResult:
+def finish_batch(prepared: PreparedBatch, config: RunConfig, ctx: RunContext) -> BatchResult:
     """The model, the rules and the rows of a normalised batch."""
+    from pipeline.extract.rows import StageError, document_rows
     from pipeline.nlp.build import annotate
 
-    nlp, matcher, finder, extractor = load_models(options)
+    nlp, matcher, finder, extractor = load_models(config)
     result, ready = prepared.result, prepared.ready
     try:
         spacy_docs = list(annotate(nlp, prepared.texts))
@@ -185,18 +175,17 @@ def finish_batch(prepared: PreparedBatch, options: StageOptions) -> BatchResult:
             try:
                 spacy_docs.append(next(iter(annotate(nlp, [d.text]))))
             except Exception as exc:  # noqa: BLE001
-                result.add("errors", error_row(options.run_id, d.source_file, d.doc_id, "nlp", exc))
+                result.add("errors", error_row(ctx.run_id, d.source_file, d.doc_id, "nlp", exc))
                 spacy_docs.append(None)
 
     for doc, sdoc in zip(ready, spacy_docs, strict=True):
         if sdoc is None:
             continue
         try:
-            rows = document_rows(doc, sdoc, matcher, finder, extractor, options.run_id)
+            rows = document_rows(doc, sdoc, matcher, finder, extractor, ctx.run_id)
         except StageError as exc:
             result.add(
-                "errors",
-                error_row(options.run_id, doc.source_file, doc.doc_id, exc.stage, exc.cause),
+                "errors", error_row(ctx.run_id, doc.source_file, doc.doc_id, exc.stage, exc.cause)
             )
             continue
         for table, table_rows in rows.items():
@@ -204,300 +193,3 @@ def finish_batch(prepared: PreparedBatch, options: StageOptions) -> BatchResult:
         result.n_documents += 1
         result.n_chars += len(doc.text)
     return result
-
-
-class StageError(Exception):
-    def __init__(self, stage: str, cause: BaseException):
-        super().__init__(f"{stage}: {cause}")
-        self.stage, self.cause = stage, cause
-
-
-class _Spans:
-    """Row fields shared by every span table: doc_id, sent_id, offsets, raw offsets, text."""
-
-    def __init__(self, doc: Document, sdoc: Any):
-        self.doc = doc
-        self.sentences = _sentence_spans(sdoc)
-        self._starts = [s for s, _ in self.sentences]
-
-    def sent_of(self, pos: int) -> int:
-        return max(bisect.bisect_right(self._starts, pos) - 1, 0)
-
-    def sentence_text(self, pos: int) -> str:
-        if not self.sentences:
-            return self.doc.text
-        start, end = self.sentences[self.sent_of(pos)]
-        return self.doc.text[start:end]
-
-    def row(self, start: int, end: int) -> dict[str, Any]:
-        raw_start, raw_end = self.doc.raw_span(start, end)
-        return {
-            "doc_id": self.doc.doc_id,
-            "sent_id": self.sent_of(start),
-            "start": start,
-            "end": end,
-            "raw_start": raw_start,
-            "raw_end": raw_end,
-            "text": self.doc.text[start:end],
-        }
-
-
-def document_rows(
-    doc: Document,
-    sdoc: Any,
-    matcher: Any,
-    finder: Any,
-    extractor: Any,
-    run_id: str,
-    context: Any = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """Every table's rows for one annotated document; a failure names its stage. `context`:
-    the relation rules' running context, carried from chunk to chunk of a huge document."""
-    try:
-        spans = _Spans(doc, sdoc)
-    except Exception as exc:  # noqa: BLE001
-        raise StageError("sentences", exc) from exc
-    rows: dict[str, list[dict[str, Any]]] = {}
-    steps = (
-        ("sentences", lambda: [spans.row(s, e) for s, e in spans.sentences]),
-        ("relations", lambda: _relation_rows(doc, sdoc, extractor, spans, context)),
-        ("persons", lambda: [_person_names(sdoc, rows["relations"])]),
-        ("entities", lambda: _entity_rows(sdoc, spans, rows["relations"], *rows["persons"][0])),
-        ("formulations", lambda: _formulation_rows(doc, matcher, spans)),
-        ("candidate_mentions", lambda: _candidate_rows(doc, sdoc, matcher, finder, spans, rows)),
-        ("removed_lines", lambda: removed_line_rows(doc, run_id)),
-        ("documents", lambda: [document_row(doc, run_id)]),
-    )
-    for table, build in steps:
-        try:
-            rows[table] = build()
-        except Exception as exc:  # noqa: BLE001 - recorded as an errors row by the caller
-            raise StageError(table, exc) from exc
-    rows.pop("persons")  # a per-document name map, not a table
-    return rows
-
-
-def _person_names(
-    sdoc: Any, relations: list[dict[str, Any]]
-) -> tuple[dict[str, str], dict[int, str]]:
-    """(surface → canonical name for the document's PERSON mentions, mention start → the surface
-    it is known by when a title follows it: the NER tags 毛 in 毛主席, the alias is 毛主席);
-    relation heads get their canonical name too."""
-    from pipeline.extract.persons import get_person_names
-    from pipeline.nlp.docs import doc_text, entities
-
-    resolver = get_person_names()
-    text = doc_text(sdoc)
-    extended: dict[int, str] = {}
-    people = [e for e in entities(sdoc) if e.label_ == "PERSON"]
-    for e in people:
-        if e.end_char - e.start_char <= 2:
-            for k in (4, 3, 2):
-                form = text[e.start_char : e.end_char + k]
-                if form in resolver.aliases:
-                    extended[e.start_char] = form
-                    break
-    persons = [r for r in relations if r["head_label"] == "PERSON"]
-    surfaces = [text[e.start_char : e.end_char] for e in people] + [r["head"] for r in persons]
-    posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
-    names = resolver.resolve([*surfaces, *extended.values()], posts)
-    for r in persons:
-        r["person"] = names.get(r["head"], r["head"])
-    return names, extended
-
-
-# Labels a trained NER backend sets (the rest come from LAC or the rules).
-MODEL_ENTITY_LABELS = frozenset({"PERSON", "ORG", "LOC", "GPE"})
-
-
-def _entity_rows(
-    sdoc: Any,
-    spans: _Spans,
-    relations: list[dict[str, Any]],
-    names: dict[str, str],
-    extended: dict[int, str],
-) -> list[dict[str, Any]]:
-    issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
-    out = []
-    from spacy.attrs import TAG
-
-    from pipeline.nlp.docs import NER_SOURCE_USER_DATA, RULE_SPANS, doc_text, entities
-    from pipeline.nlp.labels import DOMAIN_LABELS
-
-    rule_spans = sdoc.user_data.get(RULE_SPANS) or set()
-    ner_source = sdoc.user_data.get(NER_SOURCE_USER_DATA, "lac")
-    text = doc_text(sdoc)
-    tags: list[int] | None = None
-    for ent in entities(sdoc):
-        rule = ent.label_ in DOMAIN_LABELS or (ent.start_char, ent.end_char) in rule_spans
-        ent_text = text[ent.start_char : ent.end_char]
-        issuer = None
-        if ent.label_ == "DOCUMENT":
-            issuer = issuers.get(ent_text) or _issuer_in_title(ent_text)
-        if not rule and tags is None:
-            tags = sdoc.to_array(TAG).tolist()
-        out.append(
-            {
-                **spans.row(ent.start_char, ent.end_char),
-                "label": ent.label_,
-                "lac_tag": "rule" if rule else sdoc.vocab.strings[tags[ent.start]],
-                "source": "rule"
-                if rule
-                else (ner_source if ent.label_ in MODEL_ENTITY_LABELS else "lac"),
-                "issuer": issuer,
-                "person": names.get(extended.get(ent.start_char, ent_text), ent_text)
-                if ent.label_ == "PERSON"
-                else None,
-            }
-        )
-    return out
-
-
-# 《中共中央关于加强党史工作的意见》: the issuing body is stated before 关于.
-_TITLE_ISSUER = regex.compile(
-    r"^《((?:中共|中国共产党)?[\p{Han}]{1,20}?(?:中央|国务院|委员会|人民政府|政府|办公厅|办公室|部|委|厅|局|院))"
-    r"(?:、[\p{Han}]{2,20})?关于"
-)
-
-
-def _issuer_in_title(title: str) -> str | None:
-    m = _TITLE_ISSUER.match(title)
-    return m.group(1) if m else None
-
-
-def _formulation_rows(doc: Document, matcher: Any, spans: _Spans) -> list[dict[str, Any]]:
-    return [
-        {
-            **spans.row(m.start, m.end),
-            "formulation_id": m.formulation.id,
-            "canonical": m.formulation.canonical,
-            "category": m.formulation.category,
-            "match_kind": m.match_kind,
-            "quoted": m.quoted,
-            "nested": m.nested,
-        }
-        for m in matcher.find(doc.text, year=doc.year)
-    ]
-
-
-def _candidate_rows(
-    doc: Document, sdoc: Any, matcher: Any, finder: Any, spans: _Spans, rows: dict[str, list]
-) -> list[dict[str, Any]]:
-    from pipeline.nlp.docs import token_boundaries
-
-    known = {(r["start"], r["end"]) for r in rows["formulations"]}
-    token_starts, token_ends = token_boundaries(sdoc)  # arrays: no Token object per word
-    return [
-        {
-            **spans.row(c.start, c.end),
-            "pattern": c.pattern,
-            "published_at": doc.published_at,
-            "sentence": spans.sentence_text(c.start),
-        }
-        for c in finder.find(doc.text, token_starts, token_ends)
-        if (c.start, c.end) not in known and c.text not in matcher.forms
-    ]
-
-
-def _relation_rows(
-    doc: Document, sdoc: Any, extractor: Any, spans: _Spans, context: Any = None
-) -> list[dict[str, Any]]:
-    out = []
-    kwargs = {"context": context} if context is not None else {}
-    for rel in extractor.extract(sdoc, title=doc.title, year=doc.year, **kwargs):
-        raw_start, raw_end = doc.raw_span(rel.start, rel.end)
-        out.append(
-            {
-                "doc_id": doc.doc_id,
-                "sent_id": spans.sent_of(rel.start),
-                "relation": rel.relation,
-                "head": rel.head,
-                "head_label": rel.head_label,
-                "tail": rel.tail,
-                "tail_label": rel.tail_label,
-                "role": rel.role,
-                "evidence": spans.sentence_text(rel.start),
-                "start": rel.start,
-                "end": rel.end,
-                "raw_start": raw_start,
-                "raw_end": raw_end,
-                "confidence": rel.confidence,
-                "rule": rel.rule,
-                "resolved_from": rel.resolved_from,
-                "person": None,  # filled in by _person_names
-            }
-        )
-    return out
-
-
-def _sentence_spans(sdoc: Any) -> list[tuple[int, int]]:
-    from pipeline.nlp.docs import doc_text, sentence_bounds
-
-    doc_text_ = doc_text(sdoc)
-    spans = []
-    # Offsets from arrays, text by slicing: a sentence Span's .text makes a Token per word.
-    for _, _, start_char, end_char in sentence_bounds(sdoc):
-        text = doc_text_[start_char:end_char]
-        stripped = text.strip()
-        if not stripped:
-            continue
-        lead = len(text) - len(text.lstrip())
-        start = start_char + lead
-        spans.append((start, start + len(stripped)))
-    return spans
-
-
-def removed_line_rows(doc: Document, run_id: str) -> list[dict[str, Any]]:
-    if doc.normalised is None:
-        return []
-    raw = doc.raw_text
-    rows = []
-    line, seen = 1, 0
-    for r in sorted(doc.normalised.removed, key=lambda r: r.raw_start):
-        line += raw.count("\n", seen, r.raw_start)
-        seen = r.raw_start
-        rows.append(
-            {
-                "doc_id": doc.doc_id,
-                "line": line,
-                "raw_start": r.raw_start,
-                "raw_end": r.raw_end,
-                "text": r.text,
-                "reason": r.reason,
-                "run_id": run_id,
-            }
-        )
-    return rows
-
-
-def document_row(doc: Document, run_id: str) -> dict[str, Any]:
-    flags = doc.flags
-    return {
-        "doc_id": doc.doc_id,
-        "source_file": doc.source_file,
-        "title": doc.title,
-        "published_at": doc.published_at,
-        "year": doc.year,
-        "source": doc.source,
-        "url": doc.url,
-        "author": doc.author,
-        "contributor": doc.contributor,
-        "title_raw": doc.title_raw,
-        "photographer": doc.photographer,
-        "editor": doc.editor,
-        "date_problem": doc.date_problem,
-        "metadata": json.dumps(doc.metadata, ensure_ascii=False, default=str)
-        if doc.metadata
-        else None,
-        "text": doc.text,
-        "n_chars": len(doc.text),
-        "n_raw_chars": len(doc.raw_text),
-        "encoding": doc.encoding,
-        "content_hash": doc.content_hash,
-        "had_pinyin_annotations": bool(flags.get("had_pinyin_annotations", False)),
-        "converted_from_traditional": bool(flags.get("converted_from_traditional", False)),
-        "n_chars_converted": int(flags.get("n_chars_converted", 0)),
-        "chrome_lines_removed": int(flags.get("chrome_lines_removed", 0)),
-        "has_redactions": bool(flags.get("has_redactions", False)),
-        "run_id": run_id,
-    }

@@ -1,7 +1,7 @@
 """Huge documents, processed in chunks so that memory stays bounded whatever their size.
 
 A document longer than `chunk_chars` raw characters is cut at sentence boundaries of its raw
-text (`chunk_bounds`), and each chunk is normalised, annotated and extracted on its own exactly
+text (`normalise/chunks.py`), and each chunk is normalised, annotated and extracted on its own exactly
 like a small document. Every row is then moved into the WHOLE document: text offsets by where
 the chunk's clean text starts in the document's clean text (the chunks' clean texts joined),
 raw offsets by where the chunk starts in the raw text, sentence ids by the sentences of the
@@ -27,91 +27,21 @@ sentence ends the rows are otherwise those of an unchunked run, `tests/test_huge
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from pipeline.core.document import Document
-from pipeline.core.textutil import CLOSERS
-
-# Default size above which a document is processed in chunks (raw characters). Big enough
-# that no ordinary document (the longest congress report has ~70k characters) is ever cut, and
-# small enough that one chunk's offset maps, spaCy Doc and rows stay in the tens of MB.
-DEFAULT_CHUNK_CHARS = 300_000
-
-# Where a chunk may end, best first: a sentence end followed by a line break (a paragraph
-# end); any line break; a sentence end inside a line (。！？；… with its closing quotes);
-# as a last resort a hard cut. Each is searched in the last WINDOW_FRACTION of the chunk.
-WINDOW_FRACTION = 0.5
-_RX_PARAGRAPH_END = re.compile(rf"[。！？!?；;…][{re.escape(CLOSERS)}]*[ \t\u3000]*\r?\n\s*")
-_RX_LINE_END = re.compile(r"\n\s*")
-_RX_SENTENCE_END = re.compile(rf"[。！？!?；;…]+[{re.escape(CLOSERS)}]*\s*")
+from pipeline.normalise.chunks import chunk_bounds, seam_separator
+from pipeline.run.batch import RunContext, error_row, fill_from_page
+from pipeline.run.config import RunConfig
 
 # Row fields moved into the whole document, per kind of offset.
 _TEXT_FIELDS = ("start", "end")
 _RAW_FIELDS = ("raw_start", "raw_end")
 _SPAN_TABLES = ("sentences", "entities", "formulations", "candidate_mentions", "relations")
-
-
-def _last_match(rx: re.Pattern[str], text: str, lo: int, hi: int) -> int | None:
-    """End of the last match of ``rx`` that ends in (lo, hi], or None."""
-    end = None
-    for m in rx.finditer(text, lo, hi):
-        if lo < m.end() <= hi:
-            end = m.end()
-    return end
-
-
-def chunk_bounds(raw: str, chunk_chars: int) -> list[tuple[int, int]]:
-    """``[start, end)`` ranges covering ``raw``, each at most ``chunk_chars`` characters (but
-    for a hard cut moved off a surrogate-free boundary), cut at sentence boundaries."""
-    if chunk_chars < 1:
-        raise ValueError("chunk_chars must be >= 1")
-    n = len(raw)
-    bounds = []
-    start = 0
-    while n - start > chunk_chars:
-        hi = start + chunk_chars
-        lo = start + max(1, int(chunk_chars * (1 - WINDOW_FRACTION)))
-        cut = None
-        for rx in (_RX_PARAGRAPH_END, _RX_LINE_END, _RX_SENTENCE_END):
-            cut = _last_match(rx, raw, lo, hi)
-            if cut is not None:
-                break
-        if cut is None:  # no boundary in the window: a hard cut, never inside an ASCII word
-            cut = hi
-            while cut > lo and raw[cut - 1].isascii() and raw[cut - 1].isalnum():
-                cut -= 1
-            if cut == lo:
-                cut = hi
-        bounds.append((start, cut))
-        start = cut
-    bounds.append((start, n))
-    return bounds
-
-
-# Raw characters each side of a cut that decide how the two clean texts join.
-_SEAM = 100
-
-
-def _separator(raw: str, cut: int) -> str:
-    """What joins the clean texts of the chunks either side of ``cut``: the whitespace the
-    character steps make of the seam when it is normalised whole (a paragraph break for a line
-    break or an indented line "　　", nothing between two Chinese sentences, a space between two
-    English ones). Page-chrome removal cannot remove whitespace, so these steps decide it."""
-    from pipeline.normalise import _characters
-
-    a, b = max(0, cut - _SEAM), min(len(raw), cut + _SEAM)
-    text, offs, _, _ = _characters(raw[a:b], list(range(b - a + 1)))
-    assert offs is not None
-    j = next((i for i, o in enumerate(offs[:-1]) if o >= cut - a), len(text))
-    k = j
-    while k > 0 and text[k - 1].isspace():
-        k -= 1
-    return text[k:j]
+_CREDIT_FIELDS = ("author", "photographer", "editor")
 
 
 @dataclass
@@ -126,138 +56,138 @@ class ChunkState:
     flags: dict[str, Any] = field(default_factory=dict)
     relation_keys: set[tuple[Any, ...]] = field(default_factory=set)
     n_chunks: int = 0
+    line_base: int = 0  # lines of the raw text before the current chunk
+    line_seen: int = 0  # where the line count stopped
+    context: Any = None  # the relation rules' running context (relations.Context)
 
-
-_CREDIT_FIELDS = ("author", "photographer", "editor")
-
-
-def _merge_page_facts(state: ChunkState, metadata: dict[str, str], flags: dict[str, Any]) -> None:
-    # Metadata fields: the first value wins, as within one text (`metadata_line` setdefaults);
-    # credits: every name, once, in order.
-    for key, value in metadata.items():
-        if key == "title":
-            continue
-        if key in _CREDIT_FIELDS:
-            names = state.credits.setdefault(key, [])
-            names.extend(n for n in value.split("、") if n and n not in names)
-        else:
-            state.metadata.setdefault(key, value)
-    for key, value in flags.items():
-        if isinstance(value, bool):
-            state.flags[key] = bool(state.flags.get(key, False)) or value
-        else:
-            state.flags[key] = int(state.flags.get(key, 0)) + int(value)
+    def merge_page_facts(self, metadata: dict[str, str], flags: dict[str, Any]) -> None:
+        # Metadata fields: the first value wins, as within one text (`metadata_line`
+        # setdefaults); credits: every name, once, in order.
+        for key, value in metadata.items():
+            if key == "title":
+                continue
+            if key in _CREDIT_FIELDS:
+                names = self.credits.setdefault(key, [])
+                names.extend(n for n in value.split("、") if n and n not in names)
+            else:
+                self.metadata.setdefault(key, value)
+        for key, value in flags.items():
+            if isinstance(value, bool):
+                self.flags[key] = bool(self.flags.get(key, False)) or value
+            else:
+                self.flags[key] = int(self.flags.get(key, 0)) + int(value)
 
 
 def iter_chunk_rows(
-    doc: Document, options: Any, chunk_chars: int, models: tuple[Any, Any, Any, Any]
+    doc: Document, ctx: RunContext, chunk_chars: int, models: tuple[Any, Any, Any, Any]
 ) -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Rows of a huge document, chunk by chunk, offsets already in the whole document; the
     last item holds the `documents` row. A failing chunk raises `StageError` (the caller drops
     what it streamed and writes an errors row: a document is written whole or not at all)."""
-
-    nlp, matcher, finder, extractor = models
+    nlp = models[0]
     tagger = nlp.get_pipe("tifa_ner") if "tifa_ner" in nlp.pipe_names else None
     if tagger is not None:
         tagger.carried_names = set()
     try:
-        yield from _chunks(doc, options, chunk_chars, nlp, matcher, finder, extractor)
+        state = ChunkState()
+        for k, (rs, re_) in enumerate(chunk_bounds(doc.raw_text, chunk_chars)):
+            yield _chunk_rows(doc, ctx, models, state, k, rs, re_)
+        yield {"documents": [_document_row(doc, ctx, state)]}
     finally:
         if tagger is not None:
             tagger.carried_names = None
 
 
-def _chunks(
-    doc: Document,
-    options: Any,
-    chunk_chars: int,
-    nlp: Any,
-    matcher: Any,
-    finder: Any,
-    extractor: Any,
-) -> Iterator[dict[str, list[dict[str, Any]]]]:
-    from pipeline.nlp.build import annotate
-    from pipeline.normalise import normalise, normalise_title
-    from pipeline.run.batch import StageError, document_rows
+def _normalised_chunk(
+    doc: Document, ctx: RunContext, state: ChunkState, k: int, rs: int, re_: int
+) -> Document:
+    """Chunk `k` of `doc` (raw[rs:re_]) normalised, as a Document of its own; the first chunk
+    gives the document its title and what its page states."""
+    from pipeline.extract.rows import StageError
+    from pipeline.normalise import normalise
 
-    boiler = options.boilerplate.for_group(doc.group)
     raw = doc.raw_text
-    state = ChunkState()
-    line_base = 0
-    line_seen = 0
-    title_set = False
-    context = None
-    for k, (rs, re_) in enumerate(chunk_bounds(raw, chunk_chars)):
-        try:
-            result = normalise(
-                raw[rs:re_], boilerplate=boiler, title_hint=doc.title_raw if k == 0 else None
-            )
-        except Exception as exc:  # noqa: BLE001 - the caller records it
-            raise StageError("normalise", exc) from exc
-        if k == 0:
-            # The top of the document: its title, metadata lines and dates (normalise_document).
-            meta = result.metadata
-            if doc.title:
-                doc.title = normalise_title(doc.title)
-            doc.title = doc.title or meta.get("title")
-            title_set = True
-        _merge_page_facts(state, result.metadata, result.flags)
-        line_base += raw.count("\n", line_seen, rs)
-        line_seen = rs
-        chunk = Document(
-            doc_id=doc.doc_id,
-            source_file=doc.source_file,
-            raw_text=raw[rs:re_],  # removed_line_rows counts its lines
-            title=doc.title,
-            published_at=doc.published_at,
-            year=doc.year,
+    try:
+        result = normalise(
+            raw[rs:re_],
+            boilerplate=ctx.boilerplate.for_group(doc.group),
+            title_hint=doc.title_raw if k == 0 else None,
         )
-        chunk.text = result.text
-        chunk.normalised = result
-        if k == 0:
-            _fill_from_page(doc, state)
-            chunk.published_at, chunk.year = doc.published_at, doc.year
-        state.n_chunks += 1
-        if not result.text.strip():
-            # All chrome or metadata: its removed lines still count, nothing else.
-            from pipeline.run.batch import removed_line_rows
+    except Exception as exc:  # noqa: BLE001 - the caller records it
+        raise StageError("normalise", exc) from exc
+    state.merge_page_facts(result.metadata, result.flags)
+    if k == 0:  # the top of the document: its title, metadata lines and dates
+        fill_from_page(doc, {**state.metadata, "title": result.metadata.get("title")}, False)
+    state.line_base += raw.count("\n", state.line_seen, rs)
+    state.line_seen = rs
+    chunk = Document(
+        doc_id=doc.doc_id,
+        source_file=doc.source_file,
+        raw_text=raw[rs:re_],  # removed_line_rows counts its lines
+        title=doc.title,
+        published_at=doc.published_at,
+        year=doc.year,
+    )
+    chunk.text = result.text
+    chunk.normalised = result
+    state.n_chunks += 1
+    return chunk
 
-            rows = {"removed_lines": removed_line_rows(chunk, options.run_id)}
-            _shift(rows, 0, rs, 0, line_base)
-            yield rows
-            continue
-        sep = _separator(raw, rs) if state.clean_parts else ""
-        base = state.n_clean + len(sep)
-        try:
-            sdoc = next(iter(annotate(nlp, [result.text])))
-        except Exception as exc:  # noqa: BLE001
-            raise StageError("nlp", exc) from exc
-        if context is None:
-            from pipeline.extract.relations import Context
 
-            context = Context(title=doc.title or "", year=doc.year)
-            if doc.title:
-                extractor.localities.from_title(context, doc.title)
-        rows = document_rows(chunk, sdoc, matcher, finder, extractor, options.run_id, context)
-        del sdoc
-        rows.pop("documents")
-        # Relations found again in a later chunk: one row, as `dedupe` gives in one text.
-        kept = []
-        for r in rows.get("relations", []):
-            key = (r["relation"], r["head"], r["tail"], r["role"])
-            if key not in state.relation_keys:
-                state.relation_keys.add(key)
-                kept.append(r)
-        rows["relations"] = kept
-        n_sent = len(rows.get("sentences", []))
-        _shift(rows, base, rs, state.n_sentences, line_base)
-        state.n_sentences += n_sent
-        if sep:
-            state.clean_parts.append(sep)
-        state.clean_parts.append(result.text)
-        state.n_clean = base + len(result.text)
-        yield rows
-    assert title_set
+def _chunk_rows(
+    doc: Document,
+    ctx: RunContext,
+    models: tuple[Any, Any, Any, Any],
+    state: ChunkState,
+    k: int,
+    rs: int,
+    re_: int,
+) -> dict[str, list[dict[str, Any]]]:
+    from pipeline.extract.relations import Context
+    from pipeline.extract.rows import StageError, document_rows, removed_line_rows
+    from pipeline.nlp.build import annotate
+
+    nlp, matcher, finder, extractor = models
+    chunk = _normalised_chunk(doc, ctx, state, k, rs, re_)
+    if not chunk.text.strip():
+        # All chrome or metadata: its removed lines still count, nothing else.
+        rows = {"removed_lines": removed_line_rows(chunk, ctx.run_id)}
+        _shift(rows, 0, rs, 0, state.line_base)
+        return rows
+    sep = seam_separator(doc.raw_text, rs) if state.clean_parts else ""
+    base = state.n_clean + len(sep)
+    try:
+        sdoc = next(iter(annotate(nlp, [chunk.text])))
+    except Exception as exc:  # noqa: BLE001
+        raise StageError("nlp", exc) from exc
+    if state.context is None:
+        state.context = Context(title=doc.title or "", year=doc.year)
+        if doc.title:
+            extractor.localities.from_title(state.context, doc.title)
+    rows = document_rows(chunk, sdoc, matcher, finder, extractor, ctx.run_id, state.context)
+    del sdoc
+    rows.pop("documents")
+    # Relations found again in a later chunk: one row, as `dedupe` gives in one text.
+    kept = []
+    for r in rows.get("relations", []):
+        key = (r["relation"], r["head"], r["tail"], r["role"])
+        if key not in state.relation_keys:
+            state.relation_keys.add(key)
+            kept.append(r)
+    rows["relations"] = kept
+    n_sent = len(rows.get("sentences", []))
+    _shift(rows, base, rs, state.n_sentences, state.line_base)
+    state.n_sentences += n_sent
+    if sep:
+        state.clean_parts.append(sep)
+    state.clean_parts.append(chunk.text)
+    state.n_clean = base + len(chunk.text)
+    return rows
+
+
+def _document_row(doc: Document, ctx: RunContext, state: ChunkState) -> dict[str, Any]:
+    from pipeline.extract.rows import StageError, document_row
+
     text = "".join(state.clean_parts)
     state.clean_parts.clear()
     if not text.strip():
@@ -270,36 +200,18 @@ def _chunks(
     doc.flags = {**doc.flags, **state.flags}
     # A metadata line after the first chunk (a date, a source) fills the documents row as in an
     # unchunked run; the chunks before it were processed without it.
-    _fill_from_page(doc, state)
+    fill_from_page(doc, state.metadata, credits=False, title=False)
     finish_credits(doc, state.credits)
-    from pipeline.run.batch import document_row
-
     try:
-        row = document_row(doc, options.run_id)
+        return document_row(doc, ctx.run_id)
     except Exception as exc:  # noqa: BLE001
         raise StageError("documents", exc) from exc
-    yield {"documents": [row]}
-
-
-def _fill_from_page(doc: Document, state: ChunkState) -> None:
-    """Document fields the first chunk's page gives (as `stages.normalise_document`)."""
-    meta = state.metadata
-    doc.source = doc.source or meta.get("source")
-    doc.contributor = doc.contributor or meta.get("contributor")
-    if doc.published_at is None and meta.get("published_at"):
-        doc.published_at = date.fromisoformat(meta["published_at"])
-    if doc.date_problem is None and doc.published_at is None and meta.get("date_problem"):
-        doc.date_problem = f"page header: {meta['date_problem']}"
-    if doc.published_at is not None:
-        doc.year = doc.published_at.year
 
 
 def finish_credits(doc: Document, credits: dict[str, list[str]]) -> None:
-    doc.author = doc.author or ("、".join(credits["author"]) if credits.get("author") else None)
-    doc.photographer = doc.photographer or (
-        "、".join(credits["photographer"]) if credits.get("photographer") else None
-    )
-    doc.editor = doc.editor or ("、".join(credits["editor"]) if credits.get("editor") else None)
+    for name in _CREDIT_FIELDS:
+        if not getattr(doc, name) and credits.get(name):
+            setattr(doc, name, "、".join(credits[name]))
 
 
 def _shift(
@@ -335,7 +247,8 @@ class HugeResult:
 
 def write_huge_document(
     doc: Document,
-    options: Any,
+    config: RunConfig,
+    ctx: RunContext,
     writer: Any,  # write.DatasetWriter
     batch: int | str,
     home: str | None,
@@ -348,13 +261,13 @@ def write_huge_document(
     whatever process reads it: the main process of a local run, or a Dask worker. A failure
     drops what was streamed and gives its errors row; `OSError`/`MemoryError` propagate (the
     environment failed). The document's text is freed once written."""
-    from pipeline.run.batch import StageError, error_row
+    from pipeline.extract.rows import StageError
 
     result = HugeResult()
     parts = writer.stream_batch(batch)
     stage = "process"
     try:
-        for rows in iter_chunk_rows(doc, options, options.chunk_chars, models):
+        for rows in iter_chunk_rows(doc, ctx, config.chunk_chars, models):
             if should_stop():
                 parts.abort()  # the document is redone whole by the next run
                 result.stopped = True
@@ -364,10 +277,8 @@ def write_huge_document(
                 parts.write(table, table_rows)
                 stage = "process"
                 result.counts[table] = result.counts.get(table, 0) + len(table_rows)
-        if home is not None and home_lock is not None:
-            with home_lock(home):
-                parts.commit([doc.doc_id], home)
-        else:
+        lock = home_lock(home) if home is not None and home_lock is not None else nullcontext()
+        with lock:
             parts.commit([doc.doc_id], home)
     except (OSError, MemoryError):
         parts.abort()
@@ -377,7 +288,7 @@ def write_huge_document(
         if isinstance(exc, StageError):
             stage, exc = exc.stage, exc.cause
         result.counts = {}
-        result.error = error_row(options.run_id, doc.source_file, doc.doc_id, stage, exc)
+        result.error = error_row(ctx.run_id, doc.source_file, doc.doc_id, stage, exc)
     result.n_chars = len(doc.text) if result.error is None else 0
     doc.raw_text = doc.text = ""
     return result

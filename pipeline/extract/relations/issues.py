@@ -23,6 +23,12 @@ class IssueRules:
         self.generic_window: int = r["generic_issuer_window"]
         self.notice_heading = regex.compile(r["notice_heading"], regex.MULTILINE)
         self.heading_separators = regex.compile(r["notice_heading_separators"])
+        self.title_issuer = regex.compile(r["title_issuer"])
+
+    def issuer_in_title(self, title: str) -> str | None:
+        """The body a document's title names as its issuer (《X关于…》), or None."""
+        m = self.title_issuer.match(title)
+        return m.group(1) if m else None
 
     def issues(self, doc: Doc, sent: Span, ents: list[Span]) -> Iterator[Relation]:
         text = text_of(doc)
