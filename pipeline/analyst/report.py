@@ -2,7 +2,7 @@
 `DIR/reports/index.html` listing every run.
 
 Each page is self-contained and opens offline from disk: CSS and a few lines of vanilla
-JavaScript are inline, charts are inline SVG drawn here (`pipeline/analyst/charts.py`), and nothing is
+JavaScript are inline, charts are inline SVG drawn here (`charts.py`), and nothing is
 loaded from anywhere else. Four sections:
 
 * **the run** — documents, characters, time, skipped/replaced, errors by type with examples;
@@ -14,7 +14,7 @@ loaded from anywhere else. Four sections:
   characters; on the first night, the latest period against the earlier ones);
 * **in context** — a keyword-in-context concordance of each formulation, filterable in the page.
 
-Every query runs in DuckDB over the Parquet files through the views of `pipeline/analyst/views.py`, so
+Every query runs in DuckDB over the Parquet files through the views of `views.py`, so
 memory does not grow with the archive; only what the page shows is fetched.
 """
 

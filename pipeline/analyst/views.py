@@ -15,7 +15,7 @@ The file is rebuilt at the end of every `tifa run` (under the run's lock) by wri
 under a temporary dot-name and renaming it over the old one, like every other file tifa writes: a
 dashboard opening it sees the old definitions or the new ones, never a half-written file.
 
-The same SQL defines the report's queries (`pipeline/analyst/report.py` creates these views as temporary
+The same SQL defines the report's queries (`report.py` creates these views as temporary
 views on its own connection), so the page and the dashboards cannot disagree.
 """
 

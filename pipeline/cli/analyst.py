@@ -1,7 +1,7 @@
 """`tifa report`, `tifa views` and `tifa kwic`, and the end-of-run summary of `tifa run`.
 
-Registered on `pipeline.cli.commands.app` when `pipeline.cli.commands` imports this module. Commands only parse
-arguments and call plain functions (`pipeline.analyst.report`, `pipeline.analyst.views`, `pipeline.analyst.kwic`).
+Registered on the typer app (`cli/app.py`) when `pipeline.cli` imports this module. Commands only
+parse arguments and call plain functions (`pipeline.analyst.report`, `.views`, `.kwic`).
 """
 
 from __future__ import annotations

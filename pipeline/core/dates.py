@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pipeline.core.textutil import read_resource_lines
+from pipeline.core.resources import read_lines
 
 __all__ = ["ParsedDate", "parse_date", "congress_year", "MIN_YEAR", "MAX_YEAR"]
 
@@ -117,7 +117,7 @@ def parse_date(value: object) -> ParsedDate:
 # reports that carry only their number still land on the right year in trends.
 _CONGRESS_YEARS = {
     int(n): int(y)
-    for n, y in (line.split("\t")[:2] for line in read_resource_lines("cpc_congress_years.tsv"))
+    for n, y in (line.split("\t")[:2] for line in read_lines("cpc_congress_years.tsv"))
 }
 # "第十九次全国代表大会" of the party, or "十九大" standing alone or in brackets ("报告 (七大)");
 # a bare 一大/十大 inside running text (一大批) is not a congress.

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
-
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 # Han ideographs: URO, extension A, compatibility ideographs, extensions B–H.
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -39,23 +36,6 @@ def is_han_char(c: str) -> bool:
 def is_han(text: str) -> bool:
     """True when ``text`` is non-empty and made only of Han ideographs."""
     return _RX_HAN_ONLY.fullmatch(text) is not None
-
-
-def read_resource_lines(name: str | Path, *, inline_comments: bool = False) -> list[str]:
-    """Non-blank, non-comment lines of a resource file (a name under ``resources/`` or a path).
-
-    Regex files (chrome patterns) may contain ``#`` inside a pattern, so only whole-line
-    comments are dropped unless ``inline_comments`` is set (word lists: ``word  # note``).
-    """
-    path = name if isinstance(name, Path) else RESOURCES / name
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if inline_comments:
-                line = line.split("#", 1)[0]
-            if line.strip() and not line.lstrip().startswith("#"):
-                out.append(line.strip() if inline_comments else line.rstrip("\n"))
-    return out
 
 
 def alternation(words: Iterable[str]) -> str:

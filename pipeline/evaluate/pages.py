@@ -16,7 +16,6 @@ REMOVE_LABELS = frozenset({"chrome", "meta", "credit"})
 KEEP_LABELS = frozenset({"body", "title"})
 
 
-
 def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[str, Any]:
     """Score normalisation on scraped pages whose lines are labelled
     body/title/meta/credit/chrome/mixed: chrome left in the text, body lines removed, and the

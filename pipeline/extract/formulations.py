@@ -24,8 +24,7 @@ from pathlib import Path
 import regex
 from ahocorasick_rs import AhoCorasick, MatchKind
 
-from pipeline.core.resources import load_yaml
-from pipeline.core.textutil import RESOURCES  # noqa: E402
+from pipeline.core.resources import RESOURCES, load_yaml
 
 LEXICON_PATH = RESOURCES / "formulations.yaml"
 CATEGORIES = frozenset(

@@ -19,17 +19,14 @@ import duckdb
 import pyarrow as pa
 import regex
 
-from pipeline.core.resources import load_yaml
-from pipeline.core.textutil import RESOURCES  # noqa: E402
+from pipeline.core.resources import RESOURCES, load_yaml, read_table
 
 
 @functools.cache
 def _aliases() -> dict[str, str]:
     table: dict[str, str] = {}
-    for line in (RESOURCES / "person_aliases.tsv").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            alias, canonical = line.split("\t")[:2]
-            table[alias.strip()] = canonical.strip()
+    for row in read_table("person_aliases.tsv", ("alias", "canonical")):
+        table[row["alias"]] = row["canonical"]
     return table
 
 

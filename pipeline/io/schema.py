@@ -169,7 +169,7 @@ PEOPLE = pa.schema(
     ]
 )
 
-# One row per canonical person (pipeline/extract/persons.py): every surface seen for them, when, and the
+# One row per canonical person (extract/persons.py): every surface seen for them, when, and the
 # posts (role @ organisation) their holds_position rows give.
 PERSONS = pa.schema(
     [

@@ -24,7 +24,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
-from pipeline.core.textutil import RESOURCES
+from pipeline.core.resources import RESOURCES
 from pipeline.nlp.crf import CRFEntityTagger
 from pipeline.nlp.docs import MAX_SENTENCE_CHARS
 from pipeline.nlp.domain_spans import DomainSpans

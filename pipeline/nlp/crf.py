@@ -28,7 +28,7 @@ from typing import Any
 from ahocorasick_rs import AhoCorasick, MatchKind
 from spacy.tokens import Doc
 
-from pipeline.core.textutil import RESOURCES
+from pipeline.core.resources import RESOURCES, load_yaml, read_lines
 from pipeline.nlp.crf_inference import CompiledCRF, decode_bioes
 from pipeline.nlp.docs import (
     LAC_USER_DATA,
@@ -72,8 +72,6 @@ class _PersonContext:
 def _person_context() -> _PersonContext:
     import regex
 
-    from pipeline.core.resources import load_yaml
-
     rules = load_yaml(RESOURCES / "person_rules.yaml")
     heads = rules["doctrine_heads"]
     return _PersonContext(
@@ -85,11 +83,7 @@ def _person_context() -> _PersonContext:
         person_after=regex.compile(rules["person_after_name"]),
         credit_after=regex.compile(rules["credit_after_name"]),
         idioms=AhoCorasick(
-            [
-                line.strip()
-                for line in (RESOURCES / "idioms.txt").read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")
-            ],
+            [line.strip() for line in read_lines("idioms.txt")],
             matchkind=MatchKind.Standard,
         ),
         min_probability=float(rules["person_min_probability"]),
@@ -101,10 +95,8 @@ def _person_context() -> _PersonContext:
 def person_titles() -> tuple[str, ...]:
     """Titles a person is named with (positions.txt and persons.yaml's extra titles), longest
     first."""
-    from pipeline.core.resources import load_yaml
 
-    lines = (RESOURCES / "positions.txt").read_text(encoding="utf-8").splitlines()
-    titles = {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
+    titles = {ln.strip() for ln in read_lines("positions.txt")}
     extra = load_yaml(RESOURCES / "persons.yaml")
     titles |= set(extra["extra_titles"])
     return tuple(sorted(titles, key=len, reverse=True))
@@ -261,8 +253,6 @@ def not_a_person(sentence: str, words: Sequence[tuple[str, str]], start: int, en
 @functools.cache
 def _place_body_heads() -> Any:
     import regex
-
-    from pipeline.core.resources import load_yaml
 
     rules = load_yaml(RESOURCES / "ner_rules.yaml")
     heads = sorted(rules["place_body_heads"], key=len, reverse=True)

@@ -13,10 +13,7 @@ from ahocorasick_rs import AhoCorasick, MatchKind
 from spacy.attrs import IDX, LENGTH
 from spacy.tokens import Doc, Span
 
-from pipeline.core.resources import load_yaml
-from pipeline.core.textutil import (
-    RESOURCES,  # noqa: E402
-)
+from pipeline.core.resources import RESOURCES, load_yaml
 from pipeline.core.textutil import is_han as _is_han
 from pipeline.nlp.crf import trimmed_span
 from pipeline.nlp.docs import (

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 from pathlib import Path
 
 import regex
 
-from pipeline.core.textutil import (
-    RESOURCES,  # noqa: E402
-    read_resource_lines,
-)
+from pipeline.core.resources import RESOURCES, read_lines, read_table
 
 
 def _word_list(path: Path) -> list[str]:
-    return read_resource_lines(path, inline_comments=True)
+    return read_lines(path, inline_comments=True)
 
 
 DOMAIN_LABELS = ("POSITION", "MEETING", "DOCUMENT")
@@ -25,10 +21,8 @@ DOMAIN_LABELS = ("POSITION", "MEETING", "DOCUMENT")
 def lac_label_table() -> dict[str, tuple[str, str]]:
     """LAC tag -> (entity label or "", UD POS)."""
     table: dict[str, tuple[str, str]] = {}
-    with open(RESOURCES / "lac_labels.tsv", encoding="utf-8") as fh:
-        rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        for row in rows:
-            table[row["lac_tag"]] = (row["entity_label"], row["ud_pos"])
+    for row in read_table("lac_labels.tsv", ("lac_tag", "entity_label", "ud_pos"), header=True):
+        table[row["lac_tag"]] = (row["entity_label"], row["ud_pos"])
     return table
 
 
@@ -68,9 +62,8 @@ def entity_label(lac_tag: str, text: str) -> str:
 @functools.cache
 def entity_corrections() -> dict[str, str]:
     """text -> corrected label ("-" = not an entity), from resources/entity_corrections.tsv."""
-    with open(RESOURCES / "entity_corrections.tsv", encoding="utf-8") as fh:
-        rows = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        return {row["text"]: row["label"] for row in rows}
+    rows = read_table("entity_corrections.tsv", ("text", "label"), header=True)
+    return {row["text"]: row["label"] for row in rows}
 
 
 # LAC entity labels the CRF does not predict and that are kept from LAC.

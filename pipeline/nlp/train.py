@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.resources import load_yaml
-from pipeline.core.textutil import RESOURCES  # noqa: E402
+from pipeline.core.resources import RESOURCES, load_yaml
 from pipeline.nlp.corpora import read_cluener, read_tagged
 from pipeline.nlp.crf import MODEL_FILE
 from pipeline.nlp.crf_features import char_features

@@ -26,7 +26,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from pipeline.core.textutil import HAN, HSPACE, HSPACE_CHARS, read_resource_lines
+from pipeline.core.resources import read_lines
+from pipeline.core.textutil import HAN, HSPACE, HSPACE_CHARS
 from pipeline.normalise.boilerplate import line_key
 from pipeline.normalise.edits import (
     Edit,
@@ -46,7 +47,7 @@ from pipeline.normalise.metadata import (
     split_credit,
 )
 
-_CHROME_PATTERNS = read_resource_lines("chrome_patterns.txt")
+_CHROME_PATTERNS = read_lines("chrome_patterns.txt")
 # Fragments (unanchored) are searched over the whole text: each starts with a literal, so the
 # alternation scans fast. Line patterns (^...$) are only tried on short lines.
 _RX_CHROME_FRAG = re.compile("|".join(f"(?:{p})" for p in _CHROME_PATTERNS if p[0] != "^"))

@@ -14,17 +14,15 @@ from itertools import chain
 
 import numpy as np
 
-from pipeline.core.resources import load_yaml
+from pipeline.core.resources import RESOURCES, load_yaml, read_lines
 from pipeline.core.textutil import (
     CJK_PUNCT,
     CLOSERS,
     HAN,
     HSPACE,
-    RESOURCES,
     SENT_FINAL,
     alternation,
     is_han_char,
-    read_resource_lines,
 )
 from pipeline.normalise.edits import (
     Edit,
@@ -35,7 +33,7 @@ from pipeline.normalise.edits import (
 )
 
 RULES = load_yaml(RESOURCES / "normalise_rules.yaml")
-_SYLLABLES = frozenset(s.strip() for s in read_resource_lines("normalise_pinyin_syllables.txt"))
+_SYLLABLES = frozenset(s.strip() for s in read_lines("normalise_pinyin_syllables.txt"))
 
 # ---------------------------------------------------------------------------------------------
 # Step 1: control / zero-width characters and line separators

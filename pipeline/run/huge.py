@@ -1,7 +1,8 @@
 """Huge documents, processed in chunks so that memory stays bounded whatever their size.
 
 A document longer than `chunk_chars` raw characters is cut at sentence boundaries of its raw
-text (`normalise/chunks.py`), and each chunk is normalised, annotated and extracted on its own exactly
+text (`normalise/chunks.py`), and each chunk is normalised, annotated and extracted on its own
+exactly
 like a small document. Every row is then moved into the WHOLE document: text offsets by where
 the chunk's clean text starts in the document's clean text (the chunks' clean texts joined),
 raw offsets by where the chunk starts in the raw text, sentence ids by the sentences of the

@@ -13,7 +13,7 @@ from typing import Any
 import regex
 from spacy.tokens import Doc
 
-from pipeline.core.textutil import RESOURCES  # noqa: E402
+from pipeline.core.resources import RESOURCES
 from pipeline.nlp.docs import doc_text, sentence_bounds
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import regex
 from spacy.tokens import Doc, Span
 
-from pipeline.core.textutil import read_resource_lines
+from pipeline.core.resources import read_lines, read_table
 from pipeline.extract.relations.base import (
     RESOURCES,
     Context,
@@ -41,11 +41,8 @@ class PostBody:
 def post_bodies() -> dict[str, PostBody]:
     """Posts that name their own body (国家主席 → 中华人民共和国), from post_bodies.tsv."""
     table: dict[str, PostBody] = {}
-    for line in (RESOURCES / "post_bodies.tsv").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        post, body, kind = line.split("\t")[:3]
-        table[post.strip()] = PostBody(body.strip(), kind.strip())
+    for row in read_table("post_bodies.tsv", ("post", "body", "kind")):
+        table[row["post"]] = PostBody(row["body"], row["kind"])
     return table
 
 
@@ -54,7 +51,7 @@ class PostRules:
         r = rules()
         self.loc = localities
         self.bodies = post_bodies()
-        self.known_bodies = frozenset(read_resource_lines(RESOURCES / "organisations.txt"))
+        self.known_bodies = frozenset(read_lines(RESOURCES / "organisations.txt"))
         self.envoy_posts = frozenset(r["envoy_posts"])
         self.deputy_prefix: str = r["deputy_prefix"]
         self.bare_title_openers = frozenset(r["bare_title_openers"])
