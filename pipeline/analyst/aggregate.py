@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipeline.core.vocabulary import RelationName
 from pipeline.extract.formulations import get_matcher, score_candidate
 from pipeline.extract.persons import build_persons
 from pipeline.io.schema import SCHEMAS
@@ -113,7 +114,7 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
                    min(r.doc_id) AS example_doc_id
             FROM {_source(out, "relations")} r
             JOIN {_source(out, "documents")} d USING (doc_id)
-            WHERE r.relation = 'holds_position'
+            WHERE r.relation = '{RelationName.HOLDS_POSITION}'
             GROUP BY ALL
             ORDER BY person, first_seen NULLS LAST, role
             """

@@ -29,6 +29,7 @@ import duckdb
 
 from pipeline.analyst.aggregate import _duck_type
 from pipeline.core.faults import checkpoint
+from pipeline.core.vocabulary import RelationName
 from pipeline.io.schema import SCHEMAS
 from pipeline.io.write import table_files
 
@@ -130,7 +131,7 @@ _NEW_TONIGHT = """
         SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation, r.doc_id,
                r.sent_id, r.start, d.run_id, d.published_at
         FROM relations r JOIN documents d USING (doc_id)
-        WHERE r.relation = 'holds_position'
+        WHERE r.relation = '{HOLDS}'
     ),
     r_new AS (
         SELECT person AS item,
@@ -159,7 +160,7 @@ _NEW_TONIGHT = """
     LEFT JOIN sentences s ON s.doc_id = i.ex.doc_id AND s.sent_id = i.ex.sent_id
     LEFT JOIN documents d ON d.doc_id = i.ex.doc_id
     ORDER BY CASE i.kind WHEN 'formulation' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END, i.rank
-"""
+""".replace("{HOLDS}", RelationName.HOLDS_POSITION)
 
 # Mentions per formulation and period. Undated documents stay in (year and period NULL) so a
 # chart can say how many it could not place instead of dropping them.

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.vocabulary import RelationName
 from pipeline.evaluate.scores import prf_report
 
 
@@ -45,7 +46,7 @@ def relation_key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
     tail = _t2s(r["tail"])
     role = _t2s(r["role"]) if r.get("role") else None
     head = _t2s(r["head"])
-    if r["relation"] != "issues":
+    if r["relation"] != RelationName.ISSUES:
         from pipeline.extract.persons import get_person_names
 
         head = get_person_names().aliases.get(head, head)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import regex
 
 from pipeline.core.resources import RESOURCES, load_yaml, read_table
+from pipeline.core.vocabulary import RelationName
 
 
 @functools.cache
@@ -138,7 +139,7 @@ def build_persons(con: duckdb.DuckDBPyConnection, source: Callable[[str], str]) 
                    list(DISTINCT r.role || ' @ ' || r.tail ORDER BY r.role || ' @ ' || r.tail)
                        AS posts
             FROM {relations} r
-            WHERE r.relation = 'holds_position' AND r.role IS NOT NULL
+            WHERE r.relation = '{RelationName.HOLDS_POSITION}' AND r.role IS NOT NULL
             GROUP BY ALL
         )
         SELECT m.person,

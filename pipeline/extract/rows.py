@@ -17,6 +17,7 @@ from typing import Any
 from spacy.attrs import TAG
 
 from pipeline.core.document import Document
+from pipeline.core.vocabulary import RelationName
 from pipeline.extract.persons import get_person_names
 from pipeline.nlp.docs import (
     NER_SOURCE_USER_DATA,
@@ -183,7 +184,9 @@ def _person_names(
                     break
     persons = [r for r in relations if r["head_label"] == "PERSON"]
     surfaces = [text[e.start_char : e.end_char] for e in people] + [r["head"] for r in persons]
-    posts = [(r["head"], r["role"]) for r in persons if r["relation"] == "holds_position"]
+    posts = [
+        (r["head"], r["role"]) for r in persons if r["relation"] == RelationName.HOLDS_POSITION
+    ]
     names = resolver.resolve([*surfaces, *extended.values()], posts)
     for r in persons:
         r["person"] = names.get(r["head"], r["head"])
@@ -202,7 +205,7 @@ def _entity_rows(
     extended: dict[int, str],
     issuer_in_title: Callable[[str], str | None],
 ) -> list[dict[str, Any]]:
-    issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == "issues"}
+    issuers = {r["tail"]: r["head"] for r in relations if r["relation"] == RelationName.ISSUES}
     out = []
 
     rule_spans = sdoc.user_data.get(RULE_SPANS) or set()

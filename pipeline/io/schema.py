@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipeline.core.vocabulary import RelationName
+
 _str = pa.string()
 _i32 = pa.int32()
 _i64 = pa.int64()
@@ -135,7 +137,8 @@ RELATIONS = pa.schema(
     [
         pa.field("doc_id", _str, nullable=False),
         pa.field("sent_id", _i32, nullable=False),
-        pa.field("relation", _str, nullable=False),
+        # One of `core.vocabulary.RelationName` (checked when a batch is written).
+        pa.field("relation", _str, nullable=False, metadata={"values": ",".join(RelationName)}),
         pa.field("head", _str, nullable=False),
         pa.field("head_label", _str, nullable=False),
         pa.field("tail", _str, nullable=False),

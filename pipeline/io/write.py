@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.core.faults import checkpoint
+from pipeline.core.vocabulary import RelationName
 from pipeline.io.schema import BATCH_TABLES, SCHEMAS, empty_table
 from pipeline.io.storage import Store
 
@@ -68,6 +69,10 @@ def rows_to_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     """Build a table with the declared schema: a wrong type fails here, not in a dashboard."""
     if not rows:  # from_pylist([]) imports pandas
         return empty_table(SCHEMAS[name])
+    if name == "relations":
+        unknown = {r["relation"] for r in rows} - set(RelationName)
+        if unknown:
+            raise ValueError(f"unknown relation names {sorted(unknown)} (core/vocabulary.py)")
     return pa.Table.from_pylist(rows, schema=SCHEMAS[name])
 
 

@@ -11,10 +11,18 @@ confidence calibrated on the gold sets. Rule words are data (`resources/relation
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from spacy.tokens import Doc
 
-from pipeline.extract.relations.base import Context, Relation, dedupe, sentences
+from pipeline.extract.relations.base import (
+    FAMILIES,
+    Context,
+    Relation,
+    RelationFamily,
+    dedupe,
+    sentences,
+)
 from pipeline.extract.relations.events import EventRules
 from pipeline.extract.relations.issues import IssueRules
 from pipeline.extract.relations.locality import Localities
@@ -28,10 +36,25 @@ __all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
 class RelationExtractor:
     def __init__(self) -> None:
         self.localities = Localities()
-        self.posts = PostRules(self.localities)
-        self.events = EventRules(self.posts.is_name)
-        self.issues = IssueRules()
         self.meeting_names = MeetingNames()
+        self.families: list[RelationFamily] = []
+        for order in sorted(FAMILIES):  # a family may use those before it (events: posts)
+            self.families.append(FAMILIES[order](self))
+
+    def family(self, cls: type[RelationFamily]) -> Any:
+        return next(f for f in self.families if isinstance(f, cls))
+
+    @property
+    def posts(self) -> PostRules:
+        return self.family(PostRules)
+
+    @property
+    def events(self) -> EventRules:
+        return self.family(EventRules)
+
+    @property
+    def issues(self) -> IssueRules:
+        return self.family(IssueRules)
 
     def extract(
         self,
@@ -42,7 +65,8 @@ class RelationExtractor:
     ) -> list[Relation]:
         """Relations of `doc`. `context`: the running context of the text before it (the
         chunks before this one of a huge document, `pipeline/run/huge.py`), carried on."""
-        ents = self.posts.join_dotted(doc, [e for e in entities(doc) if span_text(e).strip()])
+        posts = self.posts
+        ents = posts.join_dotted(doc, [e for e in entities(doc) if span_text(e).strip()])
         if context is None:
             ctx = Context(title=title or "", year=year)
             if title:
@@ -61,18 +85,14 @@ class RelationExtractor:
             sent_ents = ents[first:last]
             ctx.sentence_heads.clear()
             self.localities.update(ctx, sent_ents)
-            self.events.convened_unnamed(ctx, sent, sent_ents)
-            for ent in sent_ents:
-                if ent.label_ == "MEETING":
-                    self.events.observe(ctx, ent, self.localities.is_referred(ent))
-            rows += self.posts.holds_position(doc, sent, sent_ents, ctx)
-            rows += self.posts.appointments(doc, sent_ents, ctx)
-            rows += self.posts.name_then_title(doc, sent_ents, ctx)
-            rows += self.events.events(doc, sent, sent_ents, ctx)
-            rows += self.issues.issues(doc, sent, sent_ents)
-        rows += self.issues.notice_headings(doc, ents)
+            for fam in self.families:
+                fam.prepare(ctx, sent, sent_ents)
+            for fam in self.families:
+                rows += fam.sentence(doc, sent, sent_ents, ctx)
+        for fam in self.families:
+            rows += fam.document(doc, ents, ctx)
         # 政协委员, 人大代表: membership of a body, not a post in it.
-        rows = [r for r in rows if r.role not in self.posts.membership_roles]
+        rows = [r for r in rows if r.role not in posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.
         written = {(r.head, r.role) for r in rows if r.rule != "person_position"}
         rows = [r for r in rows if r.rule != "person_position" or (r.head, r.role) not in written]

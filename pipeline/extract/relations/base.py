@@ -7,19 +7,21 @@ this module only loads it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import regex
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from pipeline.core.resources import RESOURCES
+from pipeline.core.vocabulary import RelationName
 from pipeline.nlp.docs import doc_text, sentence_bounds
 
 
 @dataclass
 class Relation:
-    relation: str
+    relation: RelationName
     head: str
     head_label: str
     tail: str
@@ -30,6 +32,45 @@ class Relation:
     confidence: float
     rule: str
     resolved_from: str | None = None
+
+
+class RelationFamily:
+    """A family of relation rules (posts, events, issues): what it finds in each sentence, and
+    in the whole document after the last sentence. A family registers itself (`@family`) and
+    families run in their declared order, so a new family is a new module with one registered
+    class, imported by `relations/__init__.py`; the extractor itself needs no change."""
+
+    # The relations this family writes.
+    relations: ClassVar[tuple[RelationName, ...]] = ()
+
+    def __init__(self, extractor: Any) -> None:  # a relations.RelationExtractor
+        self.extractor = extractor
+
+    def prepare(self, ctx: Context, sent: Span, ents: list[Span]) -> None:
+        """Note what this sentence says for the rules of every family (before any row)."""
+
+    def sentence(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterable[Relation]:
+        return ()
+
+    def document(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterable[Relation]:
+        return ()
+
+
+# The registered families, by the order they run in.
+FAMILIES: dict[int, type[RelationFamily]] = {}
+
+
+def family(order: int) -> Callable[[type[RelationFamily]], type[RelationFamily]]:
+    """Register a family of relation rules, to run `order`-th (a class decorator). The order
+    matters: when two families find the same fact, the row found first is kept."""
+
+    def register(cls: type[RelationFamily]) -> type[RelationFamily]:
+        if FAMILIES.get(order, cls) is not cls:
+            raise RuntimeError(f"two relation families registered at order {order}")
+        FAMILIES[order] = cls
+        return cls
+
+    return register
 
 
 @dataclass

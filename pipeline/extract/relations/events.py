@@ -14,11 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 from spacy.tokens import Doc, Span
 
-from pipeline.extract.relations.base import Context, Relation, confidence, rules, text_of
+from pipeline.core.vocabulary import RelationName
+from pipeline.extract.relations.base import (
+    Context,
+    Relation,
+    RelationFamily,
+    confidence,
+    family,
+    rules,
+    text_of,
+)
 
 # Entities masked out of the text a rule reads: names (曾友成 is not 曾) and what may stand
 # between an agent and the trigger (posts, bodies, places, dates).
@@ -35,13 +45,35 @@ class _Act:
     how: str | None = None  # how the meeting was found: None (written), context, chain
 
 
-class EventRules:
-    def __init__(self, is_name: Callable[[str], bool]) -> None:
+def _relation_name(key: str) -> RelationName:
+    try:
+        return RelationName(key)
+    except ValueError:
+        from pipeline.core.resources import ResourceError
+
+        known = ", ".join(RelationName)
+        raise ResourceError(
+            f"relation_rules.yaml: event_triggers names {key!r}, not a relation ({known})"
+        ) from None
+
+
+@family(order=2)
+class EventRules(RelationFamily):
+    relations = (
+        RelationName.CHAIRS,
+        RelationName.ATTENDS,
+        RelationName.ADDRESSES,
+        RelationName.INSTRUCTS,
+    )
+
+    def __init__(self, extractor: Any) -> None:
+        super().__init__(extractor)
         r = rules()
         ev = r["events"]
-        self.is_name = is_name
-        self.triggers: list[tuple[str, regex.Pattern[str]]] = [
-            (rel, regex.compile(pattern)) for rel, pattern in r["event_triggers"].items()
+        self.is_name: Callable[[str], bool] = extractor.posts.is_name
+        self.triggers: list[tuple[RelationName, regex.Pattern[str]]] = [
+            (_relation_name(rel), regex.compile(pattern))
+            for rel, pattern in r["event_triggers"].items()
         ]
         self.instruct_re = regex.compile(r["instruct_pattern"])
         self.generic_meetings = regex.compile(r["generic_meeting_words"])
@@ -131,6 +163,15 @@ class EventRules:
 
     # -----------------------------------------------------------------------------------------
 
+    def prepare(self, ctx: Context, sent: Span, ents: list[Span]) -> None:
+        self.convened_unnamed(ctx, sent, ents)
+        for ent in ents:
+            if ent.label_ == "MEETING":
+                self.observe(ctx, ent, self.extractor.localities.is_referred(ent))
+
+    def sentence(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        return self.events(doc, sent, ents, ctx)
+
     def events(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterator[Relation]:
         text = sent.text
         base = sent.start_char
@@ -145,7 +186,7 @@ class EventRules:
                 continue  # overlapping trigger ("作了…报告" inside a longer one)
             taken_until = end
             t_start, t_end = base + start, base + end
-            if relation == "instructs":
+            if relation == RelationName.INSTRUCTS:
                 yield from self._instructs(doc, ents, text[:end], t_start, t_end, ctx)
                 continue
             act = self._act(doc, sent, ents, relation, t_start, t_end, ctx, last)
@@ -192,7 +233,9 @@ class EventRules:
             return _Act(t_end, last.subjects, last.meeting, "chain")
         if self.nominal_before.search(full[max(clause_start, t_start - 4) : t_start]):
             return None  # 毛主席的讲话, 在…上的讲话
-        passive = self._passive(doc, ents, t_start, ctx) if relation == "chairs" else None
+        passive = (
+            self._passive(doc, ents, t_start, ctx) if relation == RelationName.CHAIRS else None
+        )
         if passive is not None:
             return passive
         subjects = self.subjects_before(doc, ents, t_start, clause_start)
@@ -200,11 +243,11 @@ class EventRules:
             return self._listed_after(ents, named, after, t_end, sent.end_char)
         g = full[subjects[-1].end_char : t_start]
         meeting = named
-        if meeting is None and relation == "addresses":
+        if meeting is None and relation == RelationName.ADDRESSES:
             meeting = self._meeting_in_gap(ents, g, subjects[-1].end_char, t_start, ctx)
         if meeting is None and ctx.main_meeting is not None:
             if self.bare_after.match(after) or (
-                relation == "addresses" and self.bare_speech.match(full[t_start:t_end])
+                relation == RelationName.ADDRESSES and self.bare_speech.match(full[t_start:t_end])
             ):
                 meeting = ctx.main_meeting, "context"
         return _Act(t_end, subjects, *(meeting or (None, None)))
@@ -435,6 +478,7 @@ class EventRules:
             tail, tail_label = ctx.main_meeting, "MEETING"
         person = people[-1]
         yield Relation(
-            "instructs", person.text, "PERSON", tail, tail_label, None, person.start_char, t_end,
+            RelationName.INSTRUCTS, person.text, "PERSON", tail, tail_label, None,
+            person.start_char, t_end,
             confidence("instructs_trigger", None), "instructs_trigger",
         )  # fmt: skip

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import regex
 from spacy.tokens import Doc, Span
 
-from pipeline.extract.relations.base import Relation, confidence, rules, text_of, words
+from pipeline.core.vocabulary import RelationName
+from pipeline.extract.relations.base import (
+    Context,
+    Relation,
+    RelationFamily,
+    confidence,
+    family,
+    rules,
+    text_of,
+    words,
+)
 
 
-class IssueRules:
-    def __init__(self) -> None:
+@family(order=3)
+class IssueRules(RelationFamily):
+    relations = (RelationName.ISSUES,)
+
+    def __init__(self, extractor: Any) -> None:
+        super().__init__(extractor)
         r = rules()
         self.trigger = regex.compile(r["issue_trigger"])
         self.generic_issuers = words("generic_issuers")
@@ -29,6 +44,12 @@ class IssueRules:
         """The body a document's title names as its issuer (《X关于…》), or None."""
         m = self.title_issuer.match(title)
         return m.group(1) if m else None
+
+    def sentence(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        return self.issues(doc, sent, ents)
+
+    def document(self, doc: Doc, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        return self.notice_headings(doc, ents)
 
     def issues(self, doc: Doc, sent: Span, ents: list[Span]) -> Iterator[Relation]:
         text = text_of(doc)
@@ -68,7 +89,7 @@ class IssueRules:
             rule = "org_issue_document"
             for head in heads:
                 yield Relation(
-                    "issues", head, "ORG", document.text, "DOCUMENT", None,
+                    RelationName.ISSUES, head, "ORG", document.text, "DOCUMENT", None,
                     t_start - len(head), document.end_char, confidence(rule, None), rule,
                 )  # fmt: skip
 
@@ -91,7 +112,7 @@ class IssueRules:
             rule = "notice_heading"
             for org in issuers:
                 yield Relation(
-                    "issues", org.text, "ORG", tail, "DOCUMENT", None,
+                    RelationName.ISSUES, org.text, "ORG", tail, "DOCUMENT", None,
                     org.start_char, m.end("title"), confidence(rule, None), rule,
                 )  # fmt: skip
 

@@ -12,22 +12,25 @@ import functools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 from spacy.tokens import Doc, Span
 
 from pipeline.core.resources import read_lines, read_table
+from pipeline.core.vocabulary import RelationName
 from pipeline.extract.relations.base import (
     RESOURCES,
     Context,
     Relation,
+    RelationFamily,
     confidence,
+    family,
     gap,
     rules,
     text_of,
     words,
 )
-from pipeline.extract.relations.locality import Localities
 from pipeline.nlp.docs import TITLE_STARTS
 
 
@@ -46,10 +49,14 @@ def post_bodies() -> dict[str, PostBody]:
     return table
 
 
-class PostRules:
-    def __init__(self, localities: Localities) -> None:
+@family(order=1)
+class PostRules(RelationFamily):
+    relations = (RelationName.HOLDS_POSITION,)
+
+    def __init__(self, extractor: Any) -> None:
+        super().__init__(extractor)
         r = rules()
-        self.loc = localities
+        self.loc = extractor.localities
         self.bodies = post_bodies()
         self.known_bodies = frozenset(read_lines(RESOURCES / "organisations.txt"))
         self.envoy_posts = frozenset(r["envoy_posts"])
@@ -109,6 +116,11 @@ class PostRules:
         return bool(self.person_re.fullmatch(text))
 
     # -----------------------------------------------------------------------------------------
+
+    def sentence(self, doc: Doc, sent: Span, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        yield from self.holds_position(doc, sent, ents, ctx)
+        yield from self.appointments(doc, ents, ctx)
+        yield from self.name_then_title(doc, ents, ctx)
 
     def holds_position(
         self, doc: Doc, sent: Span, ents: list[Span], ctx: Context
@@ -267,7 +279,7 @@ class PostRules:
             start = org.start_char if isinstance(org, Span) else position.start_char
             rule = "org_position_person" if org is not None else "position_person"
             yield Relation(
-                "holds_position", person.text, "PERSON", tail, "ORG", position.text,
+                RelationName.HOLDS_POSITION, person.text, "PERSON", tail, "ORG", position.text,
                 start, person.end_char, confidence(rule, how), rule, how,
             )  # fmt: skip
 
@@ -310,7 +322,7 @@ class PostRules:
             if tail is None:
                 continue
             yield Relation(
-                "holds_position", ent.text, "PERSON", tail, "ORG", role, ent.start_char,
+                RelationName.HOLDS_POSITION, ent.text, "PERSON", tail, "ORG", role, ent.start_char,
                 position.end_char, confidence("person_position", how), "person_position", how,
             )  # fmt: skip
 
@@ -378,7 +390,8 @@ class PostRules:
                 previous = tail or previous
                 for name in names if tail else []:
                     yield Relation(
-                        "holds_position", name.text, "PERSON", tail, "ORG", position.text,
+                        RelationName.HOLDS_POSITION, name.text, "PERSON", tail, "ORG",
+                        position.text,
                         name.start_char, position.end_char, confidence("appointment", how),
                         "appointment", how,
                     )  # fmt: skip
