@@ -62,8 +62,13 @@ class Formulation:
 
 def load_lexicon(path: Path | str = LEXICON_PATH) -> list[Formulation]:
     entries = load_yaml(path)
+    if not isinstance(entries, list):
+        kind = type(entries).__name__
+        raise ValueError(f"{path}: a lexicon is a YAML list of entries, not a {kind}")
     lexicon = []
-    for e in entries:
+    for n, e in enumerate(entries, 1):
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e.get("canonical"):
+            raise ValueError(f"{path}: entry {n} needs an id and a canonical form: {e!r:.80}")
         if e.get("category") not in CATEGORIES:
             raise ValueError(
                 f"{path}: entry {e.get('id')!r} has category {e.get('category')!r}; "

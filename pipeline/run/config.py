@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.extract.formulations import LEXICON_PATH
+from pipeline.extract.formulations import LEXICON_PATH, load_lexicon
 from pipeline.io.compact import DEFAULT_COMPACT_ABOVE, DEFAULT_TARGET_BYTES
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap
 from pipeline.nlp.build import NlpConfig
@@ -107,6 +107,11 @@ class RunConfig:
                 out.append(f"{name} must be at least 1")
         if not Path(self.lexicon).is_file():
             out.append(f"no formulation lexicon at {self.lexicon} (--lexicon)")
+        else:
+            try:
+                load_lexicon(self.lexicon)
+            except (ValueError, OSError) as exc:
+                out.append(f"the formulation lexicon cannot be used: {exc}")
         return out
 
     def check(self) -> RunConfig:
