@@ -49,6 +49,12 @@ class Scheduler(StrEnum):
     dask = "dask"
 
 
+class IdFrom(StrEnum):
+    content = "content"
+    path = "path"
+    field = "field"
+
+
 @app.command()
 def run(
     inputs: list[Path] = typer.Argument(  # noqa: B008
@@ -83,6 +89,14 @@ def run(
     batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
     text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
     id_field: str = typer.Option(None, help="Field holding the document id."),
+    id_from: IdFrom = typer.Option(  # noqa: B008
+        IdFrom.content,
+        help="How a record without an id (and a .txt file) is named: 'content' (file stem + "
+        "a hash of its text: a reused file name or a record that moved is never overwritten), "
+        "'path' (file stem + record number, a .txt file by its stem: tomorrow's record at the "
+        "same place replaces it) or 'field' (every .jsonl/.csv record must carry an id; one "
+        "without is an errors row).",
+    ),
     title_field: str = typer.Option(None, help="Field holding the title."),
     date_field: str = typer.Option(None, help="Field holding the publication date or year."),
     source_field: str = typer.Option(None, help="Field holding the source/publisher."),
@@ -185,6 +199,7 @@ def run(
         date=date_field,
         source=source_field,
         url=url_field,
+        id_from=id_from.value,
     )
     if tokenizer == Tokenizer.pkuseg:
         from pipeline.nlp import pkuseg_model_path
@@ -293,6 +308,11 @@ def run(
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
             "run; its documents were processed again"
+        )
+    if getattr(summary, "n_replacements_finished", 0):
+        console.print(
+            f"finished the replacement of {summary.n_replacements_finished} documents that an "
+            "interrupted run had left half done (from the rows it had journalled)"
         )
     if summary.n_unfinished_replacements:
         console.print(

@@ -53,6 +53,7 @@ from pipeline.write import (
     error_key,
     existing_documents,
     existing_error_keys,
+    finish_replacements,
     pending_replacements,
     remove_duplicates,
     remove_interrupted_batches,
@@ -76,6 +77,8 @@ class RunSummary:
     n_interrupted_parts_removed: int = 0
     n_duplicates_removed: int = 0
     n_unfinished_replacements: int = 0
+    # Documents whose interrupted replacement was finished from its journal's parts at start.
+    n_replacements_finished: int = 0
     # Compactions a killed process left unfinished, finished or undone at start (compact.py).
     compactions_recovered: list[str] = field(default_factory=list)
     # The compaction after the batches (`compact_above`), when there was one.
@@ -392,6 +395,9 @@ def _run_locked(
     # without a marker, so the compaction is finished or undone before anything else.
     summary.compactions_recovered = recover_compaction(writer.store)
     summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
+    # Issue 25 hook: replacements a kill interrupted are finished from their journalled parts
+    # before the archive is read, whatever tonight's input holds (write.finish_replacements).
+    summary.n_replacements_finished = finish_replacements(out)
     existing, duplicates = existing_documents(out)
     if duplicates:
         summary.n_duplicates_removed = remove_duplicates(out, duplicates)

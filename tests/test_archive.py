@@ -1,0 +1,206 @@
+"""An archive nothing can quietly damage (issue 25): identity that survives the next night, no
+input that stops a run, no path that breaks the outputs.
+
+Real runs (`run_pipeline` in this process, the real models) over small inputs written here; the
+tables are read back from the Parquet files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.document import content_doc_id
+from pipeline.ingest import FieldMap, IngestError, iter_documents
+from pipeline.runner import run_pipeline
+
+ARTICLES = {
+    "A": "湖北省委书记张明主持召开省委常委会议，研究部署防汛工作。",
+    "B": "国务院总理王建国出席全国统计工作会议并讲话，强调推进中国式现代化。",
+    "C": "省政协召开新年茶话会，省政协主席李华致辞，坚决做到“两个维护”。",
+    "D": "市人民政府召开常务会议，市长赵明主持会议，研究乡村振兴工作。",
+}
+
+
+def _jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
+
+
+def _docs(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "documents")
+
+
+def _errors(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "errors")
+
+
+# ---- 1. identity that survives the next night -----------------------------------------------
+
+
+def test_two_nights_of_idless_jsonl_keep_every_distinct_article(tmp_path: Path) -> None:
+    """news.jsonl is rewritten every night: [A, B, C], then [B, C, D]. Named by their line,
+    night 2's B would have overwritten A; named by their text, all four stay."""
+    night1, night2, out = tmp_path / "n1", tmp_path / "n2", tmp_path / "out"
+    _jsonl(night1 / "news.jsonl", [{"text": ARTICLES[k]} for k in "ABC"])
+    _jsonl(night2 / "news.jsonl", [{"text": ARTICLES[k]} for k in "BCD"])
+    run_pipeline([night1], out)
+    summary = run_pipeline([night2], out)
+    docs = _docs(out)
+    assert sorted(docs.doc_id) == sorted(content_doc_id("news", ARTICLES[k]) for k in "ABCD")
+    assert (summary.n_documents, summary.n_skipped, summary.n_replaced) == (1, 2, 0)
+    assert len(_errors(out)) == 0
+
+
+def test_two_nights_of_a_reused_txt_name_keep_both_texts(tmp_path: Path) -> None:
+    night1, night2, out = tmp_path / "n1", tmp_path / "n2", tmp_path / "out"
+    for folder, key in ((night1, "A"), (night2, "B")):
+        folder.mkdir()
+        (folder / "index.txt").write_text(ARTICLES[key], encoding="utf-8")
+    run_pipeline([night1], out)
+    summary = run_pipeline([night2], out)
+    docs = _docs(out).set_index("doc_id")
+    assert sorted(docs.index) == sorted(content_doc_id("index", ARTICLES[k]) for k in "AB")
+    assert summary.n_replaced == 0
+    # The same text under the same name the night after: skipped, not a third document.
+    summary = run_pipeline([night2], out)
+    assert (summary.n_documents, summary.n_skipped) == (0, 1)
+
+
+def test_id_from_path_keeps_the_place_as_the_identity(tmp_path: Path) -> None:
+    """--id-from path: the user says the place is the identity, so night 2's line 1 replaces
+    night 1's line 1 (and says so: it is counted as replaced)."""
+    night1, night2, out = tmp_path / "n1", tmp_path / "n2", tmp_path / "out"
+    _jsonl(night1 / "news.jsonl", [{"text": ARTICLES[k]} for k in "AB"])
+    _jsonl(night2 / "news.jsonl", [{"text": ARTICLES[k]} for k in "CB"])
+    fields = FieldMap(id_from="path")
+    run_pipeline([night1], out, fields=fields)
+    summary = run_pipeline([night2], out, fields=fields)
+    docs = _docs(out).set_index("doc_id")
+    assert sorted(docs.index) == ["news-1", "news-2"]
+    assert (summary.n_replaced, summary.n_skipped) == (1, 1)
+
+
+def test_id_from_field_refuses_a_record_without_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "news.jsonl"
+    _jsonl(path, [{"id": "a1", "text": ARTICLES["A"]}, {"text": ARTICLES["B"]}])
+    items = list(iter_documents([path], FieldMap(id_from="field")))
+    assert [getattr(i, "doc_id", None) for i in items if not isinstance(i, IngestError)] == ["a1"]
+    (err,) = [i for i in items if isinstance(i, IngestError)]
+    assert err.error_type == "MissingIdField" and "line 2" in err.message
+
+
+def test_identical_idless_records_are_one_document_and_one_error_row(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "news.jsonl"
+    _jsonl(path, [{"text": ARTICLES["A"]}, {"text": ARTICLES["A"]}])
+    out = tmp_path / "out"
+    run_pipeline([path.parent], out)
+    assert len(_docs(out)) == 1
+    (err,) = _errors(out).itertuples()
+    assert err.error_type == "DuplicateDocId"
+
+
+# ---- 4. a malformed url never stops a run ----------------------------------------------------
+
+
+def test_a_malformed_url_is_kept_and_the_run_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "news.jsonl"
+    _jsonl(
+        path,
+        [
+            {"id": "bad", "url": "http://[bad", "text": ARTICLES["A"]},
+            {"id": "good", "url": "https://www.example.cn/a.html", "text": ARTICLES["B"]},
+        ],
+    )
+    out = tmp_path / "out"
+    summary = run_pipeline([path.parent], out)
+    assert summary.n_documents == 2
+    docs = _docs(out).set_index("doc_id")
+    assert docs.loc["bad", "url"] == "http://[bad"  # kept as the input gave it
+    # The same input again (the nightly case that failed every night): skipped, no error.
+    summary = run_pipeline([path.parent], out)
+    assert (summary.n_skipped, summary.n_errors) == (2, 0)
+
+
+# ---- 5. metadata changes are changes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field,before,after",
+    [
+        ("date", "2024-03-12", "2024-03-21"),
+        ("title", "关于防汛工作的通知", "关于防汛抗旱工作的通知"),
+        ("source", "湖北日报", "长江日报"),
+        ("url", "https://a.example.cn/1.html", "https://a.example.cn/2.html"),
+    ],
+)
+def test_a_corrected_metadata_field_replaces_the_document(
+    tmp_path: Path, field: str, before: str, after: str
+) -> None:
+    path, out = tmp_path / "in" / "news.jsonl", tmp_path / "out"
+    _jsonl(path, [{"id": "n1", field: before, "text": ARTICLES["A"]}])
+    run_pipeline([path.parent], out)
+    _jsonl(path, [{"id": "n1", field: after, "text": ARTICLES["A"]}])
+    summary = run_pipeline([path.parent], out)
+    assert (summary.n_replaced, summary.n_skipped) == (1, 0)
+    row = _docs(out).set_index("doc_id").loc["n1"]
+    column = {"date": "published_at", "title": "title_raw"}.get(field, field)
+    assert str(row[column]).startswith(after)
+    assert len(_docs(out)) == 1
+
+
+# ---- 2. a replacement killed, then a night without that document ----------------------------
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "replace.staged:2",  # its new rows partly staged, no journal yet: the old version stays
+        "replace.journal:1",  # journalled, no home rewritten yet
+        "replace.table:1",  # sentences rewritten, the rest not
+        "replace.table:6",  # every table but documents rewritten
+    ],
+)
+def test_a_killed_replacement_is_finished_without_its_document_in_the_input(
+    tmp_path: Path, point: str
+) -> None:
+    """Night 2 replaces `x` and is killed half-way; night 3's input no longer has `x`. The
+    replacement is finished (or, killed before its journal, never started) from what night 2
+    wrote: every table equals that of the same three nights run without a kill."""
+    from .kill_support import problems, run_tifa, snapshot
+
+    nights = [tmp_path / f"n{i}" for i in (1, 2, 3)]
+    old = ARTICLES["A"] + "会议强调，要压实责任。"
+    new = ARTICLES["A"] + "会议要求，各级党委要加强领导，压实责任，确保安全度汛。"
+    _jsonl(nights[0] / "x.jsonl", [{"id": "x", "text": old}, {"id": "y", "text": ARTICLES["B"]}])
+    _jsonl(nights[1] / "x.jsonl", [{"id": "x", "text": new}, {"id": "y", "text": ARTICLES["B"]}])
+    _jsonl(nights[2] / "z.jsonl", [{"id": "z", "text": ARTICLES["C"]}])
+
+    clean = tmp_path / "clean"
+    for night in nights:
+        run_pipeline([night], clean)
+    out = tmp_path / "out"
+    run_pipeline([nights[0]], out)
+    killed = run_tifa([nights[1]], out, TIFA_CRASH_AT=point)
+    assert killed.returncode == -9, killed.stderr
+    summary = run_pipeline([nights[2]], out)
+    assert summary.n_documents == 1
+    reference = snapshot(clean)
+    if point.startswith("replace.staged"):
+        # Killed before the journal: x keeps night 1's version whole; the rerun of night 2
+        # then replaces it as a clean night 2 does.
+        docs = _docs(out).set_index("doc_id")
+        assert docs.loc["x", "n_raw_chars"] == len(old)
+        assert not list((out / "_journal").glob("*"))
+        run_pipeline([nights[1]], out)
+    assert problems(out, reference) == []
+    docs = _docs(out).set_index("doc_id")
+    sentences = pd.read_parquet(out / "sentences")
+    text = docs.loc["x", "text"]
+    for row in sentences[sentences.doc_id == "x"].itertuples():
+        assert text[row.start : row.end] == row.text
