@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.dates import congress_year, parse_date
-from pipeline.document import Document
+from pipeline.document import HASHED_FIELDS, Document, content_doc_id, input_fields_json
 
 SUPPORTED_SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -37,6 +37,18 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "source": ("source", "Source", "publisher", "来源"),
     "url": ("url", "source_url", "URL", "link"),
 }
+
+# How a document without an id of its own is named (`tifa run --id-from`):
+#   content: `<file stem>-<hash of its text>`, so the same article keeps its id whatever its
+#            place in tomorrow's file, and a file name reused for another text (index.txt) is
+#            another document. The default: nothing is ever replaced by a record that does not
+#            claim its identity.
+#   path:    `<file stem>-<record number>` and, for a .txt file, its stem: the place is the
+#            identity, so the next night's record at that place replaces it (the naming of
+#            tifa before content ids).
+#   field:   records must carry an id (`--id-field`); one without is an errors row. A .txt file
+#            has no fields: its stem names it, as under `path`.
+ID_FROM = ("content", "path", "field")
 
 # How many leading bytes of a streamed file decide its encoding.
 _SNIFF_BYTES = 1 << 20
@@ -73,9 +85,13 @@ class FieldMap:
     date: str | None = None
     source: str | None = None
     url: str | None = None
+    # How a record that carries no id (and a .txt file) is named: see `ID_FROM`.
+    id_from: str = "content"
     overrides: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.id_from not in ID_FROM:
+            raise ValueError(f"id_from must be one of {', '.join(ID_FROM)}, not {self.id_from!r}")
         self.overrides = {
             k: v
             for k, v in {
@@ -441,7 +457,7 @@ def read_input_file(
         elif byte_range is not None:
             yield from read_jsonl_range(path, fields, *byte_range[:3], max_doc_bytes=max_doc_bytes)
         elif suffix == ".txt":
-            yield from _read_txt(path, max_doc_bytes)
+            yield from _read_txt(path, max_doc_bytes, fields.id_from)
         elif suffix == ".jsonl":
             yield from _read_jsonl(path, fields, max_doc_bytes)
         else:
@@ -472,7 +488,9 @@ def too_large_message(where: str, size: int, limit: int, unit: str = "bytes") ->
     )
 
 
-def _read_txt(path: Path, max_doc_bytes: int) -> Iterator[Document | IngestError]:
+def _read_txt(
+    path: Path, max_doc_bytes: int, id_from: str = "content"
+) -> Iterator[Document | IngestError]:
     size = path.stat().st_size
     if size > max_doc_bytes:
         yield IngestError(
@@ -486,8 +504,11 @@ def _read_txt(path: Path, max_doc_bytes: int) -> Iterator[Document | IngestError
     if not text.strip():
         yield IngestError(str(path), "EmptyDocument", "file has no text", doc_id=path.stem)
         return
+    # A .txt file has no id field: by default its name and its text name it together, so a
+    # file name reused tomorrow for another text (index.txt) is another document.
+    doc_id = content_doc_id(path.stem, text) if id_from == "content" else path.stem
     yield Document(
-        doc_id=path.stem, source_file=str(path), raw_text=text, title=None, encoding=encoding
+        doc_id=doc_id, source_file=str(path), raw_text=text, title=None, encoding=encoding
     )
 
 
@@ -538,6 +559,17 @@ def _record_to_document(
         key, value = picked[name]
         if value is not None and not isinstance(value, _SCALAR) or isinstance(value, bool):
             return fail("InvalidField", f"field '{key}' is {_kind(value)}, not a string")
+    if raw_id is None and fields.id_from == "field":
+        hint = (
+            f"'{fields.overrides['id']}'"
+            if "id" in fields.overrides
+            else "/".join(DEFAULT_FIELDS["id"])
+        )
+        return fail(
+            "MissingIdField",
+            f"no id in {hint} and --id-from field asks every record for one; "
+            "this record is skipped (--id-from content names such records by their text)",
+        )
     if text is None:
         names = "/".join(DEFAULT_FIELDS["text"]) if "text" not in fields.overrides else None
         hint = f"field '{fields.overrides['text']}'" if names is None else f"any of {names}"
@@ -557,10 +589,17 @@ def _record_to_document(
         if year is None and title:
             year = congress_year(title)
     used = {key for key, value in picked.values() if value is not None}
+    stem = Path(source_file).stem
+    if raw_id is not None:
+        doc_id = raw_id
+    elif fields.id_from == "path":
+        doc_id = f"{stem}-{record_no}"  # its place in the file: the user said so
+    else:
+        # Named by its file and its text, never its place: tomorrow's file with one article
+        # more at the top must not rename (and so overwrite) the articles below it.
+        doc_id = content_doc_id(stem, text)
     return Document(
-        # A record without an id is named by its file and its place in it: readable, and the
-        # same on every run over the same file.
-        doc_id=raw_id or f"{Path(source_file).stem}-{record_no}",
+        doc_id=doc_id,
         source_file=source_file,
         raw_text=text,
         title=title,
@@ -572,6 +611,7 @@ def _record_to_document(
         encoding=encoding,
         date_problem=f"field '{date_key}': {parsed.problem}" if parsed.problem else None,
         metadata=_unmapped(record, used),
+        input_fields=input_fields_json({name: picked[name][1] for name in HASHED_FIELDS}),
     )
 
 

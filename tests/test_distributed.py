@@ -275,8 +275,14 @@ def test_dask_rerun_skips_unchanged_and_replaces_changed(tmp_path: Path) -> None
     first = run_pipeline([inputs], out, **kw)
     again = run_pipeline([inputs], out, **kw)
     assert again.n_documents == 0 and again.n_skipped == first.n_documents
-    news = inputs / "hubei_meeting_news.txt"
-    news.write_text(news.read_text("utf-8") + "\n会议强调，要坚持稳中求进工作总基调。\n", "utf-8")
+    # A record that names itself (an id field) and changed: replaced. (A .txt file whose text
+    # changed is another document: it is named by its text.)
+    speeches = inputs / "speeches.jsonl"
+    lines = speeches.read_text("utf-8").splitlines()
+    record = json.loads(lines[0])
+    record["text"] += "\n会议强调，要坚持稳中求进工作总基调。\n"
+    lines[0] = json.dumps(record, ensure_ascii=False)
+    speeches.write_text("\n".join(lines) + "\n", "utf-8")
     third = run_pipeline([inputs], out, **kw)
     assert (third.n_documents, third.n_replaced) == (1, 1)
     fresh = tmp_path / "fresh"

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.document import content_hash
+from pipeline.document import content_doc_id, content_hash
 from pipeline.ingest import iter_documents, printable
 from pipeline.write import DatasetWriter
 
@@ -56,6 +56,12 @@ class FuzzCorpus:
         )
         self.good[doc_id] = text
         return doc_id, text
+
+    def txt(self, folder: Path) -> None:
+        """A fresh good document as a .txt file: named by its file name and its text."""
+        doc_id, text = self.text()
+        (folder / f"{doc_id}.txt").write_text(text, "utf-8")
+        self.good[content_doc_id(doc_id, text)] = self.good.pop(doc_id)
 
     def line(self) -> str:
         doc_id, text = self.text()
@@ -160,8 +166,7 @@ def links(c: FuzzCorpus) -> None:
     c.expect("folder_link_loop", folder / "cycle" / "up", "SymlinkLoop", "contains it")
     (folder / "null.txt").symlink_to("/dev/null")
     c.expect("link_to_device", folder / "null.txt", "NotAFile", "character device")
-    doc_id, text = c.text()
-    (folder / f"{doc_id}.txt").write_text(text, "utf-8")  # a good file beside them
+    c.txt(folder)  # a good file beside them
 
 
 @kind
@@ -331,8 +336,7 @@ def build_fuzz_corpus(root: Path) -> FuzzCorpus:
     for build in KINDS:
         build(corpus)
     for _ in range(4):  # good documents on their own
-        doc_id, text = corpus.text()
-        (root / f"{doc_id}.txt").write_text(text, "utf-8")
+        corpus.txt(root)
     return corpus
 
 
