@@ -14,7 +14,7 @@ import pyarrow as pa
 from pipeline.formulations import get_matcher, score_candidate
 from pipeline.persons import build_persons
 from pipeline.schema import SCHEMAS
-from pipeline.storage import Store
+from pipeline.storage import Store, duckdb_path
 from pipeline.write import DatasetWriter, table_parts
 
 
@@ -26,7 +26,8 @@ def _source(out: Store, table: str) -> str:
             f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
         )
         return f"(SELECT {cols} WHERE FALSE)"
-    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in files)
+    # Each file named as itself: DuckDB reads [ ] * ? in any path as a pattern.
+    listing = ", ".join("'" + duckdb_path(p).replace("'", "''") + "'" for p in files)
     return f"read_parquet([{listing}])"
 
 

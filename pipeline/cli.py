@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -47,6 +48,20 @@ class Tokenizer(StrEnum):
 class Scheduler(StrEnum):
     processes = "processes"
     dask = "dask"
+
+
+def check_out_path(out: Path | str) -> None:
+    """Refuse, before anything is written, an output folder whose path DuckDB cannot be told to
+    read literally (its views, the derived tables and the report read it through DuckDB)."""
+    from pipeline.storage import UnreadablePath, check_duckdb_folder, is_url
+
+    if is_url(out):
+        return
+    try:
+        check_duckdb_folder(str(Path(out).resolve()))
+    except UnreadablePath as exc:
+        console.print(f"[red]error:[/red] --out: {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 class IdFrom(StrEnum):
@@ -186,11 +201,13 @@ def run(
 
     out_name = out
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    check_out_path(out)
     target_bytes = _size_option(compact_target_size, "--compact-target-size")
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
-        console.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
+        names = escape(", ".join(map(str, missing)))
+        console.print(f"[red]error:[/red] no such file or folder: {names}")
         raise typer.Exit(2)
     fields = FieldMap(
         text=text_field,
@@ -207,7 +224,7 @@ def run(
         try:
             pkuseg_model_path(pkuseg_model)
         except FileNotFoundError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
     total_bytes = _input_bytes(paths, out)
     # The bar's total is the input's size; documents count by their UTF-8 size as they are
@@ -266,30 +283,30 @@ def run(
             )
             progress.update(task, total=1, completed=1)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from None
     except (OSError, MemoryError) as exc:
         # The environment failed (disk full, a folder made read-only, memory): nothing written
         # is half-done (see write.py), so the same command resumes once the cause is fixed.
         console.print(
             f"[red]error:[/red] {_environment_message(exc)}. Batches finished before this are "
-            f"kept in {out}; fix the cause and rerun the same command to resume."
+            f"kept in {escape(str(out))}; fix the cause and rerun the same command to resume."
         )
         raise typer.Exit(1) from None
     if summary.stale_lock:
         pid = summary.stale_lock.get("pid", "?")
         console.print(
-            f"took over the lock {out_name}/{LOCK_NAME} left by a run that was killed (pid {pid}, "
-            "no longer running)"
+            f"took over the lock {escape(str(out_name))}/{LOCK_NAME} left by a run that was "
+            f"killed (pid {pid}, no longer running)"
         )
     console.print(
         f"run {summary.run_id}: {summary.n_documents} documents written, "
         f"{summary.n_skipped} unchanged skipped, {summary.n_replaced} replaced, "
         f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
-        f"→ {out}"
+        f"→ {escape(str(out))}"
     )
     if summary.dask_workers:
         console.print(f"processed by {len(summary.dask_workers)} Dask worker processes")
@@ -301,7 +318,7 @@ def run(
 
     print_outputs(console, summary)
     for line in summary.compactions_recovered:
-        console.print(f"an interrupted compaction: {line}")
+        console.print(f"an interrupted compaction: {escape(line)}")
     if summary.compaction is not None:
         console.print(_compact_line(summary.compaction))
     if summary.n_interrupted_parts_removed:
@@ -325,7 +342,7 @@ def run(
             "(left by an earlier tifa version)"
         )
     if summary.n_errors:
-        console.print(f"see {out_name}/errors for what failed and why")
+        console.print(f"see {escape(str(out_name))}/errors for what failed and why")
     if summary.interrupted:
         console.print(
             f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
@@ -391,10 +408,10 @@ def compact(
 
             summary = compact_archive(out, target_bytes, min_files, on_progress=on_progress)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from None
     except (OSError, MemoryError) as exc:
         console.print(
@@ -403,7 +420,7 @@ def compact(
         )
         raise typer.Exit(1) from None
     for line in summary.recovered:
-        console.print(f"an interrupted compaction: {line}")
+        console.print(f"an interrupted compaction: {escape(line)}")
     if summary.n_interrupted_parts_removed:
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted run "
@@ -419,11 +436,12 @@ def compact(
 def _compact_line(summary) -> str:  # noqa: ANN001 - a compact.CompactSummary
     if not summary.n_groups:
         return (
-            f"compact {summary.out_dir}: nothing to merge ({summary.files_before} part files, "
-            f"{summary.n_large_kept} batches already large)"
+            f"compact {escape(str(summary.out_dir))}: nothing to merge "
+            f"({summary.files_before} part files, {summary.n_large_kept} batches already large)"
         )
     return (
-        f"compact {summary.out_dir}: {summary.files_before} → {summary.files_after} part files "
+        f"compact {escape(str(summary.out_dir))}: "
+        f"{summary.files_before} → {summary.files_after} part files "
         f"({summary.n_keys_merged} batches merged into {summary.n_groups}, "
         f"{summary.bytes_merged / 1e6:.1f} MB; {summary.n_large_kept} already large) "
         f"in {summary.seconds:.1f}s"
@@ -677,7 +695,7 @@ def fetch_pkuseg_cmd(
     try:
         path = fetch_pkuseg(dest, sdist=sdist, force=force, on_step=console.print)
     except (RuntimeError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     print(path)
 

@@ -29,6 +29,7 @@ import duckdb
 
 from pipeline.aggregate import _duck_type
 from pipeline.schema import SCHEMAS
+from pipeline.storage import duckdb_glob
 from pipeline.write import checkpoint, table_files
 
 VIEWS_FILE = "tifa.duckdb"
@@ -51,8 +52,9 @@ def _table_source(out: Path, table: str) -> str:
             f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
         )
         return f"(SELECT {cols} WHERE FALSE)"
-    glob = _quote(f"{out.resolve().as_posix()}/{table}/*.parquet")
-    return f"read_parquet({glob}, union_by_name = true)"
+    # The folder named as itself: DuckDB reads [ ] * ? in it as a pattern (see storage.py).
+    glob = duckdb_glob(f"{out.resolve().as_posix()}/{table}", "*.parquet")
+    return f"read_parquet({_quote(glob)}, union_by_name = true)"
 
 
 def _context(expr: str) -> str:

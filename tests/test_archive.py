@@ -204,3 +204,57 @@ def test_a_killed_replacement_is_finished_without_its_document_in_the_input(
     text = docs.loc["x", "text"]
     for row in sentences[sentences.doc_id == "x"].itertuples():
         assert text[row.start : row.end] == row.text
+
+
+# ---- 3. paths are data, never patterns ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["arch[x]", "star*dir", "out[1]", "sq'uote [/]"])
+def test_an_output_path_with_pattern_characters_reads_only_itself(
+    tmp_path: Path, name: str
+) -> None:
+    """`--out 'arch[x]'` beside an archive `archx` (which the pattern arch[x] matches): the
+    views, the report, kwic and the derived tables read arch[x]'s own files only."""
+    import duckdb
+
+    from pipeline.kwic import kwic
+    from pipeline.report import write_report
+
+    from .kill_support import run_tifa
+
+    own, sibling = tmp_path / "own", tmp_path / "sibling"
+    _jsonl(own / "a.jsonl", [{"id": "own", "text": ARTICLES["A"]}])
+    _jsonl(sibling / "b.jsonl", [{"id": "sibling", "text": ARTICLES["B"]}])
+    # Every name the pattern could match, so that a glob would find them.
+    for other in ("archx", "starXdir", "star-dir", "qXmark", "out1", "sq'uote /"):
+        run_pipeline([sibling], tmp_path / other)
+    out = tmp_path / name
+    done = run_tifa([own], out)  # the CLI: its summary prints the path
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert str(out) in done.stderr.replace("\n", "")  # printed as it is, markup and all
+    con = duckdb.connect(str(out / "tifa.duckdb"), read_only=True)
+    assert con.execute("SELECT doc_id FROM documents").fetchall() == [("own",)]
+    assert con.execute("SELECT count(*) FROM sentences").fetchone()[0] >= 1
+    assert {r[0] for r in con.execute("SELECT doc_id FROM sentences").fetchall()} == {"own"}
+    con.close()
+    counts = pd.read_parquet(out / "formulation_counts")
+    assert set(counts.n_docs) <= {1}
+    assert kwic(out, "张明").n_total == 1
+    assert "sibling" not in write_report(out).read_text("utf-8")
+    again = run_tifa([own], out)  # the next night works too
+    assert again.returncode == 0, again.stderr
+
+
+def test_an_output_path_duckdb_cannot_name_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    from .kill_support import run_tifa
+
+    _jsonl(tmp_path / "in" / "a.jsonl", [{"id": "own", "text": ARTICLES["A"]}])
+    for name, said in (("back\\slash", "backslash"), ("q?mark", "'?'")):
+        out = tmp_path / name
+        done = run_tifa([tmp_path / "in"], out)
+        assert done.returncode == 2
+        assert "Traceback" not in done.stdout + done.stderr
+        assert said in done.stderr and not out.exists()
