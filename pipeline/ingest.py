@@ -637,9 +637,47 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
-def _loads(line: str) -> object:
+def unique_names(names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """Field names made unique: the first of a repeated name keeps it (the value tifa maps), a
+    later one becomes `name#2`, `name#3` … (kept in `metadata`, never dropped). Returns the
+    names and, for each repeated name, how many times it appeared."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out, {k: n for k, n in seen.items() if n > 1}
+
+
+def duplicate_fields_message(where: str, repeated: dict[str, int]) -> str:
+    said = ", ".join(f"'{printable(str(k))}' {n} times" for k, n in repeated.items())
+    renamed = ", ".join(f"'{printable(str(k))}#2'" for k in repeated)
+    return (
+        f"{where}: repeated field names ({said}); the first of each is used, the others are "
+        f"kept in metadata as {renamed}"
+    )
+
+
+class _Pairs:
+    """json's object_pairs_hook: a key repeated in an object keeps its first value (json.loads
+    alone keeps the last, silently) and its later values under `key#2` …; the repeats of the
+    record (the outermost object, built last) are reported."""
+
+    def __init__(self) -> None:
+        self.repeated: dict[str, int] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names, self.repeated = unique_names([k for k, _ in pairs])
+        return dict(zip(names, (v for _, v in pairs), strict=True))
+
+
+def _loads(line: str, pairs: _Pairs | None = None) -> object:
     return json.loads(
-        line, parse_constant=_no_constant, parse_float=_parse_float, parse_int=_parse_int
+        line,
+        parse_constant=_no_constant,
+        parse_float=_parse_float,
+        parse_int=_parse_int,
+        object_pairs_hook=pairs,
     )
 
 
@@ -793,8 +831,9 @@ def _read_jsonl(
         if _MARK in line:
             yield IngestError(str(path), "DecodeError", _bad_bytes_message(where, line, encoding))
             continue
+        pairs = _Pairs()
         try:
-            record = _loads(line)
+            record = _loads(line, pairs)
         except json.JSONDecodeError as exc:
             yield IngestError(
                 str(path), "JSONDecodeError", f"{where}: {exc.msg} at column {exc.colno}"
@@ -817,7 +856,15 @@ def _read_jsonl(
                 f"{where}: expected a JSON object, found {_kind(record)}",
             )
             continue
-        yield _record_to_document(record, fields, str(path), encoding, where, lineno)
+        item = _record_to_document(record, fields, str(path), encoding, where, lineno)
+        if pairs.repeated:
+            yield IngestError(
+                str(path),
+                "DuplicateField",
+                duplicate_fields_message(where, pairs.repeated),
+                doc_id=item.doc_id,
+            )
+        yield item
     if n_records == 0 and byte_range is None:
         yield IngestError(str(path), "EmptyDocument", "file has no records")
 
@@ -1118,7 +1165,8 @@ class _CsvRecords:
     ):
         self.path, self.fields, self.max_doc_bytes = path, fields, max_doc_bytes
         self.end, self.parse_only, self.on_boundary = end, parse_only, on_boundary
-        self.header = header
+        # A repeated column name keeps its first column under the name (see `unique_names`).
+        self.header = unique_names(header)[0] if header is not None else None
         self.n_records = records_before
         self.lines, self.encoding = _csv_lines(path, max_doc_bytes, start, lines_before)
         self.whole = start == 0 and end is None
@@ -1186,7 +1234,13 @@ class _CsvRecords:
             first = taken[0][0]
             where = f"row at line {first}"
             if self.header is None:
-                self.header = cells
+                self.header, repeated = unique_names(cells)
+                if repeated and not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "DuplicateField",
+                        duplicate_fields_message(f"header at line {first}", repeated),
+                    )
                 continue
             header = self.header
             if len(taken) > 1 and _swallows_rows([t[1] for t in taken], len(header)):

@@ -532,7 +532,7 @@ def apply_replacement(
         journal, json.dumps({"replacing": moving, "staged": staged}, ensure_ascii=False)
     )
     checkpoint("replace.journal")
-    _rewrite_homes(store, moving, staged)
+    _rewrite_homes(store, _steps(moving, staged))
     store.remove(journal)
     for files in staged.values():
         for name in files.values():
@@ -540,12 +540,17 @@ def apply_replacement(
     checkpoint("replace.done")
 
 
-def _rewrite_homes(
-    store: Store, moving: dict[str, list[str]], staged: dict[str, dict[str, str]]
-) -> None:
-    for home, doc_ids in sorted(moving.items()):
+# One home's part of a replacement: (home key, its documents, table -> staged file).
+_HomeStep = tuple[str, list[str], dict[str, str]]
+
+
+def _steps(moving: dict[str, list[str]], staged: dict[str, dict[str, str]]) -> list[_HomeStep]:
+    return [(home, ids, staged.get(home, {})) for home, ids in sorted(moving.items())]
+
+
+def _rewrite_homes(store: Store, steps: list[_HomeStep]) -> None:
+    for home, doc_ids, files in steps:
         ids = pa.array(sorted(doc_ids), pa.string())
-        files = staged.get(home, {})
         for table in DOC_TABLES:  # documents last
             name = files.get(table)
             if store.local:
@@ -555,6 +560,32 @@ def _rewrite_homes(
                 rows = store.read_parquet(name) if name else None
                 rewrite_home(store, table, home, ids, rows)
             checkpoint("replace.table")
+
+
+def _current_homes(store: Store, steps: list[_HomeStep]) -> list[_HomeStep]:
+    """The journal's homes as they are now: `tifa compact` may have merged a home named in the
+    journal (its marker is gone) into a new one since the kill. A home's documents move
+    together, so the documents row of any of them says where its rows live now (the
+    documents table is rewritten last, so that row is there, old or new). Two old homes
+    merged into one stay two steps, each rewriting only its own documents."""
+    done = finished_batches(store)
+    if all(home in done for home, _, _ in steps):
+        return steps
+    where: dict[str, str] = {}
+    for part in table_parts(store, "documents"):
+        for doc_id in store.read_parquet(part, columns=["doc_id"])["doc_id"].to_pylist():
+            where[doc_id] = _key(part)
+    current = []
+    for home, doc_ids, files in steps:
+        now = home if home in done else next((where[d] for d in doc_ids if d in where), None)
+        if now is None:
+            raise FileNotFoundError(
+                f"cannot finish a replacement journalled in {store.url(JOURNAL)}: home {home} "
+                f"is gone and none of its documents ({', '.join(doc_ids[:3])}) is stored; "
+                "remove the journal and rerun with --force"
+            )
+        current.append((now, doc_ids, files))
+    return current
 
 
 def finish_replacements(out_dir: Location) -> int:
@@ -587,7 +618,7 @@ def finish_replacements(out_dir: Location) -> int:
                         f"{store.url(part)} ({table} rows for {home}) is missing; restore it, "
                         "or remove the journal and rerun with --force"
                     )
-        _rewrite_homes(store, moving, staged)
+        _rewrite_homes(store, _current_homes(store, _steps(moving, staged)))
         store.remove(name)
         for files in staged.values():
             for part in files.values():

@@ -258,3 +258,32 @@ def test_an_output_path_duckdb_cannot_name_is_refused_before_anything_is_written
         assert done.returncode == 2
         assert "Traceback" not in done.stdout + done.stderr
         assert said in done.stderr and not out.exists()
+
+
+# ---- 6. repeated field names -----------------------------------------------------------------
+
+
+def test_a_repeated_field_keeps_its_first_value_and_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        '{"id": "j1", "text": "第一个正文。", "title": "甲", "text": "第二个正文。"}\n', "utf-8"
+    )
+    (folder / "b.csv").write_text(
+        "id,title,text,text,title\nc1,标题一,正文一。,正文二。,标题二\n", "utf-8"
+    )
+    out = tmp_path / "out"
+    run_pipeline([folder], out)
+    docs = _docs(out).set_index("doc_id")
+    assert docs.loc["j1", "n_raw_chars"] == len("第一个正文。")
+    assert json.loads(docs.loc["j1", "metadata"]) == {"text#2": "第二个正文。"}
+    assert (docs.loc["c1", "title_raw"], docs.loc["c1", "n_raw_chars"]) == ("标题一", 4)
+    assert json.loads(docs.loc["c1", "metadata"]) == {"text#2": "正文二。", "title#2": "标题二"}
+    errors = _errors(out).sort_values("source_file")
+    assert list(errors.error_type) == ["DuplicateField", "DuplicateField"]
+    jsonl, csv = errors.itertuples()
+    assert jsonl.doc_id == "j1" and "line 1" in jsonl.message and "'text' 2 times" in jsonl.message
+    assert "header at line 1" in csv.message and "'title' 2 times" in csv.message
+    # The next night over the same files: nothing new, no second errors row.
+    summary = run_pipeline([folder], out)
+    assert summary.n_skipped == 2 and len(_errors(out)) == 2

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.ingest import FieldMap
 from pipeline.normalise import fullwidth_to_halfwidth, remove_pinyin_annotations
 from pipeline.runner import run_pipeline
 from pipeline.schema import BATCH_TABLES, SCHEMAS
@@ -224,9 +225,12 @@ def test_changed_document_replaces_its_rows(tmp_path: Path) -> None:
     doc = inputs / "notice.txt"
     doc.write_text("省委书记张明出席会议并讲话，强调增强“四个意识”。", "utf-8")
     out = tmp_path / "out"
-    run_pipeline([inputs], out)
+    # The file name is the document's identity only when the user says so (--id-from path);
+    # by default a changed .txt is another document (tests/test_archive.py).
+    fields = FieldMap(id_from="path")
+    run_pipeline([inputs], out, fields=fields)
     doc.write_text("省委书记张明出席会议并讲话，强调坚定“四个自信”。", "utf-8")
-    summary = run_pipeline([inputs], out)
+    summary = run_pipeline([inputs], out, fields=fields)
     assert summary.n_replaced == 1
     docs = _read(out, "documents")
     assert len(docs) == 1 and "四个自信" in docs.text.iloc[0]

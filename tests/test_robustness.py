@@ -330,6 +330,20 @@ def csv_kinds(c: FuzzCorpus) -> None:
     c.csv("good_multiline", f"id,text\n{doc_id},{multi}\n" + c.csv_row(), None)
 
 
+@kind
+def repeated_fields(c: FuzzCorpus) -> None:
+    # A repeated key or column: one errors row, the first value used, the later ones kept in
+    # metadata; the record itself is a good document.
+    doc_id, text = c.text()
+    line = json.dumps({"id": doc_id, "text": text}, ensure_ascii=False)
+    c.jsonl("json_repeated_text_key", line[:-1] + ', "text": "后一个正文。"}', "DuplicateField")
+    rows = []
+    for _ in range(2):
+        doc_id, text = c.text()
+        rows.append(f"{doc_id},{text},另一列的正文。,另一个标题\n")
+    c.csv("csv_repeated_columns", "id,text,text,text\n" + "".join(rows), "DuplicateField", "line 1")
+
+
 def build_fuzz_corpus(root: Path) -> FuzzCorpus:
     corpus = FuzzCorpus(root)
     root.mkdir(parents=True, exist_ok=True)
