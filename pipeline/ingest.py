@@ -145,13 +145,19 @@ def detect_encoding(data: bytes, *, truncated: bool = False) -> str:
     `truncated` says `data` is a prefix of a longer file, so an incomplete multi-byte sequence at
     its very end is not evidence against an encoding.
     """
+    return judge_encoding(data, truncated=truncated)[0]
+
+
+def judge_encoding(data: bytes, *, truncated: bool = False) -> tuple[str, str | None]:
+    """`detect_encoding`, with a note when the evidence was thin: a short file whose bytes read
+    as Chinese in two encodings (say which won and how plausible each reading was)."""
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return name
+            return name, None
     if not data:
-        return "utf-8"
+        return "utf-8", None
     if _decodes(data, "utf-8", truncated):
-        return "utf-8"
+        return _utf8_or_mojibake(data, truncated)
     if b"\x00" in data[:4096] and not _looks_utf16(data):
         raise UndecodableError("binary data (NUL bytes) is not a text document")
     candidates = [enc for enc in _LEGACY if _decodes(data, enc, truncated)]
@@ -160,15 +166,88 @@ def detect_encoding(data: bytes, *, truncated: bool = False) -> str:
             "bytes are not valid UTF-8, GB18030, Big5 or UTF-16; re-save the file as UTF-8"
         )
     if len(candidates) == 1:
-        return candidates[0]
-    # Several legacy codecs accept the bytes (GB18030 accepts most Big5 byte pairs): let
-    # charset-normalizer judge which decoding reads as real text.
+        return candidates[0], None
+    if set(candidates) == {"gb18030", "big5"}:
+        # GB18030 accepts most Big5 byte pairs and Big5 many GB pairs. A reading that is
+        # Chinese is made of common characters; the wrong one is a spray of rare ones, kana
+        # and symbols. charset-normalizer needs more text than a short notice gives (会议强调
+        # in GB18030 read as Big5), so the plausibility decides when it is clear.
+        sample = data[:8192]
+        scores = {enc: chinese_plausibility(sample.decode(enc, "ignore")) for enc in candidates}
+        best = max(candidates, key=lambda e: scores[e])
+        other = min(candidates, key=lambda e: scores[e])
+        if scores[best] >= 0.8 and scores[best] - scores[other] >= 0.3:
+            return best, None
+        note = (
+            f"ambiguous encoding: {best} reads {scores[best]:.0%} as common Chinese, {other} "
+            f"{scores[other]:.0%}"
+        )
+    else:
+        note = None
+    # Several legacy codecs accept the bytes: let charset-normalizer judge which decoding
+    # reads as real text.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:_SNIFF_BYTES], cp_isolation=candidates).best()
-    if best is not None and best.encoding:
-        return codecs.lookup(best.encoding).name
-    return candidates[0]
+    judged = from_bytes(data[:_SNIFF_BYTES], cp_isolation=candidates).best()
+    chosen = codecs.lookup(judged.encoding).name if judged and judged.encoding else candidates[0]
+    if note:
+        note += f"; decoded as {chosen} (charset-normalizer's choice): check the text"
+    return chosen, note
+
+
+def _utf8_or_mojibake(data: bytes, truncated: bool) -> tuple[str, str | None]:
+    """UTF-8, unless a few bytes of GB18030 or Big5 Chinese happen to be valid UTF-8 too
+    (通知 in GB18030 is CD A8 D6 AA: two UTF-8 characters, a combining mark and a Hebrew
+    accent). Only a short text is at risk; it is read as Chinese when its UTF-8 reading has
+    no Han character and no Latin letter (the 2-byte UTF-8 range a GB pair lands in holds
+    combining marks, Greek, Cyrillic, Hebrew, Arabic) and a legacy reading is all common
+    Chinese. Said in a note: the evidence is a few characters."""
+    if len(data) > 64 or truncated:
+        return "utf-8", None
+    text = data.decode("utf-8")
+    odd = [c for c in text if not c.isascii()]
+    if not odd or any(_HAN.match(c) or "\u00a0" <= c <= "\u024f" for c in odd):
+        return "utf-8", None
+    if not any(_NOT_IN_A_WORD.match(c) for c in odd):
+        return "utf-8", None  # could be a word of Greek or Cyrillic: UTF-8 it is
+    for enc in ("gb18030", "big5"):
+        if _decodes(data, enc, False):
+            legacy = data.decode(enc)
+            if sum(1 for c in legacy if _HAN.match(c)) >= 2 and chinese_plausibility(legacy) == 1:
+                return enc, (
+                    f"ambiguous encoding: the bytes are valid UTF-8 ({printable(text)!r}) but "
+                    f"read as Chinese in {enc} ({legacy!r}); decoded as {enc}: check the text"
+                )
+    return "utf-8", None
+
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# What a GB/Big5 pair read as UTF-8 gives and a short real text does not: C1 controls,
+# combining marks, Armenian, Hebrew, Arabic, Syriac, Thaana, NKo (a Greek or Cyrillic word alone
+# is left as UTF-8).
+_NOT_IN_A_WORD = re.compile(r"[\u0080-\u009f\u0300-\u036f\u0530-\u07ff]")
+
+
+def chinese_plausibility(text: str) -> float:
+    """Share of the non-ASCII characters of `text` that common Chinese is made of: after
+    traditional→simplified (OpenCC), the 3,755 characters of GB2312's first level and the
+    Chinese punctuation rows. Real Chinese scores near 1; text decoded with the wrong one of
+    GB18030/Big5 far lower (rare characters, kana, Greek, private use). 0 with no such
+    character."""
+    from pipeline.normalise.steps import _converter
+
+    simplified = _converter().convert(text)
+    n = common = 0
+    for c in simplified:
+        if c.isascii() or c.isspace():
+            continue
+        n += 1
+        try:
+            lead = c.encode("gb2312")[0]
+        except UnicodeEncodeError:
+            continue
+        common += 0xB0 <= lead <= 0xD7 or lead in (0xA1, 0xA3)
+    return common / n if n else 0.0
 
 
 def _decodes(data: bytes, encoding: str, truncated: bool) -> bool:
@@ -500,13 +579,19 @@ def _read_txt(
             doc_id=path.stem,
         )
         return
-    text, encoding = read_text_file(path)
+    data = path.read_bytes()
+    encoding, note = judge_encoding(data)
+    text = data.decode(encoding)
     if not text.strip():
         yield IngestError(str(path), "EmptyDocument", "file has no text", doc_id=path.stem)
         return
     # A .txt file has no id field: by default its name and its text name it together, so a
     # file name reused tomorrow for another text (index.txt) is another document.
     doc_id = content_doc_id(path.stem, text) if id_from == "content" else path.stem
+    if note:
+        # Written all the same (it is the likelier reading), and said: a few characters are
+        # thin evidence.
+        yield IngestError(str(path), "AmbiguousEncoding", note, doc_id=doc_id)
     yield Document(
         doc_id=doc_id, source_file=str(path), raw_text=text, title=None, encoding=encoding
     )

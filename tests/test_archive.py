@@ -287,3 +287,39 @@ def test_a_repeated_field_keeps_its_first_value_and_says_so(tmp_path: Path) -> N
     # The next night over the same files: nothing new, no second errors row.
     summary = run_pipeline([folder], out)
     assert summary.n_skipped == 2 and len(_errors(out)) == 2
+
+
+# ---- 7. short GB18030 / Big5 files ----------------------------------------------------------
+
+SHORT_SIMPLIFIED = ["会议强调", "防汛抗旱", "国务院常务会议召开", "张明主持会议。", "中国式现代化"]
+SHORT_TRADITIONAL = ["會議強調", "防汛抗旱", "國務院常務會議召開", "張明主持會議。", "中國式現代化"]
+
+
+@pytest.mark.parametrize(
+    "text,encoding",
+    [(t, "gb18030") for t in SHORT_SIMPLIFIED] + [(t, "big5") for t in SHORT_TRADITIONAL],
+)
+def test_a_short_legacy_file_is_decoded_as_chinese(
+    tmp_path: Path, text: str, encoding: str
+) -> None:
+    path = tmp_path / "notice.txt"
+    path.write_bytes(text.encode(encoding))
+    items = list(iter_documents([path]))
+    (doc,) = [i for i in items if not isinstance(i, IngestError)]
+    assert (doc.raw_text, doc.encoding) == (text, encoding)
+
+
+def test_gb18030_bytes_that_are_valid_utf8_are_read_as_chinese_and_reported(
+    tmp_path: Path,
+) -> None:
+    """通知 in GB18030 (CD A8 D6 AA) is also valid UTF-8: a combining mark and a Hebrew accent."""
+    path = tmp_path / "notice.txt"
+    path.write_bytes("通知".encode("gb18030"))
+    err, doc = list(iter_documents([path]))
+    assert (doc.raw_text, doc.encoding) == ("通知", "gb18030")
+    assert err.error_type == "AmbiguousEncoding" and "UTF-8" in err.message
+    # A real UTF-8 text with accents or a Greek word stays UTF-8.
+    for word in ("Café au lait", "Ωμέγα", "通知：国务院"):
+        path.write_bytes(word.encode("utf-8"))
+        (doc,) = list(iter_documents([path]))
+        assert (doc.raw_text, doc.encoding) == (word, "utf-8")
