@@ -610,6 +610,13 @@ def _kind(value: object) -> str:
 CONGRESS_FIELDS = ("congress", "congress_number", "党代会")
 
 
+def _shown(value: object) -> str:
+    """A field value as a message shows it: its kind and, cut short, itself."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = text if len(text) <= 40 else text[:39] + "…"
+    return f"{_kind(value)} {text}" if not isinstance(value, str) else repr(value[:40])
+
+
 def _unmapped(record: dict, used: set[str]) -> dict[str, Any]:
     """The record's other fields, kept as they came so nothing from the input is lost."""
     return {str(k): v for k, v in record.items() if k not in used and v is not None and v != ""}
@@ -666,6 +673,17 @@ def _record_to_document(
         return fail("EmptyDocument", f"text field '{text_key}' is empty")
     date_key, date_value = picked["date"]
     parsed = parse_date(date_value)
+    date_problem = f"field '{date_key}': {parsed.problem}" if parsed.problem else None
+    if (
+        date_value is not None
+        and date_value != ""
+        and parsed.year is None
+        and parsed.published_at is None
+        and date_problem is None
+    ):
+        # A date field tifa cannot read (a list, true, -5, 1e30, 2024.5, 0000-00-00, "soon")
+        # says so: a flag on the document, and the value kept in metadata (below).
+        date_problem = f"field '{date_key}': {_shown(date_value)} is not a date"
     year = parsed.year
     title = _clean(picked["title"][1])
     if year is None:
@@ -674,6 +692,8 @@ def _record_to_document(
         if year is None and title:
             year = congress_year(title)
     used = {key for key, value in picked.values() if value is not None}
+    if parsed.year is None and parsed.published_at is None:
+        used.discard(date_key)  # nothing of it was used: kept in metadata as it came
     stem = Path(source_file).stem
     if raw_id is not None:
         doc_id = raw_id
@@ -694,7 +714,7 @@ def _record_to_document(
         url=_clean(picked["url"][1]),
         year=year,
         encoding=encoding,
-        date_problem=f"field '{date_key}': {parsed.problem}" if parsed.problem else None,
+        date_problem=date_problem,
         metadata=_unmapped(record, used),
         input_fields=input_fields_json({name: picked[name][1] for name in HASHED_FIELDS}),
     )

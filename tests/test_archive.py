@@ -323,3 +323,18 @@ def test_gb18030_bytes_that_are_valid_utf8_are_read_as_chinese_and_reported(
         path.write_bytes(word.encode("utf-8"))
         (doc,) = list(iter_documents([path]))
         assert (doc.raw_text, doc.encoding) == (word, "utf-8")
+
+
+# ---- 12. a date of the wrong type --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [[2024], {"y": 2024}, True, -5, 1e30, 2024.5, "0000-00-00", "下周"]
+)
+def test_a_date_tifa_cannot_read_is_flagged_and_kept(tmp_path: Path, value: object) -> None:
+    path = tmp_path / "in" / "a.jsonl"
+    _jsonl(path, [{"id": "d1", "date": value, "text": ARTICLES["A"]}])
+    (doc,) = list(iter_documents([path]))
+    assert doc.published_at is None and doc.year is None
+    assert doc.date_problem.startswith("field 'date': ") and "not a date" in doc.date_problem
+    assert doc.metadata == {"date": value}  # nothing lost
