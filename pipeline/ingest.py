@@ -1338,8 +1338,26 @@ class _CsvRecords:
                 continue  # a blank line
             first = taken[0][0]
             where = f"row at line {first}"
+            if cells[0].startswith("\ufeff") and not (first == 1 and self.header is None):
+                # A BOM inside the file (files joined with cat): never part of an id.
+                cells[0] = cells[0].lstrip("\ufeff")
+                if not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "BOMInsideFile",
+                        f"{where}: the row starts with a byte-order mark (files joined together?); "
+                        "it is removed",
+                    )
             if self.header is None:
                 self.header, repeated = unique_names(cells)
+                if not self.parse_only and (why := _looks_like_data(cells, self.fields)):
+                    yield IngestError(
+                        source,
+                        "CSVHeaderError",
+                        f"header at line {first}: the first row looks like data, not column "
+                        f"names ({why}); it is read as the header, so it is no document. Add a "
+                        "header line (id,title,date,text…) or name the columns with --text-field",
+                    )
                 if repeated and not self.parse_only:
                     yield IngestError(
                         source,
@@ -1348,6 +1366,15 @@ class _CsvRecords:
                     )
                 continue
             header = self.header
+            if unique_names(cells)[0] == header:
+                # The header again (files joined together): a row of column names, no record.
+                if not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "RepeatedHeader",
+                        f"{where}: the header row again (files joined together?); skipped",
+                    )
+                continue
             if len(taken) > 1 and _swallows_rows([t[1] for t in taken], len(header)):
                 lines.push_back(taken[1:])
                 reader = csv.reader(lines)
@@ -1389,6 +1416,22 @@ class _CsvRecords:
             yield _record_to_document(record, self.fields, source, encoding, where, self.n_records)
         if self.n_records == 0 and self.whole:
             yield IngestError(source, "EmptyDocument", "file has no rows")
+
+
+def _looks_like_data(cells: list[str], fields: FieldMap) -> str | None:
+    """Why a CSV's first row looks like a record rather than column names, or None: it names
+    no field tifa knows and a cell is prose (long, or a sentence)."""
+    known = {n for names in DEFAULT_FIELDS.values() for n in names} | set(
+        fields.overrides.values()
+    )
+    if any(c.strip() in known for c in cells):
+        return None
+    longest = max(cells, key=len)
+    if len(longest) > 30:
+        return f"a cell of {len(longest)} characters and no known column name"
+    if any(mark in c for c in cells for mark in "。！？"):
+        return "a cell that is a sentence and no known column name"
+    return None
 
 
 def _read_csv(

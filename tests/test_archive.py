@@ -338,3 +338,30 @@ def test_a_date_tifa_cannot_read_is_flagged_and_kept(tmp_path: Path, value: obje
     assert doc.published_at is None and doc.year is None
     assert doc.date_problem.startswith("field 'date': ") and "not a date" in doc.date_problem
     assert doc.metadata == {"date": value}  # nothing lost
+
+
+# ---- 13. a CSV without a header; files joined together ---------------------------------------
+
+
+def test_a_csv_whose_first_row_is_data_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f"n1,{ARTICLES['A']}\nn2,{ARTICLES['B']}\n", "utf-8")  # no header line
+    items = list(iter_documents([path]))
+    kinds = [i.error_type for i in items if isinstance(i, IngestError)]
+    assert kinds[0] == "CSVHeaderError" and "line 1" in items[0].message
+    assert not [i for i in items if not isinstance(i, IngestError)]  # nothing read as a document
+    assert len(kinds) == 2  # and the second row says why it is no document (no text column)
+
+
+def test_csv_files_joined_together_give_no_header_document_and_no_bom_in_an_id(
+    tmp_path: Path,
+) -> None:
+    one = f"id,text\na1,{ARTICLES['A']}\n".encode("utf-8-sig")
+    two = f"id,text\nb1,{ARTICLES['B']}\n".encode("utf-8-sig")
+    path = tmp_path / "joined.csv"
+    path.write_bytes(one + two)  # `cat one.csv two.csv`: a BOM and a header mid-file
+    items = list(iter_documents([path]))
+    docs = [i for i in items if not isinstance(i, IngestError)]
+    assert [d.doc_id for d in docs] == ["a1", "b1"]
+    errors = sorted((i.error_type, i.message.split(":")[0]) for i in items if i not in docs)
+    assert errors == [("BOMInsideFile", "row at line 3"), ("RepeatedHeader", "row at line 3")]
