@@ -1421,9 +1421,7 @@ class _CsvRecords:
 def _looks_like_data(cells: list[str], fields: FieldMap) -> str | None:
     """Why a CSV's first row looks like a record rather than column names, or None: it names
     no field tifa knows and a cell is prose (long, or a sentence)."""
-    known = {n for names in DEFAULT_FIELDS.values() for n in names} | set(
-        fields.overrides.values()
-    )
+    known = {n for names in DEFAULT_FIELDS.values() for n in names} | set(fields.overrides.values())
     if any(c.strip() in known for c in cells):
         return None
     longest = max(cells, key=len)

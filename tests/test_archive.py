@@ -383,3 +383,24 @@ def test_long_runs_of_redaction_characters_take_linear_time() -> None:
     assert time.perf_counter() - t0 < 10
     for gap in ("抓住___一百年", "XX同志", "同志***", "ＸＸ县"):
         assert has_redactions(gap), gap
+
+
+# ---- 8. a 1 MB title ----------------------------------------------------------------------------
+
+
+def test_a_one_megabyte_title_leaves_the_report_small(tmp_path: Path) -> None:
+    from pipeline.views import TITLE_CHARS
+
+    title = "关于推进中国式现代化的通知" * 80_000  # 1.04 M characters, 3 MB of UTF-8
+    text = "。".join(ARTICLES.values()) + "坚持中国式现代化，坚决做到“两个维护”。" * 30
+    path = tmp_path / "in" / "a.jsonl"
+    _jsonl(path, [{"id": "t1", "title": title, "text": text}])
+    out = tmp_path / "out"
+    summary = run_pipeline([path.parent], out, report=True)
+    assert summary.report_path.stat().st_size < 5_000_000
+    assert len(_docs(out).title_raw.iloc[0]) == len(title)  # the table keeps it whole
+    import duckdb
+
+    con = duckdb.connect(str(out / "tifa.duckdb"), read_only=True)
+    titles = {r[0] for r in con.execute("SELECT title FROM concordance").fetchall()}
+    assert titles and all(len(t) == TITLE_CHARS and t.endswith("…") for t in titles)
