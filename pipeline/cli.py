@@ -104,6 +104,12 @@ def run(
     batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
     text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
     id_field: str = typer.Option(None, help="Field holding the document id."),
+    follow_symlinks: bool = typer.Option(
+        False,
+        "--follow-symlinks",
+        help="Read files and folders that links inside the input folders point to outside "
+        "them (by default such a link is an errors row, SymlinkOutsideInput, and not read).",
+    ),
     id_from: IdFrom = typer.Option(  # noqa: B008
         IdFrom.content,
         help="How a record without an id (and a .txt file) is named: 'content' (file stem + "
@@ -217,6 +223,7 @@ def run(
         source=source_field,
         url=url_field,
         id_from=id_from.value,
+        follow_symlinks=follow_symlinks,
     )
     if tokenizer == Tokenizer.pkuseg:
         from pipeline.nlp import pkuseg_model_path

@@ -82,6 +82,7 @@ def plan_partitions(
     exclude: Iterable[str | os.PathLike] = (),
     target_bytes: int | None = PARTITION_BYTES,
     n_workers: int = 1,
+    follow_symlinks: bool = False,
 ) -> tuple[list[Partition], list[IngestError]]:
     """Partitions of the input files, in the order a local run reads them (file listing only),
     and the problems met while listing (unreadable folders, broken links…).
@@ -90,7 +91,7 @@ def plan_partitions(
     last ones to finish leave no worker idle for long), between 256 KB and PARTITION_BYTES."""
     files: list[tuple[Path, int]] = []
     problems: list[IngestError] = []
-    for item in iter_inputs(inputs, exclude):
+    for item in iter_inputs(inputs, exclude, follow_symlinks):
         if isinstance(item, IngestError):
             problems.append(item)
             continue
@@ -399,7 +400,9 @@ def run_on_dask(
     stop_name = f"tifa-stop-{options.run_id}"
     try:
         n_threads = sum(client.nthreads().values()) or 1
-        parts, problems = plan_partitions(inputs, exclude, partition_bytes, n_threads)
+        # Issue 25 hook: --follow-symlinks travels in the FieldMap (how the input is read).
+        follow = bool(fields and fields.follow_symlinks)
+        parts, problems = plan_partitions(inputs, exclude, partition_bytes, n_threads, follow)
         errors: list[dict[str, Any]] = [
             safe_error_row(
                 error_row(options.run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)

@@ -87,6 +87,8 @@ class FieldMap:
     url: str | None = None
     # How a record that carries no id (and a .txt file) is named: see `ID_FROM`.
     id_from: str = "content"
+    # Read what links below an input folder point to outside the inputs (--follow-symlinks).
+    follow_symlinks: bool = False
     overrides: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -373,11 +375,33 @@ class _Walker:
     problem met on the way (a link loop, a broken link, an unreadable folder, a file name that is
     not UTF-8, a pipe or device) yielded as an IngestError instead of being skipped silently."""
 
-    def __init__(self, exclude: Iterable[str | os.PathLike]):
+    def __init__(self, exclude: Iterable[str | os.PathLike], follow_symlinks: bool = False):
         self.exclude = {os.path.realpath(p) for p in exclude}
         self.visited: set[tuple[int, int]] = set()
+        self.follow_symlinks = follow_symlinks
+        self.roots: list[str] = []
+
+    def _outside(self, path: Path) -> IngestError | None:
+        """A link found inside an input folder that leads outside every input: not read
+        unless asked (--follow-symlinks). A link to /proc/self/environ in a scraped folder put
+        the run's credentials into documents.text."""
+        if self.follow_symlinks or not path.is_symlink():
+            return None
+        target = os.path.realpath(path)
+        for root in self.roots:
+            if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+                return None
+        return IngestError(
+            printable(str(path)),
+            "SymlinkOutsideInput",
+            f"link to {printable(target)}, outside the input folders; not read "
+            "(`tifa run --follow-symlinks` reads what links point to)",
+        )
 
     def walk(self, inputs: Iterable[str | os.PathLike]) -> Iterator[Path | IngestError]:
+        inputs = list(inputs)
+        # What was named is read wherever it lies; the links met below it must stay inside.
+        self.roots = [os.path.realpath(item) for item in inputs]
         for item in inputs:
             path = Path(item)
             try:
@@ -438,11 +462,16 @@ class _Walker:
                 yield self._stat_error(child, exc)
                 continue
             if stat.S_ISDIR(child_st.st_mode):
+                if outside := self._outside(child):
+                    yield outside
+                    continue
                 yield from self._folder(child, child_st, ancestors | {key})
             else:
-                yield from self._file(child, child_st)
+                yield from self._file(child, child_st, check_link=True)
 
-    def _file(self, path: Path, st: os.stat_result) -> Iterator[Path | IngestError]:
+    def _file(
+        self, path: Path, st: os.stat_result, check_link: bool = False
+    ) -> Iterator[Path | IngestError]:
         name = str(path)
         if _SURROGATE.search(name):
             yield IngestError(
@@ -456,6 +485,9 @@ class _Walker:
             if test(st.st_mode):
                 yield IngestError(name, "NotAFile", f"{what}, not a regular file; not read")
                 return
+        if check_link and (outside := self._outside(path)):
+            yield outside
+            return
         yield path
 
     @staticmethod
@@ -474,12 +506,15 @@ class _Walker:
 
 
 def iter_inputs(
-    inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()
+    inputs: Iterable[str | os.PathLike],
+    exclude: Iterable[str | os.PathLike] = (),
+    follow_symlinks: bool = False,
 ) -> Iterator[Path | IngestError]:
     """Files named directly, plus every file below named folders (sorted, dotfiles ignored), and
     an IngestError for each thing found that cannot be read. Folders in `exclude` (the output
-    folder) are never read."""
-    return _Walker(exclude).walk(inputs)
+    folder) are never read; links below a named folder that lead outside every input are not
+    followed unless `follow_symlinks`."""
+    return _Walker(exclude, follow_symlinks).walk(inputs)
 
 
 def iter_input_files(
@@ -503,7 +538,7 @@ def iter_documents(
     """Stream Documents (and IngestErrors) from files and folders. A document over
     `max_doc_bytes` is an IngestError `DocumentTooLarge`, found without reading it whole."""
     fields = fields or FieldMap()
-    for path in iter_inputs(inputs, exclude):
+    for path in iter_inputs(inputs, exclude, fields.follow_symlinks):
         if isinstance(path, IngestError):
             yield path
         else:

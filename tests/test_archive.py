@@ -404,3 +404,30 @@ def test_a_one_megabyte_title_leaves_the_report_small(tmp_path: Path) -> None:
     con = duckdb.connect(str(out / "tifa.duckdb"), read_only=True)
     titles = {r[0] for r in con.execute("SELECT title FROM concordance").fetchall()}
     assert titles and all(len(t) == TITLE_CHARS and t.endswith("…") for t in titles)
+
+
+# ---- 10. links out of the input ----------------------------------------------------------------
+
+
+def test_a_link_out_of_the_input_is_refused_unless_asked(tmp_path: Path) -> None:
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "env.txt").write_text("AWS_SECRET_ACCESS_KEY=abc123", "utf-8")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.txt").write_text(ARTICLES["A"], "utf-8")
+    (folder / "env.txt").symlink_to(outside / "env.txt")
+    (folder / "secrets").symlink_to(outside)
+    (folder / "inner.txt").symlink_to(folder / "good.txt")  # inside the input: read as usual
+    items = list(iter_documents([folder]))
+    errors = sorted(
+        (Path(i.source_file).name, i.error_type) for i in items if isinstance(i, IngestError)
+    )
+    assert errors == [("env.txt", "SymlinkOutsideInput"), ("secrets", "SymlinkOutsideInput")]
+    texts = [i.raw_text for i in items if not isinstance(i, IngestError)]
+    assert texts == [ARTICLES["A"], ARTICLES["A"]]  # good.txt and the link to it
+    followed = list(iter_documents([folder], FieldMap(follow_symlinks=True)))
+    assert sum("AWS_SECRET" in getattr(i, "raw_text", "") for i in followed) == 2
+    # Named on the command line, a link is what the user asked for.
+    (named,) = list(iter_documents([folder / "env.txt"]))
+    assert "AWS_SECRET" in named.raw_text
