@@ -18,7 +18,7 @@ import re
 import stat
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -376,7 +376,15 @@ class _Walker:
     not UTF-8, a pipe or device) yielded as an IngestError instead of being skipped silently."""
 
     def __init__(self, exclude: Iterable[str | os.PathLike], follow_symlinks: bool = False):
-        self.exclude = {os.path.realpath(p) for p in exclude}
+        # By (device, inode), not by resolved path: resolving every folder of a tree 1,500
+        # deep costs a stat per level per folder (quadratic).
+        self.exclude: set[tuple[int, int]] = set()
+        for p in exclude:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue  # not there yet: nothing of it to read
+            self.exclude.add((st.st_dev, st.st_ino))
         self.visited: set[tuple[int, int]] = set()
         self.follow_symlinks = follow_symlinks
         self.roots: list[str] = []
@@ -417,42 +425,18 @@ class _Walker:
     def _folder(
         self, folder: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
     ) -> Iterator[Path | IngestError]:
-        key = (st.st_dev, st.st_ino)
-        if os.path.realpath(folder) in self.exclude:
-            yield IngestError(
-                printable(str(folder)),
-                "OutputInsideInput",
-                "this folder is the output folder (--out); it is not read as input",
-            )
-            return
-        if key in ancestors:
-            yield IngestError(
-                printable(str(folder)),
-                "SymlinkLoop",
-                f"link to {printable(os.path.realpath(folder))}, a folder that contains it; "
-                "not followed",
-            )
-            return
-        if key in self.visited:
-            yield IngestError(
-                printable(str(folder)),
-                "DuplicateFolder",
-                f"link to {printable(os.path.realpath(folder))}, which is read already; "
-                "not read twice",
-            )
-            return
-        self.visited.add(key)
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            yield IngestError(
-                printable(str(folder)),
-                type(exc).__name__,
-                f"folder cannot be read: {exc.strerror or exc}; its files are not read",
-            )
-            return
-        for entry in entries:
+        # An explicit stack of open folders, not a generator per level: a tree ~1,000 folders
+        # deep exhausted Python's recursion limit (RecursionError, nothing written).
+        stack: list[tuple[Iterator[os.DirEntry], frozenset[tuple[int, int]]]] = []
+        opened = yield from self._open(folder, st, ancestors)
+        if opened is not None:
+            stack.append(opened)
+        while stack:
+            entries, inside = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                continue
             if entry.name.startswith("."):
                 continue
             child = Path(entry.path)
@@ -465,9 +449,53 @@ class _Walker:
                 if outside := self._outside(child):
                     yield outside
                     continue
-                yield from self._folder(child, child_st, ancestors | {key})
+                opened = yield from self._open(child, child_st, inside)
+                if opened is not None:
+                    stack.append(opened)
             else:
                 yield from self._file(child, child_st, check_link=True)
+
+    def _open(
+        self, folder: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
+    ) -> Generator[IngestError, None, tuple[Iterator[os.DirEntry], frozenset] | None]:
+        """A folder's entries (sorted) and the ancestors of its children, or None, after
+        yielding why it is not read (the output folder, a loop, read already, unreadable)."""
+        key = (st.st_dev, st.st_ino)
+        if key in self.exclude:
+            yield IngestError(
+                printable(str(folder)),
+                "OutputInsideInput",
+                "this folder is the output folder (--out); it is not read as input",
+            )
+            return None
+        if key in ancestors:
+            yield IngestError(
+                printable(str(folder)),
+                "SymlinkLoop",
+                f"link to {printable(os.path.realpath(folder))}, a folder that contains it; "
+                "not followed",
+            )
+            return None
+        if key in self.visited:
+            yield IngestError(
+                printable(str(folder)),
+                "DuplicateFolder",
+                f"link to {printable(os.path.realpath(folder))}, which is read already; "
+                "not read twice",
+            )
+            return None
+        self.visited.add(key)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield IngestError(
+                printable(str(folder)),
+                type(exc).__name__,
+                f"folder cannot be read: {exc.strerror or exc}; its files are not read",
+            )
+            return None
+        return iter(entries), ancestors | {key}
 
     def _file(
         self, path: Path, st: os.stat_result, check_link: bool = False

@@ -431,3 +431,29 @@ def test_a_link_out_of_the_input_is_refused_unless_asked(tmp_path: Path) -> None
     # Named on the command line, a link is what the user asked for.
     (named,) = list(iter_documents([folder / "env.txt"]))
     assert "AWS_SECRET" in named.raw_text
+
+
+# ---- 11. a very deep folder tree ----------------------------------------------------------------
+
+
+def test_a_folder_tree_1200_deep_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    chain = []
+    deep = folder
+    for _ in range(1200):  # one level at a time: mkdir(parents=True) recurses too
+        deep = deep / "d"
+        deep.mkdir()
+        chain.append(deep)
+    try:
+        (deep / "bottom.txt").write_text(ARTICLES["A"], "utf-8")
+        (folder / "top.txt").write_text(ARTICLES["B"], "utf-8")
+        items = list(iter_documents([folder]))
+        assert [getattr(i, "raw_text", None) for i in items] == [ARTICLES["A"], ARTICLES["B"]]
+        summary = run_pipeline([folder], tmp_path / "out")
+        assert (summary.n_documents, summary.n_errors) == (2, 0)
+    finally:
+        # Bottom up, here: pytest's own clean-up (shutil.rmtree) recurses once per level.
+        (deep / "bottom.txt").unlink(missing_ok=True)
+        for level in reversed(chain):
+            level.rmdir()
