@@ -303,6 +303,17 @@ def run(
             f"kept in {escape(str(out))}; fix the cause and rerun the same command to resume."
         )
         raise typer.Exit(1) from None
+    except Exception as exc:
+        # DuckDB's and the process pool's own failures of the environment (tifa.duckdb on a
+        # full disk, a worker killed): the same one-line message; anything else is a bug.
+        what = environment_failure(exc)
+        if what is None:
+            raise
+        console.print(
+            f"[red]error:[/red] {escape(what)}. Batches finished before this are kept in "
+            f"{escape(str(out))}; fix the cause and rerun the same command to resume."
+        )
+        raise typer.Exit(1) from None
     if summary.stale_lock:
         pid = summary.stale_lock.get("pid", "?")
         console.print(
@@ -475,6 +486,26 @@ def _input_bytes(paths: list[Path], out: Path | str) -> int:
         except OSError:
             pass  # reported as an errors row by the run
     return total
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """What failed in the environment, for the failures that are not OSError/MemoryError:
+    DuckDB's I/O and memory errors, a pool worker that died; None for anything else."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, BrokenProcessPool):
+        return (
+            "a worker process died (killed by a signal or by the system, often for lack of "
+            "memory: try fewer --workers)"
+        )
+    if type(exc).__module__.lstrip("_").startswith("duckdb"):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ == "OutOfMemoryException":
+            return f"out of memory in DuckDB ({first})"
+        if type(exc).__name__ in ("IOException", "FatalException"):
+            # FatalException: DuckDB's write of a checkpoint failed (file too large, disk full).
+            return f"DuckDB could not read or write a file ({first})"
+    return None
 
 
 def _environment_message(exc: BaseException) -> str:

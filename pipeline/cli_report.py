@@ -15,7 +15,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.cli import app, check_out_path, console
+from pipeline.cli import (
+    _environment_message,
+    app,
+    check_out_path,
+    console,
+    environment_failure,
+)
 from pipeline.schema import SCHEMAS
 from pipeline.storage import Store
 from pipeline.write import table_files, table_parts
@@ -38,6 +44,15 @@ def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
     except ReportError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    except (OSError, MemoryError) as exc:
+        console.print(f"[red]error:[/red] {escape(_environment_message(exc))}")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        what = environment_failure(exc)
+        if what is None:
+            raise
+        console.print(f"[red]error:[/red] {escape(what)}")
+        raise typer.Exit(1) from None
 
 
 def _rows_in(out: Path, table: str) -> int:

@@ -457,3 +457,56 @@ def test_a_folder_tree_1200_deep_is_read(tmp_path: Path) -> None:
         (deep / "bottom.txt").unlink(missing_ok=True)
         for level in reversed(chain):
             level.rmdir()
+
+
+# ---- 14. the environment fails ------------------------------------------------------------------
+
+
+def test_tifa_duckdb_that_cannot_be_written_is_a_one_line_message(tmp_path: Path) -> None:
+    """Files may grow to 150 kB (RLIMIT_FSIZE): every Parquet file of a small run fits, the
+    DuckDB views file (about 270 kB) does not, and DuckDB raises its own IOException."""
+    import resource
+    import subprocess
+
+    from .kill_support import ROOT, run_tifa, tifa_run_command
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+    _jsonl(tmp_path / "in" / "a.jsonl", [{"id": "a", "text": ARTICLES["A"]}])
+    out = tmp_path / "out"
+    done = subprocess.run(
+        tifa_run_command([tmp_path / "in"], out),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=small_files,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "rerun the same command" in done.stderr and len(done.stderr.splitlines()) <= 6
+    assert run_tifa([tmp_path / "in"], out).returncode == 0
+    assert (out / "tifa.duckdb").exists()
+
+
+def test_a_deleted_lock_file_does_not_let_a_second_writer_in(tmp_path: Path) -> None:
+    from pipeline.lock import LOCK_NAME, OutputLock, OutputLocked
+
+    with OutputLock(tmp_path):
+        (tmp_path / LOCK_NAME).unlink()  # someone cleans up "stale" files mid-run
+        with pytest.raises(OutputLocked):
+            OutputLock(tmp_path).acquire()
+    with OutputLock(tmp_path):  # released with the run: the next one gets it
+        pass
+
+
+def test_a_dead_pool_worker_is_an_environment_failure() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    import duckdb
+
+    from pipeline.cli import environment_failure
+
+    assert "worker process died" in environment_failure(BrokenProcessPool("gone"))
+    assert "DuckDB" in environment_failure(duckdb.IOException("IO Error: File too large"))
+    assert environment_failure(ValueError("a bug")) is None
