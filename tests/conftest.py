@@ -15,6 +15,16 @@ NER = SHARED / "corpora" / "ner"
 SAMPLES = ROOT / "data" / "raw"
 
 
+def txt_doc_id(path: Path) -> str:
+    """The doc_id tifa gives a .txt file: its stem and a hash of its text (`--id-from
+    content`), read through tifa's own reader so the file's encoding is decoded as a run
+    decodes it."""
+    from pipeline.io.ingest import iter_documents
+
+    (doc,) = list(iter_documents([path]))
+    return doc.doc_id
+
+
 def seed_path(prefix: str) -> Path:
     matches = sorted(SEEDS.glob(f"{prefix}_*.txt")) if SEEDS.is_dir() else []
     if not matches:

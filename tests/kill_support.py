@@ -9,6 +9,7 @@ Kills come two ways: at a random moment (`delay`), and at a named point in the w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -102,7 +103,12 @@ def make_corpus(folder: Path, n_extra: int = 6, variant: str = "") -> Path:
     n = n_extra + (2 if variant else 0)
     for i in range(n):
         text = _doc(i, variant if (variant and i % 2 == 0) else "")
-        (folder / f"notice_{i:03d}.txt").write_text(text, "utf-8")
+        # One record with its id per file: the update keeps each notice's identity, so its
+        # changed text is a replacement (a .txt file is named by its text: a new document).
+        record = {"id": f"notice_{i:03d}", "text": text}
+        (folder / f"notice_{i:03d}.jsonl").write_text(
+            json.dumps(record, ensure_ascii=False) + "\n", "utf-8"
+        )
     return folder
 
 

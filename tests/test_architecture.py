@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # Bottom to top. Packages on one layer do not import each other.
 LAYERS = [
     {"core"},
-    {"normalise", "io"},
-    {"nlp"},
+    {"normalise"},
+    {"io", "nlp"},
     {"extract"},
     {"analyst"},
     {"run"},

@@ -22,6 +22,7 @@ import pytest
 from pipeline.io.lock import LOCK_NAME, OutputLock, OutputLocked
 from pipeline.run.runner import run_pipeline
 
+from .conftest import txt_doc_id
 from .kill_support import (
     descendants,
     make_corpus,
@@ -213,4 +214,4 @@ def test_derived_tables_do_not_depend_on_history(tmp_path: Path) -> None:
         b = pd.read_parquet(tmp_path / "at_once" / table)
         pd.testing.assert_frame_equal(a, b)
     cands = pd.read_parquet(tmp_path / "at_once" / "formulation_candidates")
-    assert set(cands.example_doc_id) == {"d1"}
+    assert set(cands.example_doc_id) == {txt_doc_id(second / "d1.txt")}

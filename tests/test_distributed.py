@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io.ingest import iter_documents
+from pipeline.io.ingest import FieldMap, iter_documents
 from pipeline.io.partitions import csv_ranges, plan_partitions, read_partition
 from pipeline.run.runner import run_pipeline
 from tests.conftest import SAMPLES, SHARED
@@ -50,6 +50,11 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Ids by place (`--id-from path`): a range must number its lines and records as a whole read
+# does, which content ids (the default) would not show.
+BY_PLACE = FieldMap(id_from="path")
 
 
 def _items(stream) -> list[tuple]:  # noqa: ANN001
@@ -93,7 +98,7 @@ def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
     if case == "utf8_bom_and_bad_bytes":
         data += b'{"content":"\xff\xfe"}\n' + '{"content":"丙。"}\n'.encode()
     path.write_bytes(data)
-    whole = _items(iter_documents([path]))
+    whole = _items(iter_documents([path], BY_PLACE))
     parts, problems = plan_partitions([path], target_bytes=target)
     assert not problems
     assert len(parts) > 1 or len(data) <= target
@@ -104,7 +109,7 @@ def test_jsonl_byte_ranges_read_what_the_whole_file_gives(
     for part in parts:
         from dataclasses import replace
 
-        got += _items(read_partition(replace(part, lines_before=before), None))
+        got += _items(read_partition(replace(part, lines_before=before), BY_PLACE))
         before += count_newlines(part)
     assert got == whole
 
@@ -168,7 +173,7 @@ def test_csv_cut_at_record_starts_reads_what_the_whole_file_gives(
 ) -> None:
     path = _csv_case(tmp_path, case)
     limit = 600  # the too-large row is over it
-    whole = _items(iter_documents([path], max_doc_bytes=limit))
+    whole = _items(iter_documents([path], BY_PLACE, max_doc_bytes=limit))
     assert any(x[0] == "Document" for x in whole)
     parts, problems = plan_partitions([path], target_bytes=target)
     assert not problems and len(parts) == 1
@@ -181,14 +186,14 @@ def test_csv_cut_at_record_starts_reads_what_the_whole_file_gives(
         assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
     got = []
     for part in ranges:
-        got += _items(read_partition(part, None, limit))
+        got += _items(read_partition(part, BY_PLACE, limit))
     assert got == whole
 
 
 def test_csv_recovery_cases_really_happen(tmp_path: Path) -> None:
     """The cases above exercise what they are named for."""
     found = {
-        case: _items(iter_documents([_csv_case(tmp_path, case)], max_doc_bytes=600))
+        case: _items(iter_documents([_csv_case(tmp_path, case)], BY_PLACE, max_doc_bytes=600))
         for case in CSV_CASES
     }
     assert any(x[2] == "CSVQuoteError" for x in found["stray_quote_swallows_rows"])
@@ -216,21 +221,21 @@ def test_partitions_keep_the_input_order_and_group_small_files(tmp_path: Path) -
 @pytest.mark.skipif(not (SHARED / "corpora" / "dev").is_dir(), reason="../shared not present")
 def test_csv_ranges_of_a_real_corpus() -> None:
     src = SHARED / "corpora" / "dev" / "xi_speeches_2020.csv"
-    whole = _items(iter_documents([src]))
+    whole = _items(iter_documents([src], BY_PLACE))
     for target in (40_000, 250_000):
         [part] = plan_partitions([src], target_bytes=target)[0]
         ranges = csv_ranges(part)
         assert len(ranges) > 1
         got = []
         for piece in ranges:
-            got += _items(read_partition(piece, None))
+            got += _items(read_partition(piece, BY_PLACE))
         assert got == whole
 
 
 @pytest.mark.skipif(not (SHARED / "corpora" / "dev").is_dir(), reason="../shared not present")
 def test_byte_ranges_of_a_real_corpus(tmp_path: Path) -> None:
     src = SHARED / "corpora" / "dev" / "cpc_congress_reports.jsonl"
-    whole = _items(iter_documents([src]))
+    whole = _items(iter_documents([src], BY_PLACE))
     from dataclasses import replace
 
     from pipeline.io.partitions import count_newlines
@@ -240,7 +245,7 @@ def test_byte_ranges_of_a_real_corpus(tmp_path: Path) -> None:
         assert len(parts) > 1
         got, before = [], 0
         for part in parts:
-            got += _items(read_partition(replace(part, lines_before=before), None))
+            got += _items(read_partition(replace(part, lines_before=before), BY_PLACE))
             before += count_newlines(part)
         assert got == whole
 
@@ -275,8 +280,14 @@ def test_dask_rerun_skips_unchanged_and_replaces_changed(tmp_path: Path) -> None
     first = run_pipeline([inputs], out, **kw)
     again = run_pipeline([inputs], out, **kw)
     assert again.n_documents == 0 and again.n_skipped == first.n_documents
-    news = inputs / "hubei_meeting_news.txt"
-    news.write_text(news.read_text("utf-8") + "\n会议强调，要坚持稳中求进工作总基调。\n", "utf-8")
+    # A record that names itself (an id field) and changed: replaced. (A .txt file whose text
+    # changed is another document: it is named by its text.)
+    speeches = inputs / "speeches.jsonl"
+    lines = speeches.read_text("utf-8").splitlines()
+    record = json.loads(lines[0])
+    record["content"] += "\n会议强调，要坚持稳中求进工作总基调。\n"
+    lines[0] = json.dumps(record, ensure_ascii=False)
+    speeches.write_text("\n".join(lines) + "\n", "utf-8")
     third = run_pipeline([inputs], out, **kw)
     assert (third.n_documents, third.n_replaced) == (1, 1)
     fresh = tmp_path / "fresh"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.dates import parse_date
+from pipeline.core.document import content_doc_id
 from pipeline.io.ingest import FieldMap, IngestError, detect_encoding, iter_documents
 
 TEXT = "湖北省委书记张明主持召开会议，强调坚决做到“两个维护”。２０２５年３月８日。"
@@ -51,7 +52,8 @@ def test_jsonl_fields_are_auto_detected_and_ids_are_stable(tmp_path: Path) -> No
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
     first, second = list(iter_documents([path]))
     assert first.doc_id == "x1" and first.published_at == date(2024, 3, 12) and first.year == 2024
-    assert second.doc_id == "a-2"  # file stem + line: readable and stable
+    # file stem + a hash of the text: stable whatever the record's place in tomorrow's file
+    assert second.doc_id == content_doc_id("a", "国务院常务会议召开。")
     assert second.year == 2020 and second.published_at is None
     assert second.url == "http://example.org/1"
     again = list(iter_documents([path]))[1]
@@ -77,7 +79,8 @@ def test_folders_are_recursive_and_dotfiles_ignored(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text(TEXT, "utf-8")
     (tmp_path / ".hidden.txt").write_text(TEXT, "utf-8")
     items = list(iter_documents([tmp_path]))
-    assert sorted(d.doc_id for d in items) == ["a", "b"]
+    assert sorted(d.source_file.rsplit("/", 1)[1] for d in items) == ["a.txt", "b.txt"]
+    assert sorted(d.doc_id for d in items) == [content_doc_id(n, TEXT) for n in "ab"]
 
 
 def test_missing_text_field_names_what_was_there(tmp_path: Path) -> None:
@@ -133,7 +136,12 @@ def test_csv_without_ids_or_titles_gets_readable_ids_and_keeps_every_field(tmp_p
         "utf-8",
     )
     first, second = list(iter_documents([path]))
-    assert (first.doc_id, second.doc_id) == ("notices-1", "notices-2")
+    assert (first.doc_id, second.doc_id) == (
+        content_doc_id("notices", "国务院常务会议召开。"),
+        content_doc_id("notices", "党的第九次全国代表大会召开。"),
+    )
+    by_place = list(iter_documents([path], FieldMap(id_from="path")))
+    assert [d.doc_id for d in by_place] == ["notices-1", "notices-2"]
     assert first.published_at is None and first.year == 2024
     assert "2024-02-30" in first.date_problem
     assert first.metadata == {"type": "notice"}

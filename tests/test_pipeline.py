@@ -13,11 +13,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.io.ingest import FieldMap
 from pipeline.io.schema import BATCH_TABLES, SCHEMAS
 from pipeline.normalise import fullwidth_to_halfwidth, remove_pinyin_annotations
 from pipeline.run.runner import run_pipeline
 
-from .conftest import ROOT, SAMPLES, seed_path
+from .conftest import ROOT, SAMPLES, seed_path, txt_doc_id
 
 T2S = opencc.OpenCC("t2s")
 SPAN_TABLES = ("sentences", "entities", "formulations")
@@ -28,7 +29,7 @@ def _read(out: Path, table: str) -> pd.DataFrame:
 
 
 def _seed_doc_id(prefix: str) -> str:
-    return seed_path(prefix).stem
+    return txt_doc_id(seed_path(prefix))
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,10 +118,11 @@ def test_documents_columns_and_metadata(samples_out: Path) -> None:
     docs = _read(samples_out, "documents").set_index("doc_id")
     for col in ("source_file", "title", "published_at", "year", "source", "url", "text", "n_chars"):
         assert col in docs.columns
-    assert docs.loc["gb18030_work_report", "encoding"] == "gb18030"
-    assert docs.loc["big5_notice", "encoding"] == "big5"
-    assert docs.loc["hubei_meeting_news", "published_at"].isoformat() == "2025-06-18"
-    assert docs.loc["hubei_meeting_news", "source"] == "湖北日报"
+    assert docs.loc[txt_doc_id(SAMPLES / "gb18030_work_report.txt"), "encoding"] == "gb18030"
+    assert docs.loc[txt_doc_id(SAMPLES / "big5_notice.txt"), "encoding"] == "big5"
+    news = txt_doc_id(SAMPLES / "hubei_meeting_news.txt")
+    assert docs.loc[news, "published_at"].isoformat() == "2025-06-18"
+    assert docs.loc[news, "source"] == "湖北日报"
     assert (docs.n_chars == docs.text.str.len()).all()
     # The one errors row is the deliberately broken sample (a scrape cut off mid-record).
     errors = _read(samples_out, "errors")
@@ -181,7 +183,7 @@ def test_bad_files_become_error_rows_and_good_ones_are_written(tmp_path: Path) -
     summary = run_pipeline([inputs], tmp_path / "out")
     docs = _read(tmp_path / "out", "documents")
     errors = _read(tmp_path / "out", "errors")
-    assert set(docs.doc_id) == {"good", "j1"}
+    assert set(docs.doc_id) == {txt_doc_id(inputs / "good.txt"), "j1"}
     by_file = {Path(f).name: t for f, t in zip(errors.source_file, errors.error_type, strict=True)}
     assert by_file["empty.txt"] == "EmptyDocument"
     assert by_file["binary.txt"] == "DecodeError"
@@ -223,9 +225,12 @@ def test_changed_document_replaces_its_rows(tmp_path: Path) -> None:
     doc = inputs / "notice.txt"
     doc.write_text("省委书记张明出席会议并讲话，强调增强“四个意识”。", "utf-8")
     out = tmp_path / "out"
-    run_pipeline([inputs], out)
+    # The file name is the document's identity only when the user says so (--id-from path);
+    # by default a changed .txt is another document (tests/test_archive.py).
+    fields = FieldMap(id_from="path")
+    run_pipeline([inputs], out, fields=fields)
     doc.write_text("省委书记张明出席会议并讲话，强调坚定“四个自信”。", "utf-8")
-    summary = run_pipeline([inputs], out)
+    summary = run_pipeline([inputs], out, fields=fields)
     assert summary.n_replaced == 1
     docs = _read(out, "documents")
     assert len(docs) == 1 and "四个自信" in docs.text.iloc[0]

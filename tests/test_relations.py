@@ -13,7 +13,7 @@ from pipeline.evaluate.relations import (
     extract_relations_for_records,
 )
 
-from .conftest import ROOT, seed_path
+from .conftest import ROOT, seed_path, txt_doc_id
 
 GOLD = ROOT / "tests" / "data"
 
@@ -34,7 +34,7 @@ def _fact(relation: str, head: str, tail: str, role: str | None) -> tuple:
 
 def _seed_rels(out: Path, prefix: str) -> pd.DataFrame:
     rel = pd.read_parquet(out / "relations")
-    return rel[rel.doc_id == seed_path(prefix).stem]
+    return rel[rel.doc_id == txt_doc_id(seed_path(prefix))]
 
 
 def test_seed_000_relations(seeds_out: Path) -> None:
@@ -173,7 +173,7 @@ def test_people_view(seeds_out: Path) -> None:
 
 def test_document_entities_carry_their_issuer(seeds_out: Path, samples_out: Path) -> None:
     ents = pd.read_parquet(seeds_out / "entities")
-    docs = ents[(ents["label"] == "DOCUMENT") & (ents["doc_id"] == seed_path("004").stem)]
+    docs = ents[(ents["label"] == "DOCUMENT") & (ents["doc_id"] == txt_doc_id(seed_path("004")))]
     issuers = dict(zip(docs["text"], docs["issuer"], strict=True))
     assert (
         issuers["《中共中央关于加强和改进新形势下党史工作的意见》"] == "中共中央"

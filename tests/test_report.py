@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from pipeline.analyst.views import ANALYST_VIEWS, VIEWS_FILE
 from pipeline.cli import app
 from pipeline.run.runner import run_pipeline
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, txt_doc_id
 
 NEW_DOC = "xianning_rural_work_conference.txt"
-NEW_DOC_ID = "xianning_rural_work_conference"
+NEW_DOC_ID = txt_doc_id(SAMPLES / NEW_DOC)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.core.document import content_hash
+from pipeline.core.document import content_doc_id, content_hash
 from pipeline.io.ingest import iter_documents, printable
 from pipeline.io.write import DatasetWriter
 
@@ -56,6 +56,12 @@ class FuzzCorpus:
         )
         self.good[doc_id] = text
         return doc_id, text
+
+    def txt(self, folder: Path) -> None:
+        """A fresh good document as a .txt file: named by its file name and its text."""
+        doc_id, text = self.text()
+        (folder / f"{doc_id}.txt").write_text(text, "utf-8")
+        self.good[content_doc_id(doc_id, text)] = self.good.pop(doc_id)
 
     def line(self) -> str:
         doc_id, text = self.text()
@@ -160,8 +166,7 @@ def links(c: FuzzCorpus) -> None:
     c.expect("folder_link_loop", folder / "cycle" / "up", "SymlinkLoop", "contains it")
     (folder / "null.txt").symlink_to("/dev/null")
     c.expect("link_to_device", folder / "null.txt", "NotAFile", "character device")
-    doc_id, text = c.text()
-    (folder / f"{doc_id}.txt").write_text(text, "utf-8")  # a good file beside them
+    c.txt(folder)  # a good file beside them
 
 
 @kind
@@ -325,14 +330,27 @@ def csv_kinds(c: FuzzCorpus) -> None:
     c.csv("good_multiline", f"id,text\n{doc_id},{multi}\n" + c.csv_row(), None)
 
 
+@kind
+def repeated_fields(c: FuzzCorpus) -> None:
+    # A repeated key or column: one errors row, the first value used, the later ones kept in
+    # metadata; the record itself is a good document.
+    doc_id, text = c.text()
+    line = json.dumps({"id": doc_id, "text": text}, ensure_ascii=False)
+    c.jsonl("json_repeated_text_key", line[:-1] + ', "text": "后一个正文。"}', "DuplicateField")
+    rows = []
+    for _ in range(2):
+        doc_id, text = c.text()
+        rows.append(f"{doc_id},{text},另一列的正文。,另一个标题\n")
+    c.csv("csv_repeated_columns", "id,text,text,text\n" + "".join(rows), "DuplicateField", "line 1")
+
+
 def build_fuzz_corpus(root: Path) -> FuzzCorpus:
     corpus = FuzzCorpus(root)
     root.mkdir(parents=True, exist_ok=True)
     for build in KINDS:
         build(corpus)
     for _ in range(4):  # good documents on their own
-        doc_id, text = corpus.text()
-        (root / f"{doc_id}.txt").write_text(text, "utf-8")
+        corpus.txt(root)
     return corpus
 
 

@@ -15,7 +15,7 @@ from pipeline.core.vocabulary import RelationName
 from pipeline.extract.formulations import get_matcher, score_candidate
 from pipeline.extract.persons import build_persons
 from pipeline.io.schema import SCHEMAS
-from pipeline.io.storage import Store
+from pipeline.io.storage import Store, duckdb_path
 from pipeline.io.write import DatasetWriter, table_parts
 
 
@@ -27,7 +27,8 @@ def _source(out: Store, table: str) -> str:
             f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
         )
         return f"(SELECT {cols} WHERE FALSE)"
-    listing = ", ".join("'" + p.replace("'", "''") + "'" for p in files)
+    # Each file named as itself: DuckDB reads [ ] * ? in any path as a pattern.
+    listing = ", ".join("'" + duckdb_path(p).replace("'", "''") + "'" for p in files)
     return f"read_parquet([{listing}])"
 
 

@@ -37,7 +37,7 @@ import pyarrow.dataset as ds
 
 from pipeline import __version__
 from pipeline.analyst.charts import bar_chart, line_chart
-from pipeline.analyst.views import connect_views
+from pipeline.analyst.views import connect_views, short_title
 from pipeline.core.faults import checkpoint
 from pipeline.io.write import table_files
 
@@ -487,12 +487,13 @@ def _add_contexts(out: Path, rows: list[dict], width: int) -> None:
 def _kwic_section(con: duckdb.DuckDBPyConnection, out: Path, s: ReportSettings) -> str:
     rows = _rows(
         con,
-        """
+        f"""
         SELECT f.formulation_id, f.canonical, f.doc_id, f.start, f."end", f.text AS match,
                d.title, d.published_at, d.year,
                count(*) OVER (PARTITION BY f.formulation_id) AS n_total
         FROM formulations f
-        JOIN (SELECT doc_id, title, published_at, year FROM documents) d USING (doc_id)
+        JOIN (SELECT doc_id, {short_title("title")} AS title, published_at, year
+              FROM documents) d USING (doc_id)
         QUALIFY row_number() OVER (PARTITION BY f.formulation_id
                                    ORDER BY d.published_at DESC NULLS LAST, f.doc_id, f.start) <= ?
         ORDER BY n_total DESC, f.canonical, d.published_at DESC NULLS LAST, f.doc_id, f.start

@@ -31,6 +31,7 @@ from pipeline.analyst.aggregate import _duck_type
 from pipeline.core.faults import checkpoint
 from pipeline.core.vocabulary import RelationName
 from pipeline.io.schema import SCHEMAS
+from pipeline.io.storage import duckdb_glob
 from pipeline.io.write import table_files
 
 VIEWS_FILE = "tifa.duckdb"
@@ -39,6 +40,20 @@ CONCORDANCE_WIDTH = 30
 ANALYST_VIEWS = ("trends", "new_tonight", "people", "concordance")
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
+
+
+# Longest title the analyst views (and so the report) show; documents.title keeps it whole. A
+# title is a label repeated in every concordance row: a 1 MB "title" (a scrape that put the
+# page in it) made a 547 MB report and a 2.9 GB process.
+TITLE_CHARS = 200
+
+
+def short_title(expr: str) -> str:
+    """SQL: `expr` cut to TITLE_CHARS characters, with … when cut."""
+    return (
+        f"CASE WHEN length({expr}) > {TITLE_CHARS} "
+        f"THEN left({expr}, {TITLE_CHARS - 1}) || '…' ELSE {expr} END"
+    )
 
 
 def _quote(text: str) -> str:
@@ -53,8 +68,9 @@ def _table_source(out: Path, table: str) -> str:
             f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in SCHEMAS[table]
         )
         return f"(SELECT {cols} WHERE FALSE)"
-    glob = _quote(f"{out.resolve().as_posix()}/{table}/*.parquet")
-    return f"read_parquet({glob}, union_by_name = true)"
+    # The folder named as itself: DuckDB reads [ ] * ? in it as a pattern (see storage.py).
+    glob = duckdb_glob(f"{out.resolve().as_posix()}/{table}", "*.parquet")
+    return f"read_parquet({_quote(glob)}, union_by_name = true)"
 
 
 def _context(expr: str) -> str:
@@ -76,7 +92,8 @@ def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
     } AS left_context,
                f.text AS match,
                {_context(f'substring(d.text, f."end" + 1, {w})')} AS right_context,
-               f.doc_id, d.title, d.published_at, d.year, d.source, f.sent_id, f.start,
+               f.doc_id, {short_title("d.title")} AS title, d.published_at, d.year, d.source,
+               f.sent_id, f.start,
                f."end", f.quoted, d.run_id
         FROM formulations f JOIN documents d USING (doc_id)
     """
@@ -96,7 +113,8 @@ _LAST_RUN = """
 _NEW_TONIGHT = """
     WITH lr AS (SELECT * FROM last_run),
     tonight AS (
-        SELECT d.doc_id, d.title, d.published_at FROM documents d, lr WHERE d.run_id > lr.since
+        SELECT d.doc_id, @TITLE@ AS title, d.published_at FROM documents d, lr
+        WHERE d.run_id > lr.since
     ),
     f_first AS (
         SELECT f.formulation_id, min(d.run_id) AS first_run
@@ -154,13 +172,13 @@ _NEW_TONIGHT = """
         FROM r_new, lr WHERE first_run > lr.since
     )
     SELECT i.kind, i.rank::INTEGER AS rank, i.item, i.detail, i.n_docs, i.n_mentions,
-           s.text AS sentence, i.ex.doc_id AS doc_id, d.title, d.published_at,
+           s.text AS sentence, i.ex.doc_id AS doc_id, @TITLE@ AS title, d.published_at,
            (SELECT run_id FROM lr) AS run_id
     FROM items i
     LEFT JOIN sentences s ON s.doc_id = i.ex.doc_id AND s.sent_id = i.ex.sent_id
     LEFT JOIN documents d ON d.doc_id = i.ex.doc_id
     ORDER BY CASE i.kind WHEN 'formulation' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END, i.rank
-""".replace("{HOLDS}", RelationName.HOLDS_POSITION)
+""".replace("{HOLDS}", RelationName.HOLDS_POSITION).replace("@TITLE@", short_title("d.title"))
 
 # Mentions per formulation and period. Undated documents stay in (year and period NULL) so a
 # chart can say how many it could not place instead of dropping them.
@@ -183,9 +201,9 @@ _PEOPLE = """
     SELECT p.person, p.role, p.organisation,
            coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
            p.first_seen, p.last_seen, p.n_docs, p.n_mentions, p.example_doc_id,
-           d.title AS example_title
+           @TITLE@ AS example_title
     FROM people_table p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
-"""
+""".replace("@TITLE@", short_title("d.title"))
 
 
 def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:

@@ -11,10 +11,17 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.cli.app import app, console
+from pipeline.cli.app import (
+    _environment_message,
+    app,
+    check_out_path,
+    console,
+    environment_failure,
+)
 from pipeline.io.schema import SCHEMAS
 from pipeline.io.storage import Store
 from pipeline.io.write import table_files, table_parts
@@ -27,15 +34,25 @@ def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
     from pipeline.analyst.report import ReportError
     from pipeline.io.lock import OutputLock, OutputLocked
 
+    check_out_path(out)
     try:
         with OutputLock(out):
             return write()
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from None
     except ReportError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    except (OSError, MemoryError) as exc:
+        console.print(f"[red]error:[/red] {escape(_environment_message(exc))}")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        what = environment_failure(exc)
+        if what is None:
+            raise
+        console.print(f"[red]error:[/red] {escape(what)}")
+        raise typer.Exit(1) from None
 
 
 def _rows_in(out: Path, table: str) -> int:
@@ -74,24 +91,25 @@ def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.Run
     if summary.views_skipped:
         con.print(
             f"no tifa.duckdb or report ({summary.views_skipped}): read the Parquet tables under "
-            f"{summary.out_dir} directly"
+            f"{escape(str(summary.out_dir))} directly"
         )
     if summary.report_unchanged:
         con.print(
             f"nothing new: dashboard views and reports unchanged "
-            f"({summary.out_dir / 'reports' / 'index.html'})"
+            f"({escape(str(summary.out_dir / 'reports' / 'index.html'))})"
         )
     if summary.views_path:
-        con.print(f"dashboard views: {summary.views_path}")
+        con.print(f"dashboard views: {escape(str(summary.views_path))}")
     if summary.report_path:
         con.print(
-            f"report: {summary.report_path} ({summary.report_seconds:.1f}s; all runs: "
-            f"{summary.report_path.parent / 'index.html'})"
+            f"report: {escape(str(summary.report_path))} ({summary.report_seconds:.1f}s; all runs: "
+            f"{escape(str(summary.report_path.parent / 'index.html'))})"
         )
     if summary.report_error:
         con.print(
-            f"[yellow]warning:[/yellow] the report could not be written ({summary.report_error});"
-            f" the tables are complete. Try `tifa report --out {summary.out_dir}`."
+            "[yellow]warning:[/yellow] the report could not be written "
+            f"({escape(str(summary.report_error))}); the tables are complete. Try "
+            f"`tifa report --out {escape(str(summary.out_dir))}`."
         )
 
 
@@ -141,7 +159,9 @@ def views(
     from pipeline.analyst.views import write_views
 
     if not table_files(out, "documents"):
-        console.print(f"[red]error:[/red] {out} holds no tifa tables; run `tifa run` first")
+        console.print(
+            f"[red]error:[/red] {escape(str(out))} holds no tifa tables; run `tifa run` first"
+        )
         raise typer.Exit(2)
     print(_under_lock(out, lambda: write_views(out)))
 
@@ -166,12 +186,15 @@ def kwic(
     try:
         result = find(out, term, width=width, limit=limit)
     except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     what = f"formulation {result.canonical}" if result.kind == "formulation" else f"string {term!r}"
     table = Table(
-        title=f"{what}: {result.n_total:,} occurrence{'' if result.n_total == 1 else 's'}"
-        + (f", newest {len(result.rows)} shown" if len(result.rows) < result.n_total else ""),
+        # Text, not markup: a term such as [/] is the user's, never a style.
+        title=Text(
+            f"{what}: {result.n_total:,} occurrence{'' if result.n_total == 1 else 's'}"
+            + (f", newest {len(result.rows)} shown" if len(result.rows) < result.n_total else "")
+        ),
         title_justify="left",
     )
     # Contexts are cut to what fits a line (a Han character takes two cells), from the match out.

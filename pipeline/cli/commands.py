@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import json
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -20,7 +20,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from pipeline.cli.app import app, console
+from pipeline.cli.app import (
+    _environment_message,
+    app,
+    check_out_path,
+    console,
+    environment_failure,
+)
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
 from pipeline.nlp.build import NER_BACKENDS, TOKENIZERS
 from pipeline.nlp.lac_runner import LAC_RUNNERS
@@ -31,6 +37,12 @@ NerBackend = StrEnum("NerBackend", {name: name for name in NER_BACKENDS})
 Tokenizer = StrEnum("Tokenizer", {name: name for name in TOKENIZERS})
 LacRunner = StrEnum("LacRunner", {name: name for name in LAC_RUNNERS})
 Scheduler = StrEnum("Scheduler", {name: name for name in SCHEDULERS})
+
+
+class IdFrom(StrEnum):
+    content = "content"
+    path = "path"
+    field = "field"
 
 
 @app.command()
@@ -67,6 +79,20 @@ def run(
     batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
     text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
     id_field: str = typer.Option(None, help="Field holding the document id."),
+    follow_symlinks: bool = typer.Option(
+        False,
+        "--follow-symlinks",
+        help="Read files and folders that links inside the input folders point to outside "
+        "them (by default such a link is an errors row, SymlinkOutsideInput, and not read).",
+    ),
+    id_from: IdFrom = typer.Option(  # noqa: B008
+        IdFrom.content,
+        help="How a record without an id (and a .txt file) is named: 'content' (file stem + "
+        "a hash of its text: a reused file name or a record that moved is never overwritten), "
+        "'path' (file stem + record number, a .txt file by its stem: tomorrow's record at the "
+        "same place replaces it) or 'field' (every .jsonl/.csv record must carry an id; one "
+        "without is an errors row).",
+    ),
     title_field: str = typer.Option(None, help="Field holding the title."),
     date_field: str = typer.Option(None, help="Field holding the publication date or year."),
     source_field: str = typer.Option(None, help="Field holding the source/publisher."),
@@ -157,10 +183,12 @@ def run(
         raise typer.Exit(2)
     out_name = out
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    check_out_path(out)
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
-        console.print(f"[red]error:[/red] no such file or folder: {', '.join(map(str, missing))}")
+        names = escape(", ".join(map(str, missing)))
+        console.print(f"[red]error:[/red] no such file or folder: {names}")
         raise typer.Exit(2)
     config = RunConfig.of(
         workers=workers,
@@ -175,6 +203,8 @@ def run(
             date=date_field,
             source=source_field,
             url=url_field,
+            id_from=id_from.value,
+            follow_symlinks=follow_symlinks,
         ),
         lac_runner=lac_runner.value,
         ner=ner.value,
@@ -193,7 +223,7 @@ def run(
     problems = config.problems()
     if problems:  # every problem at once, before any work (nothing is written)
         for problem in problems:
-            console.print(f"[red]error:[/red] {problem}")
+            console.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(2)
     total_bytes = _input_bytes(paths, out)
     # The bar's total is the input's size; documents count by their UTF-8 size as they are
@@ -228,30 +258,41 @@ def run(
             summary = run_pipeline(paths, out, config, on_progress=on_progress, on_bytes=on_bytes)
             progress.update(task, total=1, completed=1)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from None
     except (OSError, MemoryError) as exc:
         # The environment failed (disk full, a folder made read-only, memory): nothing written
         # is half-done (see write.py), so the same command resumes once the cause is fixed.
         console.print(
             f"[red]error:[/red] {_environment_message(exc)}. Batches finished before this are "
-            f"kept in {out}; fix the cause and rerun the same command to resume."
+            f"kept in {escape(str(out))}; fix the cause and rerun the same command to resume."
+        )
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        # DuckDB's and the process pool's own failures of the environment (tifa.duckdb on a
+        # full disk, a worker killed): the same one-line message; anything else is a bug.
+        what = environment_failure(exc)
+        if what is None:
+            raise
+        console.print(
+            f"[red]error:[/red] {escape(what)}. Batches finished before this are kept in "
+            f"{escape(str(out))}; fix the cause and rerun the same command to resume."
         )
         raise typer.Exit(1) from None
     if summary.stale_lock:
         pid = summary.stale_lock.get("pid", "?")
         console.print(
-            f"took over the lock {out_name}/{LOCK_NAME} left by a run that was killed (pid {pid}, "
-            "no longer running)"
+            f"took over the lock {escape(str(out_name))}/{LOCK_NAME} left by a run that was "
+            f"killed (pid {pid}, no longer running)"
         )
     console.print(
         f"run {summary.run_id}: {summary.n_documents} documents written, "
         f"{summary.n_skipped} unchanged skipped, {summary.n_replaced} replaced, "
         f"{summary.n_errors} errors ({total_bytes / 1e6:.2f} MB input, {summary.seconds:.1f}s) "
-        f"→ {out}"
+        f"→ {escape(str(out))}"
     )
     if summary.dask_workers:
         console.print(f"processed by {len(summary.dask_workers)} Dask worker processes")
@@ -263,13 +304,18 @@ def run(
 
     print_outputs(console, summary)
     for line in summary.compactions_recovered:
-        console.print(f"an interrupted compaction: {line}")
+        console.print(f"an interrupted compaction: {escape(line)}")
     if summary.compaction is not None:
         console.print(_compact_line(summary.compaction))
     if summary.n_interrupted_parts_removed:
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted earlier "
             "run; its documents were processed again"
+        )
+    if getattr(summary, "n_replacements_finished", 0):
+        console.print(
+            f"finished the replacement of {summary.n_replacements_finished} documents that an "
+            "interrupted run had left half done (from the rows it had journalled)"
         )
     if summary.n_unfinished_replacements:
         console.print(
@@ -282,7 +328,7 @@ def run(
             "(left by an earlier tifa version)"
         )
     if summary.n_errors:
-        console.print(f"see {out_name}/errors for what failed and why")
+        console.print(f"see {escape(str(out_name))}/errors for what failed and why")
     if summary.interrupted:
         console.print(
             f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
@@ -348,10 +394,10 @@ def compact(
 
             summary = compact_archive(out, target_bytes, min_files, on_progress=on_progress)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from None
     except (OSError, MemoryError) as exc:
         console.print(
@@ -360,7 +406,7 @@ def compact(
         )
         raise typer.Exit(1) from None
     for line in summary.recovered:
-        console.print(f"an interrupted compaction: {line}")
+        console.print(f"an interrupted compaction: {escape(line)}")
     if summary.n_interrupted_parts_removed:
         console.print(
             f"removed {summary.n_interrupted_parts_removed} part files of an interrupted run "
@@ -376,11 +422,12 @@ def compact(
 def _compact_line(summary) -> str:  # noqa: ANN001 - a compact.CompactSummary
     if not summary.n_groups:
         return (
-            f"compact {summary.out_dir}: nothing to merge ({summary.files_before} part files, "
-            f"{summary.n_large_kept} batches already large)"
+            f"compact {escape(str(summary.out_dir))}: nothing to merge "
+            f"({summary.files_before} part files, {summary.n_large_kept} batches already large)"
         )
     return (
-        f"compact {summary.out_dir}: {summary.files_before} → {summary.files_after} part files "
+        f"compact {escape(str(summary.out_dir))}: "
+        f"{summary.files_before} → {summary.files_after} part files "
         f"({summary.n_keys_merged} batches merged into {summary.n_groups}, "
         f"{summary.bytes_merged / 1e6:.1f} MB; {summary.n_large_kept} already large) "
         f"in {summary.seconds:.1f}s"
@@ -407,19 +454,6 @@ def _input_bytes(paths: list[Path], out: Path | str) -> int:
         except OSError:
             pass  # reported as an errors row by the run
     return total
-
-
-def _environment_message(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "out of memory (try fewer --workers or a smaller --batch-size)"
-    if exc.errno == errno.ENOSPC:
-        what = "disk full"
-    elif exc.errno == errno.EDQUOT:
-        what = "disk quota exceeded"
-    else:
-        what = exc.strerror or type(exc).__name__
-    where = f" while writing {exc.filename}" if getattr(exc, "filename", None) else ""
-    return f"{what}{where}" if exc.strerror or where else f"{what}: {exc}"
 
 
 class GoldFormat(StrEnum):
@@ -634,7 +668,7 @@ def fetch_pkuseg_cmd(
     try:
         path = fetch_pkuseg(dest, sdist=sdist, force=force, on_step=console.print)
     except (RuntimeError, ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     print(path)
 

@@ -8,6 +8,7 @@ processes and Dask workers.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,6 +37,9 @@ class Document:
     date_problem: str | None = None
     # Input fields tifa does not map to a column, kept as they came (JSON-able values).
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The mapped fields as the input gave them (title, date, source, url; canonical JSON, ""
+    # when none): part of the content hash, so a corrected date or title is a change.
+    input_fields: str = ""
     # Filled by normalise: the clean text and the Normalised result that maps it to raw_text.
     text: str = ""
     normalised: Any = None  # a normalise.Normalised
@@ -47,7 +51,7 @@ class Document:
         """The documents this one shares page chrome with: its site when a URL says so, else
         its file (a .jsonl/.csv) or, for one-document .txt files, their folder."""
         if self.url:
-            host = urlsplit(self.url).hostname
+            host = url_host(self.url)
             if host:
                 return host.removeprefix("www.")
         if self.source_file.endswith(".txt"):
@@ -56,7 +60,7 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.raw_text)
+        return content_hash(self.raw_text, self.input_fields)
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of the normalised text back onto the raw text."""
@@ -65,5 +69,42 @@ class Document:
         return self.normalised.raw_span(start, end)
 
 
-def content_hash(raw_text: str) -> str:
-    return hashlib.blake2b(raw_text.encode("utf-8"), digest_size=16).hexdigest()
+def url_host(url: str) -> str | None:
+    """The host a URL names, or None for one urllib cannot parse (`http://[bad`: an unclosed
+    IPv6 bracket, a netloc that NFKC changes): a malformed url is kept as the input gave it
+    and its document grouped by its file, never a failed run."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def content_hash(raw_text: str, input_fields: str = "") -> str:
+    """What a rerun compares to tell a changed document: its raw text and, when the input gave
+    any, its mapped metadata fields (a corrected date must reach the archive). With no fields
+    the hash is the text's alone, as before they counted, so .txt documents keep theirs."""
+    digest = hashlib.blake2b(raw_text.encode("utf-8"), digest_size=16)
+    if input_fields:
+        # The text's length first: no text + fields pair can spell another pair.
+        digest.update(b"\x00fields:%d:" % len(raw_text) + input_fields.encode("utf-8"))
+    return digest.hexdigest()
+
+
+# The mapped fields that are part of a document's identity hash (see `content_hash`).
+HASHED_FIELDS = ("title", "date", "source", "url")
+
+
+def input_fields_json(values: dict[str, object]) -> str:
+    """Canonical JSON of the mapped fields the input gave (None and "" left out)."""
+    present = {k: v for k, v in values.items() if v is not None and v != ""}
+    if not present:
+        return ""
+    return json.dumps(present, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def content_doc_id(stem: str, raw_text: str) -> str:
+    """The id of a document that has none of its own: its file's stem and 16 hex digits of a
+    hash of its text (64 bits under one stem: two texts of files of one name share an id with
+    odds of about n²/3.7e19, one in ten million for a million texts)."""
+    digest = hashlib.blake2b(raw_text.encode("utf-8", "surrogatepass"), digest_size=8)
+    return f"{stem}-{digest.hexdigest()}"

@@ -129,7 +129,9 @@ def extract_relations_for_records(records: list[dict[str, Any]]) -> list[dict[st
 
     docs = []
     for i, rec in enumerate(records):
-        doc = _record_to_document(rec, FieldMap(), "gold", "utf-8", f"record {i}", i + 1)
+        # Gold records are named by their place, as the gold files number them.
+        fields = FieldMap(id_from="path")
+        doc = _record_to_document(rec, fields, "gold", "utf-8", f"record {i}", i + 1)
         if isinstance(doc, IngestError):
             raise ValueError(f"gold document {i} cannot be read: {doc.message}")
         docs.append(doc)

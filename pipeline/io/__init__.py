@@ -3,5 +3,5 @@ Parquet schemas (`schema`), the output folder on disk or an object store (`stora
 batch writing, replacement journals and markers (`write`), the output lock (`lock`), compaction
 (`compact`) and the fingerprint of the derived tables (`derived_state`).
 
-For the data engineer. May import: `core`.
+For the data engineer. May import: `core`, `normalise` (the text checks of decoding).
 """

@@ -18,13 +18,13 @@ import re
 import stat
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.dates import congress_year, parse_date
-from pipeline.core.document import Document
+from pipeline.core.document import HASHED_FIELDS, Document, content_doc_id, input_fields_json
 
 SUPPORTED_SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -37,6 +37,18 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "source": ("source", "Source", "publisher", "来源"),
     "url": ("url", "source_url", "URL", "link"),
 }
+
+# How a document without an id of its own is named (`tifa run --id-from`):
+#   content: `<file stem>-<hash of its text>`, so the same article keeps its id whatever its
+#            place in tomorrow's file, and a file name reused for another text (index.txt) is
+#            another document. The default: nothing is ever replaced by a record that does not
+#            claim its identity.
+#   path:    `<file stem>-<record number>` and, for a .txt file, its stem: the place is the
+#            identity, so the next night's record at that place replaces it (the naming of
+#            tifa before content ids).
+#   field:   records must carry an id (`--id-field`); one without is an errors row. A .txt file
+#            has no fields: its stem names it, as under `path`.
+ID_FROM = ("content", "path", "field")
 
 # How many leading bytes of a streamed file decide its encoding.
 _SNIFF_BYTES = 1 << 20
@@ -73,9 +85,15 @@ class FieldMap:
     date: str | None = None
     source: str | None = None
     url: str | None = None
+    # How a record that carries no id (and a .txt file) is named: see `ID_FROM`.
+    id_from: str = "content"
+    # Read what links below an input folder point to outside the inputs (--follow-symlinks).
+    follow_symlinks: bool = False
     overrides: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.id_from not in ID_FROM:
+            raise ValueError(f"id_from must be one of {', '.join(ID_FROM)}, not {self.id_from!r}")
         self.overrides = {
             k: v
             for k, v in {
@@ -129,13 +147,19 @@ def detect_encoding(data: bytes, *, truncated: bool = False) -> str:
     `truncated` says `data` is a prefix of a longer file, so an incomplete multi-byte sequence at
     its very end is not evidence against an encoding.
     """
+    return judge_encoding(data, truncated=truncated)[0]
+
+
+def judge_encoding(data: bytes, *, truncated: bool = False) -> tuple[str, str | None]:
+    """`detect_encoding`, with a note when the evidence was thin: a short file whose bytes read
+    as Chinese in two encodings (say which won and how plausible each reading was)."""
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return name
+            return name, None
     if not data:
-        return "utf-8"
+        return "utf-8", None
     if _decodes(data, "utf-8", truncated):
-        return "utf-8"
+        return _utf8_or_mojibake(data, truncated)
     if b"\x00" in data[:4096] and not _looks_utf16(data):
         raise UndecodableError("binary data (NUL bytes) is not a text document")
     candidates = [enc for enc in _LEGACY if _decodes(data, enc, truncated)]
@@ -144,15 +168,88 @@ def detect_encoding(data: bytes, *, truncated: bool = False) -> str:
             "bytes are not valid UTF-8, GB18030, Big5 or UTF-16; re-save the file as UTF-8"
         )
     if len(candidates) == 1:
-        return candidates[0]
-    # Several legacy codecs accept the bytes (GB18030 accepts most Big5 byte pairs): let
-    # charset-normalizer judge which decoding reads as real text.
+        return candidates[0], None
+    if set(candidates) == {"gb18030", "big5"}:
+        # GB18030 accepts most Big5 byte pairs and Big5 many GB pairs. A reading that is
+        # Chinese is made of common characters; the wrong one is a spray of rare ones, kana
+        # and symbols. charset-normalizer needs more text than a short notice gives (会议强调
+        # in GB18030 read as Big5), so the plausibility decides when it is clear.
+        sample = data[:8192]
+        scores = {enc: chinese_plausibility(sample.decode(enc, "ignore")) for enc in candidates}
+        best = max(candidates, key=lambda e: scores[e])
+        other = min(candidates, key=lambda e: scores[e])
+        if scores[best] >= 0.8 and scores[best] - scores[other] >= 0.3:
+            return best, None
+        note = (
+            f"ambiguous encoding: {best} reads {scores[best]:.0%} as common Chinese, {other} "
+            f"{scores[other]:.0%}"
+        )
+    else:
+        note = None
+    # Several legacy codecs accept the bytes: let charset-normalizer judge which decoding
+    # reads as real text.
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[:_SNIFF_BYTES], cp_isolation=candidates).best()
-    if best is not None and best.encoding:
-        return codecs.lookup(best.encoding).name
-    return candidates[0]
+    judged = from_bytes(data[:_SNIFF_BYTES], cp_isolation=candidates).best()
+    chosen = codecs.lookup(judged.encoding).name if judged and judged.encoding else candidates[0]
+    if note:
+        note += f"; decoded as {chosen} (charset-normalizer's choice): check the text"
+    return chosen, note
+
+
+def _utf8_or_mojibake(data: bytes, truncated: bool) -> tuple[str, str | None]:
+    """UTF-8, unless a few bytes of GB18030 or Big5 Chinese happen to be valid UTF-8 too
+    (通知 in GB18030 is CD A8 D6 AA: two UTF-8 characters, a combining mark and a Hebrew
+    accent). Only a short text is at risk; it is read as Chinese when its UTF-8 reading has
+    no Han character and no Latin letter (the 2-byte UTF-8 range a GB pair lands in holds
+    combining marks, Greek, Cyrillic, Hebrew, Arabic) and a legacy reading is all common
+    Chinese. Said in a note: the evidence is a few characters."""
+    if len(data) > 64 or truncated:
+        return "utf-8", None
+    text = data.decode("utf-8")
+    odd = [c for c in text if not c.isascii()]
+    if not odd or any(_HAN.match(c) or "\u00a0" <= c <= "\u024f" for c in odd):
+        return "utf-8", None
+    if not any(_NOT_IN_A_WORD.match(c) for c in odd):
+        return "utf-8", None  # could be a word of Greek or Cyrillic: UTF-8 it is
+    for enc in ("gb18030", "big5"):
+        if _decodes(data, enc, False):
+            legacy = data.decode(enc)
+            if sum(1 for c in legacy if _HAN.match(c)) >= 2 and chinese_plausibility(legacy) == 1:
+                return enc, (
+                    f"ambiguous encoding: the bytes are valid UTF-8 ({printable(text)!r}) but "
+                    f"read as Chinese in {enc} ({legacy!r}); decoded as {enc}: check the text"
+                )
+    return "utf-8", None
+
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# What a GB/Big5 pair read as UTF-8 gives and a short real text does not: C1 controls,
+# combining marks, Armenian, Hebrew, Arabic, Syriac, Thaana, NKo (a Greek or Cyrillic word alone
+# is left as UTF-8).
+_NOT_IN_A_WORD = re.compile(r"[\u0080-\u009f\u0300-\u036f\u0530-\u07ff]")
+
+
+def chinese_plausibility(text: str) -> float:
+    """Share of the non-ASCII characters of `text` that common Chinese is made of: after
+    traditional→simplified (OpenCC), the 3,755 characters of GB2312's first level and the
+    Chinese punctuation rows. Real Chinese scores near 1; text decoded with the wrong one of
+    GB18030/Big5 far lower (rare characters, kana, Greek, private use). 0 with no such
+    character."""
+    from pipeline.normalise.steps import _converter
+
+    simplified = _converter().convert(text)
+    n = common = 0
+    for c in simplified:
+        if c.isascii() or c.isspace():
+            continue
+        n += 1
+        try:
+            lead = c.encode("gb2312")[0]
+        except UnicodeEncodeError:
+            continue
+        common += 0xB0 <= lead <= 0xD7 or lead in (0xA1, 0xA3)
+    return common / n if n else 0.0
 
 
 def _decodes(data: bytes, encoding: str, truncated: bool) -> bool:
@@ -278,11 +375,41 @@ class _Walker:
     problem met on the way (a link loop, a broken link, an unreadable folder, a file name that is
     not UTF-8, a pipe or device) yielded as an IngestError instead of being skipped silently."""
 
-    def __init__(self, exclude: Iterable[str | os.PathLike]):
-        self.exclude = {os.path.realpath(p) for p in exclude}
+    def __init__(self, exclude: Iterable[str | os.PathLike], follow_symlinks: bool = False):
+        # By (device, inode), not by resolved path: resolving every folder of a tree 1,500
+        # deep costs a stat per level per folder (quadratic).
+        self.exclude: set[tuple[int, int]] = set()
+        for p in exclude:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue  # not there yet: nothing of it to read
+            self.exclude.add((st.st_dev, st.st_ino))
         self.visited: set[tuple[int, int]] = set()
+        self.follow_symlinks = follow_symlinks
+        self.roots: list[str] = []
+
+    def _outside(self, path: Path) -> IngestError | None:
+        """A link found inside an input folder that leads outside every input: not read
+        unless asked (--follow-symlinks). A link to /proc/self/environ in a scraped folder put
+        the run's credentials into documents.text."""
+        if self.follow_symlinks or not path.is_symlink():
+            return None
+        target = os.path.realpath(path)
+        for root in self.roots:
+            if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+                return None
+        return IngestError(
+            printable(str(path)),
+            "SymlinkOutsideInput",
+            f"link to {printable(target)}, outside the input folders; not read "
+            "(`tifa run --follow-symlinks` reads what links point to)",
+        )
 
     def walk(self, inputs: Iterable[str | os.PathLike]) -> Iterator[Path | IngestError]:
+        inputs = list(inputs)
+        # What was named is read wherever it lies; the links met below it must stay inside.
+        self.roots = [os.path.realpath(item) for item in inputs]
         for item in inputs:
             path = Path(item)
             try:
@@ -298,14 +425,49 @@ class _Walker:
     def _folder(
         self, folder: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
     ) -> Iterator[Path | IngestError]:
+        # An explicit stack of open folders, not a generator per level: a tree ~1,000 folders
+        # deep exhausted Python's recursion limit (RecursionError, nothing written).
+        stack: list[tuple[Iterator[os.DirEntry], frozenset[tuple[int, int]]]] = []
+        opened = yield from self._open(folder, st, ancestors)
+        if opened is not None:
+            stack.append(opened)
+        while stack:
+            entries, inside = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                continue
+            if entry.name.startswith("."):
+                continue
+            child = Path(entry.path)
+            try:
+                child_st = child.stat()
+            except OSError as exc:
+                yield self._stat_error(child, exc)
+                continue
+            if stat.S_ISDIR(child_st.st_mode):
+                if outside := self._outside(child):
+                    yield outside
+                    continue
+                opened = yield from self._open(child, child_st, inside)
+                if opened is not None:
+                    stack.append(opened)
+            else:
+                yield from self._file(child, child_st, check_link=True)
+
+    def _open(
+        self, folder: Path, st: os.stat_result, ancestors: frozenset[tuple[int, int]]
+    ) -> Generator[IngestError, None, tuple[Iterator[os.DirEntry], frozenset] | None]:
+        """A folder's entries (sorted) and the ancestors of its children, or None, after
+        yielding why it is not read (the output folder, a loop, read already, unreadable)."""
         key = (st.st_dev, st.st_ino)
-        if os.path.realpath(folder) in self.exclude:
+        if key in self.exclude:
             yield IngestError(
                 printable(str(folder)),
                 "OutputInsideInput",
                 "this folder is the output folder (--out); it is not read as input",
             )
-            return
+            return None
         if key in ancestors:
             yield IngestError(
                 printable(str(folder)),
@@ -313,7 +475,7 @@ class _Walker:
                 f"link to {printable(os.path.realpath(folder))}, a folder that contains it; "
                 "not followed",
             )
-            return
+            return None
         if key in self.visited:
             yield IngestError(
                 printable(str(folder)),
@@ -321,7 +483,7 @@ class _Walker:
                 f"link to {printable(os.path.realpath(folder))}, which is read already; "
                 "not read twice",
             )
-            return
+            return None
         self.visited.add(key)
         try:
             with os.scandir(folder) as it:
@@ -332,22 +494,12 @@ class _Walker:
                 type(exc).__name__,
                 f"folder cannot be read: {exc.strerror or exc}; its files are not read",
             )
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            child = Path(entry.path)
-            try:
-                child_st = child.stat()
-            except OSError as exc:
-                yield self._stat_error(child, exc)
-                continue
-            if stat.S_ISDIR(child_st.st_mode):
-                yield from self._folder(child, child_st, ancestors | {key})
-            else:
-                yield from self._file(child, child_st)
+            return None
+        return iter(entries), ancestors | {key}
 
-    def _file(self, path: Path, st: os.stat_result) -> Iterator[Path | IngestError]:
+    def _file(
+        self, path: Path, st: os.stat_result, check_link: bool = False
+    ) -> Iterator[Path | IngestError]:
         name = str(path)
         if _SURROGATE.search(name):
             yield IngestError(
@@ -361,6 +513,9 @@ class _Walker:
             if test(st.st_mode):
                 yield IngestError(name, "NotAFile", f"{what}, not a regular file; not read")
                 return
+        if check_link and (outside := self._outside(path)):
+            yield outside
+            return
         yield path
 
     @staticmethod
@@ -379,12 +534,15 @@ class _Walker:
 
 
 def iter_inputs(
-    inputs: Iterable[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()
+    inputs: Iterable[str | os.PathLike],
+    exclude: Iterable[str | os.PathLike] = (),
+    follow_symlinks: bool = False,
 ) -> Iterator[Path | IngestError]:
     """Files named directly, plus every file below named folders (sorted, dotfiles ignored), and
     an IngestError for each thing found that cannot be read. Folders in `exclude` (the output
-    folder) are never read."""
-    return _Walker(exclude).walk(inputs)
+    folder) are never read; links below a named folder that lead outside every input are not
+    followed unless `follow_symlinks`."""
+    return _Walker(exclude, follow_symlinks).walk(inputs)
 
 
 def iter_input_files(
@@ -408,7 +566,7 @@ def iter_documents(
     """Stream Documents (and IngestErrors) from files and folders. A document over
     `max_doc_bytes` is an IngestError `DocumentTooLarge`, found without reading it whole."""
     fields = fields or FieldMap()
-    for path in iter_inputs(inputs, exclude):
+    for path in iter_inputs(inputs, exclude, fields.follow_symlinks):
         if isinstance(path, IngestError):
             yield path
         else:
@@ -441,7 +599,7 @@ def read_input_file(
         elif byte_range is not None:
             yield from read_jsonl_range(path, fields, *byte_range[:3], max_doc_bytes=max_doc_bytes)
         elif suffix == ".txt":
-            yield from _read_txt(path, max_doc_bytes)
+            yield from _read_txt(path, max_doc_bytes, fields.id_from)
         elif suffix == ".jsonl":
             yield from _read_jsonl(path, fields, max_doc_bytes)
         else:
@@ -472,7 +630,9 @@ def too_large_message(where: str, size: int, limit: int, unit: str = "bytes") ->
     )
 
 
-def _read_txt(path: Path, max_doc_bytes: int) -> Iterator[Document | IngestError]:
+def _read_txt(
+    path: Path, max_doc_bytes: int, id_from: str = "content"
+) -> Iterator[Document | IngestError]:
     size = path.stat().st_size
     if size > max_doc_bytes:
         yield IngestError(
@@ -482,12 +642,21 @@ def _read_txt(path: Path, max_doc_bytes: int) -> Iterator[Document | IngestError
             doc_id=path.stem,
         )
         return
-    text, encoding = read_text_file(path)
+    data = path.read_bytes()
+    encoding, note = judge_encoding(data)
+    text = data.decode(encoding)
     if not text.strip():
         yield IngestError(str(path), "EmptyDocument", "file has no text", doc_id=path.stem)
         return
+    # A .txt file has no id field: by default its name and its text name it together, so a
+    # file name reused tomorrow for another text (index.txt) is another document.
+    doc_id = content_doc_id(path.stem, text) if id_from == "content" else path.stem
+    if note:
+        # Written all the same (it is the likelier reading), and said: a few characters are
+        # thin evidence.
+        yield IngestError(str(path), "AmbiguousEncoding", note, doc_id=doc_id)
     yield Document(
-        doc_id=path.stem, source_file=str(path), raw_text=text, title=None, encoding=encoding
+        doc_id=doc_id, source_file=str(path), raw_text=text, title=None, encoding=encoding
     )
 
 
@@ -502,6 +671,13 @@ def _kind(value: object) -> str:
 
 # Fields that give the number of the party congress a report was made to (its year follows).
 CONGRESS_FIELDS = ("congress", "congress_number", "党代会")
+
+
+def _shown(value: object) -> str:
+    """A field value as a message shows it: its kind and, cut short, itself."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = text if len(text) <= 40 else text[:39] + "…"
+    return f"{_kind(value)} {text}" if not isinstance(value, str) else repr(value[:40])
 
 
 def _unmapped(record: dict, used: set[str]) -> dict[str, Any]:
@@ -538,6 +714,17 @@ def _record_to_document(
         key, value = picked[name]
         if value is not None and not isinstance(value, _SCALAR) or isinstance(value, bool):
             return fail("InvalidField", f"field '{key}' is {_kind(value)}, not a string")
+    if raw_id is None and fields.id_from == "field":
+        hint = (
+            f"'{fields.overrides['id']}'"
+            if "id" in fields.overrides
+            else "/".join(DEFAULT_FIELDS["id"])
+        )
+        return fail(
+            "MissingIdField",
+            f"no id in {hint} and --id-from field asks every record for one; "
+            "this record is skipped (--id-from content names such records by their text)",
+        )
     if text is None:
         names = "/".join(DEFAULT_FIELDS["text"]) if "text" not in fields.overrides else None
         hint = f"field '{fields.overrides['text']}'" if names is None else f"any of {names}"
@@ -549,6 +736,17 @@ def _record_to_document(
         return fail("EmptyDocument", f"text field '{text_key}' is empty")
     date_key, date_value = picked["date"]
     parsed = parse_date(date_value)
+    date_problem = f"field '{date_key}': {parsed.problem}" if parsed.problem else None
+    if (
+        date_value is not None
+        and date_value != ""
+        and parsed.year is None
+        and parsed.published_at is None
+        and date_problem is None
+    ):
+        # A date field tifa cannot read (a list, true, -5, 1e30, 2024.5, 0000-00-00, "soon")
+        # says so: a flag on the document, and the value kept in metadata (below).
+        date_problem = f"field '{date_key}': {_shown(date_value)} is not a date"
     year = parsed.year
     title = _clean(picked["title"][1])
     if year is None:
@@ -557,10 +755,19 @@ def _record_to_document(
         if year is None and title:
             year = congress_year(title)
     used = {key for key, value in picked.values() if value is not None}
+    if parsed.year is None and parsed.published_at is None:
+        used.discard(date_key)  # nothing of it was used: kept in metadata as it came
+    stem = Path(source_file).stem
+    if raw_id is not None:
+        doc_id = raw_id
+    elif fields.id_from == "path":
+        doc_id = f"{stem}-{record_no}"  # its place in the file: the user said so
+    else:
+        # Named by its file and its text, never its place: tomorrow's file with one article
+        # more at the top must not rename (and so overwrite) the articles below it.
+        doc_id = content_doc_id(stem, text)
     return Document(
-        # A record without an id is named by its file and its place in it: readable, and the
-        # same on every run over the same file.
-        doc_id=raw_id or f"{Path(source_file).stem}-{record_no}",
+        doc_id=doc_id,
         source_file=source_file,
         raw_text=text,
         title=title,
@@ -570,8 +777,9 @@ def _record_to_document(
         url=_clean(picked["url"][1]),
         year=year,
         encoding=encoding,
-        date_problem=f"field '{date_key}': {parsed.problem}" if parsed.problem else None,
+        date_problem=date_problem,
         metadata=_unmapped(record, used),
+        input_fields=input_fields_json({name: picked[name][1] for name in HASHED_FIELDS}),
     )
 
 
@@ -597,9 +805,47 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
-def _loads(line: str) -> object:
+def unique_names(names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """Field names made unique: the first of a repeated name keeps it (the value tifa maps), a
+    later one becomes `name#2`, `name#3` … (kept in `metadata`, never dropped). Returns the
+    names and, for each repeated name, how many times it appeared."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out, {k: n for k, n in seen.items() if n > 1}
+
+
+def duplicate_fields_message(where: str, repeated: dict[str, int]) -> str:
+    said = ", ".join(f"'{printable(str(k))}' {n} times" for k, n in repeated.items())
+    renamed = ", ".join(f"'{printable(str(k))}#2'" for k in repeated)
+    return (
+        f"{where}: repeated field names ({said}); the first of each is used, the others are "
+        f"kept in metadata as {renamed}"
+    )
+
+
+class _Pairs:
+    """json's object_pairs_hook: a key repeated in an object keeps its first value (json.loads
+    alone keeps the last, silently) and its later values under `key#2` …; the repeats of the
+    record (the outermost object, built last) are reported."""
+
+    def __init__(self) -> None:
+        self.repeated: dict[str, int] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names, self.repeated = unique_names([k for k, _ in pairs])
+        return dict(zip(names, (v for _, v in pairs), strict=True))
+
+
+def _loads(line: str, pairs: _Pairs | None = None) -> object:
     return json.loads(
-        line, parse_constant=_no_constant, parse_float=_parse_float, parse_int=_parse_int
+        line,
+        parse_constant=_no_constant,
+        parse_float=_parse_float,
+        parse_int=_parse_int,
+        object_pairs_hook=pairs,
     )
 
 
@@ -753,8 +999,9 @@ def _read_jsonl(
         if _MARK in line:
             yield IngestError(str(path), "DecodeError", _bad_bytes_message(where, line, encoding))
             continue
+        pairs = _Pairs()
         try:
-            record = _loads(line)
+            record = _loads(line, pairs)
         except json.JSONDecodeError as exc:
             yield IngestError(
                 str(path), "JSONDecodeError", f"{where}: {exc.msg} at column {exc.colno}"
@@ -777,7 +1024,15 @@ def _read_jsonl(
                 f"{where}: expected a JSON object, found {_kind(record)}",
             )
             continue
-        yield _record_to_document(record, fields, str(path), encoding, where, lineno)
+        item = _record_to_document(record, fields, str(path), encoding, where, lineno)
+        if pairs.repeated:
+            yield IngestError(
+                str(path),
+                "DuplicateField",
+                duplicate_fields_message(where, pairs.repeated),
+                doc_id=item.doc_id,
+            )
+        yield item
     if n_records == 0 and byte_range is None:
         yield IngestError(str(path), "EmptyDocument", "file has no records")
 
@@ -1078,7 +1333,8 @@ class _CsvRecords:
     ):
         self.path, self.fields, self.max_doc_bytes = path, fields, max_doc_bytes
         self.end, self.parse_only, self.on_boundary = end, parse_only, on_boundary
-        self.header = header
+        # A repeated column name keeps its first column under the name (see `unique_names`).
+        self.header = unique_names(header)[0] if header is not None else None
         self.n_records = records_before
         self.lines, self.encoding = _csv_lines(path, max_doc_bytes, start, lines_before)
         self.whole = start == 0 and end is None
@@ -1145,10 +1401,43 @@ class _CsvRecords:
                 continue  # a blank line
             first = taken[0][0]
             where = f"row at line {first}"
+            if cells[0].startswith("\ufeff") and not (first == 1 and self.header is None):
+                # A BOM inside the file (files joined with cat): never part of an id.
+                cells[0] = cells[0].lstrip("\ufeff")
+                if not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "BOMInsideFile",
+                        f"{where}: the row starts with a byte-order mark (files joined together?); "
+                        "it is removed",
+                    )
             if self.header is None:
-                self.header = cells
+                self.header, repeated = unique_names(cells)
+                if not self.parse_only and (why := _looks_like_data(cells, self.fields)):
+                    yield IngestError(
+                        source,
+                        "CSVHeaderError",
+                        f"header at line {first}: the first row looks like data, not column "
+                        f"names ({why}); it is read as the header, so it is no document. Add a "
+                        "header line (id,title,date,text…) or name the columns with --text-field",
+                    )
+                if repeated and not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "DuplicateField",
+                        duplicate_fields_message(f"header at line {first}", repeated),
+                    )
                 continue
             header = self.header
+            if unique_names(cells)[0] == header:
+                # The header again (files joined together): a row of column names, no record.
+                if not self.parse_only:
+                    yield IngestError(
+                        source,
+                        "RepeatedHeader",
+                        f"{where}: the header row again (files joined together?); skipped",
+                    )
+                continue
             if len(taken) > 1 and _swallows_rows([t[1] for t in taken], len(header)):
                 lines.push_back(taken[1:])
                 reader = csv.reader(lines)
@@ -1190,6 +1479,20 @@ class _CsvRecords:
             yield _record_to_document(record, self.fields, source, encoding, where, self.n_records)
         if self.n_records == 0 and self.whole:
             yield IngestError(source, "EmptyDocument", "file has no rows")
+
+
+def _looks_like_data(cells: list[str], fields: FieldMap) -> str | None:
+    """Why a CSV's first row looks like a record rather than column names, or None: it names
+    no field tifa knows and a cell is prose (long, or a sentence)."""
+    known = {n for names in DEFAULT_FIELDS.values() for n in names} | set(fields.overrides.values())
+    if any(c.strip() in known for c in cells):
+        return None
+    longest = max(cells, key=len)
+    if len(longest) > 30:
+        return f"a cell of {len(longest)} characters and no known column name"
+    if any(mark in c for c in cells for mark in "。！？"):
+        return "a cell that is a sentence and no known column name"
+    return None
 
 
 def _read_csv(

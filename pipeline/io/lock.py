@@ -47,10 +47,48 @@ class OutputLock:
     def __init__(self, out_dir: Path | str):
         self.path = Path(out_dir) / LOCK_NAME
         self.fd: int | None = None
+        self.dir_fd: int | None = None
         self.stale: dict | None = None
+
+    def _lock_folder(self) -> None:
+        """The folder itself is locked too: a lock file someone deleted mid-run (rm
+        .tifa.lock) let a second writer lock a new file of that name; a folder that holds the
+        archive cannot be deleted under a run."""
+        try:
+            fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return  # a file system that cannot open folders: the lock file alone
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = {}
+            try:
+                with open(self.path, "rb") as fh:
+                    holder = json.loads(fh.read() or b"{}")
+            except (OSError, ValueError):
+                pass
+            raise OutputLocked(self.path, holder) from None
+        except OSError:
+            os.close(fd)  # flock unsupported here (some network file systems)
+            return
+        self.dir_fd = fd
 
     def acquire(self) -> OutputLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_folder()
+        try:
+            return self._acquire_file()
+        except BaseException:
+            self._unlock_folder()
+            raise
+
+    def _unlock_folder(self) -> None:
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
+
+    def _acquire_file(self) -> OutputLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
@@ -94,6 +132,7 @@ class OutputLock:
         finally:
             os.close(self.fd)
             self.fd = None
+            self._unlock_folder()
 
     def __enter__(self) -> OutputLock:
         return self.acquire()

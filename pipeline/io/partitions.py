@@ -57,6 +57,7 @@ def plan_partitions(
     exclude: Iterable[str | os.PathLike] = (),
     target_bytes: int | None = PARTITION_BYTES,
     n_workers: int = 1,
+    follow_symlinks: bool = False,
 ) -> tuple[list[Partition], list[IngestError]]:
     """Partitions of the input files, in the order a local run reads them (file listing only),
     and the problems met while listing (unreadable folders, broken links…).
@@ -65,7 +66,7 @@ def plan_partitions(
     last ones to finish leave no worker idle for long), between 256 KB and PARTITION_BYTES."""
     files: list[tuple[Path, int]] = []
     problems: list[IngestError] = []
-    for item in iter_inputs(inputs, exclude):
+    for item in iter_inputs(inputs, exclude, follow_symlinks):
         if isinstance(item, IngestError):
             problems.append(item)
             continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,52 @@ from pipeline.core.faults import checkpoint
 
 # Object stores on which an upload is atomic: the object is visible whole or not at all.
 _ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az"}
+
+
+# Characters DuckDB reads as a pattern in any path it is given (a list of files too): `[x]` is a
+# class, `*` and `?` wildcards. Each is written as a one-character class, which matches itself
+# (`arch[x]` -> `arch[[]x[]]`). A backslash is a folder separator to DuckDB's glob, and a class
+# cannot hold it, so a path with both can only be named literally when it has no pattern at all.
+_DUCKDB_PATTERN = re.compile(r"([\[\]*?])")
+
+
+class UnreadablePath(ValueError):
+    """An output path DuckDB cannot be told to read literally (a clear message, never a
+    traceback: the CLI says so and exits 2 before anything is written)."""
+
+
+def duckdb_path(path: str) -> str:
+    """`path` as DuckDB must be given it to read that one path, never a pattern: the output
+    folder `arch[x]` must not read `archx` beside it, nor `star*dir` every folder it matches."""
+    if "\\" in path and _DUCKDB_PATTERN.search(path):
+        raise UnreadablePath(
+            f"DuckDB cannot read {path!r}: it holds a backslash, which DuckDB takes for a "
+            "folder separator in a pattern, and one of [ ] * ?, which it takes for a pattern; "
+            "rename the folder"
+        )
+    return _DUCKDB_PATTERN.sub(r"[\1]", path)
+
+
+def check_duckdb_folder(path: str) -> None:
+    """Raise UnreadablePath for an output folder DuckDB cannot hold `tifa.duckdb` in or read
+    from: a `?` starts the options of a database path (`q?mark/tifa.duckdb` is opened as
+    `q` with options `mark/…`), and a backslash is a folder separator to it."""
+    if "\\" in path:
+        raise UnreadablePath(
+            f"DuckDB cannot open a database under {path!r}: it reads a backslash in a path as a "
+            "folder separator; rename the folder"
+        )
+    if "?" in path:
+        raise UnreadablePath(
+            f"DuckDB cannot open a database under {path!r}: it reads '?' in a database path as "
+            "the start of its options, so neither tifa nor a dashboard could open tifa.duckdb "
+            "there; rename the folder"
+        )
+
+
+def duckdb_glob(folder: str, pattern: str) -> str:
+    """A DuckDB glob for the files matching `pattern` in `folder` (a path, not a pattern)."""
+    return f"{duckdb_path(folder)}/{pattern}"
 
 
 def is_url(location: str | os.PathLike) -> bool:

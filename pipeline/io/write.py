@@ -202,18 +202,19 @@ class DatasetWriter:
             self._replace(key, tables, moving)
 
     def _replace(self, key: str, tables: dict[str, pa.Table], moving: dict[str, list[str]]) -> None:
-        journal = f"{JOURNAL}/{key}.json"
-        self.store.write_text(journal, json.dumps({"replacing": moving}, ensure_ascii=False))
+        staged: dict[str, dict[str, str]] = {}
         for home, doc_ids in sorted(moving.items()):
             ids = pa.array(sorted(doc_ids), pa.string())
-            for table in DOC_TABLES:  # documents last
+            for table in DOC_TABLES:
                 new = tables.get(table)
                 if new is not None:
                     new = new.filter(pc.is_in(new["doc_id"], value_set=ids))
-                rewrite_home(self.store, table, home, ids, new)
-                checkpoint("replace.table")
-        self.store.remove(journal)
-        checkpoint("replace.done")
+                if new is not None and new.num_rows:
+                    name = staged_replacement(key, home, table)
+                    self.store.write_parquet(new, name)
+                    staged.setdefault(home, {})[table] = name
+                    checkpoint("replace.staged")
+        apply_replacement(self.store, key, moving, staged)
 
     def stream_batch(self, batch: int | str) -> StreamedParts:
         """A batch written a piece at a time (a huge document): see `StreamedParts`."""
@@ -318,21 +319,21 @@ class StreamedParts:
                 store.touch(f"{MARKERS}/{self.key}")
                 checkpoint("write.marker")
                 return
-            journal = f"{JOURNAL}/{self.key}.json"
-            store.write_text(
-                journal, json.dumps({"replacing": {home: doc_ids}}, ensure_ascii=False)
-            )
-            ids = pa.array(sorted(doc_ids), pa.string())
-            for table in DOC_TABLES:  # documents last
+            # The new rows leave their temporary files for the journal's folder first: the
+            # journal then names every part a recovery needs (see `apply_replacement`).
+            staged: dict[str, str] = {}
+            for table in DOC_TABLES:
+                tmp = self._tmp.pop(table, None)
+                if tmp is None:
+                    continue
+                name = staged_replacement(self.key, home, table)
                 if store.local:
-                    rewrite_home_streamed(self.out, table, home, ids, self._tmp.get(table))
-                else:  # an object is rewritten whole: this document's rows are read back
-                    new = self._tmp.get(table)
-                    rows = pq.read_table(new) if new is not None else None
-                    rewrite_home(store, table, home, ids, rows)
-                checkpoint("replace.table")
-            store.remove(journal)
-            checkpoint("replace.done")
+                    store.path(name).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, store.path(name))
+                else:
+                    store.put_file(tmp, name)
+                staged[table] = name
+            apply_replacement(store, self.key, {home: doc_ids}, {home: staged})
         finally:
             self.abort()  # what was not renamed into place
 
@@ -348,6 +349,12 @@ def rewrite_home_streamed(
     path = out / table / f"part-{home}.parquet"
     if not path.exists() and new is None:
         return
+    if new is None:
+        # Nothing to add: leave a home that holds none of the documents untouched (a compacted
+        # home is large, and a document has no rows in some tables).
+        held = pq.read_table(path, columns=["doc_id"])["doc_id"]
+        if not pc.any(pc.fill_null(pc.is_in(held, value_set=doc_ids), False)).as_py():
+            return
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with pq.ParquetWriter(tmp, SCHEMAS[table], compression="zstd") as writer:
@@ -484,9 +491,140 @@ def existing_error_keys(out_dir: Location) -> set[tuple[Any, ...]]:
     return {error_key(r) for r in read_table(out_dir, "errors", columns=cols).to_pylist()}
 
 
+# A replacement is journalled with its own parts, so that a kill anywhere in it is finished by
+# the next run from what was written, whatever that run's input holds (a document absent
+# tonight must not keep new sentences beside its old text):
+#   1. the new rows of each (home, table) are written to `_journal/<key>.<home>.<table>.parquet`;
+#   2. the journal `_journal/<key>.json` names the homes, their documents and those files: it is
+#      the commit point (a kill before it leaves the old version whole, and the staged files,
+#      which no journal names, are removed);
+#   3. each home file is rewritten from its staged rows (old rows of the documents out, the
+#      staged ones in: doing it twice gives the same file), documents last;
+#   4. the journal is removed, then the staged files.
+# Journals of older versions name only the documents (their new rows lived in memory): those are
+# redone from tonight's input, as before (`pending_replacements`).
+_STAGED_SEP = "~"
+
+
+def staged_replacement(key: str, home: str, table: str) -> str:
+    """Where a replacement's new rows of one home and table wait (see above): no part file,
+    dot-name or `*.parquet` under a table's folder, so no reader sees them."""
+    return f"{JOURNAL}/{key}{_STAGED_SEP}{home}{_STAGED_SEP}{table}.parquet"
+
+
+def apply_replacement(
+    store: Store, key: str, moving: dict[str, list[str]], staged: dict[str, dict[str, str]]
+) -> None:
+    """Steps 2 to 4 above: journal, rewrite every home from the staged rows, clean up."""
+    journal = f"{JOURNAL}/{key}.json"
+    store.write_text(
+        journal, json.dumps({"replacing": moving, "staged": staged}, ensure_ascii=False)
+    )
+    checkpoint("replace.journal")
+    _rewrite_homes(store, _steps(moving, staged))
+    store.remove(journal)
+    for files in staged.values():
+        for name in files.values():
+            store.remove(name)
+    checkpoint("replace.done")
+
+
+# One home's part of a replacement: (home key, its documents, table -> staged file).
+_HomeStep = tuple[str, list[str], dict[str, str]]
+
+
+def _steps(moving: dict[str, list[str]], staged: dict[str, dict[str, str]]) -> list[_HomeStep]:
+    return [(home, ids, staged.get(home, {})) for home, ids in sorted(moving.items())]
+
+
+def _rewrite_homes(store: Store, steps: list[_HomeStep]) -> None:
+    for home, doc_ids, files in steps:
+        ids = pa.array(sorted(doc_ids), pa.string())
+        for table in DOC_TABLES:  # documents last
+            name = files.get(table)
+            if store.local:
+                new = store.path(name) if name else None
+                rewrite_home_streamed(store.root, table, home, ids, new)
+            else:
+                rows = store.read_parquet(name) if name else None
+                rewrite_home(store, table, home, ids, rows)
+            checkpoint("replace.table")
+
+
+def _current_homes(store: Store, steps: list[_HomeStep]) -> list[_HomeStep]:
+    """The journal's homes as they are now: `tifa compact` may have merged a home named in the
+    journal (its marker is gone) into a new one since the kill. A home's documents move
+    together, so the documents row of any of them says where its rows live now (the
+    documents table is rewritten last, so that row is there, old or new). Two old homes
+    merged into one stay two steps, each rewriting only its own documents."""
+    done = finished_batches(store)
+    if all(home in done for home, _, _ in steps):
+        return steps
+    where: dict[str, str] = {}
+    for part in table_parts(store, "documents"):
+        for doc_id in store.read_parquet(part, columns=["doc_id"])["doc_id"].to_pylist():
+            where[doc_id] = _key(part)
+    current = []
+    for home, doc_ids, files in steps:
+        now = home if home in done else next((where[d] for d in doc_ids if d in where), None)
+        if now is None:
+            raise FileNotFoundError(
+                f"cannot finish a replacement journalled in {store.url(JOURNAL)}: home {home} "
+                f"is gone and none of its documents ({', '.join(doc_ids[:3])}) is stored; "
+                "remove the journal and rerun with --force"
+            )
+        current.append((now, doc_ids, files))
+    return current
+
+
+def finish_replacements(out_dir: Location) -> int:
+    """Finish every replacement a killed run left journalled with its parts (steps 3 and 4
+    above), from those parts alone; remove staged files that no journal names. Returns the
+    number of documents whose replacement was finished. Journals of older versions (no staged
+    parts) are left for `pending_replacements`."""
+    store = Store(out_dir)
+    if not is_folder(store, JOURNAL):
+        return 0
+    named: set[str] = set()
+    finished = 0
+    for name in journal_files(store, ".json"):
+        try:
+            journal = json.loads(store.read_text(name))
+            moving, staged = journal["replacing"], journal.get("staged")
+        except (ValueError, KeyError, OSError, TypeError):
+            continue
+        if staged is None:
+            continue
+        for files in staged.values():
+            named.update(files.values())
+        for home, files in staged.items():
+            for table, part in files.items():
+                if not store.exists(part):
+                    # Written before the journal and removed only after it: a missing part
+                    # means the folder was changed by hand. Stop rather than drop rows.
+                    raise FileNotFoundError(
+                        f"cannot finish the replacement journalled in {store.url(name)}: "
+                        f"{store.url(part)} ({table} rows for {home}) is missing; restore it, "
+                        "or remove the journal and rerun with --force"
+                    )
+        _rewrite_homes(store, _current_homes(store, _steps(moving, staged)))
+        store.remove(name)
+        for files in staged.values():
+            for part in files.values():
+                store.remove(part)
+        finished += sum(len(ids) for ids in moving.values())
+    for part in store.list(JOURNAL, suffix=".parquet"):
+        if part not in named and not os.path.basename(part).startswith("."):
+            store.remove(part)  # staged before a kill that came before its journal
+    return finished
+
+
 def pending_replacements(out_dir: Location) -> tuple[set[str], list[str]]:
-    """Documents of replacements a killed run left unfinished, and their journal files (names
-    relative to the output folder: remove them with `Store(out).remove`)."""
+    """Documents of replacements a killed run of an older tifa left unfinished (journals
+    without staged parts, redone from tonight's input), and their journal files (names
+    relative to the output folder: remove them with `Store(out).remove`). Replacements
+    journalled with their parts are finished here first, from those parts."""
+    finish_replacements(out_dir)
     store = Store(out_dir)
     files = store.list(JOURNAL, suffix=".json")
     doc_ids: set[str] = set()

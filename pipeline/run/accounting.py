@@ -62,6 +62,8 @@ class RunSummary:
     n_interrupted_parts_removed: int = 0
     n_duplicates_removed: int = 0
     n_unfinished_replacements: int = 0
+    # Documents whose interrupted replacement was finished from its journal's parts at start.
+    n_replacements_finished: int = 0
     # Compactions a killed process left unfinished, finished or undone at start (compact.py).
     compactions_recovered: list[str] = field(default_factory=list)
     # The compaction after the batches (`compact_above`), when there was one.

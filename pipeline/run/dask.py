@@ -179,7 +179,10 @@ def run_on_dask(
         client = Client(cluster)
     try:
         n_threads = sum(client.nthreads().values()) or 1
-        parts, problems = plan_partitions(inputs, exclude, config.partition_bytes, n_threads)
+        follow = bool(config.fields and config.fields.follow_symlinks)
+        parts, problems = plan_partitions(
+            inputs, exclude, config.partition_bytes, n_threads, follow
+        )
         for p in problems:
             row = error_row(ctx.run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)
             count(Outcome(n_errors=1, errors=[safe_error_row(row)]))

@@ -26,6 +26,7 @@ from pipeline.io.write import (
     DatasetWriter,
     existing_documents,
     existing_error_keys,
+    finish_replacements,
     pending_replacements,
     remove_duplicates,
     remove_interrupted_batches,
@@ -153,6 +154,9 @@ class _Run:
         # parts without a marker, so the compaction is finished or undone before anything else.
         summary.compactions_recovered = recover_compaction(self.writer.store)
         summary.n_interrupted_parts_removed = remove_interrupted_batches(out)
+        # Replacements a kill interrupted are finished from their journalled parts before the
+        # archive is read, whatever tonight's input holds (write.finish_replacements).
+        summary.n_replacements_finished = finish_replacements(out)
         existing, duplicates = existing_documents(out)
         if duplicates:
             summary.n_duplicates_removed = remove_duplicates(out, duplicates)
