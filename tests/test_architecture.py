@@ -136,3 +136,27 @@ def test_run_functions_stay_short(path: Path) -> None:
         and node.end_lineno - node.lineno + 1 > MAX_RUN_FUNCTION_LINES
     ]
     assert not long, long
+
+
+BENCH = PACKAGE.parent / "bench"
+
+
+def test_no_bench_shadows_the_package() -> None:
+    """`python bench/X.py` puts bench/ first on sys.path: a bench/pipeline.py would hide the
+    package from every other bench."""
+    assert not (BENCH / "pipeline.py").exists() and not (BENCH / "pipeline").exists()
+
+
+@pytest.mark.parametrize("bench", sorted(BENCH.glob("*.py")), ids=lambda p: p.name)
+def test_every_bench_runs_as_documented(bench: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(bench), "--help"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-600:]

@@ -19,13 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.nlp.build import (
-    DEFAULT_NER_MODEL,
-    DEFAULT_PKUSEG_MODEL,
-    annotate,
-    build_nlp,
-    tokenizer_config,
-)
+from pipeline.nlp.build import DEFAULT_NER_MODEL, annotate, build_nlp, tokenizer_config
+from pipeline.nlp.config import DEFAULT_PKUSEG_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "raw"

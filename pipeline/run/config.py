@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.extract.formulations import LEXICON_PATH, load_lexicon
 from pipeline.io.compact import DEFAULT_COMPACT_ABOVE, DEFAULT_TARGET_BYTES
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap
-from pipeline.nlp.build import NlpConfig
+from pipeline.nlp.config import NlpConfig
 
 # How batches run: in this process or a local process pool, or on a Dask cluster.
 SCHEDULERS = ("processes", "dask")
