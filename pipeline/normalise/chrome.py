@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.boilerplate import line_key
+from pipeline.normalise.bylines import Byline, find_bylines
 from pipeline.normalise.edits import (
     Edit,
     Offsets,
@@ -55,6 +56,13 @@ _MAX_CHROME_LINE = 200
 # What may remain on a line after chrome removal for the line to count as pure chrome.
 _RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
 
+
+# Loss alarm: a document that loses more than this share of its prose characters to cleaning is
+# flagged in the run summary and the report (documents.prose_removed_share, with the reasons).
+PROSE_LOSS_ALARM = 0.02
+# Prefix of the flags counting prose characters removed, one per reason (summed across the
+# chunks of a huge document like every count flag).
+PROSE_REMOVED = "prose_removed:"
 
 CUT = "\ue000"  # stands in for a line removed by name, so its place still shows as chrome
 
@@ -150,6 +158,8 @@ _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
 _RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
+# The end of a paragraph of running text (a headline may end in ！ or ？, rarely in 。).
+_RX_PARAGRAPH_END = re.compile(r"[。；;][”’」』）)]*$")
 _RX_NOT_HAN = re.compile(f"[^{HAN}]+")
 _RX_DIGIT = re.compile(r"\d")
 # Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
@@ -172,6 +182,7 @@ _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chro
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
 _PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
 _STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
+_RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
 _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
@@ -384,16 +395,52 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
     return 0
 
 
+def _is_full_paragraph(line: str, n_han: int) -> bool:
+    """A paragraph of running text: enough Han characters and the end of a sentence
+    (headlines, teasers and link texts end without one)."""
+    return n_han >= _PROSE_NO_END_HAN and _RX_PARAGRAPH_END.search(line) is not None
+
+
+def _article_span(
+    lines: list[str], blocks: list[list[int]], breaks: list[int], k: int, han: dict[int, int]
+) -> tuple[int, int]:
+    """The first and last block of the article: block ``k`` (the largest) widened to every
+    block that reads as article text (see shape_marks) and everything between them."""
+    full = [sum(_is_full_paragraph(lines[i], han[i]) for i in blk) for blk in blocks]
+    text = {j for j, f in enumerate(full) if j == k or f >= _RUN_PARAGRAPHS}
+    grown = True
+    while grown:
+        grown = False
+        for j, blk in enumerate(blocks):
+            if j in text or full[j] < len(blk):
+                continue
+            if (j - 1 in text and breaks[j - 1] <= _STRONG_BREAK) or (
+                j + 1 in text and breaks[j] <= _STRONG_BREAK
+            ):
+                text.add(j)
+                grown = True
+    return min(text), max(text)
+
+
 def shape_marks(
-    lines: list[str], removed_before: set[int], boiler: frozenset[int], hint: str | None
+    lines: list[str],
+    removed_before: set[int],
+    boiler: frozenset[int],
+    hint: str | None,
+    keep: frozenset[int] = frozenset(),
 ) -> dict[int, str]:
     """Line index -> reason, for the lines of the page that are chrome by shape or repetition.
 
     ``lines`` are stripped; ``removed_before`` are lines already going (metadata, credits);
-    a line equal to ``CUT`` is where a known chrome line was removed.
+    ``keep`` are lines that are data whatever their shape (bylines: 浙江省省长 刘捷); a line
+    equal to ``CUT`` is where a known chrome line was removed.
     """
     n = len(lines)
-    live = [i for i in range(n) if lines[i] and lines[i] != CUT and i not in removed_before]
+    live = [
+        i
+        for i in range(n)
+        if lines[i] and lines[i] != CUT and i not in removed_before and i not in keep
+    ]
     repeated = {i for i in live if line_key(lines[i]) in boiler} if boiler else set()
     # The input's title is the title, even when it reads like prose (女儿出嫁，郑板桥…).
     titled = {i for i in live if hint and lines[i] == hint}
@@ -444,7 +491,13 @@ def shape_marks(
         blocks[k - 1 : k + 1] = [blocks[k - 1] + blocks[k]]
         del breaks[k - 1]
         k -= 1
-    article = blocks[k]
+    # The largest block is not the whole article when the page breaks a long text into
+    # several runs of paragraphs (a sub-head repeated across a site's reports, a picture, a
+    # pager between them): a run of full paragraphs is article text wherever it is, and so is
+    # a block of full paragraphs next to the article behind a weak break. Only the blocks
+    # with no such evidence are chrome (comments, headline lists, one-line teasers).
+    lo, hi = _article_span(lines, blocks, breaks, k, han)
+    article = [i for blk in blocks[lo : hi + 1] for i in blk]
     first, last = article[0], article[-1]
 
     n_widgets = sum(1 for x in lines if x == CUT or _is_separator(x))
@@ -529,8 +582,8 @@ def shape_marks(
 
     # Prose outside the article (related stories, comments, footers).
     live_at = {i: k for k, i in enumerate(live)}
-    for blk in blocks:
-        if blk is not article:
+    for j, blk in enumerate(blocks):
+        if j < lo or j > hi:
             for i in live[live_at[blk[0]] : live_at[blk[-1]] + 1]:
                 marks[i] = "chrome:outside-article"
 
@@ -578,6 +631,22 @@ def shape_marks(
     return marks
 
 
+def _count_prose(lines: list[str], reasons: dict[int, str], prose: dict[str, int]) -> None:
+    """Han characters of the page's prose lines, and of those removed by each reason: a
+    second rendering of the article (chrome:duplicate) is not a loss, its text stays once."""
+    for i, line in enumerate(lines):
+        if not line or line == CUT:
+            continue
+        n = _n_han(line)
+        if not _is_prose(line, n):
+            continue
+        prose["prose_chars"] = prose.get("prose_chars", 0) + n
+        why = reasons.get(i)
+        if why is not None and why != "chrome:duplicate":
+            key = f"{PROSE_REMOVED}{why}"
+            prose[key] = prose.get(key, 0) + n
+
+
 _MAX_PAGE_TITLE = 200
 _RX_TITLE_PARTS = re.compile(r"_+|\s+[-–—|｜]\s+|--+|(?<=\S)[|｜](?=\S)")
 
@@ -606,9 +675,13 @@ def page_lines(
     boiler: frozenset[int] = frozenset(),
     title_hint: str | None = None,
     removed: list[Removal] | None = None,
+    bylines: list[Byline] | None = None,
+    prose: dict[str, int] | None = None,
 ) -> tuple[str, Offsets, int]:
     """Remove metadata lines, credit lines and inline credits, then chrome by shape and
-    repetition; fill ``md`` and ``credits``. Returns the number of whole lines removed."""
+    repetition; fill ``md`` and ``credits``, ``bylines`` (speaker and delivery lines, which
+    stay in the text) and ``prose`` (Han characters of prose lines, and of those removed by
+    reason: the loss alarm). Returns the number of whole lines removed."""
     starts = [0]
     for m in re.finditer("\n", text):
         starts.append(m.end())
@@ -616,8 +689,14 @@ def page_lines(
     lines = [text[s:e].strip(HSPACE_CHARS) for s, e in zip(starts, ends, strict=True)]
     reasons: dict[int, str] = {}
     cut = {i for i, line in enumerate(lines) if line == CUT}
+    found = find_bylines(lines, [0 if i in cut else _n_han(x) for i, x in enumerate(lines)])
+    keep = frozenset(b.line for b in found)
+    if bylines is not None:
+        for b in found:
+            rs, re_ = _raw(offs, starts[b.line], ends[b.line])
+            bylines.append(replace(b, raw_start=rs, raw_end=re_))
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        if not lines[i] or i in cut or i in reasons:
+        if not lines[i] or i in cut or i in reasons or i in keep:
             continue
         short = e - s <= _MAX_CREDIT_LINE
         if short and might_be_credit(lines[i]) and credit_line(text, s, e, credits):
@@ -628,7 +707,9 @@ def page_lines(
         elif metadata_line(text, s, e, md):
             reasons[i] = "metadata"
     hint = title_hint or _title_from_head(lines)
-    reasons.update(shape_marks(lines, set(reasons), boiler, hint))
+    reasons.update(shape_marks(lines, set(reasons), boiler, hint, keep))
+    if prose is not None:
+        _count_prose(lines, reasons, prose)
 
     edits: list[Edit] = []
     for i in sorted(cut | set(reasons)):

@@ -16,6 +16,7 @@ from spacy.tokens import Doc
 
 from pipeline.nlp import entities, span_text
 from pipeline.relations.base import Context, Relation, dedupe, sentences
+from pipeline.relations.bylines import BylineRules
 from pipeline.relations.events import EventRules
 from pipeline.relations.issues import IssueRules
 from pipeline.relations.locality import Localities
@@ -32,6 +33,7 @@ class RelationExtractor:
         self.events = EventRules(self.posts.is_name)
         self.issues = IssueRules()
         self.meeting_names = MeetingNames()
+        self.bylines = BylineRules(self.localities)
 
     def extract(
         self,
