@@ -282,8 +282,9 @@ def run(
         from pipeline.cli_report import summary_table
 
         console.print(summary_table(out, summary))
-    from pipeline.cli_report import print_outputs
+    from pipeline.cli_report import print_loss_alarm, print_outputs
 
+    print_loss_alarm(console, out, summary.run_id)
     print_outputs(console, summary)
     for line in summary.compactions_recovered:
         console.print(f"an interrupted compaction: {line}")
