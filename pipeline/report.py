@@ -215,9 +215,7 @@ def loss_alarms(out: Path | str, run_id: str, limit: int = 50) -> tuple[int, lis
         except OSError:
             continue  # replaced by a concurrent writer between listing and reading
         flagged += [
-            r
-            for r in rows
-            if r["run_id"] == run_id and r["prose_removed_share"] > PROSE_LOSS_ALARM
+            r for r in rows if r["run_id"] == run_id and r["prose_removed_share"] > PROSE_LOSS_ALARM
         ]
     flagged.sort(key=lambda r: (-r["prose_removed_share"], r["doc_id"]))
     return len(flagged), flagged[:limit]

@@ -74,7 +74,9 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
         rf"(?(open){sp}*[)）])"
     )
     # 刘捷（2026年1月13日） · 刘捷 2026年1月13日
-    name_date = re.compile(rf"(?P<name>{_NAME}){sp}*(?:[（(](?P<date>{_DATE})[)）]|{sp}(?P<d2>{_DATE}))")
+    name_date = re.compile(
+        rf"(?P<name>{_NAME}){sp}*(?:[（(](?P<date>{_DATE})[)）]|{sp}(?P<d2>{_DATE}))"
+    )
     return speaker, delivered, name_date
 
 
