@@ -555,6 +555,13 @@ def evaluate_pages_cmd(
         f"{counts.get('body_lines', 0) + counts.get('title_lines', 0)}, "
         f"credits {report['credits']}, every removal audited: {report['audit_complete']}"
     )
+    console.print(
+        f"prose paragraphs removed {counts.get('prose_paragraphs_removed', 0)} of "
+        f"{counts.get('prose_paragraphs', 0)}; chrome left per page "
+        f"{report['chrome_left_per_page']:.2f}; speaker lines "
+        f"{counts.get('speaker_lines', 0)} (read as data {counts.get('speaker_as_data', 0)}, "
+        f"lost {counts.get('speaker_removed', 0)})"
+    )
     if show_errors:
         for kind in ("chrome_left", "body_removed"):
             console.print(f"[bold]{kind}[/bold]")

@@ -101,9 +101,11 @@ def find_bylines(lines: list[str], n_han: list[int]) -> list[Byline]:
     """Bylines among the page's lines above its first paragraph (``lines`` stripped,
     ``n_han`` their Han character counts)."""
     r = _rules()
+    # The article starts with two long paragraphs in a row; one alone may be a site's blurb.
+    long = [i for i, n in enumerate(n_han) if n >= r["first_paragraph_han"]]
     end = next(
-        (i for i, n in enumerate(n_han) if n >= r["first_paragraph_han"]),
-        min(len(lines), int(r["head_lines"])),
+        (a for a, b in zip(long, long[1:], strict=False) if not any(lines[a + 1 : b])),
+        long[0] if long else min(len(lines), int(r["head_lines"])),
     )
     out = []
     for i in range(end):

@@ -33,8 +33,11 @@ class BylineRules:
             return []
         loc = self.localities
         ctx = Context(title=title or "")
-        if title:
-            loc.from_title(ctx, title)
+        # The place: the title's, else the meeting the text was delivered at (——…在吉林省第
+        # 十四届人民代表大会第四次会议上), else the bodies the text names.
+        for name in [title or "", *(b.meeting or "" for b, _, _ in bylines)]:
+            if name:
+                loc.from_title(ctx, name)
         loc.from_document(ctx, list(entities(doc)))
         rows = []
         for b, start, end in speakers:
@@ -52,7 +55,10 @@ class BylineRules:
                 resolved = "locality"
             if not place:
                 continue
-            body, _ = loc.body_of_place(place, key, ctx)
+            if place.endswith(loc.government):
+                body: str | None = place  # 浙江省人民政府省长 刘捷
+            else:
+                body, _ = loc.body_of_place(place, key, ctx)
             if body is None:
                 continue
             rows.append(
