@@ -127,7 +127,9 @@ def test_prose_survives(page: str, line: str) -> None:
         (report_page(), "浙ICP备05000000号"),
         # A link list: headlines (no sentence end) after the article.
         (
-            report_page(after=["相关新闻", "浙江：打好经济稳进提质攻坚战", "杭州：加快建设世界一流"]),
+            report_page(
+                after=["相关新闻", "浙江：打好经济稳进提质攻坚战", "杭州：加快建设世界一流"]
+            ),
             "浙江：打好经济稳进提质攻坚战",
         ),
         # A site's copyright notice, even as several full sentences.
@@ -167,7 +169,13 @@ def test_whole_report_kept_and_nothing_counted_as_lost() -> None:
         ("自治区主席 韦韬", "speaker", "韦韬", "自治区主席", "自治区"),
         ("省长 胡玉亭", "speaker", "胡玉亭", "省长", None),
         ("浙江省省长刘捷", "speaker", "刘捷", "浙江省省长", "浙江省"),
-        ("贵州省人民政府副省长 吴启东", "speaker", "吴启东", "贵州省人民政府副省长", "贵州省人民政府"),
+        (
+            "贵州省人民政府副省长 吴启东",
+            "speaker",
+            "吴启东",
+            "贵州省人民政府副省长",
+            "贵州省人民政府",
+        ),
         ("刘捷（2026年1月13日）", "speaker", "刘捷", None, None),
         (DELIVERY, "delivered", None, None, None),
         ("——在中国共产党第二十次全国代表大会上的报告", "delivered", None, None, None),
@@ -218,9 +226,7 @@ def report_rows() -> dict[str, list[dict]]:
     docs = []
     for doc_id, title, meeting, speaker, _ in REPORTS:
         raw = report_page(speaker=speaker).replace(DELIVERY, f"——2026年1月13日在{meeting}上")
-        docs.append(
-            Document(doc_id=doc_id, source_file="reports.jsonl", raw_text=raw, title=title)
-        )
+        docs.append(Document(doc_id=doc_id, source_file="reports.jsonl", raw_text=raw, title=title))
     result = process_batch(docs, StageOptions(run_id="t"))
     assert not result.rows.get("errors")
     return result.rows
