@@ -67,9 +67,10 @@ DOCUMENTS = pa.schema(
         # Every speaker and delivery line (——2026年1月13日在…会议上) read as data, with its raw
         # offsets; kind is "speaker" or "delivered".
         pa.field("bylines", pa.list_(BYLINE)),
-        # The loss alarm: Han characters of prose lines in the raw text, the share of them
-        # cleaning removed (a second rendering of the article is not counted), and the reasons
-        # with their characters ("chrome:outside-article 1234; ..."); removed_lines has the lines.
+        # The loss alarm: Han characters of the text plus those of the prose lines cleaning
+        # removed, the share of them removed (a second rendering of the article is not
+        # counted), and the reasons with their characters ("chrome:outside-article 1234; ...");
+        # removed_lines has the lines.
         pa.field("prose_chars", _i32, nullable=False),
         pa.field("prose_removed_share", pa.float32(), nullable=False),
         pa.field("prose_removed_reasons", _str),

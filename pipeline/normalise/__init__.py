@@ -41,6 +41,7 @@ from pipeline.normalise.chrome import (
     Removal,
     page_lines,
     pattern_chrome,
+    prose_counts,
 )
 from pipeline.normalise.edits import Offsets
 from pipeline.normalise.metadata import detect_title
@@ -164,9 +165,8 @@ def _pipeline(
     text, offs = _step_names(text, offs)
     hint = normalise_title(title_hint) if title_hint else None
     bylines: list[Byline] = []
-    prose: dict[str, int] = {}
     text, offs, n_lines = page_lines(
-        text, offs, metadata, credits, boilerplate, hint, removed, bylines, prose
+        text, offs, metadata, credits, boilerplate, hint, removed, bylines
     )
     text, offs = _step_punct(text, offs)
     if text is not before:
@@ -194,7 +194,7 @@ def _pipeline(
         "has_redactions": has_redactions(text),
         # The loss alarm's counts: Han characters of prose lines, and of those removed per
         # reason (prose_removed:<reason>).
-        **prose,
+        **(prose_counts(text, removed) if removed is not None else {}),
     }
     return Normalised(
         text=text,

@@ -631,20 +631,27 @@ def shape_marks(
     return marks
 
 
-def _count_prose(lines: list[str], reasons: dict[int, str], prose: dict[str, int]) -> None:
-    """Han characters of the page's prose lines, and of those removed by each reason: a
-    second rendering of the article (chrome:duplicate) is not a loss, its text stays once."""
-    for i, line in enumerate(lines):
-        if not line or line == CUT:
+def prose_counts(text: str, removed: list[Removal]) -> dict[str, int]:
+    """The loss alarm's counts: Han characters of the clean ``text`` plus those of the prose
+    lines removed (``prose_chars``), and of the prose removed by each reason
+    (``prose_removed:<reason>``). A second rendering of the article (chrome:duplicate) is no
+    loss: its text stays once. What is kept is counted whole, not line by line, so a huge
+    document's chunks (which may cut a line) add up to the whole document's counts."""
+    total = len(_RX_NOT_HAN.sub("", text))
+    out: dict[str, int] = {}
+    for r in removed:
+        if r.reason == "chrome:duplicate":
             continue
-        n = _n_han(line)
-        if not _is_prose(line, n):
-            continue
-        prose["prose_chars"] = prose.get("prose_chars", 0) + n
-        why = reasons.get(i)
-        if why is not None and why != "chrome:duplicate":
-            key = f"{PROSE_REMOVED}{why}"
-            prose[key] = prose.get(key, 0) + n
+        n = 0
+        for line in r.text.split("\n"):
+            line = line.strip(HSPACE_CHARS)
+            if line and _is_prose(line):
+                n += len(_RX_NOT_HAN.sub("", line))
+        if n:
+            key = f"{PROSE_REMOVED}{r.reason}"
+            out[key] = out.get(key, 0) + n
+            total += n
+    return {"prose_chars": total, **out}
 
 
 _MAX_PAGE_TITLE = 200
@@ -676,12 +683,10 @@ def page_lines(
     title_hint: str | None = None,
     removed: list[Removal] | None = None,
     bylines: list[Byline] | None = None,
-    prose: dict[str, int] | None = None,
 ) -> tuple[str, Offsets, int]:
     """Remove metadata lines, credit lines and inline credits, then chrome by shape and
-    repetition; fill ``md`` and ``credits``, ``bylines`` (speaker and delivery lines, which
-    stay in the text) and ``prose`` (Han characters of prose lines, and of those removed by
-    reason: the loss alarm). Returns the number of whole lines removed."""
+    repetition; fill ``md`` and ``credits``, and ``bylines`` (speaker and delivery lines,
+    which stay in the text). Returns the number of whole lines removed."""
     starts = [0]
     for m in re.finditer("\n", text):
         starts.append(m.end())
@@ -708,8 +713,6 @@ def page_lines(
             reasons[i] = "metadata"
     hint = title_hint or _title_from_head(lines)
     reasons.update(shape_marks(lines, set(reasons), boiler, hint, keep))
-    if prose is not None:
-        _count_prose(lines, reasons, prose)
 
     edits: list[Edit] = []
     for i in sorted(cut | set(reasons)):
