@@ -211,12 +211,19 @@ def loss_alarms(out: Path | str, run_id: str, limit: int = 50) -> tuple[int, lis
             with store.open_parquet(name) as fh:
                 if "prose_removed_share" not in fh.schema_arrow.names:
                     continue
-                rows = fh.read(columns=[*_ALARM_COLUMNS, "run_id"]).to_pylist()
+                # Two small columns first: the titles and reasons of a large archive are
+                # read only from the files that hold a flagged document of this run.
+                keys = fh.read(columns=["run_id", "prose_removed_share"]).to_pylist()
+                hits = [
+                    k
+                    for k, r in enumerate(keys)
+                    if r["run_id"] == run_id and r["prose_removed_share"] > PROSE_LOSS_ALARM
+                ]
+                if hits:
+                    rows = fh.read(columns=_ALARM_COLUMNS).to_pylist()
+                    flagged += [rows[k] for k in hits]
         except OSError:
             continue  # replaced by a concurrent writer between listing and reading
-        flagged += [
-            r for r in rows if r["run_id"] == run_id and r["prose_removed_share"] > PROSE_LOSS_ALARM
-        ]
     flagged.sort(key=lambda r: (-r["prose_removed_share"], r["doc_id"]))
     return len(flagged), flagged[:limit]
 
