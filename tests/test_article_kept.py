@@ -74,6 +74,28 @@ def report_page(
     )
 
 
+TABLE = ["附件：先进个人名单", "序号", "姓名", "单位", "职务", "1", "张三", "省发展改革委", "处长"]
+CHAPTERS = ["第一章 总则", "第二章 监督管理", "第三章 附则"]
+ARTICLES = [
+    "第一条 为了规范政府信息公开工作，保障公民、法人和其他组织依法获取政府信息，制定本条例。",
+    "第二条 本条例所称政府信息，是指行政机关在履行行政管理职能过程中制作或者获取的信息。",
+    "第三条 各级人民政府应当加强对政府信息公开工作的组织领导，建立健全工作机制。",
+]
+LAW = "\n".join(
+    [
+        *HEADER,
+        "浙江省政府信息公开条例",
+        "目录",
+        *CHAPTERS,
+        CHAPTERS[0],
+        *ARTICLES,
+        CHAPTERS[1],
+        *(a.replace("第", "第1", 1) for a in ARTICLES),
+        CHAPTERS[2],
+        "第十条 本条例自2026年3月1日起施行，各级行政机关应当认真贯彻执行，确保落到实处。",
+        *FOOTER,
+    ]
+)
 BOILER = frozenset({line_key(SUBHEAD)})
 TITLE = "2026年浙江省政府工作报告"
 
@@ -108,6 +130,12 @@ def _clean(raw: str) -> str:
         (report_page(), "政府工作报告"),
         # The repeated sub-head inside the article is the article's.
         (report_page(), SUBHEAD),
+        # A table's header row inside the article is no toolbar: numbered cells follow it.
+        (report_page(between=TABLE), "姓名"),
+        (report_page(between=TABLE), "省发展改革委"),
+        # A law's table of contents: the chapters it lists are printed again below.
+        (LAW, "第二章 监督管理"),
+        (LAW, "第三章 附则"),
     ],
 )
 def test_prose_survives(page: str, line: str) -> None:

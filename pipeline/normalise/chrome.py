@@ -182,6 +182,8 @@ _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chro
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
 _PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
 _STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
+_TOOLBAR_MAX = 6  # buttons of a widget row inside an article; a longer column is a table's
+_TABLE_NEAR = 2  # lines either side of a label row looked at for a table's numbers
 _RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
@@ -395,6 +397,18 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
     return 0
 
 
+def _table_cells(
+    lines: list[str], live: list[int], live_at: dict[int, int], run: list[int]
+) -> bool:
+    """A run of short labels that is a table's row (序号 / 姓名 / 单位 / 职务 then 1 / 张三 …),
+    not a widget row: it is long, or numbers stand next to it."""
+    if len(run) > _TOOLBAR_MAX:
+        return True
+    a, b = live_at[run[0]], live_at[run[-1]]
+    near = live[max(a - _TABLE_NEAR, 0) : a] + live[b + 1 : b + 1 + _TABLE_NEAR]
+    return any(_RX_DIGIT.search(lines[i]) for i in near)
+
+
 def _is_full_paragraph(line: str, n_han: int) -> bool:
     """A paragraph of running text: enough Han characters and the end of a sentence
     (headlines, teasers and link texts end without one)."""
@@ -541,6 +555,9 @@ def shape_marks(
                 or (is_page and len(line) <= _ABOVE_TITLE_MAX)
             ):
                 marks[i] = "chrome:before-title"
+        # A line the article prints again is the text's own: a table of contents (第一章 总则)
+        # between the title and the chapters it lists.
+        in_article = {lines[i] for i in live if first <= i <= last}
         for i in head:
             if i <= title:
                 continue
@@ -548,6 +565,8 @@ def shape_marks(
             # Between title and article: a deck, a date or meeting note, a speaker stay.
             if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
                 continue  # a salutation (女士们、先生们：) or a sentence opens the text
+            if line in in_article:
+                continue
             if _RX_COLUMN_TAG.fullmatch(line) or _RX_DATELINE.fullmatch(line):
                 continue  # the column the article runs in (【新春走基层】), a dateline (本站讯)
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
@@ -600,7 +619,7 @@ def shape_marks(
         ):
             run.append(i)
             continue
-        if len(run) >= 3:
+        if len(run) >= 3 and not _table_cells(lines, live, live_at, run):
             for j in run:
                 marks[j] = "chrome:toolbar"
         run = []
