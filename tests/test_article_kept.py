@@ -75,6 +75,13 @@ def report_page(
 
 
 TABLE = ["附件：先进个人名单", "序号", "姓名", "单位", "职务", "1", "张三", "省发展改革委", "处长"]
+SIGN_OFF = [
+    "附件：1.2025年度先进集体名单",
+    "2.2025年度先进个人名单",
+    "浙江省人民政府办公厅",
+    "2026年1月5日",
+    "（此件公开发布）",
+]
 CHAPTERS = ["第一章 总则", "第二章 监督管理", "第三章 附则"]
 ARTICLES = [
     "第一条 为了规范政府信息公开工作，保障公民、法人和其他组织依法获取政府信息，制定本条例。",
@@ -133,6 +140,11 @@ def _clean(raw: str) -> str:
         # A table's header row inside the article is no toolbar: numbered cells follow it.
         (report_page(between=TABLE), "姓名"),
         (report_page(between=TABLE), "省发展改革委"),
+        # An official document's sign-off: attachments, issuer, date, a note on publication.
+        (report_page(after=SIGN_OFF), "附件：1.2025年度先进集体名单"),
+        (report_page(after=SIGN_OFF), "浙江省人民政府办公厅"),
+        (report_page(after=SIGN_OFF), "2026年1月5日"),
+        (report_page(after=SIGN_OFF), "（此件公开发布）"),
         # A law's table of contents: the chapters it lists are printed again below.
         (LAW, "第二章 监督管理"),
         (LAW, "第三章 附则"),

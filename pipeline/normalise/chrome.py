@@ -153,6 +153,8 @@ _RX_DATE_ONLY = re.compile(
 )
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
+# A note under an official document's date: (此件公开发布), (联系人：王明，电话：88000000).
+_RX_NOTE = re.compile(r"[（(][^（()）]{2,40}[)）]")
 # Counters and pagination under an article: 9, +1, [2], 【3】.
 _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
 _RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
@@ -187,6 +189,8 @@ _TABLE_NEAR = 2  # lines either side of a label row looked at for a table's numb
 _RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
+_SIGNATURE_WINDOW = 8  # lines of attachments, issuer and date an official document ends with
+_NOTE_LINES = 2  # bracketed notes under the date ((此件公开发布))
 _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
 _NEAR_BETWEEN = 6  # lines allowed between two copies of the headline
 
@@ -388,12 +392,31 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
         return len(tail)
     if tail and CUT in lines[last + 1 : tail[0]]:
         return 0  # a widget right under the article: what follows is the page's, not a signature
-    for k, i in enumerate(tail[:_SIGNATURE_MAX]):
+    # An official document signs off with its attachments, issuer and date (附件：1.… / 2.… /
+    # 浙江省人民政府办公厅 / 2026年1月5日), and may note how it is published under the date
+    # ((此件公开发布)); a short run of lines ending in a date, with no chrome among them.
+    prev = last
+    for k, i in enumerate(tail[:_SIGNATURE_WINDOW]):
         line = lines[i]
-        if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
+        if (
+            i in repeated
+            or _is_separator(line)
+            or _RX_SEPARATORS.search(line)
+            or CUT in lines[prev + 1 : i]
+            or (k >= _SIGNATURE_MAX and _tail_signal(lines, tail, k, repeated))
+        ):
             break
         if _RX_DATE_END.search(line):
-            return k + 1
+            end = k + 1
+            while (
+                end < len(tail)
+                and end - k <= _NOTE_LINES
+                and _RX_NOTE.fullmatch(lines[tail[end]])
+                and CUT not in lines[tail[end - 1] + 1 : tail[end]]
+            ):
+                end += 1
+            return end
+        prev = i
     return 0
 
 
