@@ -68,9 +68,10 @@ DOCUMENTS = pa.schema(
         # offsets; kind is "speaker" or "delivered".
         pa.field("bylines", pa.list_(BYLINE)),
         # The loss alarm: Han characters of the text plus those of the prose lines cleaning
-        # removed, the share of them removed (a second rendering of the article is not
-        # counted), and the reasons with their characters ("chrome:outside-article 1234; ...");
-        # removed_lines has the lines.
+        # removed; the share of them removed by position or shape alone (what a pattern names or
+        # what recurs across the source's documents has evidence, and a second rendering of the
+        # article is not lost); every reason with its characters ("chrome:outside-article 1234;
+        # chrome:repeated 278"). removed_lines has the lines.
         pa.field("prose_chars", _i32, nullable=False),
         pa.field("prose_removed_share", pa.float32(), nullable=False),
         pa.field("prose_removed_reasons", _str),

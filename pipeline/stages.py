@@ -542,8 +542,9 @@ def _page_facts(doc: Document) -> dict[str, Any]:
 
 
 def _prose_loss(flags: dict[str, Any]) -> dict[str, Any]:
-    """The loss alarm's columns from the prose counts of normalisation (summed over chunks)."""
-    from pipeline.normalise import PROSE_REMOVED
+    """The loss alarm's columns from the prose counts of normalisation (summed over chunks):
+    the share counts what shape rules removed; every reason is listed."""
+    from pipeline.normalise.chrome import PROSE_LOSS_EVIDENCE, PROSE_REMOVED
 
     total = int(flags.get("prose_chars", 0))
     lost = {
@@ -551,7 +552,7 @@ def _prose_loss(flags: dict[str, Any]) -> dict[str, Any]:
         for k, v in flags.items()
         if k.startswith(PROSE_REMOVED) and v
     }
-    n_lost = sum(lost.values())
+    n_lost = sum(n for why, n in lost.items() if why not in PROSE_LOSS_EVIDENCE)
     return {
         "prose_chars": total,
         "prose_removed_share": n_lost / total if total else 0.0,

@@ -372,3 +372,26 @@ def test_loss_alarm_in_summary_and_report(tmp_path: Path) -> None:
     html = next((out / "reports").glob("2*.html")).read_text(encoding="utf-8")
     assert "Loss alarm" in html
     assert "lossy" in html and "chrome:outside-article" in html
+
+
+def test_removal_with_evidence_is_listed_but_raises_no_alarm() -> None:
+    """A licence trailer repeated under every document of the source goes (by repetition), is
+    named among the reasons, and is no loss: the alarm is for what shape rules take."""
+    from pipeline.normalise import BoilerplateCounter, boilerplate_lines
+
+    licence = "本作品在全世界都属于公有领域，因为作者逝世已经超过100年，并且于1929年1月1日之前出版。"
+    # Three reports of one source, each with its own text (in no more than two of them).
+    texts = [(REVIEW, PLAN), (PLAN[:2], REVIEW[:2]), (REVIEW[2:], PLAN[2:])]
+    raws = [report_page(review=a, plan=b) + "\n" + licence for a, b in texts]
+    counter = BoilerplateCounter()
+    for raw in raws:
+        counter.add("reports.jsonl", boilerplate_lines(raw))
+    options = StageOptions(run_id="t", boilerplate=counter.result())
+    docs = [
+        Document(doc_id=str(k), source_file="reports.jsonl", raw_text=raw, title=TITLE)
+        for k, raw in enumerate(raws)
+    ]
+    rows = process_batch(docs, options).rows["documents"]
+    for row in rows:
+        assert row["prose_removed_reasons"].startswith("chrome:repeated ")
+        assert row["prose_removed_share"] == 0.0

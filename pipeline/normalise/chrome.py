@@ -57,9 +57,14 @@ _MAX_CHROME_LINE = 200
 _RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
 
 
-# Loss alarm: a document that loses more than this share of its prose characters to cleaning is
-# flagged in the run summary and the report (documents.prose_removed_share, with the reasons).
+# Loss alarm: a document that loses more than this share of its prose characters to cleaning by
+# position or shape alone is flagged in the run summary and the report
+# (documents.prose_removed_share, with the reasons).
 PROSE_LOSS_ALARM = 0.02
+# Removals with positive evidence (a pattern names the line, or it recurs across the documents of
+# its source: the wikisource licence under every congress report) are listed among the reasons
+# but are no loss: the alarm is for article text that shape rules may have taken.
+PROSE_LOSS_EVIDENCE = frozenset({"chrome:pattern", "chrome:repeated"})
 # Prefix of the flags counting prose characters removed, one per reason (summed across the
 # chunks of a huge document like every count flag).
 PROSE_REMOVED = "prose_removed:"
