@@ -379,7 +379,7 @@ def test_removal_with_evidence_is_listed_but_raises_no_alarm() -> None:
     named among the reasons, and is no loss: the alarm is for what shape rules take."""
     from pipeline.normalise import BoilerplateCounter, boilerplate_lines
 
-    licence = "本作品在全世界都属于公有领域，因为作者逝世已经超过100年，并且于1929年1月1日之前出版。"
+    licence = "本作品在全世界都属于公有领域，因为作者逝世已经超过100年，并于1929年前出版。"
     # Three reports of one source, each with its own text (in no more than two of them).
     texts = [(REVIEW, PLAN), (PLAN[:2], REVIEW[:2]), (REVIEW[2:], PLAN[2:])]
     raws = [report_page(review=a, plan=b) + "\n" + licence for a, b in texts]
