@@ -237,6 +237,17 @@ def test_read_byline(
     assert (b.kind, b.person, b.post, b.place) == (kind, person, post, place)
 
 
+def test_a_name_alone_is_a_speaker_only_beside_a_date_or_delivery_line() -> None:
+    speech = [*HEADER, "在全省经济工作会议上的讲话", "（2025年12月10日）", "王浩", "同志们："]
+    n = normalise("\n".join([*speech, *REVIEW, *FOOTER]), title_hint="在全省经济工作会议上的讲话")
+    assert n.metadata["speaker"] == "王浩"
+    assert "王浩" in n.text.split("\n")
+    assert [b.date for b in n.bylines] == ["2025年12月10日"]
+    # A page's author tag under the title is no speaker.
+    tagged = [*HEADER, "在全省经济工作会议上的讲话", "王浩", *REVIEW, *FOOTER]
+    assert "speaker" not in normalise("\n".join(tagged)).metadata
+
+
 def test_bylines_carry_raw_offsets() -> None:
     raw = report_page()
     n = normalise(raw, boilerplate=BOILER, title_hint=TITLE)

@@ -24,6 +24,8 @@ from pipeline.textutil import HAN, HSPACE, RESOURCES
 
 _NAME = rf"[{HAN}]{{2,4}}(?:[·・][{HAN}]{{1,6}})?"
 _DATE = r"\d{4}年\d{1,2}月(?:\d{1,2}日)?"
+_RX_BARE_NAME = re.compile(_NAME)
+_RX_DATE_LINE = re.compile(rf"[（(]({_DATE})[)）]")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,28 @@ def find_bylines(lines: list[str], n_han: list[int]) -> list[Byline]:
         b = read_byline(lines[i], i)
         if b is not None:
             out.append(b)
-    return out
+    # A name alone on its line is a speaker only next to a delivery line or the speech's date
+    # (讲话标题 / （2025年12月10日） / 习近平): alone, it may be a page's author tag.
+    found = {b.line for b in out}
+    delivered = {b.line for b in out if b.kind == "delivered"}
+    for i in range(end):
+        if i in found or not _RX_BARE_NAME.fullmatch(lines[i]):
+            continue
+        for j in (_near(lines, i, -1), _near(lines, i, 1)):
+            if j is None:
+                continue
+            date = _RX_DATE_LINE.fullmatch(lines[j])
+            if j in delivered or date:
+                out.append(Byline("speaker", lines[i], i, lines[i], date=date and date.group(1)))
+                break
+    return sorted(out, key=lambda b: b.line)
+
+
+def _near(lines: list[str], i: int, step: int) -> int | None:
+    j = i + step
+    while 0 <= j < len(lines) and not lines[j]:
+        j += step
+    return j if 0 <= j < len(lines) else None
 
 
 def post_of(byline: Byline) -> str | None:
