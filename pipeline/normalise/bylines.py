@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from pipeline.resource_files import load_yaml
@@ -99,16 +100,27 @@ def read_byline(line: str, i: int) -> Byline | None:
     return None
 
 
-def find_bylines(lines: list[str], n_han: list[int]) -> list[Byline]:
-    """Bylines among the page's lines above its first paragraph (``lines`` stripped,
-    ``n_han`` their Han character counts)."""
+def find_bylines(lines: list[str], n_han: Callable[[str], int]) -> list[Byline]:
+    """Bylines among the page's lines above its first paragraphs (``lines`` stripped,
+    ``n_han`` counts a line's Han characters)."""
     r = _rules()
     # The article starts with two long paragraphs in a row; one alone may be a site's blurb.
-    long = [i for i, n in enumerate(n_han) if n >= r["first_paragraph_han"]]
-    end = next(
-        (a for a, b in zip(long, long[1:], strict=False) if not any(lines[a + 1 : b])),
-        long[0] if long else min(len(lines), int(r["head_lines"])),
-    )
+    # Lines are measured only until then: a long document's body is never counted here.
+    first_long = end = prev = None  # prev: the line before, when it was long
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        if n_han(line) < r["first_paragraph_han"]:
+            prev = None
+            continue
+        if prev is not None:
+            end = prev
+            break
+        if first_long is None:
+            first_long = i
+        prev = i
+    if end is None:
+        end = first_long if first_long is not None else min(len(lines), int(r["head_lines"]))
     out = []
     for i in range(end):
         b = read_byline(lines[i], i)
