@@ -253,7 +253,7 @@ def _alarm_html(out: Path, run_id: str) -> str:
         for r in rows
     ]
     html.append(
-        _table(["document", "prose removed", "prose chars", "reasons (Han chars)"], table, {1, 2})
+        _table(["document", "prose removed", "prose chars", "reasons (characters)"], table, {1, 2})
     )
     if n > len(rows):
         html.append(f'<p class="muted">… and {n - len(rows)} more.</p>')

@@ -67,7 +67,7 @@ DOCUMENTS = pa.schema(
         # Every speaker and delivery line (——2026年1月13日在…会议上) read as data, with its raw
         # offsets; kind is "speaker" or "delivered".
         pa.field("bylines", pa.list_(BYLINE)),
-        # The loss alarm: Han characters of the text plus those of the prose lines cleaning
+        # The loss alarm: characters of the text plus those of the prose lines cleaning
         # removed; the share of them removed by position or shape alone (what a pattern names or
         # what recurs across the source's documents has evidence, and a second rendering of the
         # article is not lost); every reason with its characters ("chrome:outside-article 1234;
