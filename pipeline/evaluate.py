@@ -256,6 +256,7 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
     body_removed: list[dict[str, Any]] = []
     credits = {"tp": 0, "fp": 0, "fn": 0}
     audit_complete = True
+    per_page: dict[str, Counter[str]] = {}
     for g in gold:
         raw = raws[g["file"]]
         hint = g.get("title") if use_titles else None
@@ -292,19 +293,24 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
             n_kept = sum(kept[i] for i in content)
             counts[f"{label}_lines"] += 1
             where = {"file": g["file"], "line": item["n"], "text": raw[s:e].strip()[:80]}
+            page = per_page.setdefault(g["file"], Counter())
             if label in REMOVE_LABELS and n_kept:
                 counts[f"{label}_left"] += 1
                 if label == "chrome":
                     chrome_left.append(where)
+                    page["chrome_left"] += 1
             if label == "speaker" and all(data[i] for i in content):
                 counts["speaker_as_data"] += 1
             elif label in KEEP_LABELS and n_kept < sum(1 for i in content if not credit[i]):
                 counts[f"{label}_removed"] += 1
                 body_removed.append({**where, "label": label})
+                page[f"{label}_removed"] += 1
             if label == "body" and _is_prose_paragraph(raw[s:e]):
                 counts["prose_paragraphs"] += 1
+                page["prose_paragraphs"] += 1
                 if n_kept < sum(1 for i in content if not credit[i]):
                     counts["prose_paragraphs_removed"] += 1
+                    page["prose_paragraphs_removed"] += 1
             # Everything not kept must be listed in the audit.
             missing = [i for i in content if not kept[i] and not removed[i]]
             if missing:
@@ -321,6 +327,8 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
         "sites": len({g["site"] for g in gold}),
         "chrome_left_per_page": len(chrome_left) / len(gold) if gold else 0.0,
         "counts": dict(counts),
+        # file -> chrome_left, <label>_removed, prose_paragraphs, prose_paragraphs_removed
+        "per_page": {f: dict(c) for f, c in per_page.items()},
         "chrome_left": chrome_left,
         "body_removed": body_removed,
         "credits": credits,
