@@ -39,7 +39,7 @@ from pipeline import __version__
 from pipeline.analyst.charts import bar_chart, line_chart
 from pipeline.analyst.views import connect_views, short_title
 from pipeline.core.faults import checkpoint
-from pipeline.io.write import table_files
+from pipeline.io.write import table_files, table_parts
 
 REPORTS = "reports"
 # runs with its timestamps as naive UTC: fetching TIMESTAMPTZ into Python needs pytz.
@@ -128,7 +128,9 @@ def _doc_ref(row: dict) -> str:
 # Sections
 
 
-def _run_section(con: duckdb.DuckDBPyConnection, run: dict, s: ReportSettings) -> str:
+def _run_section(
+    con: duckdb.DuckDBPyConnection, run: dict, s: ReportSettings, out: Path | None = None
+) -> str:
     seconds = (run["finished_at"] - run["started_at"]).total_seconds()
     n_archive = _one(con, "SELECT count(*) FROM documents")
     stats = [
@@ -185,7 +187,77 @@ def _run_section(con: duckdb.DuckDBPyConnection, run: dict, s: ReportSettings) -
         )
     else:
         html.append('<p class="muted">No errors tonight.</p>')
+    if out is not None:
+        html.append(_alarm_html(out, run["run_id"]))
     html.append("</section>")
+    return "".join(html)
+
+
+# --------------------------------------------------------------------------------------------
+# The loss alarm: documents whose cleaning removed more than PROSE_LOSS_ALARM of their prose.
+_ALARM_COLUMNS = ["doc_id", "title", "prose_chars", "prose_removed_share", "prose_removed_reasons"]
+
+
+def loss_alarms(out: Path | str, run_id: str, limit: int = 50) -> tuple[int, list[dict]]:
+    """(how many documents written by run ``run_id`` lost more than the threshold share of
+    their prose characters to cleaning, the worst ``limit`` of them with their reasons).
+    Parts written before the alarm existed have no such column and are skipped."""
+    from pipeline.io.storage import Store
+    from pipeline.normalise.chrome import PROSE_LOSS_ALARM
+
+    store = Store(out)
+    flagged: list[dict] = []
+    for name in table_parts(store, "documents"):
+        try:
+            with store.open_parquet(name) as fh:
+                if "prose_removed_share" not in fh.schema_arrow.names:
+                    continue
+                # Two small columns first: the titles and reasons of a large archive are
+                # read only from the files that hold a flagged document of this run.
+                keys = fh.read(columns=["run_id", "prose_removed_share"]).to_pylist()
+                hits = [
+                    k
+                    for k, r in enumerate(keys)
+                    if r["run_id"] == run_id and r["prose_removed_share"] > PROSE_LOSS_ALARM
+                ]
+                if hits:
+                    rows = fh.read(columns=_ALARM_COLUMNS).to_pylist()
+                    flagged += [rows[k] for k in hits]
+        except OSError:
+            continue  # replaced by a concurrent writer between listing and reading
+    flagged.sort(key=lambda r: (-r["prose_removed_share"], r["doc_id"]))
+    return len(flagged), flagged[:limit]
+
+
+def _alarm_html(out: Path, run_id: str) -> str:
+    from pipeline.normalise.chrome import PROSE_LOSS_ALARM
+
+    n, rows = loss_alarms(out, run_id)
+    html = [f"<h3>Loss alarm: prose removed by cleaning (over {PROSE_LOSS_ALARM:.0%})</h3>"]
+    if not n:
+        html.append(
+            f'<p class="muted">No document lost more than {PROSE_LOSS_ALARM:.0%} of its prose '
+            "characters to cleaning tonight.</p>"
+        )
+        return "".join(html)
+    html.append(
+        f'<p class="alarm">{n} document(s) lost more than {PROSE_LOSS_ALARM:.0%} of their prose '
+        "to cleaning; every removed line is in <code>removed_lines</code>.</p>"
+    )
+    table = [
+        [
+            _doc_ref(r),
+            f"{r['prose_removed_share']:.1%}",
+            _e(r["prose_chars"]),
+            _e(r["prose_removed_reasons"]),
+        ]
+        for r in rows
+    ]
+    html.append(
+        _table(["document", "prose removed", "prose chars", "reasons (characters)"], table, {1, 2})
+    )
+    if n > len(rows):
+        html.append(f'<p class="muted">… and {n - len(rows)} more.</p>')
     return "".join(html)
 
 
@@ -618,7 +690,7 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
     try:
         run = _rows(con, f"SELECT r.*, l.since FROM {_RUNS} r JOIN last_run l USING (run_id)")[0]
         sections = [
-            _run_section(con, run, s),
+            _run_section(con, run, s, out),
             _new_section(con, s),
             _trends_section(con, run["since"], s),
             _kwic_section(con, out, s),

@@ -113,6 +113,30 @@ def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.Run
         )
 
 
+def print_loss_alarm(con: Console, out: Path | str, run_id: str, limit: int = 20) -> None:
+    """The loss alarm of run ``run_id``: each document that lost more than the threshold share
+    of its prose characters to cleaning, with the reasons (removed_lines holds the lines)."""
+    from pipeline.analyst.report import loss_alarms
+    from pipeline.normalise.chrome import PROSE_LOSS_ALARM
+
+    n, rows = loss_alarms(out, run_id, limit)
+    if not n:
+        return
+    con.print(
+        f"[yellow]loss alarm:[/yellow] {n} documents lost more than {PROSE_LOSS_ALARM:.0%} of "
+        f"their prose to cleaning (see removed_lines):"
+    )
+    for r in rows:
+        con.print(
+            f"  {r['doc_id']}: {r['prose_removed_share']:.1%} of {r['prose_chars']:,} prose "
+            f"characters ({r['prose_removed_reasons']})",
+            markup=False,
+            highlight=False,
+        )
+    if n > len(rows):
+        con.print(f"  … and {n - len(rows)} more")
+
+
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 

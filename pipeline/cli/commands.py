@@ -299,8 +299,9 @@ def run(
         from pipeline.cli.analyst import summary_table
 
         console.print(summary_table(out, summary))
-    from pipeline.cli.analyst import print_outputs
+    from pipeline.cli.analyst import print_loss_alarm, print_outputs
 
+    print_loss_alarm(console, out, summary.run_id)
     print_outputs(console, summary)
     for line in summary.compactions_recovered:
         console.print(f"an interrupted compaction: {escape(line)}")
@@ -563,6 +564,13 @@ def evaluate_pages_cmd(
         f"body/title removed {len(report['body_removed'])} of "
         f"{counts.get('body_lines', 0) + counts.get('title_lines', 0)}, "
         f"credits {report['credits']}, every removal audited: {report['audit_complete']}"
+    )
+    console.print(
+        f"prose paragraphs removed {counts.get('prose_paragraphs_removed', 0)} of "
+        f"{counts.get('prose_paragraphs', 0)}; chrome left per page "
+        f"{report['chrome_left_per_page']:.2f}; speaker lines "
+        f"{counts.get('speaker_lines', 0)} (read as data {counts.get('speaker_as_data', 0)}, "
+        f"lost {counts.get('speaker_removed', 0)})"
     )
     if show_errors:
         for kind in ("chrome_left", "body_removed"):

@@ -4,24 +4,37 @@ body lines removed, titles and credit lines found."""
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.textutil import HAN
+
 # Gold labels of lines that cleaning must remove, and of lines it must keep.
 REMOVE_LABELS = frozenset({"chrome", "meta", "credit"})
+# A speaker line (浙江省省长 刘捷) must be kept as data: in the text, or read as a byline.
+KEEP_LABELS = frozenset({"body", "title", "speaker"})
+# A body line that is a paragraph of prose (the issue-24 measure of lost text): enough Han
+# characters and sentence punctuation.
+_PROSE_PARAGRAPH_HAN = 20
+_RX_SENTENCE_PUNCT = re.compile(r"[。！？；，]")
+_RX_HAN = re.compile(f"[{HAN}]")
 
 
-KEEP_LABELS = frozenset({"body", "title"})
+def _is_prose_paragraph(line: str) -> bool:
+    n_han = len(_RX_HAN.findall(line))
+    return n_han >= _PROSE_PARAGRAPH_HAN and _RX_SENTENCE_PUNCT.search(line) is not None
 
 
 def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[str, Any]:
     """Score normalisation on scraped pages whose lines are labelled
-    body/title/meta/credit/chrome/mixed: chrome left in the text, body lines removed, and the
-    credits found. Pages are cleaned as one run would clean them (repetition counted over
-    the pages of each site in the folder). ``use_titles=False`` cleans them as .txt files
-    are cleaned, without the title a .jsonl/.csv record would give."""
+    body/title/speaker/meta/credit/chrome/mixed: chrome left in the text, body lines removed
+    (and among them prose paragraphs), speaker lines kept as data, and the credits found.
+    Pages are cleaned as one run would clean them (repetition counted over the pages of each
+    site in the folder). ``use_titles=False`` cleans them as .txt files are cleaned, without
+    the title a .jsonl/.csv record would give."""
     from pipeline.normalise import BoilerplateCounter, boilerplate_lines, normalise
 
     folder = Path(folder)
@@ -36,6 +49,7 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
     body_removed: list[dict[str, Any]] = []
     credits = {"tp": 0, "fp": 0, "fn": 0}
     audit_complete = True
+    per_page: dict[str, Counter[str]] = {}
     for g in gold:
         raw = raws[g["file"]]
         hint = g.get("title") if use_titles else None
@@ -49,6 +63,9 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
             removed[r.raw_start : r.raw_end] = b"\x01" * (r.raw_end - r.raw_start)
             if r.reason.startswith("credit:"):  # an inline credit leaves a body line by design
                 credit[r.raw_start : r.raw_end] = b"\x01" * (r.raw_end - r.raw_start)
+        data = bytearray(len(raw) + 1)  # read as a byline (documents.bylines)
+        for b in n.bylines:
+            data[b.raw_start : b.raw_end] = b"\x01" * (b.raw_end - b.raw_start)
         starts = [0]
         for i, c in enumerate(raw):
             if c == "\n":
@@ -69,13 +86,24 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
             n_kept = sum(kept[i] for i in content)
             counts[f"{label}_lines"] += 1
             where = {"file": g["file"], "line": item["n"], "text": raw[s:e].strip()[:80]}
+            page = per_page.setdefault(g["file"], Counter())
             if label in REMOVE_LABELS and n_kept:
                 counts[f"{label}_left"] += 1
                 if label == "chrome":
                     chrome_left.append(where)
-            if label in KEEP_LABELS and n_kept < sum(1 for i in content if not credit[i]):
+                    page["chrome_left"] += 1
+            if label == "speaker" and all(data[i] for i in content):
+                counts["speaker_as_data"] += 1
+            elif label in KEEP_LABELS and n_kept < sum(1 for i in content if not credit[i]):
                 counts[f"{label}_removed"] += 1
                 body_removed.append({**where, "label": label})
+                page[f"{label}_removed"] += 1
+            if label == "body" and _is_prose_paragraph(raw[s:e]):
+                counts["prose_paragraphs"] += 1
+                page["prose_paragraphs"] += 1
+                if n_kept < sum(1 for i in content if not credit[i]):
+                    counts["prose_paragraphs_removed"] += 1
+                    page["prose_paragraphs_removed"] += 1
             # Everything not kept must be listed in the audit.
             missing = [i for i in content if not kept[i] and not removed[i]]
             if missing:
@@ -90,7 +118,10 @@ def evaluate_page_cleaning(folder: str | Path, use_titles: bool = True) -> dict[
     return {
         "pages": len(gold),
         "sites": len({g["site"] for g in gold}),
+        "chrome_left_per_page": len(chrome_left) / len(gold) if gold else 0.0,
         "counts": dict(counts),
+        # file -> chrome_left, <label>_removed, prose_paragraphs, prose_paragraphs_removed
+        "per_page": {f: dict(c) for f, c in per_page.items()},
         "chrome_left": chrome_left,
         "body_removed": body_removed,
         "credits": credits,

@@ -274,7 +274,14 @@ def _relation_rows(
 ) -> list[dict[str, Any]]:
     out = []
     kwargs = {"context": context} if context is not None else {}
-    for rel in extractor.extract(sdoc, title=doc.title, year=doc.year, **kwargs):
+    rels = extractor.extract(sdoc, title=doc.title, year=doc.year, **kwargs)
+    # The speaker line (浙江省省长 刘捷) is evidence like any sentence; a row the text rules
+    # already give is not repeated.
+    have = {(r.relation, r.head, r.tail, r.role) for r in rels}
+    for rel in extractor.bylines.holds_position(sdoc, _byline_spans(doc), doc.title):
+        if (rel.relation, rel.head, rel.tail, rel.role) not in have:
+            rels.append(rel)
+    for rel in rels:
         raw_start, raw_end = doc.raw_span(rel.start, rel.end)
         out.append(
             {
@@ -297,6 +304,22 @@ def _relation_rows(
                 "person": None,  # filled in by _person_names
             }
         )
+    return out
+
+
+def _byline_spans(doc: Document) -> list[tuple[Any, int, int]]:
+    """The document's bylines with their spans in the clean text (they stay in it)."""
+    norm = doc.normalised
+    if norm is None or not norm.bylines:
+        return []
+    n = len(doc.text)
+    offs = norm.raw_offsets
+    out = []
+    for b in norm.bylines:
+        start = bisect.bisect_left(offs, b.raw_start, 0, n)
+        end = bisect.bisect_left(offs, b.raw_end, start, n)
+        if start < end:
+            out.append((b, start, end))
     return out
 
 
@@ -367,5 +390,43 @@ def document_row(doc: Document, run_id: str) -> dict[str, Any]:
         "n_chars_converted": int(flags.get("n_chars_converted", 0)),
         "chrome_lines_removed": int(flags.get("chrome_lines_removed", 0)),
         "has_redactions": bool(flags.get("has_redactions", False)),
+        **_page_facts(doc),
+        **_prose_loss(flags),
         "run_id": run_id,
+    }
+
+
+def _page_facts(doc: Document) -> dict[str, Any]:
+    """The speaker columns, from the bylines normalisation read. A huge document processed in
+    chunks (pipeline/chunked.py) has no whole-document normalisation: null there."""
+    norm = doc.normalised
+    if norm is None:
+        return {"speaker": None, "speaker_post": None, "bylines": None}
+    meta, bylines = norm.metadata, [b.as_row() for b in norm.bylines]
+    return {
+        "speaker": meta.get("speaker"),
+        "speaker_post": meta.get("speaker_post"),
+        "bylines": bylines or None,
+    }
+
+
+def _prose_loss(flags: dict[str, Any]) -> dict[str, Any]:
+    """The loss alarm's columns from the prose counts of normalisation (summed over chunks):
+    the share counts what shape rules removed; every reason is listed."""
+    from pipeline.normalise.chrome import PROSE_LOSS_EVIDENCE, PROSE_REMOVED
+
+    total = int(flags.get("prose_chars", 0))
+    lost = {
+        k.removeprefix(PROSE_REMOVED): int(v)
+        for k, v in flags.items()
+        if k.startswith(PROSE_REMOVED) and v
+    }
+    n_lost = sum(n for why, n in lost.items() if why not in PROSE_LOSS_EVIDENCE)
+    return {
+        "prose_chars": total,
+        "prose_removed_share": n_lost / total if total else 0.0,
+        "prose_removed_reasons": "; ".join(
+            f"{why} {n}" for why, n in sorted(lost.items(), key=lambda kv: -kv[1])
+        )
+        or None,
     }

@@ -17,6 +17,20 @@ _i32 = pa.int32()
 _i64 = pa.int64()
 _ts = pa.timestamp("us", tz="UTC")
 
+BYLINE = pa.struct(
+    [
+        pa.field("kind", _str, nullable=False),
+        pa.field("text", _str, nullable=False),
+        pa.field("person", _str),
+        pa.field("post", _str),
+        pa.field("place", _str),
+        pa.field("date", _str),
+        pa.field("meeting", _str),
+        pa.field("raw_start", _i32, nullable=False),
+        pa.field("raw_end", _i32, nullable=False),
+    ]
+)
+
 DOCUMENTS = pa.schema(
     [
         pa.field("doc_id", _str, nullable=False),
@@ -48,6 +62,21 @@ DOCUMENTS = pa.schema(
         pa.field("n_chars_converted", _i32, nullable=False),
         pa.field("chrome_lines_removed", _i32, nullable=False),
         pa.field("has_redactions", pa.bool_(), nullable=False),
+        # Who delivered the text, from its speaker line (浙江省省长 刘捷): the name and the post
+        # as written; the line stays in the text. Null when the page has none.
+        pa.field("speaker", _str),
+        pa.field("speaker_post", _str),
+        # Every speaker and delivery line (——2026年1月13日在…会议上) read as data, with its raw
+        # offsets; kind is "speaker" or "delivered".
+        pa.field("bylines", pa.list_(BYLINE)),
+        # The loss alarm: characters of the text plus those of the prose lines cleaning
+        # removed; the share of them removed by position or shape alone (what a pattern names or
+        # what recurs across the source's documents has evidence, and a second rendering of the
+        # article is not lost); every reason with its characters ("chrome:outside-article 1234;
+        # chrome:repeated 278"). removed_lines has the lines.
+        pa.field("prose_chars", _i32, nullable=False),
+        pa.field("prose_removed_share", pa.float32(), nullable=False),
+        pa.field("prose_removed_reasons", _str),
         pa.field("run_id", _str, nullable=False),
     ]
 )

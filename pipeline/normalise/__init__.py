@@ -38,7 +38,16 @@ from dataclasses import dataclass, field
 
 from pipeline.core.textutil import HAN
 from pipeline.normalise.boilerplate import Boilerplate, BoilerplateCounter, line_key
-from pipeline.normalise.chrome import CUT, Removal, page_lines, pattern_chrome
+from pipeline.normalise.bylines import Byline
+from pipeline.normalise.chrome import (
+    CUT,
+    PROSE_LOSS_ALARM,
+    PROSE_REMOVED,
+    Removal,
+    page_lines,
+    pattern_chrome,
+    prose_counts,
+)
 from pipeline.normalise.edits import Offsets
 from pipeline.normalise.metadata import detect_title
 from pipeline.normalise.sentences import split_sentences
@@ -66,8 +75,11 @@ from pipeline.normalise.steps import (
 
 __all__ = [
     "HAN",
+    "PROSE_LOSS_ALARM",
+    "PROSE_REMOVED",
     "Boilerplate",
     "BoilerplateCounter",
+    "Byline",
     "Normalised",
     "Removal",
     "boilerplate_lines",
@@ -101,6 +113,9 @@ class Normalised:
     metadata: dict[str, str] = field(default_factory=dict)
     flags: dict[str, int | bool] = field(default_factory=dict)
     removed: list[Removal] = field(default_factory=list)
+    # Speaker and delivery lines (浙江省省长 刘捷, ——2026年1月…在…上): kept in the text, and
+    # read as data here, with their raw offsets.
+    bylines: list[Byline] = field(default_factory=list)
 
     def raw_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a normalised ``[start, end)`` span to the raw ``[raw_start, raw_end)`` span.
@@ -153,7 +168,10 @@ def _pipeline(
     # Spaced-out names are joined first: "总理 王 建 国" must not look like a row of buttons.
     text, offs = _step_names(text, offs)
     hint = normalise_title(title_hint) if title_hint else None
-    text, offs, n_lines = page_lines(text, offs, metadata, credits, boilerplate, hint, removed)
+    bylines: list[Byline] = []
+    text, offs, n_lines = page_lines(
+        text, offs, metadata, credits, boilerplate, hint, removed, bylines
+    )
     text, offs = _step_punct(text, offs)
     if text is not before:
         # Removals / new CJK punctuation can leave spaces and blank lines behind.
@@ -167,15 +185,28 @@ def _pipeline(
     title = detect_title(text)
     if title:
         metadata = {"title": title, **metadata}
+    speaker = next((b for b in bylines if b.kind == "speaker"), None)
+    if speaker is not None and speaker.person:
+        metadata["speaker"] = speaker.person
+        if speaker.post:
+            metadata["speaker_post"] = speaker.post
     flags: dict[str, int | bool] = {
         "had_pinyin_annotations": had_pinyin,
         "converted_from_traditional": n_conv > 0,
         "n_chars_converted": n_conv,
         "chrome_lines_removed": n_pattern + n_lines,
         "has_redactions": has_redactions(text),
+        # The loss alarm's counts: Han characters of prose lines, and of those removed per
+        # reason (prose_removed:<reason>).
+        **(prose_counts(text, removed) if removed is not None else {}),
     }
     return Normalised(
-        text=text, raw_offsets=offs or [], metadata=metadata, flags=flags, removed=removed or []
+        text=text,
+        raw_offsets=offs or [],
+        metadata=metadata,
+        flags=flags,
+        removed=removed or [],
+        bylines=bylines,
     )
 
 

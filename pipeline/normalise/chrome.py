@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pipeline.core.resources import read_lines
 from pipeline.core.textutil import HAN, HSPACE, HSPACE_CHARS
 from pipeline.normalise.boilerplate import line_key
+from pipeline.normalise.bylines import Byline, find_bylines
 from pipeline.normalise.edits import (
     Edit,
     Offsets,
@@ -56,6 +57,18 @@ _MAX_CHROME_LINE = 200
 # What may remain on a line after chrome removal for the line to count as pure chrome.
 _RX_CHROME_RESIDUE = re.compile(rf"[{HSPACE}|｜/\\·•>›»＞【】\[\]()（）:：\-_=*]*")
 
+
+# Loss alarm: a document that loses more than this share of its prose characters to cleaning by
+# position or shape alone is flagged in the run summary and the report
+# (documents.prose_removed_share, with the reasons).
+PROSE_LOSS_ALARM = 0.02
+# Removals with positive evidence (a pattern names the line, or it recurs across the documents of
+# its source: the wikisource licence under every congress report) are listed among the reasons
+# but are no loss: the alarm is for article text that shape rules may have taken.
+PROSE_LOSS_EVIDENCE = frozenset({"chrome:pattern", "chrome:repeated"})
+# Prefix of the flags counting prose characters removed, one per reason (summed across the
+# chunks of a huge document like every count flag).
+PROSE_REMOVED = "prose_removed:"
 
 CUT = "\ue000"  # stands in for a line removed by name, so its place still shows as chrome
 
@@ -146,11 +159,17 @@ _RX_DATE_ONLY = re.compile(
 )
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
+# A note under an official document's date: (此件公开发布), (联系人：王明，电话：88000000).
+_RX_NOTE = re.compile(r"[（(][^（()）]{2,40}[)）]")
 # Counters and pagination under an article: 9, +1, [2], 【3】.
 _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
 _RX_WIDGET_LABEL = re.compile(f"[{HAN}]{{2,6}}")
 _RX_COLUMN_TAG = re.compile(f"【[{HAN}·・]{{2,12}}】")
 _RX_END_SENTENCE = re.compile(r"[。！？!?][”’」』）)]*$")
+# The end of a paragraph of running text (a headline may end in ！ or ？, rarely in 。), before
+# any closing quotes.
+_PARAGRAPH_ENDS = "。；;"
+_CLOSERS = "”’」』）)"
 _RX_NOT_HAN = re.compile(f"[^{HAN}]+")
 _RX_DIGIT = re.compile(r"\d")
 # Breadcrumbs and <title> texts: 首页 > 要闻, 标题_栏目_网站, 标题--文化--人民网, 标题 - 网站.
@@ -173,8 +192,13 @@ _PAGE_HEADER = 8  # lines above the title that make it a web page's header, chro
 _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title and article
 _PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
 _STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
+_TOOLBAR_MAX = 6  # buttons of a widget row inside an article; a longer column is a table's
+_TABLE_NEAR = 2  # lines either side of a label row looked at for a table's numbers
+_RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
+_SIGNATURE_WINDOW = 8  # lines of attachments, issuer and date an official document ends with
+_NOTE_LINES = 2  # bracketed notes under the date ((此件公开发布))
 _SHORT_BETWEEN = 8  # characters of the lines allowed between two copies of the headline
 _NEAR_BETWEEN = 6  # lines allowed between two copies of the headline
 
@@ -376,25 +400,92 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
         return len(tail)
     if tail and CUT in lines[last + 1 : tail[0]]:
         return 0  # a widget right under the article: what follows is the page's, not a signature
-    for k, i in enumerate(tail[:_SIGNATURE_MAX]):
+    # An official document signs off with its attachments, issuer and date (附件：1.… / 2.… /
+    # 浙江省人民政府办公厅 / 2026年1月5日), and may note how it is published under the date
+    # ((此件公开发布)); a short run of lines ending in a date, with no chrome among them.
+    prev = last
+    for k, i in enumerate(tail[:_SIGNATURE_WINDOW]):
         line = lines[i]
-        if i in repeated or _is_separator(line) or _RX_SEPARATORS.search(line):
+        if (
+            i in repeated
+            or _is_separator(line)
+            or _RX_SEPARATORS.search(line)
+            or CUT in lines[prev + 1 : i]
+            or (k >= _SIGNATURE_MAX and _tail_signal(lines, tail, k, repeated))
+        ):
             break
         if _RX_DATE_END.search(line):
-            return k + 1
+            end = k + 1
+            while (
+                end < len(tail)
+                and end - k <= _NOTE_LINES
+                and _RX_NOTE.fullmatch(lines[tail[end]])
+                and CUT not in lines[tail[end - 1] + 1 : tail[end]]
+            ):
+                end += 1
+            return end
+        prev = i
     return 0
 
 
+def _table_cells(
+    lines: list[str], live: list[int], live_at: dict[int, int], run: list[int]
+) -> bool:
+    """A run of short labels that is a table's row (序号 / 姓名 / 单位 / 职务 then 1 / 张三 …),
+    not a widget row: it is long, or numbers stand next to it."""
+    if len(run) > _TOOLBAR_MAX:
+        return True
+    a, b = live_at[run[0]], live_at[run[-1]]
+    near = live[max(a - _TABLE_NEAR, 0) : a] + live[b + 1 : b + 1 + _TABLE_NEAR]
+    return any(_RX_DIGIT.search(lines[i]) for i in near)
+
+
+def _is_full_paragraph(line: str, n_han: int) -> bool:
+    """A paragraph of running text: enough Han characters and the end of a sentence
+    (headlines, teasers and link texts end without one)."""
+    # The last character, past closing quotes (a $-anchored search scans the whole line).
+    return n_han >= _PROSE_NO_END_HAN and line.rstrip(_CLOSERS)[-1:] in _PARAGRAPH_ENDS
+
+
+def _article_span(
+    lines: list[str], blocks: list[list[int]], breaks: list[int], k: int, han: dict[int, int]
+) -> tuple[int, int]:
+    """The first and last block of the article: block ``k`` (the largest) widened to every
+    block that reads as article text (see shape_marks) and everything between them."""
+    if len(blocks) == 1:
+        return 0, 0
+    full = [sum(_is_full_paragraph(lines[i], han[i]) for i in blk) for blk in blocks]
+    text = {j for j, f in enumerate(full) if j == k or f >= _RUN_PARAGRAPHS}
+    # Growing only reaches neighbours: one sweep each way (not a loop to a fixed point, which
+    # is quadratic in the blocks of a long page).
+    for j in range(1, len(blocks)):
+        if j - 1 in text and breaks[j - 1] <= _STRONG_BREAK and full[j] == len(blocks[j]):
+            text.add(j)
+    for j in range(len(blocks) - 2, -1, -1):
+        if j + 1 in text and breaks[j] <= _STRONG_BREAK and full[j] == len(blocks[j]):
+            text.add(j)
+    return min(text), max(text)
+
+
 def shape_marks(
-    lines: list[str], removed_before: set[int], boiler: frozenset[int], hint: str | None
+    lines: list[str],
+    removed_before: set[int],
+    boiler: frozenset[int],
+    hint: str | None,
+    keep: frozenset[int] = frozenset(),
 ) -> dict[int, str]:
     """Line index -> reason, for the lines of the page that are chrome by shape or repetition.
 
     ``lines`` are stripped; ``removed_before`` are lines already going (metadata, credits);
-    a line equal to ``CUT`` is where a known chrome line was removed.
+    ``keep`` are lines that are data whatever their shape (bylines: 浙江省省长 刘捷); a line
+    equal to ``CUT`` is where a known chrome line was removed.
     """
     n = len(lines)
-    live = [i for i in range(n) if lines[i] and lines[i] != CUT and i not in removed_before]
+    live = [
+        i
+        for i in range(n)
+        if lines[i] and lines[i] != CUT and i not in removed_before and i not in keep
+    ]
     repeated = {i for i in live if line_key(lines[i]) in boiler} if boiler else set()
     # The input's title is the title, even when it reads like prose (女儿出嫁，郑板桥…).
     titled = {i for i in live if hint and lines[i] == hint}
@@ -445,7 +536,13 @@ def shape_marks(
         blocks[k - 1 : k + 1] = [blocks[k - 1] + blocks[k]]
         del breaks[k - 1]
         k -= 1
-    article = blocks[k]
+    # The largest block is not the whole article when the page breaks a long text into
+    # several runs of paragraphs (a sub-head repeated across a site's reports, a picture, a
+    # pager between them): a run of full paragraphs is article text wherever it is, and so is
+    # a block of full paragraphs next to the article behind a weak break. Only the blocks
+    # with no such evidence are chrome (comments, headline lists, one-line teasers).
+    lo, hi = _article_span(lines, blocks, breaks, k, han)
+    article = [i for blk in blocks[lo : hi + 1] for i in blk]
     first, last = article[0], article[-1]
 
     n_widgets = sum(1 for x in lines if x == CUT or _is_separator(x))
@@ -489,6 +586,9 @@ def shape_marks(
                 or (is_page and len(line) <= _ABOVE_TITLE_MAX)
             ):
                 marks[i] = "chrome:before-title"
+        # A line the article prints again is the text's own: a table of contents (第一章 总则)
+        # between the title and the chapters it lists.
+        in_article = {lines[i] for i in live if first <= i <= last}
         for i in head:
             if i <= title:
                 continue
@@ -496,6 +596,8 @@ def shape_marks(
             # Between title and article: a deck, a date or meeting note, a speaker stay.
             if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
                 continue  # a salutation (女士们、先生们：) or a sentence opens the text
+            if line in in_article:
+                continue
             if _RX_COLUMN_TAG.fullmatch(line) or _RX_DATELINE.fullmatch(line):
                 continue  # the column the article runs in (【新春走基层】), a dateline (本站讯)
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
@@ -530,8 +632,8 @@ def shape_marks(
 
     # Prose outside the article (related stories, comments, footers).
     live_at = {i: k for k, i in enumerate(live)}
-    for blk in blocks:
-        if blk is not article:
+    for j, blk in enumerate(blocks):
+        if j < lo or j > hi:
             for i in live[live_at[blk[0]] : live_at[blk[-1]] + 1]:
                 marks[i] = "chrome:outside-article"
 
@@ -548,7 +650,7 @@ def shape_marks(
         ):
             run.append(i)
             continue
-        if len(run) >= 3:
+        if len(run) >= 3 and not _table_cells(lines, live, live_at, run):
             for j in run:
                 marks[j] = "chrome:toolbar"
         run = []
@@ -579,6 +681,35 @@ def shape_marks(
     return marks
 
 
+def _n_chars(text: str) -> int:
+    """Characters other than spaces and line breaks (a few C-speed passes, no regex)."""
+    return len(text) - text.count("\n") - text.count(" ")
+
+
+def prose_counts(text: str, removed: list[Removal]) -> dict[str, int]:
+    """The loss alarm's counts: characters of the clean ``text`` plus those of the prose lines
+    removed (``prose_chars``), and of the prose removed by each reason
+    (``prose_removed:<reason>``); spaces and line breaks are not counted. A second rendering of
+    the article (chrome:duplicate) is no loss: its text stays once. What is kept is counted
+    whole, not line by line, so a huge document's chunks (which may cut a line) add up to the
+    whole document's counts."""
+    total = _n_chars(text)
+    out: dict[str, int] = {}
+    for r in removed:
+        if r.reason == "chrome:duplicate":
+            continue
+        n = 0
+        for line in r.text.split("\n"):
+            line = line.strip(HSPACE_CHARS)
+            if line and _is_prose(line):
+                n += _n_chars(line)
+        if n:
+            key = f"{PROSE_REMOVED}{r.reason}"
+            out[key] = out.get(key, 0) + n
+            total += n
+    return {"prose_chars": total, **out}
+
+
 _MAX_PAGE_TITLE = 200
 _RX_TITLE_PARTS = re.compile(r"_+|\s+[-–—|｜]\s+|--+|(?<=\S)[|｜](?=\S)")
 
@@ -607,9 +738,11 @@ def page_lines(
     boiler: frozenset[int] = frozenset(),
     title_hint: str | None = None,
     removed: list[Removal] | None = None,
+    bylines: list[Byline] | None = None,
 ) -> tuple[str, Offsets, int]:
     """Remove metadata lines, credit lines and inline credits, then chrome by shape and
-    repetition; fill ``md`` and ``credits``. Returns the number of whole lines removed."""
+    repetition; fill ``md`` and ``credits``, and ``bylines`` (speaker and delivery lines,
+    which stay in the text). Returns the number of whole lines removed."""
     starts = [0]
     for m in re.finditer("\n", text):
         starts.append(m.end())
@@ -617,8 +750,14 @@ def page_lines(
     lines = [text[s:e].strip(HSPACE_CHARS) for s, e in zip(starts, ends, strict=True)]
     reasons: dict[int, str] = {}
     cut = {i for i, line in enumerate(lines) if line == CUT}
+    found = find_bylines(lines, _n_han)
+    keep = frozenset(b.line for b in found)
+    if bylines is not None:
+        for b in found:
+            rs, re_ = _raw(offs, starts[b.line], ends[b.line])
+            bylines.append(replace(b, raw_start=rs, raw_end=re_))
     for i, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        if not lines[i] or i in cut or i in reasons:
+        if not lines[i] or i in cut or i in reasons or i in keep:
             continue
         short = e - s <= _MAX_CREDIT_LINE
         if short and might_be_credit(lines[i]) and credit_line(text, s, e, credits):
@@ -629,7 +768,7 @@ def page_lines(
         elif metadata_line(text, s, e, md):
             reasons[i] = "metadata"
     hint = title_hint or _title_from_head(lines)
-    reasons.update(shape_marks(lines, set(reasons), boiler, hint))
+    reasons.update(shape_marks(lines, set(reasons), boiler, hint, keep))
 
     edits: list[Edit] = []
     for i in sorted(cut | set(reasons)):

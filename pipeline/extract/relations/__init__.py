@@ -23,6 +23,7 @@ from pipeline.extract.relations.base import (
     dedupe,
     sentences,
 )
+from pipeline.extract.relations.bylines import BylineRules
 from pipeline.extract.relations.events import EventRules
 from pipeline.extract.relations.issues import IssueRules
 from pipeline.extract.relations.locality import Localities
@@ -37,6 +38,8 @@ class RelationExtractor:
     def __init__(self) -> None:
         self.localities = Localities()
         self.meeting_names = MeetingNames()
+        # Speaker lines (浙江省省长 刘捷) read by normalisation, not sentences of the Doc.
+        self.bylines = BylineRules(self.localities)
         self.families: list[RelationFamily] = []
         for order in sorted(FAMILIES):  # a family may use those before it (events: posts)
             self.families.append(FAMILIES[order](self))
