@@ -22,7 +22,7 @@ from pipeline.run.accounting import Outcome
 from pipeline.run.admission import utf8_size
 from pipeline.run.batch import BatchResult, RunContext, error_row, load_models
 from pipeline.run.config import RunConfig
-from pipeline.run.huge import write_huge_document
+from pipeline.run.huge import HugeResult, write_huge_document
 
 
 @dataclass
@@ -123,7 +123,43 @@ def ingest_error_rows(batch: Batch, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
-class LocalSink:
+class _Sink:
+    """What both sinks share: the writer, the settings, the homes of replaced documents, and
+    a huge document streamed to its part files where it is read."""
+
+    # Held while a huge document's replacement rewrites its home file (None: no one to share
+    # the file with in this process).
+    home_lock: Callable[[str], Any] | None = None
+
+    def __init__(
+        self, writer: DatasetWriter, config: RunConfig, ctx: RunContext, homes: dict[str, str]
+    ) -> None:
+        self.writer, self.config, self.ctx, self.homes = writer, config, ctx, homes
+
+    def _write_huge(
+        self, batch: Batch, should_stop: Callable[[], bool]
+    ) -> tuple[HugeResult, Outcome]:
+        """The document written chunk by chunk, and the outcome if it succeeded."""
+        doc = batch.docs[0]
+        done = write_huge_document(
+            doc,
+            self.config,
+            self.ctx,
+            self.writer,
+            batch.key,
+            self.homes.get(doc.doc_id),
+            load_models(self.config),
+            should_stop=should_stop,
+            home_lock=self.home_lock,
+        )
+        out = Outcome(n_documents=1, n_chars=done.n_chars, n_batches=1, n_bytes=batch.n_bytes)
+        out.n_replaced = int(doc.doc_id in self.homes)
+        for table, n in done.counts.items():
+            out.count_rows(table, n)
+        return done, out
+
+
+class LocalSink(_Sink):
     """A local run's sink: batches written by this process, a changed document's rows swapped
     into its home files, each distinct failure written once (`known_errors`, shared with the
     errors already in the output)."""
@@ -136,8 +172,8 @@ class LocalSink:
         homes: dict[str, str],
         known_errors: set[tuple[Any, ...]],
     ) -> None:
-        self.writer, self.config, self.ctx = writer, config, ctx
-        self.homes, self.known_errors = homes, known_errors
+        super().__init__(writer, config, ctx, homes)
+        self.known_errors = known_errors
 
     def write(self, batch: Batch, result: BatchResult) -> Outcome:
         rows = result.rows
@@ -163,29 +199,15 @@ class LocalSink:
     def write_huge(self, batch: Batch, should_stop: Callable[[], bool]) -> Outcome | None:
         """A huge document, chunk by chunk, in this process (never pickled to a worker), its
         rows streamed to the batch's part files; a failure drops them and is an errors row."""
-        doc = batch.docs[0]
-        done = write_huge_document(
-            doc,
-            self.config,
-            self.ctx,
-            self.writer,
-            batch.key,
-            self.homes.get(doc.doc_id),
-            load_models(self.config),
-            should_stop=should_stop,
-        )
+        done, out = self._write_huge(batch, should_stop)
         if done.stopped:
             return None
         if done.error is not None:
             return self.write(batch, BatchResult(rows={"errors": [done.error]}))
-        out = Outcome(n_documents=1, n_chars=done.n_chars, n_batches=1, n_bytes=batch.n_bytes)
-        out.n_replaced = int(doc.doc_id in self.homes)
-        for table, n in done.counts.items():
-            out.count_rows(table, n)
         return out
 
 
-class WorkerSink:
+class WorkerSink(_Sink):
     """A Dask worker's sink: new documents written straight into the output; the rows of
     documents being replaced, and every errors row, sent back to the driver (a replacement
     rewrites a home file another worker may share; the driver keeps the errors table free of
@@ -199,8 +221,8 @@ class WorkerSink:
         homes: dict[str, str],
         home_lock: Callable[[str], Any],
     ) -> None:
-        self.writer, self.config, self.ctx = writer, config, ctx
-        self.homes, self.home_lock = homes, home_lock
+        super().__init__(writer, config, ctx, homes)
+        self.home_lock = home_lock
 
     def write(self, batch: Batch, result: BatchResult) -> Outcome:
         run_id = self.ctx.run_id
@@ -229,25 +251,10 @@ class WorkerSink:
         return out
 
     def write_huge(self, batch: Batch, should_stop: Callable[[], bool]) -> Outcome | None:
-        doc = batch.docs[0]
-        done = write_huge_document(
-            doc,
-            self.config,
-            self.ctx,
-            self.writer,
-            batch.key,
-            self.homes.get(doc.doc_id),
-            load_models(self.config),
-            should_stop=should_stop,
-            home_lock=self.home_lock,
-        )
+        done, out = self._write_huge(batch, should_stop)
         if done.error is not None:
             error = safe_error_row(done.error)
             return Outcome(n_errors=1, errors=[error], n_bytes=batch.n_bytes)
         if done.stopped:
             return Outcome(stopped=True)
-        out = Outcome(n_documents=1, n_chars=done.n_chars, n_batches=1, n_bytes=batch.n_bytes)
-        out.n_replaced = int(doc.doc_id in self.homes)
-        for table, n in done.counts.items():
-            out.count_rows(table, n)
         return out
