@@ -509,4 +509,9 @@ def test_a_dead_pool_worker_is_an_environment_failure() -> None:
 
     assert "worker process died" in environment_failure(BrokenProcessPool("gone"))
     assert "DuckDB" in environment_failure(duckdb.IOException("IO Error: File too large"))
+    oom = duckdb.OutOfMemoryException("Out of Memory Error: Allocation failure")
+    assert "out of memory" in environment_failure(oom)  # seen under ulimit -v 1200000
+    mapped = ImportError("_duckdb.so: failed to map segment from shared object")
+    assert "out of memory" in environment_failure(mapped)  # under ulimit -v 600000
     assert environment_failure(ValueError("a bug")) is None
+    assert environment_failure(ImportError("No module named 'x'")) is None
