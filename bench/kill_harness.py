@@ -4,11 +4,13 @@
     python bench/kill_harness.py --corpus ../shared/corpora/dev --kills 8
 
 For each mode (1 worker, --workers 2, --scheduler dask) and each scenario (a fresh archive; a
-nightly update replacing changed documents; --force over everything) it starts `tifa run` as a
-subprocess, SIGKILLs it after a random delay (uniform over the clean run's duration), checks no
-worker outlived it, reruns the same command to the end and checks every table equals the clean
-run's (same multiset of rows), no duplicated doc_id, no temp or journal file left. Then the same
-with kills at named points in the writer (TIFA_CRASH_AT). Prints one line per kill and the totals.
+nightly update replacing changed documents; --force over everything; with named points only, an
+update killed mid-replacement whose next night's input no longer holds its documents) it starts
+`tifa run` as a subprocess, SIGKILLs it after a random delay (uniform over the clean run's
+duration), checks no worker outlived it, reruns the same command to the end and checks every
+table equals the clean run's (same multiset of rows), no duplicated doc_id, no temp or journal
+file left. Then the same with kills at named points in the writer (TIFA_CRASH_AT). Prints one
+line per kill and the totals.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from tests.kill_support import (  # noqa: E402
     Kill,
     kill_and_recover,
     make_corpus,
+    make_rotated_corpus,
+    problems,
     run_tifa,
     snapshot,
 )
@@ -51,6 +55,10 @@ POINTS = [
     ("update", "aggregate.start:1"),
     ("update", "aggregate.table:2"),
     ("fresh", "runs.start:1"),
+    # The update killed mid-replacement, then the next night's input holds none of its
+    # documents: the journal is finished from what the killed run wrote.
+    ("rotated", "replace.journal:1"),
+    ("rotated", "replace.table:2"),
 ]
 
 
@@ -100,12 +108,18 @@ def main() -> int:
         assert run_tifa([corpus_b], clean_b, *batch).returncode == 0
         durations["update"] = time.monotonic() - t0
         durations["force"] = durations["fresh"]
+        corpus_c = make_rotated_corpus(work / "c")
+        clean_bc = work / "clean_bc"
+        shutil.copytree(clean_b, clean_bc)
+        assert run_tifa([corpus_c], clean_bc, *batch).returncode == 0
         refs = {"fresh": snapshot(base_a), "update": snapshot(clean_b)}
         refs["force"] = refs["fresh"]
+        refs["rotated"] = snapshot(clean_bc)
         setup = {
             "fresh": (corpus_a, None, ()),
             "update": (corpus_b, base_a, ()),
             "force": (corpus_a, base_a, ("--force",)),
+            "rotated": (corpus_b, base_a, ()),
         }
         print(f"clean runs: fresh {durations['fresh']:.1f}s, update {durations['update']:.1f}s")
         print(f"{'mode':12} {'scenario':8} {'kill':>22} {'phase':20} result")
@@ -123,6 +137,8 @@ def main() -> int:
             scale = 2.0 if MODES[mode] else 1.0  # workers start slower than one process
             if point:
                 kill = Kill(point, args=args, crash_at=point)
+                if scenario == "rotated":
+                    kill.rerun_inputs = [corpus_c]
                 label = point
             else:
                 delay = rng.uniform(0.0, 1.05) * durations[scenario] * scale
@@ -131,14 +147,22 @@ def main() -> int:
             out = work / "victim"
             started = time.time()
             markers_before = len(list((start_from / "_done").iterdir())) if start_from else 0
+            rotated = scenario == "rotated"
             found = kill_and_recover(
                 kill,
                 [corpus],
                 out,
-                refs[scenario],
+                None if rotated else refs[scenario],
                 start_from=start_from,
                 inspect=lambda o, s=started, m=markers_before: phase_of(o, s, m),
             )
+            if rotated and not found:
+                # Night C ran on the killed night's archive; B's input again then catches up
+                # with what the kill left undone: A, B, C run cleanly is the reference.
+                catch_up = run_tifa([corpus], out, *batch)
+                if catch_up.returncode != 0:
+                    found.append(f"catch-up run exited {catch_up.returncode}")
+                found += problems(out, refs["rotated"])
             if not kill.outcome.get("killed"):
                 print(f"{mode:12} {scenario:8} {label:>22} {'(finished first)':20} not counted")
                 continue

@@ -93,6 +93,17 @@ def _doc(i: int, variant: str = "") -> str:
     )
 
 
+def make_rotated_corpus(folder: Path) -> Path:
+    """The night after an update, rotated: one new notice and none of the documents before it
+    (the rerun of a killed replacement that no longer sees what it was replacing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"id": "notice_rotated", "text": _doc(99, "（次日）")}
+    (folder / "notice_rotated.jsonl").write_text(
+        json.dumps(record, ensure_ascii=False) + "\n", "utf-8"
+    )
+    return folder
+
+
 def make_corpus(folder: Path, n_extra: int = 6, variant: str = "") -> Path:
     """The bundled samples plus `n_extra` short generated notices; `variant` changes the text of
     every other generated notice (a nightly update) and adds two new ones."""
@@ -190,6 +201,9 @@ class Kill:
     delay: float | None = None  # seconds after start
     crash_at: str | None = None  # a TIFA_CRASH_AT point "name:n"
     rerun_args: tuple[str, ...] | None = None  # default: the same args
+    # The next night's input, when it is not the killed run's (a rotated input that no longer
+    # holds the documents the killed run was replacing); default: the same inputs.
+    rerun_inputs: list[Path] | None = None
     outcome: dict = field(default_factory=dict)
 
 
@@ -197,7 +211,7 @@ def kill_and_recover(
     kill: Kill,
     inputs: list[Path],
     out: Path,
-    reference: dict[str, Counter],
+    reference: dict[str, Counter] | None,
     start_from: Path | None = None,
     in_process: bool = False,
     inspect: Callable[[Path], str] | None = None,
@@ -236,10 +250,11 @@ def kill_and_recover(
     if inspect is not None:  # what the killed run left, before the rerun repairs it
         kill.outcome["inspected"] = inspect(out)
     rerun_args = kill.rerun_args if kill.rerun_args is not None else kill.args
+    rerun_inputs = kill.rerun_inputs if kill.rerun_inputs is not None else inputs
     if in_process:
-        rerun_in_process(inputs, out, *rerun_args)
+        rerun_in_process(rerun_inputs, out, *rerun_args)
     else:
-        rerun = run_tifa(inputs, out, *rerun_args)
+        rerun = run_tifa(rerun_inputs, out, *rerun_args)
         if rerun.returncode != 0:
             found.append(f"rerun exited {rerun.returncode}: {rerun.stderr[-800:]}")
         if "Traceback" in rerun.stderr:

@@ -511,4 +511,33 @@ def test_a_dead_pool_worker_is_an_environment_failure() -> None:
 
     assert "worker process died" in environment_failure(BrokenProcessPool("gone"))
     assert "DuckDB" in environment_failure(duckdb.IOException("IO Error: File too large"))
+    oom = duckdb.OutOfMemoryException("Out of Memory Error: Allocation failure")
+    assert "out of memory" in environment_failure(oom)  # seen under ulimit -v 1200000
+    mapped = ImportError("_duckdb.so: failed to map segment from shared object")
+    assert "out of memory" in environment_failure(mapped)  # under ulimit -v 600000
     assert environment_failure(ValueError("a bug")) is None
+    assert environment_failure(ImportError("No module named 'x'")) is None
+
+
+def test_a_killed_replacement_of_a_huge_document_is_finished_from_its_parts(
+    tmp_path: Path,
+) -> None:
+    """The same for a document processed in chunks (`--chunk-chars`): its rows stream to
+    temporary files, which become the replacement's staged parts."""
+    from .kill_support import problems, run_tifa, snapshot
+
+    body = "".join(f"第{i}条：" + ARTICLES["ABCD"[i % 4]] + "\n" for i in range(120))
+    nights = [tmp_path / f"n{i}" for i in (1, 2, 3)]
+    _jsonl(nights[0] / "x.jsonl", [{"id": "x", "text": body}])
+    _jsonl(nights[1] / "x.jsonl", [{"id": "x", "text": body + "会议要求，压实责任。\n" * 40}])
+    _jsonl(nights[2] / "z.jsonl", [{"id": "z", "text": ARTICLES["C"]}])
+    args = ("--chunk-chars", "2000", "--no-report")
+    clean = tmp_path / "clean"
+    for night in nights:
+        assert run_tifa([night], clean, *args).returncode == 0
+    out = tmp_path / "out"
+    assert run_tifa([nights[0]], out, *args).returncode == 0
+    killed = run_tifa([nights[1]], out, *args, TIFA_CRASH_AT="replace.table:3")
+    assert killed.returncode == -9, killed.stderr
+    assert run_tifa([nights[2]], out, *args).returncode == 0
+    assert problems(out, snapshot(clean)) == []

@@ -10,12 +10,22 @@ from __future__ import annotations
 import random
 import shutil
 import time
+from collections import Counter
 
 import pytest
 
 from pipeline.run.runner import run_pipeline
 
-from .kill_support import Kill, kill_and_recover, make_corpus, problems, run_tifa, snapshot
+from .kill_support import (
+    Kill,
+    kill_and_recover,
+    make_corpus,
+    make_rotated_corpus,
+    problems,
+    rerun_in_process,
+    run_tifa,
+    snapshot,
+)
 
 BATCH = ("--batch-size", "2")
 
@@ -36,7 +46,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     shutil.copytree(base_a, clean_b)
     summary = run_pipeline([corpus_b], clean_b, batch_size=2)
     assert summary.n_replaced == 3 and summary.n_documents == 5
+    # The night after B, rotated: C holds one new notice and none of B's documents.
+    corpus_c = make_rotated_corpus(root / "c")
+    clean_bc = root / "clean_bc"
+    shutil.copytree(clean_b, clean_bc)
+    run_pipeline([corpus_c], clean_bc, batch_size=2)
     return {
+        "c": corpus_c,
+        "ref_bc": snapshot(clean_bc),
         "root": root,
         "a": corpus_a,
         "b": corpus_b,
@@ -84,6 +101,53 @@ def test_kill_at_a_named_point_recovers(world: dict, case: tuple) -> None:
     )
     assert kill.outcome["killed"], f"{label}: the run was not killed at {point}"
     assert found == [], f"{label}: {found}"
+
+
+# The tables `snapshot` compares whose rows belong to one document.
+DOC_TABLES = (
+    "documents",
+    "sentences",
+    "entities",
+    "formulations",
+    "candidate_mentions",
+    "relations",
+)
+
+
+def _rows_of(snap: dict, table: str, doc_id: str) -> Counter:
+    key = ("doc_id", repr(doc_id))
+    return Counter({row: n for row, n in snap[table].items() if key in row})
+
+
+@pytest.mark.parametrize("point", ["replace.journal:1", "replace.table:3", "replace.table:6"])
+def test_a_killed_replacement_then_a_rotated_input_recovers(world: dict, point: str) -> None:
+    """B's replacements killed mid-way; the next night's input (C) no longer holds B's
+    documents. Each document B was replacing is then wholly A's version or wholly B's in every
+    table (the journal is finished from what B wrote, not from C), and B's input run again
+    afterwards gives the archive of A, B and C run cleanly."""
+    out = world["root"] / "victim"
+    kill = Kill(f"rotated after {point}", args=BATCH, crash_at=point, rerun_inputs=[world["c"]])
+    found = kill_and_recover(
+        kill, [world["b"]], out, None, start_from=world["base_a"], in_process=True
+    )
+    assert kill.outcome["killed"], f"the run was not killed at {point}"
+    assert found == [], found
+    got = snapshot(out)
+    finished = 0
+    for doc_id in ("notice_000", "notice_002", "notice_004"):  # the notices B changed
+        versions = {"a", "b"}
+        for table in DOC_TABLES:
+            rows = _rows_of(got, table, doc_id)
+            versions &= {
+                v for v in ("a", "b") if rows == _rows_of(world[f"ref_{v}"], table, doc_id)
+            }
+        assert versions, f"{doc_id} is mixed after the kill at {point}"
+        finished += versions == {"b"}
+    if point.startswith("replace.table"):
+        assert finished >= 1  # the interrupted replacement was finished, not dropped
+    assert _rows_of(got, "documents", "notice_rotated")
+    rerun_in_process([world["b"]], out, *BATCH)
+    assert problems(out, world["ref_bc"]) == []
 
 
 @pytest.mark.parametrize(

@@ -344,6 +344,59 @@ def repeated_fields(c: FuzzCorpus) -> None:
     c.csv("csv_repeated_columns", "id,text,text,text\n" + "".join(rows), "DuplicateField", "line 1")
 
 
+@kind
+def issue25_kinds(c: FuzzCorpus) -> None:
+    """Bad input found by the adversarial review of issue 25."""
+    folder = c.root / "issue25"
+    folder.mkdir()
+    outside = c.root.parent / "outside_the_input"
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.txt").write_text("AWS_SECRET_ACCESS_KEY=abc", "utf-8")
+    (folder / "env.txt").symlink_to(outside / "secret.txt")
+    c.expect("symlink_file_outside_input", folder / "env.txt", "SymlinkOutsideInput")
+    (folder / "elsewhere").symlink_to(outside)
+    c.expect("symlink_folder_outside_input", folder / "elsewhere", "SymlinkOutsideInput")
+    # A CSV without its header line: the first record is read as column names, and said so;
+    # the second has no text column, and says so too.
+    c.csv(
+        "csv_without_header",
+        "n1,湖北省委书记张明主持召开会议，研究部署防汛工作。\nn2,市长赵明主持会议。\n",
+        "CSVHeaderError",
+        "line 1",
+    )
+    c.expect("csv_without_header_second_row", c.root / "csv" / "csv_without_header.csv",
+             "MissingTextField", "line 2")  # fmt: skip
+    # Two CSV files joined with cat: a BOM and the header again mid-file.
+    rows = [c.csv_row(), c.csv_row()]
+    joined = ("id,text\n" + rows[0]).encode("utf-8-sig") + ("id,text\n" + rows[1]).encode(
+        "utf-8-sig"
+    )
+    path = c.root / "csv" / "joined.csv"
+    path.write_bytes(joined)
+    c.expect("csv_bom_inside_file", path, "BOMInsideFile", "line 3")
+    c.expect("csv_repeated_header", path, "RepeatedHeader", "line 3")
+    # Short GB18030 text whose bytes are also valid UTF-8: read as Chinese, and said so.
+    (folder / "tongzhi.txt").write_bytes("通知".encode("gb18030"))
+    c.good[content_doc_id("tongzhi", "通知")] = "通知"
+    c.expect("gb18030_that_is_valid_utf8", folder / "tongzhi.txt", "AmbiguousEncoding")
+    # Four GB18030 characters Big5 also reads as common ones: decoded, and said to be a close call.
+    (folder / "weihu.txt").write_bytes("两个维护".encode("gb18030"))
+    c.good[content_doc_id("weihu", "两个维护")] = "两个维护"
+    c.expect("gb18030_or_big5_close_call", folder / "weihu.txt", "AmbiguousEncoding", "gb18030")
+    # A link to a link that leads outside.
+    (folder / "hop.txt").symlink_to(folder / "env.txt")
+    c.expect("symlink_chain_outside_input", folder / "hop.txt", "SymlinkOutsideInput")
+    # More repeated names: the id and the title, in JSON and in a CSV header.
+    doc_id, text = c.text()
+    line = json.dumps({"id": doc_id, "text": text}, ensure_ascii=False)
+    c.jsonl("json_repeated_id_key", line[:-1] + ', "id": "另一个编号"}', "DuplicateField", "'id'")
+    doc_id, text = c.text()
+    line = json.dumps({"id": doc_id, "tags": "会议", "text": text}, ensure_ascii=False)
+    c.jsonl("json_repeated_other_key", line[:-1] + ', "tags": "通知"}', "DuplicateField", "tags")
+    doc_id, text = c.text()
+    c.csv("csv_repeated_id_column", f"id,text,id\n{doc_id},{text},x9\n", "DuplicateField", "'id'")
+
+
 def build_fuzz_corpus(root: Path) -> FuzzCorpus:
     corpus = FuzzCorpus(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,12 @@ def environment_failure(exc: BaseException) -> str | None:
             "a worker process died (killed by a signal or by the system, often for lack of "
             "memory: try fewer --workers)"
         )
+    if isinstance(exc, ImportError) and any(
+        m in str(exc) for m in ("failed to map segment", "Cannot allocate memory")
+    ):
+        # Under a memory limit (ulimit -v) a library loaded late (DuckDB for the derived
+        # tables) cannot even be mapped.
+        return f"out of memory while loading a library ({str(exc).strip()[-160:]})"
     if type(exc).__module__.lstrip("_").startswith("duckdb"):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if type(exc).__name__ == "OutOfMemoryException":

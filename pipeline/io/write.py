@@ -4,6 +4,7 @@ Layout of `--out DIR`:
     DIR/<table>/part-<run_id>-<batch>.parquet   one file per table per batch of documents
     DIR/_done/<run_id>-<batch>                  completion marker, written after the batch's parts
     DIR/_journal/<run_id>-<batch>.json          documents being replaced right now (see below)
+    DIR/_journal/<key>~<home>~<table>.parquet   their new rows, until the replacement is done
     DIR/<derived table>/part-0.parquet          rebuilt whole at the end of every run
     DIR/.tifa.lock                              held by the one `tifa run` writing to DIR
     DIR/<table>/part-<first>_<last>.parquet     batches merged by `tifa compact` (compact.py)
@@ -19,9 +20,9 @@ one file: the part file of the batch that first wrote it (its *home*). A changed
 document is replaced by rewriting its home file of each table, old rows out and new rows in, with
 one atomic rename per table, documents last: a reader of `DIR/<table>/` sees the old version or
 the new one, never both and never neither, and a kill between two tables leaves `documents`
-with the old content hash, so the next run replaces the document again. The journal lists the
-documents of a replacement in progress so that the next run redoes them even when their content
-did not change (`--force` after a rule update).
+with the old content hash. The journal names the documents of a replacement in progress and the
+files holding their new rows, written before it: the next run finishes the replacement from
+those files before it reads the archive, whatever its input holds (`finish_replacements`).
 
 A huge document (`pipeline/run/huge.py`) is its own batch, written a chunk at a time
 (`StreamedParts`): each table's rows go through a `ParquetWriter` into a temporary dot-file as
@@ -494,7 +495,7 @@ def existing_error_keys(out_dir: Location) -> set[tuple[Any, ...]]:
 # A replacement is journalled with its own parts, so that a kill anywhere in it is finished by
 # the next run from what was written, whatever that run's input holds (a document absent
 # tonight must not keep new sentences beside its old text):
-#   1. the new rows of each (home, table) are written to `_journal/<key>.<home>.<table>.parquet`;
+#   1. the new rows of each (home, table) are written to `_journal/<key>~<home>~<table>.parquet`;
 #   2. the journal `_journal/<key>.json` names the homes, their documents and those files: it is
 #      the commit point (a kill before it leaves the old version whole, and the staged files,
 #      which no journal names, are removed);
