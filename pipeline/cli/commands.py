@@ -189,6 +189,8 @@ def run(
         names = escape(", ".join(map(str, missing)))
         console.print(f"[red]error:[/red] no such file or folder: {names}")
         raise typer.Exit(2)
+    if isinstance(out, Path):
+        _check_out_against_inputs(out, paths)
     config = RunConfig.of(
         workers=workers,
         scheduler=scheduler.value,
@@ -224,7 +226,11 @@ def run(
         for problem in problems:
             console.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(2)
-    total_bytes = _input_bytes(paths, out)
+    total_bytes, n_readable, others = _input_bytes(paths, out)
+    if not n_readable:
+        # Nothing tifa can read: a run would end "0 documents" with exit 0 and the reason
+        # only in the errors table, which a nightly job's owner never sees.
+        _no_input(paths, others)
     # The bar's total is the input's size; documents count by their UTF-8 size as they are
     # handled, so the percentage and ETA are estimates (JSON/CSV overhead, other encodings).
     progress = Progress(
@@ -328,7 +334,9 @@ def run(
             "(left by an earlier tifa version)"
         )
     if summary.n_errors:
-        console.print(f"see {escape(str(out_name))}/errors for what failed and why")
+        from pipeline.cli.analyst import print_errors
+
+        print_errors(console, out, summary.run_id, summary.n_errors, str(out_name))
     if summary.interrupted:
         console.print(
             f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
@@ -337,14 +345,28 @@ def run(
             f"(documents already done are skipped)."
         )
         raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
+    if summary.n_errors and not (summary.n_documents or summary.n_skipped or summary.n_replaced):
+        # Every input failed: the tables hold nothing of tonight, which is a failed night.
+        console.print(
+            "[red]error:[/red] no document could be read from the input: every file failed "
+            "(errors above)"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
 def compact(
-    out: str = typer.Argument(
-        "data/processed",
-        metavar="DIR",
-        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…).",
+    folder: str = typer.Argument(
+        None,
+        metavar="[DIR]",
+        help="The same as --out (kept so that `tifa compact DIR` of earlier versions works).",
+    ),
+    out: str = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…). "
+        "Default: data/processed.",
     ),
     target_size: str = typer.Option(
         "128M",
@@ -357,7 +379,7 @@ def compact(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Merge the small Parquet part files of DIR into few large ones.
+    """Merge the small Parquet part files of OUT into few large ones.
 
     No row changes. Every batch of every run adds one part file per table;
     after many nights DuckDB and pandas spend their time opening files. This
@@ -365,8 +387,8 @@ def compact(
     batches at once, so each document's rows stay in one file per table.
 
     `tifa run` does the same after its batches when a table has more than
-    --compact-above small part files. Holds DIR's lock (exit 3 while a run
-    writes to DIR). Crash-safe: a killed compaction is finished or undone by
+    --compact-above small part files. Holds OUT's lock (exit 3 while a run
+    writes to OUT). Crash-safe: a killed compaction is finished or undone by
     the next `tifa compact` or `tifa run`.
     """
     from pipeline.io.compact import CompactionError
@@ -374,8 +396,21 @@ def compact(
     from pipeline.io.lock import OutputLocked
     from pipeline.io.storage import is_url
 
+    if folder and out and folder != out:
+        console.print(
+            f"[red]error:[/red] two output folders, {escape(folder)} and --out {escape(out)}: "
+            "give one"
+        )
+        raise typer.Exit(2)
+    out = out or folder or "data/processed"
     target_bytes = _size_option(target_size, "--target-size")
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    if isinstance(out, Path) and not out.is_dir():
+        console.print(
+            f"[red]error:[/red] no such folder {escape(str(out))}: "
+            "give the --out folder of `tifa run`"
+        )
+        raise typer.Exit(2)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -444,16 +479,55 @@ def _size_option(text: str, option: str) -> int:
         raise typer.Exit(2) from None
 
 
-def _input_bytes(paths: list[Path], out: Path | str) -> int:
-    from pipeline.io.ingest import iter_input_files
+def _input_bytes(paths: list[Path], out: Path | str) -> tuple[int, int, list[Path]]:
+    """(bytes of the input files, how many tifa can read, the files it cannot by their kind)."""
+    from pipeline.io.ingest import SUPPORTED_SUFFIXES, iter_input_files
 
-    total = 0
+    total, n_readable, others = 0, 0, []
     for path in iter_input_files(paths, exclude=[out] if isinstance(out, Path) else []):
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            others.append(path)
+            continue
+        n_readable += 1
         try:
             total += path.stat().st_size
         except OSError:
             pass  # reported as an errors row by the run
-    return total
+    return total, n_readable, others
+
+
+def _check_out_against_inputs(out: Path, paths: list[Path]) -> None:
+    """Refuse an output that cannot be a folder, or that is an input folder itself (its tables
+    would be written among the files tifa reads, and the folder skipped as input)."""
+    if out.exists() and not out.is_dir():
+        console.print(
+            f"[red]error:[/red] --out {escape(str(out))} is a file, not a folder: name a folder "
+            "(created if missing)"
+        )
+        raise typer.Exit(2)
+    target = out.resolve()
+    for path in paths:
+        if path.is_dir() and path.resolve() == target:
+            beside = escape(str(path.resolve().parent / "processed"))
+            console.print(
+                f"[red]error:[/red] --out {escape(str(out))} is the input folder: name another "
+                f"folder for the tables (e.g. --out {beside})"
+            )
+            raise typer.Exit(2)
+
+
+def _no_input(paths: list[Path], others: list[Path]) -> None:
+    from pipeline.io.ingest import SUPPORTED_SUFFIXES
+
+    where = escape(", ".join(map(str, paths)))
+    kinds = ", ".join(SUPPORTED_SUFFIXES)
+    if others:
+        names = ", ".join(p.name for p in others[:3]) + (" …" if len(others) > 3 else "")
+        why = f"only {len(others)} files tifa does not read ({escape(names)}); it reads {kinds}"
+    else:
+        why = f"no files (tifa reads {kinds})"
+    console.print(f"[red]error:[/red] nothing to read in {where}: {why}")
+    raise typer.Exit(2)
 
 
 class GoldFormat(StrEnum):
@@ -519,7 +593,16 @@ def evaluate_relations_cmd(
     if not docs.exists():
         console.print(f"[red]error:[/red] documents file {docs} not found; pass --docs")
         raise typer.Exit(2)
-    report = evaluate_relations(gold, docs)
+    try:
+        report = evaluate_relations(gold, docs)
+    except (ValueError, KeyError, TypeError) as exc:
+        # Not the JSONL the gold set is (README.md, a CSV): say which file, not a traceback.
+        what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        console.print(
+            f"[red]error:[/red] {escape(str(gold))} and {escape(str(docs))} are not a gold "
+            f"relations JSONL and its documents ({escape(what)})"
+        )
+        raise typer.Exit(2) from None
     if json_output:
         print(json.dumps(report, ensure_ascii=False))
         return
