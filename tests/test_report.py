@@ -65,7 +65,7 @@ def test_every_view_returns_rows_from_another_directory(
     monkeypatch.chdir(tmp_path)  # a dashboard opens the file from anywhere
     con = _con(two_nights["out"])
     names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-    expected = set(ANALYST_VIEWS) | {"documents", "entities", "errors", "runs", "people_table"}
+    expected = set(ANALYST_VIEWS) | {"documents", "entities", "errors", "runs"}
     assert expected <= names
     for view in sorted(names & (expected | {"sentences", "relations", "formulation_counts"})):
         n = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
@@ -419,15 +419,49 @@ def test_report_of_a_night_where_every_input_failed(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 1
 
 
+def _every_view(out: Path) -> dict[str, list]:
+    con = _con(out)
+    sql = "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    names = [r[0] for r in con.execute(sql).fetchall()]
+    # `runs` is the log of runs: a rerun is one more row there, by design.
+    return {
+        n: sorted(map(repr, con.execute(f"SELECT * FROM {n}").fetchall()))
+        for n in names
+        if n != "runs"
+    }
+
+
 def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
     assert first.report_path is not None and not first.report_unchanged
     views_mtime = (out / VIEWS_FILE).stat().st_mtime_ns
+    before = _every_view(out)
+    assert before["new_tonight"]  # something to lose
     again = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
     assert again.n_skipped == 1 and again.report_unchanged and again.report_path is None
     assert (out / VIEWS_FILE).stat().st_mtime_ns == views_mtime
     assert sorted(p.name for p in (out / "reports").glob("2*.html")) == [first.report_path.name]
+    # The views read the tables when queried: their rows must not move with the runs log.
+    assert _every_view(out) == before
+    tonight = _con(out).execute("SELECT DISTINCT run_id FROM new_tonight").fetchall()
+    assert tonight == [(first.run_id,)]
+    # `tifa report` after the rerun tells the same night.
+    result = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _every_view(out) == before
+
+
+def test_every_parquet_table_is_a_view_of_its_own_name(two_nights: dict) -> None:
+    from pipeline.io.schema import SCHEMAS
+
+    con = _con(two_nights["out"])
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert not {v for v in views if v.endswith("_table")}
+    for table, schema in SCHEMAS.items():
+        assert table in views
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        assert columns[: len(schema.names)] == schema.names, table
 
 
 def test_run_ids_sort_by_start_even_within_one_second() -> None:

@@ -99,13 +99,23 @@ def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
     """
 
 
-# The run the views call "tonight" is the last completed one (the newest runs row); what it
-# brought is every document written since the completed run before it (run ids sort by start
+# The run the views call "tonight" is the last completed run that wrote something: the first
+# completed run at or after the newest document's run (a rerun that wrote nothing leaves every
+# view's rows as they were, and its report unchanged, instead of emptying `new_tonight`). What
+# it brought is every document written since the completed run before it (run ids sort by start
 # time), so documents of an interrupted run in between count for the night that finished them.
+# With no document at all (or only an interrupted run's, after the last completed run), the
+# newest completed run. `new_tonight.run_id` says which run this is.
 _LAST_RUN = """
-    SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since
-    FROM runs
-    QUALIFY row_number() OVER (ORDER BY run_id DESC) = 1
+    WITH r AS (
+        SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since FROM runs
+    ),
+    m AS (SELECT max(run_id) AS newest FROM documents)
+    SELECT r.run_id, r.since FROM r, m
+    ORDER BY (r.run_id >= m.newest) IS NOT TRUE,
+             CASE WHEN r.run_id >= m.newest THEN r.run_id END NULLS LAST,
+             r.run_id DESC
+    LIMIT 1
 """
 
 # First seen = the earliest run that wrote a document mentioning it. Each item's example is its
@@ -197,31 +207,32 @@ _TRENDS = """
     ORDER BY f.formulation_id, period NULLS FIRST
 """
 
+# The Parquet `people` table under its own name, with two columns for a dashboard: the post as
+# one label and the example document's title. (The view once took the name and left the table
+# as `people_table`: a query written against the Parquet folder's name read another thing.)
 _PEOPLE = """
-    SELECT p.person, p.role, p.organisation,
-           coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
-           p.first_seen, p.last_seen, p.n_docs, p.n_mentions, p.example_doc_id,
+    SELECT p.*, coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
            @TITLE@ AS example_title
-    FROM people_table p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
+    FROM @SOURCE@ p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
 """.replace("@TITLE@", short_title("d.title"))
 
 
 def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
-    """CREATE VIEW statements: one per table (the table's name; `people_table` for `people`,
-    whose name the analyst view takes), then the helper and analyst views."""
+    """CREATE VIEW statements: one per table, under the table's name (`people` with two more
+    columns), then the helper and analyst views."""
     out = Path(out)
     kind = "TEMP VIEW" if temporary else "VIEW"
-    stmts = []
-    for table in SCHEMAS:
-        name = "people_table" if table == "people" else table
-        stmts.append(
-            f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM {_table_source(out, table)}"
-        )
+    stmts = [
+        f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM {_table_source(out, table)}"
+        for table in SCHEMAS
+        if table != "people"
+    ]
     stmts += [
         f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
         f"CREATE OR REPLACE {kind} trends AS {_TRENDS}",
         f"CREATE OR REPLACE {kind} new_tonight AS {_NEW_TONIGHT}",
-        f"CREATE OR REPLACE {kind} people AS {_PEOPLE}",
+        f"CREATE OR REPLACE {kind} people AS "
+        + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
         f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
     ]
     return stmts
