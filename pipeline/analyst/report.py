@@ -92,18 +92,26 @@ def _e(value: Any) -> str:
 
 
 def _mark(sentence: str | None, *terms: str | None, around: int = 45) -> str:
-    """The sentence, escaped, with each of `terms` highlighted where it first occurs; a long
-    sentence is cut to `around` characters either side of the highlighted stretch (from the
-    first highlight to the last: a person and their post are evidence together), or to its
-    start when no term is in it."""
+    """The sentence, escaped, with `terms` highlighted; a long sentence is cut to `around`
+    characters either side of the highlighted stretch (from the first highlight to the last: a
+    person and their post are evidence together), or to its start when no term is in it. The
+    first term is found first; each other term where it occurs nearest to it (in
+    "局长刘志强、局长余晓梅", 余晓梅's 局长 is the second)."""
     text = (sentence or "").strip()
     spans: list[tuple[int, int]] = []
-    for term in sorted({t for t in terms if t}, key=len, reverse=True):
+    anchor = None
+    for term in dict.fromkeys(t for t in terms if t):
+        hits = []
         at = text.find(term)
-        while at >= 0 and any(a < at + len(term) and at < b for a, b in spans):
-            at = text.find(term, at + 1)  # inside a longer term already marked
-        if at >= 0:
-            spans.append((at, at + len(term)))
+        while at >= 0:
+            if not any(a < at + len(term) and at < b for a, b in spans):
+                hits.append(at)
+            at = text.find(term, at + 1)
+        if not hits:
+            continue
+        best = hits[0] if anchor is None else min(hits, key=lambda h: abs(h - anchor))
+        anchor = best if anchor is None else anchor
+        spans.append((best, best + len(term)))
     if not spans:
         return escape(text[: 2 * around]) + ("…" if len(text) > 2 * around else "")
     spans.sort()

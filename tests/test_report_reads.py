@@ -1,0 +1,242 @@
+"""The report reads right (issue 30), checked on the parsed HTML of a small two-night archive
+built for it: documents dated by year with two empty years between them (year grain, gaps),
+untitled documents, formulations that fall on the second night; and on the samples' two nights
+for the person–post evidence.
+
+What a browser would show is checked through what decides it: the concordance's left context is
+an LTR span inside an RTL cell (clipped away from the match), chart coordinates (labels apart,
+bars clear of their labels), the polylines' points (a line stops at an empty year).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import duckdb
+import pytest
+
+from pipeline.analyst.charts import MIN_LABEL_GAP, label_positions
+from pipeline.analyst.report import _mark
+from pipeline.run.runner import run_pipeline
+
+PAD = "会议强调，要坚持以人民为中心的发展思想，统筹发展和安全，扎实推进各项工作，"
+
+
+def _doc(doc_id: str, year: int, counts: dict[str, int], title: str | None) -> dict:
+    text = "".join(f"{PAD}坚定不移推进{term}。" for term, n in counts.items() for _ in range(n))
+    doc = {"id": doc_id, "year": year, "text": text + PAD + "会议结束。"}
+    if title:
+        doc["title"] = title
+    return doc
+
+
+NIGHT_1 = [
+    _doc("r2015", 2015, {"全面从严治党": 3, "新发展理念": 2}, "二〇一五年工作报告"),
+    _doc("r2016", 2016, {"全面从严治党": 2, "共同富裕": 1}, None),
+    _doc("r2019", 2019, {"全面从严治党": 2, "新发展理念": 1, "乡村振兴": 1}, "二〇一九年工作报告"),
+    _doc("r2020", 2020, {"全面从严治党": 1, "共同富裕": 1}, "二〇二〇年工作报告"),
+]
+NIGHT_2 = [_doc("r2021", 2021, {"共同富裕": 3, "中国式现代化": 3, "全面从严治党": 1}, None)]
+
+
+class _Html(HTMLParser):
+    """Tags with attributes and the text inside each, enough to check cells and SVG."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[dict] = []
+        self._open: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        element = {"tag": tag, "attrs": dict(attrs), "text": "", "children": []}
+        if self._open:
+            self._open[-1]["children"].append(element)
+        self.elements.append(element)
+        if tag not in ("br", "col", "meta", "input", "img", "link", "hr"):  # HTML void elements
+            self._open.append(element)
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        self.handle_starttag(tag, attrs)
+        if self._open and self._open[-1]["tag"] == tag:
+            self._open.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if not any(e["tag"] == tag for e in self._open):
+            return  # a void element's end (</line> of <line/>): nothing was left open
+        while self._open:
+            if self._open.pop()["tag"] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for element in self._open:
+            element["text"] += data
+
+    def find(self, tag: str, **attrs: str) -> list[dict]:
+        return [
+            e
+            for e in self.elements
+            if e["tag"] == tag and all(e["attrs"].get(k) == v for k, v in attrs.items())
+        ]
+
+
+def _parse(html: str) -> _Html:
+    page = _Html()
+    page.feed(html)
+    return page
+
+
+@pytest.fixture(scope="module")
+def years(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("years")
+    out = root / "out"
+    night = root / "in"
+    night.mkdir()
+    (night / "reports.jsonl").write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in NIGHT_1), "utf-8"
+    )
+    first = run_pipeline([night], out, report=True)
+    index_1 = (out / "reports" / "index.html").read_text("utf-8")
+    (night / "tonight.jsonl").write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in NIGHT_2), "utf-8"
+    )
+    second = run_pipeline([night], out, report=True)
+    html = second.report_path.read_text("utf-8")
+    return {"out": out, "first": first, "second": second, "html": html, "index_1": index_1}
+
+
+def test_title_is_dated_not_a_run_id(years: dict) -> None:
+    page = _parse(years["html"])
+    title = page.find("title")[0]  # the page's (SVG points have titles too)
+    assert re.fullmatch(r"tifa nightly report — \d{4}-\d\d-\d\d \d\d:\d\d UTC", title["text"])
+    assert years["second"].run_id not in title["text"]
+
+
+def test_one_run_is_one_run(years: dict) -> None:
+    assert "1 run<" in years["index_1"] and "1 runs" not in years["index_1"]
+
+
+def test_no_year_prints_with_a_thousands_comma(years: dict) -> None:
+    text = re.sub(r"<[^>]+>", " ", years["html"])
+    assert not re.search(r"\b[12],\d{3}\b(?![,\d])", text.replace("10,000", ""))
+    dates = [row["children"][-1]["text"] for row in _parse(years["html"]).find("tr")]
+    assert "2021" in dates  # a year-dated document's date cell
+
+
+def test_left_context_is_clipped_away_from_the_match(years: dict) -> None:
+    html = years["html"]
+    css = html[html.index("<style>") : html.index("</style>")]
+    assert "unicode-bidi: plaintext" not in css
+    assert re.search(r"td\.left \{[^}]*direction: rtl", css)
+    assert re.search(r"td\.left span \{[^}]*direction: ltr", css)
+    texts = dict(
+        duckdb.sql(
+            f"SELECT doc_id, text FROM read_parquet('{years['out']}/documents/*.parquet')"
+        ).fetchall()
+    )
+    rows = [r for r in _parse(html).find("tr") if "data-f" in r["attrs"]]
+    assert rows
+    for row in rows:
+        left, match = row["children"][0], row["children"][1]
+        (span,) = left["children"]
+        assert span["tag"] == "span" and span["attrs"] == {"dir": "ltr"}
+        # The span holds the text that ends where the match starts: what touches the match is
+        # its last characters, which the RTL cell keeps in view.
+        assert any(span["text"] + match["text"] in " ".join(t.split()) for t in texts.values())
+
+
+def test_concordance_is_tonight_first_and_the_archive_collapsed(years: dict) -> None:
+    page = _parse(years["html"])
+    (tonight,) = page.find("table", id="kwic")
+    rows = [c for c in page.find("tr") if "data-f" in c["attrs"]]
+    inside = {id(e) for e in _descendants(tonight)}
+    tonight_rows = [r for r in rows if id(r) in inside]
+    forms = f"read_parquet('{years['out']}/formulations/*.parquet')"
+    n_tonight = duckdb.sql(f"SELECT count(*) FROM {forms} WHERE doc_id = 'r2021'").fetchall()[0][0]
+    n_all = duckdb.sql(f"SELECT count(*) FROM {forms}").fetchall()[0][0]
+    assert 0 < n_tonight < n_all
+    # Tonight: the one new document's mentions, each untitled (its id, once).
+    assert len(tonight_rows) == n_tonight
+    assert {r["children"][3]["text"] for r in tonight_rows} == {"r2021"}
+    (heading,) = page.find("h3", id="kwic-tonight")
+    assert f"{n_tonight} mentions" in heading["text"]
+    (archive,) = page.find("details", id="kwic-archive-all")
+    assert "open" not in archive["attrs"]
+    assert f"{n_all} mentions" in archive["children"][0]["text"]
+
+
+def _descendants(element: dict) -> list[dict]:
+    out = []
+    for child in element["children"]:
+        out += [child, *_descendants(child)]
+    return out
+
+
+def test_trends_are_rates_with_gaps_and_counts_on_hover(years: dict) -> None:
+    html = years["html"]
+    page = _parse(html)
+    svg = next(s for s in page.find("svg") if s["attrs"]["aria-label"].startswith("Top "))
+    assert "per 10,000 characters by year" in svg["attrs"]["aria-label"]
+    labels = [e["text"] for e in _descendants(svg) if e["attrs"].get("class") == "x-label"]
+    assert labels[0] == "2015" and labels[-1] == "2021"
+    x_of = {}
+    for e in _descendants(svg):
+        if e["attrs"].get("class") == "x-label":
+            x_of[e["text"]] = float(re.match(r"translate\(([\d.]+)", e["attrs"]["transform"])[1])
+    series = [e for e in _descendants(svg) if e["attrs"].get("class") == "series"]
+    line = next(s for s in series if s["attrs"]["data-name"] == "全面从严治党")
+    polylines = [c for c in line["children"] if c["tag"] == "polyline"]
+    # 2015–2016 and 2019–2021: two lines, none through the empty years 2017 and 2018.
+    assert len(polylines) == 2
+    xs = [[float(p.split(",")[0]) for p in pl["attrs"]["points"].split()] for pl in polylines]
+    assert len(xs[0]) == 2 and len(xs[1]) == 3
+    if "2017" in x_of:
+        assert all(abs(x - x_of["2017"]) > 1 for run in xs for x in run)
+    # A point's tooltip gives the rate and the counts behind it.
+    tips = [c["text"] for c in line["children"] if c["tag"] == "circle"]
+    assert len(tips) == 5
+    assert all(
+        re.search(r"per 10k characters \(\d+ mentions? in [\d,]+ characters\)", t) for t in tips
+    )
+    assert "per 10k characters" in svg["text"]  # the y axis says what it counts
+
+
+def test_fallers_bars_stay_clear_of_their_labels(years: dict) -> None:
+    page = _parse(years["html"])
+    svg = next(s for s in page.find("svg") if s["attrs"]["aria-label"].startswith("Biggest"))
+    texts = [e for e in svg["children"] if e["tag"] == "text"]
+    labels = [
+        t for t in texts if t["attrs"].get("text-anchor") == "end" and "fill" not in t["attrs"]
+    ]
+    label_right = max(float(t["attrs"]["x"]) for t in labels)
+    rects = [e for e in svg["children"] if e["tag"] == "rect"]
+    assert any(r["attrs"]["fill"] == "#D55E00" for r in rects), "a faller to check"
+    for r in rects:
+        assert float(r["attrs"]["x"]) > label_right + 40
+    values = [t for t in texts if t["attrs"].get("fill") == "#555"]
+    for v in values:  # a value ends (anchor end) or starts clear of the labels
+        assert float(v["attrs"]["x"]) > label_right + 40
+
+
+@pytest.mark.parametrize(
+    "n, width", [(2, 100), (17, 672), (18, 672), (25, 472), (60, 472), (7, 40)]
+)
+def test_x_labels_never_crowd(n: int, width: float) -> None:
+    shown = label_positions(n, width)
+    spacing = width / max(n - 1, 1)
+    assert shown[-1] == n - 1  # the latest period is always labelled
+    gaps = [(b - a) * spacing for a, b in zip(shown, shown[1:], strict=False)]
+    assert all(g >= MIN_LABEL_GAP for g in gaps), gaps
+    assert len({round(g, 6) for g in gaps}) <= 1  # evenly spaced
+
+
+def test_person_post_evidence_is_highlighted_in_full() -> None:
+    sentence = "市农业农村局局长刘志强、市财政局局长余晓梅参加会议。"
+    assert _mark(sentence, "余晓梅", "局长", "咸宁市财政局") == (
+        "市农业农村局局长刘志强、市财政局<mark>局长</mark><mark>余晓梅</mark>参加会议。"
+    )
+    long = "前" * 80 + "市委书记程文涛出席会议。" + "后" * 80
+    marked = _mark(long, "程文涛", "市委书记")
+    assert "<mark>市委书记</mark><mark>程文涛</mark>" in marked
+    assert marked.startswith("…") and marked.endswith("…")
