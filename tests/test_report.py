@@ -117,8 +117,28 @@ def test_trends_keep_undated_documents(two_nights: dict) -> None:
     con = _con(two_nights["out"])
     total = con.execute("SELECT sum(n_mentions) FROM trends").fetchone()[0]
     assert total == con.execute("SELECT count(*) FROM formulations").fetchone()[0]
-    undated = con.execute("SELECT count(*) FROM trends WHERE granularity = 'undated'").fetchone()
+    undated = con.execute("SELECT count(*) FROM trends WHERE year IS NULL").fetchone()
     assert undated[0] > 0  # the samples include undated documents
+
+
+def test_each_trends_view_has_one_grain(two_nights: dict) -> None:
+    """Years in `trends`, months in `trends_monthly` (full dates only): a year-dated document
+    never lands in a January."""
+    con = _con(two_nights["out"])
+    assert "period" not in [r[0] for r in con.execute("DESCRIBE trends").fetchall()]
+    n_dated = con.execute(
+        "SELECT count(*) FROM formulations JOIN documents USING (doc_id) "
+        "WHERE published_at IS NOT NULL"
+    ).fetchone()[0]
+    assert con.execute("SELECT sum(n_mentions) FROM trends_monthly").fetchone()[0] == n_dated
+    months = con.execute("SELECT DISTINCT day(month) FROM trends_monthly").fetchall()
+    assert months == [(1,)]
+    # A rate is the mentions over the characters of that period's documents.
+    row = con.execute(
+        "SELECT t.rate_per_10k, 10000.0 * t.n_mentions / (SELECT sum(n_chars) FROM documents d "
+        "WHERE d.year = t.year) FROM trends t WHERE year IS NOT NULL LIMIT 1"
+    ).fetchone()
+    assert row[0] == pytest.approx(row[1])
 
 
 def test_views_file_is_rewritten_atomically_and_leaves_no_temp(two_nights: dict) -> None:
@@ -370,7 +390,7 @@ def test_duckdb_cli_reads_every_view(two_nights: dict, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "formulation_id" in done.stdout and "granularity" in done.stdout
+    assert "formulation_id" in done.stdout and "rate_per_10k" in done.stdout
     for view in ANALYST_VIEWS:
         done = subprocess.run(
             [

@@ -346,7 +346,8 @@ def _post_terms(row: dict) -> tuple[str, ...]:
 
 def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
     """'month' when the dated documents span at most three years, else 'year'; and the labels
-    of every period from the first to the last (gaps included, so a silence shows as zero)."""
+    of every period from the first to the last (every period is on the axis; one without
+    documents is a gap in the lines, see `_series`)."""
     lo, hi, n_month = con.execute(
         "SELECT min(year), max(year), count(*) FILTER (WHERE published_at IS NOT NULL) "
         "FROM t_docs WHERE year IS NOT NULL"
@@ -369,12 +370,17 @@ def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
 
 def _period_cells(con: duckdb.DuckDBPyConnection, grain: str) -> list[dict]:
     """Mentions per (formulation, category, period label), fetched once for every chart."""
-    label_sql = "strftime(period, '%Y-%m')" if grain == "month" else "year::VARCHAR"
-    cond = "granularity = 'month'" if grain == "month" else "year IS NOT NULL"
+    if grain == "month":
+        sql = (
+            "SELECT canonical, category, strftime(month, '%Y-%m') AS label, n_mentions "
+            "FROM t_trends_m"
+        )
+    else:
+        sql = "SELECT canonical, category, year::VARCHAR AS label, n_mentions FROM t_trends"
     return _rows(
         con,
-        f"SELECT canonical, category, {label_sql} AS label, sum(n_mentions) AS n "
-        f"FROM t_trends WHERE {cond} GROUP BY ALL",
+        f"SELECT canonical, category, label, sum(n_mentions) AS n FROM ({sql}) "
+        "WHERE label IS NOT NULL GROUP BY ALL",
     )
 
 
@@ -478,6 +484,7 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     # The section asks a few dozen small questions: read the Parquet files once into temporary
     # tables of the columns it needs (no document text), not once per question.
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
+    con.execute("CREATE OR REPLACE TEMP TABLE t_trends_m AS SELECT * FROM trends_monthly")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_docs AS "
         "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
@@ -491,8 +498,8 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     undated = _one(con, "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NULL")
     off_chart = _one(
         con,
-        "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL AND "
-        "granularity <> 'month'",
+        "SELECT (SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL) - "
+        "(SELECT coalesce(sum(n_mentions), 0) FROM t_trends_m)",
     )
     note = (
         f"Mentions per 10,000 characters of the {grain}'s documents (hover a point for the "

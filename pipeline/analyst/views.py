@@ -1,10 +1,10 @@
 """Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
 
-Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus four
-analyst views (`trends`, `new_tonight`, `people`, `concordance`). The file holds no data, only
-view definitions (about 270 KB, the size DuckDB gives an almost empty file), and is always as
-fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when it is queried, so rows
-written by later runs appear without rebuilding the file.
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus five
+analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`). The file
+holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
+file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
+it is queried, so rows written by later runs appear without rebuilding the file.
 
 Paths: the views name the Parquet folders by their absolute path, resolved when the file is
 written (DuckDB resolves a relative path in a view against the *reader's* working directory, not
@@ -37,7 +37,7 @@ from pipeline.io.write import table_files
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
-ANALYST_VIEWS = ("trends", "new_tonight", "people", "concordance")
+ANALYST_VIEWS = ("trends", "trends_monthly", "new_tonight", "people", "concordance")
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
 
@@ -190,21 +190,36 @@ _NEW_TONIGHT = """
     ORDER BY CASE i.kind WHEN 'formulation' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END, i.rank
 """.replace("{HOLDS}", RelationName.HOLDS_POSITION).replace("@TITLE@", short_title("d.title"))
 
-# Mentions per formulation and period. Undated documents stay in (year and period NULL) so a
-# chart can say how many it could not place instead of dropping them.
+# Mentions per formulation and year: one grain per view (a view mixing months and years put a
+# year-dated report in January). Undated documents stay in (year NULL) so a chart can say how
+# many it could not place instead of dropping them. rate_per_10k: mentions per 10,000
+# characters of that year's documents, comparable across years of different sizes.
 _TRENDS = """
+    WITH chars AS (SELECT year, sum(n_chars) AS n_chars FROM documents GROUP BY year)
     SELECT f.formulation_id, any_value(f.canonical) AS canonical,
-           any_value(f.category) AS category,
-           d.year, month(d.published_at)::INTEGER AS month,
-           CASE WHEN d.year IS NULL THEN NULL
-                WHEN d.published_at IS NULL THEN make_date(d.year, 1, 1)
-                ELSE date_trunc('month', d.published_at)::DATE END AS period,
-           CASE WHEN d.year IS NULL THEN 'undated'
-                WHEN d.published_at IS NULL THEN 'year' ELSE 'month' END AS granularity,
-           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+           any_value(f.category) AS category, d.year,
+           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
+           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
     FROM formulations f JOIN documents d USING (doc_id)
-    GROUP BY f.formulation_id, d.year, month(d.published_at), period, granularity
-    ORDER BY f.formulation_id, period NULLS FIRST
+    LEFT JOIN chars c ON c.year IS NOT DISTINCT FROM d.year
+    GROUP BY f.formulation_id, d.year
+    ORDER BY f.formulation_id, d.year NULLS FIRST
+"""
+
+# The same per month, over the documents with a full date only (a year-only date has no month).
+_TRENDS_MONTHLY = """
+    WITH chars AS (
+        SELECT date_trunc('month', published_at)::DATE AS month, sum(n_chars) AS n_chars
+        FROM documents WHERE published_at IS NOT NULL GROUP BY ALL
+    )
+    SELECT f.formulation_id, any_value(f.canonical) AS canonical,
+           any_value(f.category) AS category, c.month,
+           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
+           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
+    FROM formulations f JOIN documents d USING (doc_id)
+    JOIN chars c ON c.month = date_trunc('month', d.published_at)::DATE
+    GROUP BY f.formulation_id, c.month
+    ORDER BY f.formulation_id, c.month
 """
 
 # The Parquet `people` table under its own name, with two columns for a dashboard: the post as
@@ -230,6 +245,7 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
     stmts += [
         f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
         f"CREATE OR REPLACE {kind} trends AS {_TRENDS}",
+        f"CREATE OR REPLACE {kind} trends_monthly AS {_TRENDS_MONTHLY}",
         f"CREATE OR REPLACE {kind} new_tonight AS {_NEW_TONIGHT}",
         f"CREATE OR REPLACE {kind} people AS "
         + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
