@@ -24,9 +24,11 @@ from pipeline.run.runner import run_pipeline
 PAD = "会议强调，要坚持以人民为中心的发展思想，统筹发展和安全，扎实推进各项工作，"
 
 
-def _doc(doc_id: str, year: int, counts: dict[str, int], title: str | None) -> dict:
+def _doc(
+    doc_id: str, year: int, counts: dict[str, int], title: str | None, pad: int = 1
+) -> dict:
     text = "".join(f"{PAD}坚定不移推进{term}。" for term, n in counts.items() for _ in range(n))
-    doc = {"id": doc_id, "year": year, "text": text + PAD + "会议结束。"}
+    doc = {"id": doc_id, "year": year, "text": text + PAD * pad + "会议结束。"}
     if title:
         doc["title"] = title
     return doc
@@ -38,7 +40,8 @@ NIGHT_1 = [
     _doc("r2019", 2019, {"全面从严治党": 2, "新发展理念": 1, "乡村振兴": 1}, "二〇一九年工作报告"),
     _doc("r2020", 2020, {"全面从严治党": 1, "共同富裕": 1}, "二〇二〇年工作报告"),
 ]
-NIGHT_2 = [_doc("r2021", 2021, {"共同富裕": 3, "中国式现代化": 3, "全面从严治党": 1}, None)]
+# Tonight 全面从严治党 falls hardest (no mention in a long document): the widest bar is a faller's.
+NIGHT_2 = [_doc("r2021", 2021, {"共同富裕": 3, "中国式现代化": 3}, None, pad=12)]
 
 
 class _Html(HTMLParser):
@@ -240,3 +243,93 @@ def test_person_post_evidence_is_highlighted_in_full() -> None:
     marked = _mark(long, "程文涛", "市委书记")
     assert "<mark>市委书记</mark><mark>程文涛</mark>" in marked
     assert marked.startswith("…") and marked.endswith("…")
+
+
+# --------------------------------------------------------------------------------------------
+# In a real browser: what the reader sees, measured with the page's own layout.
+
+_BROWSERS = ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome")
+
+# Appended to a copy of the report: measures the laid-out page and leaves the answers on <html>.
+_MEASURE = """
+<script>
+window.addEventListener('load', function () {
+  function boxes(list) { return Array.prototype.map.call(list, function (e) {
+    return e.getBoundingClientRect(); }); }
+  function overlap(a, b) {
+    return a.left < b.right - 0.5 && b.left < a.right - 0.5 &&
+           a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5; }
+  var out = {height: document.documentElement.scrollHeight, labels: 0, bars: 0, hidden: 0,
+             cells: 0};
+  document.querySelectorAll('svg').forEach(function (svg) {
+    var b = boxes(svg.querySelectorAll('text.x-label'));
+    for (var i = 1; i < b.length; i++) { if (overlap(b[i - 1], b[i])) { out.labels++; } }
+  });
+  document.querySelectorAll('svg[aria-label^="Biggest"]').forEach(function (svg) {
+    var texts = boxes(svg.querySelectorAll('text[text-anchor="end"]:not([fill])'));
+    var marks = boxes(svg.querySelectorAll('rect, text[fill="#555"]'));
+    texts.forEach(function (t) {
+      marks.forEach(function (m) { if (overlap(t, m)) { out.bars++; } });
+    });
+  });
+  document.querySelectorAll('#kwic td.left').forEach(function (td) {
+    var span = td.querySelector('span');
+    if (!span || !span.textContent) { return; }
+    out.cells++;
+    var cell = td.getBoundingClientRect(), text = span.getBoundingClientRect();
+    // The end of the left context (the characters touching the match) must be inside the cell.
+    if (text.right > cell.right + 1 || text.right < cell.right - 12) { out.hidden++; }
+  });
+  document.documentElement.setAttribute('data-measure', JSON.stringify(out));
+});
+</script>
+"""
+
+
+def _browser() -> str | None:
+    import shutil
+
+    for name in _BROWSERS:
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.mark.skipif(
+    _browser() is None,
+    reason="no headless Chromium on PATH (Debian: apt-get install chromium-headless-shell); "
+    "the parsed-HTML tests above still run",
+)
+def test_the_report_reads_right_in_headless_chromium(years: dict, tmp_path) -> None:  # noqa: ANN001
+    import html as html_lib
+    import subprocess
+
+    page = tmp_path / "report.html"
+    page.write_text(years["html"].replace("</body>", _MEASURE + "</body>"), "utf-8")
+    done = subprocess.run(
+        [
+            _browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1000,1000",  # narrow: contexts overflow their cells
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'data-measure="([^"]*)"', done.stdout)
+    assert found, done.stdout[:500]
+    measure = json.loads(html_lib.unescape(found[1]))
+    assert measure["height"] < 10_000, measure  # at 1000 px wide; shorter at 1400
+    assert measure["labels"] == 0, measure  # no two x labels overlap
+    assert measure["bars"] == 0, measure  # no bar or value over a formulation's label
+    assert measure["cells"] > 0 and measure["hidden"] == 0, measure
+    body = re.sub(r"<[^>]+>", " ", done.stdout.split("<body", 1)[1]).replace("10,000", "")
+    assert not re.search(r"\b[12],\d{3}\b(?![,\d])", body)
