@@ -24,9 +24,7 @@ from pipeline.run.runner import run_pipeline
 PAD = "会议强调，要坚持以人民为中心的发展思想，统筹发展和安全，扎实推进各项工作，"
 
 
-def _doc(
-    doc_id: str, year: int, counts: dict[str, int], title: str | None, pad: int = 1
-) -> dict:
+def _doc(doc_id: str, year: int, counts: dict[str, int], title: str | None, pad: int = 1) -> dict:
     text = "".join(f"{PAD}坚定不移推进{term}。" for term, n in counts.items() for _ in range(n))
     doc = {"id": doc_id, "year": year, "text": text + PAD * pad + "会议结束。"}
     if title:
