@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipeline.analyst.charts import MIN_LABEL_GAP, label_positions
+from pipeline.analyst.charts import label_box_width, label_positions
 from pipeline.analyst.report import _mark
 from pipeline.run.runner import run_pipeline
+
+from .conftest import DEV
 
 PAD = "会议强调，要坚持以人民为中心的发展思想，统筹发展和安全，扎实推进各项工作，"
 
@@ -221,14 +224,22 @@ def test_fallers_bars_stay_clear_of_their_labels(years: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "n, width", [(2, 100), (17, 672), (18, 672), (25, 472), (60, 472), (7, 40)]
+    "labels, width",
+    [
+        ([str(y) for y in range(2015, 2017)], 100),
+        ([str(y) for y in range(1921, 2023)], 672),  # the congress reports: a century of years
+        ([f"{y}-{m:02d}" for y in (2023, 2024) for m in range(1, 13)], 472),
+        ([f"{y}-{m:02d}" for y in (2023, 2024, 2025) for m in range(1, 13)], 672),
+        (["二〇二一年", "二〇二二年", "二〇二三年"], 60),
+    ],
 )
-def test_x_labels_never_crowd(n: int, width: float) -> None:
-    shown = label_positions(n, width)
-    spacing = width / max(n - 1, 1)
-    assert shown[-1] == n - 1  # the latest period is always labelled
+def test_x_label_boxes_never_touch(labels: list[str], width: float) -> None:
+    shown = label_positions(labels, width)
+    spacing = width / max(len(labels) - 1, 1)
+    assert shown[-1] == len(labels) - 1  # the latest period is always labelled
+    widest = max(label_box_width(label) for label in labels)
     gaps = [(b - a) * spacing for a, b in zip(shown, shown[1:], strict=False)]
-    assert all(g >= MIN_LABEL_GAP for g in gaps), gaps
+    assert all(g > widest for g in gaps), (gaps, widest)
     assert len({round(g, 6) for g in gaps}) <= 1  # evenly spaced
 
 
@@ -293,17 +304,21 @@ def _browser() -> str | None:
     return None
 
 
-@pytest.mark.skipif(
+_NO_BROWSER = pytest.mark.skipif(
     _browser() is None,
     reason="no headless Chromium on PATH (Debian: apt-get install chromium-headless-shell); "
     "the parsed-HTML tests above still run",
 )
-def test_the_report_reads_right_in_headless_chromium(years: dict, tmp_path) -> None:  # noqa: ANN001
+
+
+def _measure(report_html: str, folder: Path, width: int) -> tuple[dict, str]:
+    """The page laid out by headless Chromium at `width` px: the measurements of `_MEASURE`,
+    and the DOM."""
     import html as html_lib
     import subprocess
 
-    page = tmp_path / "report.html"
-    page.write_text(years["html"].replace("</body>", _MEASURE + "</body>"), "utf-8")
+    page = folder / f"report-{width}.html"
+    page.write_text(report_html.replace("</body>", _MEASURE + "</body>"), "utf-8")
     done = subprocess.run(
         [
             _browser(),
@@ -311,7 +326,7 @@ def test_the_report_reads_right_in_headless_chromium(years: dict, tmp_path) -> N
             "--no-sandbox",
             "--disable-gpu",
             "--no-first-run",
-            "--window-size=1000,1000",  # narrow: contexts overflow their cells
+            f"--window-size={width},1000",
             "--virtual-time-budget=3000",
             "--dump-dom",
             page.as_uri(),
@@ -319,15 +334,43 @@ def test_the_report_reads_right_in_headless_chromium(years: dict, tmp_path) -> N
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,
+        cwd=folder,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r'data-measure="([^"]*)"', done.stdout)
     assert found, done.stdout[:500]
-    measure = json.loads(html_lib.unescape(found[1]))
-    assert measure["height"] < 10_000, measure  # at 1000 px wide; shorter at 1400
-    assert measure["labels"] == 0, measure  # no two x labels overlap
+    return json.loads(html_lib.unescape(found[1])), done.stdout
+
+
+def _assert_reads_right(measure: dict, dom: str) -> None:
+    assert measure["height"] < 10_000, measure
+    assert measure["labels"] == 0, measure  # no two x labels' boxes touch
     assert measure["bars"] == 0, measure  # no bar or value over a formulation's label
     assert measure["cells"] > 0 and measure["hidden"] == 0, measure
-    body = re.sub(r"<[^>]+>", " ", done.stdout.split("<body", 1)[1]).replace("10,000", "")
-    assert not re.search(r"\b[12],\d{3}\b(?![,\d])", body)
+    # Years print as years ("2,022" was one): in the concordance's date cells, the x labels
+    # and the documents' dates under their titles.
+    dates = re.findall(r'<td class="doc">([^<]*)</td></tr>', dom)
+    assert dates and all(re.fullmatch(r"\d{4}(-\d\d-\d\d)?|undated", d) for d in dates)
+    labels = re.findall(r'class="x-label"[^>]*>([^<]*)<', dom)
+    assert all(re.fullmatch(r"\d{4}(-\d\d)?", x) for x in labels), labels
+    assert not re.search(r"· [12],\d{3}</span>", dom)
+
+
+@_NO_BROWSER
+def test_the_report_reads_right_in_headless_chromium(years: dict, tmp_path: Path) -> None:
+    # 1000 px: narrower than a laptop, so the contexts overflow their cells.
+    _assert_reads_right(*_measure(years["html"], tmp_path, 1000))
+
+
+@_NO_BROWSER
+@pytest.mark.skipif(not (DEV / "xi_speeches_2020.csv").exists(), reason="no ../shared dev corpora")
+def test_the_dev_corpora_second_night_reads_right(tmp_path: Path) -> None:
+    """The night the issue was found on: night 1 the 2020 speeches, night 2 the whole dev folder
+    (the congress reports are new: a century of years, 2,700 archive mentions)."""
+    out = tmp_path / "out"
+    run_pipeline([DEV / "xi_speeches_2020.csv"], out)
+    night = run_pipeline([DEV], out, report=True)
+    assert night.n_documents > 0 and night.report_path is not None
+    report_html = night.report_path.read_text("utf-8")
+    for width in (1400, 1000):
+        _assert_reads_right(*_measure(report_html, tmp_path, width))

@@ -51,19 +51,31 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.2g}"
 
 
-# Least distance between the anchors of two x labels: rotated 35°, two labels whose anchors are
-# this far apart are a font height apart across their baselines (11 px / sin 35° ≈ 19 px), with
-# room to spare.
-MIN_LABEL_GAP = 26
+# x labels are rotated this much; two labels must be far enough apart that their boxes (the
+# upright rectangles around the rotated text, what a reader sees as crowding) do not touch.
+LABEL_ANGLE = 35
+FONT_PX = 11
 
 
-def label_positions(n: int, plot_width: float) -> list[int]:
-    """Which of `n` evenly spaced x labels to draw: every k-th, counted back from the last (so
-    the last period is always labelled and no label is squeezed in beside it)."""
-    if n <= 0:
-        return []
-    spacing = plot_width / max(n - 1, 1)
-    every = max(1, math.ceil(MIN_LABEL_GAP / spacing)) if n > 1 else 1
+def label_box_width(label: str) -> float:
+    """Width of the upright box around a rotated x label: its length along the slant projected
+    on the axis plus the font's height projected likewise (a Han character is a full em, an
+    ASCII one about 0.62 em)."""
+    length = sum(FONT_PX if ord(ch) > 0x2E7F else 0.62 * FONT_PX for ch in label)
+    angle = math.radians(LABEL_ANGLE)
+    return length * math.cos(angle) + FONT_PX * 1.2 * math.sin(angle)
+
+
+def label_positions(labels: list[str], plot_width: float) -> list[int]:
+    """Which of the evenly spaced x `labels` to draw: every k-th, counted back from the last
+    (so the last period is always labelled and no label is squeezed in beside it), k as small
+    as keeps the widest label's box clear of the next one's, with 3 px between."""
+    n = len(labels)
+    if n <= 1:
+        return list(range(n))
+    spacing = plot_width / (n - 1)
+    need = max(label_box_width(label) for label in labels) + 3
+    every = max(1, math.ceil(need / spacing))
     return [i for i in range(n) if (n - 1 - i) % every == 0]
 
 
@@ -106,7 +118,7 @@ def line_chart(
             f'stroke="#ddd"/><text x="{left - 4}" y="{y(t) + 4:.1f}" text-anchor="end" '
             f'fill="#555">{_fmt(t)}</text>'
         )
-    for i in label_positions(n, pw):
+    for i in label_positions(x_labels, pw):
         parts.append(
             f'<text class="x-label" transform="translate({x(i):.1f},{top + ph + 12}) rotate(35)" '
             f'fill="#555">{escape(x_labels[i])}</text>'

@@ -59,10 +59,14 @@ class ReportSettings:
     top: int = 8  # formulations per trend chart
     per_category: int = 5  # formulations per category chart
     kwic_width: int = 30  # characters of context either side
-    kwic_tonight: int = 200  # concordance rows of tonight's documents shown
+    # Concordance rows of tonight's documents shown: one line each, so the page stays a page
+    # (the dev corpora's second night: 21,000 px with 200 rows of wrapped titles).
+    kwic_tonight: int = 100
     kwic_per_formulation: int = 10  # archive-wide rows per formulation (newest first), collapsed
     kwic_archive_rows: int = 1000  # archive-wide rows at most
-    new_per_kind: int = 40  # rows per kind in "new tonight"
+    # Rows per kind in "new tonight": past the first twenty, discovery candidates are mostly
+    # noise, and the rest are one query away (the page says which).
+    new_per_kind: int = 20
     error_examples: int = 3
 
 
@@ -549,7 +553,13 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
                 hover=hover,
             )
         )
-        html.append("<h3>By category</h3><div class='grid'>")
+        # Collapsed: ten more charts are the archive's detail, not tonight's news, and made
+        # the page 1,500 px longer.
+        html.append(
+            f'<details id="trends-by-category"><summary>By category: the top '
+            f"{s.per_category} formulations of each of {len(cats)} categories</summary>"
+            "<div class='grid'>"
+        )
         by_category: dict[str, list[str]] = {}
         for r in _rows(
             con,
@@ -571,7 +581,7 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
                     hover=hover,
                 )
             )
-        html.append("</div>")
+        html.append("</div></details>")
     elif not top:
         html.append('<p class="muted">No formulation mentions in the archive.</p>')
     else:
@@ -690,8 +700,8 @@ def _kwic_table(rows: list[dict], table_id: str) -> str:
         f'<td class="left"><span dir="ltr">{_e(r["left_context"])}</span></td>'
         f'<td class="match">{_e(r["match"])}</td>'
         f'<td class="right">{_e(r["right_context"])}</td>'
-        f"<td>{_e(r['title']) or _e(r['doc_id'])}</td>"
-        f"<td>{_when(r)}</td></tr>"
+        f'<td class="doc" title="{_e(r["doc_id"])}">{_e(r["title"]) or _e(r["doc_id"])}</td>'
+        f'<td class="doc">{_when(r)}</td></tr>'
         for r in rows
     )
     return (
