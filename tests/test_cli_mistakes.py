@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 
-from .conftest import ROOT, SAMPLES
+from .conftest import NER, ROOT, SAMPLES
 
 # (arguments, the whole output, exit code). {tmp}: the test's folder, {samples}: data/raw.
 # The output folder {tmp}/out must never be created by a mistake.
@@ -284,3 +284,22 @@ def test_compact_takes_out_like_every_command(samples_out: Path, tmp_path: Path)
 def test_readme_names_no_removed_flag() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "tifa compact [DIR]" not in readme
+
+
+@pytest.mark.skipif(not (NER / "msra_train.bio").exists(), reason="no ../shared NER corpora")
+def test_train_ner_leaves_the_shipped_model_alone_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "tifa_ner").mkdir(parents=True)
+    (tmp_path / "models" / "tifa_ner" / "meta.json").write_text("{}", "utf-8")
+    result = CliRunner().invoke(
+        app,
+        ["train", "ner", "--msra", str(NER / "msra_train.bio"), "--limit", "200",
+         "--max-iterations", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (trained,) = (tmp_path / "models").glob("tifa_ner-*")
+    assert (trained / "training.json").is_file()
+    assert f"use it with `tifa run --ner-model {trained.relative_to(tmp_path)}`" in result.output
+    assert [p.name for p in (tmp_path / "models" / "tifa_ner").iterdir()] == ["meta.json"]

@@ -261,7 +261,8 @@ def run(
                     progress.update(task, completed=min(n_bytes, total_bytes))
 
             summary = run_pipeline(paths, out, config, on_progress=on_progress, on_bytes=on_bytes)
-            progress.update(task, total=1, completed=1)
+            if not summary.interrupted:  # a stopped run is not 100% done
+                progress.update(task, total=1, completed=1)
     except CompactionError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -684,7 +685,12 @@ def train_ner_cmd(
         None, exists=True, dir_okay=False, help="CLUENER train JSON to add (name/government/org)."
     ),
     out: Path = typer.Option(
-        Path("models/tifa_ner"), "--out", "-o", help="Folder for the trained spaCy pipeline."
+        None,
+        "--out",
+        "-o",
+        help="Folder for the trained spaCy pipeline. Default: a new folder "
+        "models/tifa_ner-<UTC date and time>, so the shipped models/tifa_ner is replaced only "
+        "when named (--out models/tifa_ner).",
     ),
     config: Path = typer.Option(
         None, exists=True, dir_okay=False, help="Training settings (default: bundled YAML)."
@@ -700,6 +706,10 @@ def train_ner_cmd(
     """
     from pipeline.nlp.train import TrainingData, load_training_config, train_ner
 
+    if out is None:
+        from datetime import UTC, datetime
+
+        out = Path(f"models/tifa_ner-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     settings = load_training_config(config) if config else load_training_config()
     if max_iterations:
         settings["crf"]["max_iterations"] = max_iterations
@@ -730,7 +740,8 @@ def train_ner_cmd(
         )
     console.print(
         f"trained on {summary['n_sentences']:,} sentences ({summary['n_chars']:,} chars) in "
-        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']})"
+        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']}); "
+        f"use it with `tifa run --ner-model {out}`"
     )
 
 
