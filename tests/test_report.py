@@ -65,7 +65,7 @@ def test_every_view_returns_rows_from_another_directory(
     monkeypatch.chdir(tmp_path)  # a dashboard opens the file from anywhere
     con = _con(two_nights["out"])
     names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-    expected = set(ANALYST_VIEWS) | {"documents", "entities", "errors", "runs", "people_table"}
+    expected = set(ANALYST_VIEWS) | {"documents", "entities", "errors", "runs"}
     assert expected <= names
     for view in sorted(names & (expected | {"sentences", "relations", "formulation_counts"})):
         n = con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
@@ -117,8 +117,28 @@ def test_trends_keep_undated_documents(two_nights: dict) -> None:
     con = _con(two_nights["out"])
     total = con.execute("SELECT sum(n_mentions) FROM trends").fetchone()[0]
     assert total == con.execute("SELECT count(*) FROM formulations").fetchone()[0]
-    undated = con.execute("SELECT count(*) FROM trends WHERE granularity = 'undated'").fetchone()
+    undated = con.execute("SELECT count(*) FROM trends WHERE year IS NULL").fetchone()
     assert undated[0] > 0  # the samples include undated documents
+
+
+def test_each_trends_view_has_one_grain(two_nights: dict) -> None:
+    """Years in `trends`, months in `trends_monthly` (full dates only): a year-dated document
+    never lands in a January."""
+    con = _con(two_nights["out"])
+    assert "period" not in [r[0] for r in con.execute("DESCRIBE trends").fetchall()]
+    n_dated = con.execute(
+        "SELECT count(*) FROM formulations JOIN documents USING (doc_id) "
+        "WHERE published_at IS NOT NULL"
+    ).fetchone()[0]
+    assert con.execute("SELECT sum(n_mentions) FROM trends_monthly").fetchone()[0] == n_dated
+    months = con.execute("SELECT DISTINCT day(month) FROM trends_monthly").fetchall()
+    assert months == [(1,)]
+    # A rate is the mentions over the characters of that period's documents.
+    row = con.execute(
+        "SELECT t.rate_per_10k, 10000.0 * t.n_mentions / (SELECT sum(n_chars) FROM documents d "
+        "WHERE d.year = t.year) FROM trends t WHERE year IS NOT NULL LIMIT 1"
+    ).fetchone()
+    assert row[0] == pytest.approx(row[1])
 
 
 def test_views_file_is_rewritten_atomically_and_leaves_no_temp(two_nights: dict) -> None:
@@ -370,7 +390,7 @@ def test_duckdb_cli_reads_every_view(two_nights: dict, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "formulation_id" in done.stdout and "granularity" in done.stdout
+    assert "formulation_id" in done.stdout and "rate_per_10k" in done.stdout
     for view in ANALYST_VIEWS:
         done = subprocess.run(
             [
@@ -419,15 +439,49 @@ def test_report_of_a_night_where_every_input_failed(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM errors").fetchone()[0] == 1
 
 
+def _every_view(out: Path) -> dict[str, list]:
+    con = _con(out)
+    sql = "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    names = [r[0] for r in con.execute(sql).fetchall()]
+    # `runs` is the log of runs: a rerun is one more row there, by design.
+    return {
+        n: sorted(map(repr, con.execute(f"SELECT * FROM {n}").fetchall()))
+        for n in names
+        if n != "runs"
+    }
+
+
 def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
     assert first.report_path is not None and not first.report_unchanged
     views_mtime = (out / VIEWS_FILE).stat().st_mtime_ns
+    before = _every_view(out)
+    assert before["new_tonight"]  # something to lose
     again = run_pipeline([SAMPLES / NEW_DOC], out, report=True)
     assert again.n_skipped == 1 and again.report_unchanged and again.report_path is None
     assert (out / VIEWS_FILE).stat().st_mtime_ns == views_mtime
     assert sorted(p.name for p in (out / "reports").glob("2*.html")) == [first.report_path.name]
+    # The views read the tables when queried: their rows must not move with the runs log.
+    assert _every_view(out) == before
+    tonight = _con(out).execute("SELECT DISTINCT run_id FROM new_tonight").fetchall()
+    assert tonight == [(first.run_id,)]
+    # `tifa report` after the rerun tells the same night.
+    result = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert _every_view(out) == before
+
+
+def test_every_parquet_table_is_a_view_of_its_own_name(two_nights: dict) -> None:
+    from pipeline.io.schema import SCHEMAS
+
+    con = _con(two_nights["out"])
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert not {v for v in views if v.endswith("_table")}
+    for table, schema in SCHEMAS.items():
+        assert table in views
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        assert columns[: len(schema.names)] == schema.names, table
 
 
 def test_run_ids_sort_by_start_even_within_one_second() -> None:

@@ -51,20 +51,51 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.2g}"
 
 
+# x labels are rotated this much; two labels must be far enough apart that their boxes (the
+# upright rectangles around the rotated text, what a reader sees as crowding) do not touch.
+LABEL_ANGLE = 35
+FONT_PX = 11
+
+
+def label_box_width(label: str) -> float:
+    """Width of the upright box around a rotated x label: its length along the slant projected
+    on the axis plus the font's height projected likewise (a Han character is a full em, an
+    ASCII one about 0.62 em)."""
+    length = sum(FONT_PX if ord(ch) > 0x2E7F else 0.62 * FONT_PX for ch in label)
+    angle = math.radians(LABEL_ANGLE)
+    return length * math.cos(angle) + FONT_PX * 1.2 * math.sin(angle)
+
+
+def label_positions(labels: list[str], plot_width: float) -> list[int]:
+    """Which of the evenly spaced x `labels` to draw: every k-th, counted back from the last
+    (so the last period is always labelled and no label is squeezed in beside it), k as small
+    as keeps the widest label's box clear of the next one's, with 3 px between."""
+    n = len(labels)
+    if n <= 1:
+        return list(range(n))
+    spacing = plot_width / (n - 1)
+    need = max(label_box_width(label) for label in labels) + 3
+    every = max(1, math.ceil(need / spacing))
+    return [i for i in range(n) if (n - 1 - i) % every == 0]
+
+
 def line_chart(
     x_labels: list[str],
-    series: list[tuple[str, list[float]]],
+    series: list[tuple[str, list[float | None]]],
     *,
     title: str,
     y_label: str = "mentions",
     width: int = 760,
     height: int = 300,
+    hover: list[list[str]] | None = None,
 ) -> str:
     """A `<figure class="chart">` with one line per series (markers at every point, so a single
-    period still shows) and an HTML legend."""
-    left, right, top, bottom = 48, 40, 28, 56
+    period still shows) and an HTML legend. A value of None is a gap (a period with no
+    documents): the line stops there instead of dropping to zero, which would draw a fall and a
+    rise that never happened. `hover[k][i]`, when given, is the tooltip of series k's point i."""
+    left, right, top, bottom = 52, 40, 28, 56
     pw, ph = width - left - right, height - top - bottom
-    vmax = max((v for _, vals in series for v in vals), default=0)
+    vmax = max((v for _, vals in series for v in vals if v is not None), default=0)
     ticks = nice_ticks(vmax)
     ymax = ticks[-1] or 1
     n = len(x_labels)
@@ -87,27 +118,37 @@ def line_chart(
             f'stroke="#ddd"/><text x="{left - 4}" y="{y(t) + 4:.1f}" text-anchor="end" '
             f'fill="#555">{_fmt(t)}</text>'
         )
-    every = max(1, math.ceil(n / 16))  # at most ~16 x labels, rotated
-    for i, label in enumerate(x_labels):
-        if i % every == 0 or i == n - 1:
-            parts.append(
-                f'<text transform="translate({x(i):.1f},{top + ph + 12}) rotate(35)" '
-                f'fill="#555">{escape(label)}</text>'
-            )
+    for i in label_positions(x_labels, pw):
+        parts.append(
+            f'<text class="x-label" transform="translate({x(i):.1f},{top + ph + 12}) rotate(35)" '
+            f'fill="#555">{escape(x_labels[i])}</text>'
+        )
     parts.append(
         f'<text transform="translate(12,{top + ph / 2:.0f}) rotate(-90)" text-anchor="middle" '
         f'fill="#555">{escape(y_label)}</text>'
     )
     for k, (name, vals) in enumerate(series):
         c = colour(k)
-        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))
         parts.append(f'<g class="series" data-name="{escape(name)}">')
-        if n > 1:
-            parts.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{pts}"/>')
+        # One polyline per run of periods that have a value.
+        run: list[str] = []
+        for i, v in enumerate([*vals, None]):
+            if v is not None:
+                run.append(f"{x(i):.1f},{y(v):.1f}")
+                continue
+            if len(run) > 1:
+                points = " ".join(run)
+                parts.append(
+                    f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{points}"/>'
+                )
+            run = []
         for i, v in enumerate(vals):
+            if v is None:
+                continue
+            tip = hover[k][i] if hover else _fmt(v)
             parts.append(
                 f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{c}">'
-                f"<title>{escape(name)} · {escape(x_labels[i])}: {_fmt(v)}</title></circle>"
+                f"<title>{escape(name)} · {escape(x_labels[i])}: {escape(tip)}</title></circle>"
             )
         parts.append("</g>")
     parts.append("</svg>")
@@ -130,12 +171,15 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, diverging from zero when values are negative (risers and fallers)."""
     row, top, label_w = 22, 28, 220
+    # Room for a value printed beside its bar: a faller's value sits left of its bar, so the
+    # longest faller must stop this far right of the labels (it was drawn over its label).
+    value_w = 56
     height = top + row * max(len(items), 1) + 10
     vmax = max((abs(v) for _, v in items), default=0) or 1
     has_neg = any(v < 0 for _, v in items)
-    pw = width - label_w - 70
-    zero = label_w + (pw / 2 if has_neg else 0)
-    scale = (pw / 2 if has_neg else pw) / vmax
+    x0, x1 = label_w + (value_w if has_neg else 0), width - value_w
+    zero = (x0 + x1) / 2 if has_neg else x0
+    scale = (x1 - zero) / vmax
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}" '

@@ -59,8 +59,14 @@ class ReportSettings:
     top: int = 8  # formulations per trend chart
     per_category: int = 5  # formulations per category chart
     kwic_width: int = 30  # characters of context either side
-    kwic_per_formulation: int = 25  # concordance rows per formulation (newest first)
-    new_per_kind: int = 40  # rows per kind in "new tonight"
+    # Concordance rows of tonight's documents shown: one line each, so the page stays a page
+    # (the dev corpora's second night: 21,000 px with 200 rows of wrapped titles).
+    kwic_tonight: int = 100
+    kwic_per_formulation: int = 10  # archive-wide rows per formulation (newest first), collapsed
+    kwic_archive_rows: int = 1000  # archive-wide rows at most
+    # Rows per kind in "new tonight": past the first twenty, discovery candidates are mostly
+    # noise, and the rest are one query away (the page says which).
+    new_per_kind: int = 20
     error_examples: int = 3
 
 
@@ -89,21 +95,48 @@ def _e(value: Any) -> str:
     return escape(str(value))
 
 
-def _mark(sentence: str | None, term: str | None, around: int = 45) -> str:
-    """The sentence, escaped, with `term` highlighted where it occurs; a long sentence is cut to
-    `around` characters either side of the term (or its start when the term is not in it)."""
+def _mark(sentence: str | None, *terms: str | None, around: int = 45) -> str:
+    """The sentence, escaped, with `terms` highlighted; a long sentence is cut to `around`
+    characters either side of the highlighted stretch (from the first highlight to the last: a
+    person and their post are evidence together), or to its start when no term is in it. The
+    first term is found first; each other term where it occurs nearest to it (in
+    "局长刘志强、局长余晓梅", 余晓梅's 局长 is the second)."""
     text = (sentence or "").strip()
-    at = text.find(term) if term else -1
-    if at < 0:
+    spans: list[tuple[int, int]] = []
+    anchor = None
+    for term in dict.fromkeys(t for t in terms if t):
+        hits = []
+        at = text.find(term)
+        while at >= 0:
+            if not any(a < at + len(term) and at < b for a, b in spans):
+                hits.append(at)
+            at = text.find(term, at + 1)
+        if not hits:
+            continue
+        best = hits[0] if anchor is None else min(hits, key=lambda h: abs(h - anchor))
+        anchor = best if anchor is None else anchor
+        spans.append((best, best + len(term)))
+    if not spans:
         return escape(text[: 2 * around]) + ("…" if len(text) > 2 * around else "")
-    lo, hi = max(0, at - around), min(len(text), at + len(term) + around)
-    return (
-        ("…" if lo else "")
-        + escape(text[lo:at])
-        + f"<mark>{escape(term)}</mark>"
-        + escape(text[at + len(term) : hi])
-        + ("…" if hi < len(text) else "")
-    )
+    spans.sort()
+    lo, hi = max(0, spans[0][0] - around), min(len(text), spans[-1][1] + around)
+    html, pos = ["…" if lo else ""], lo
+    for a, b in spans:
+        html += [escape(text[pos:a]), f"<mark>{escape(text[a:b])}</mark>"]
+        pos = b
+    html += [escape(text[pos:hi]), "…" if hi < len(text) else ""]
+    return "".join(html)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _when(row: dict) -> str:
+    """A row's date, its year alone (never as a number with a thousands comma), or undated."""
+    if row.get("published_at"):
+        return _e(row["published_at"])
+    return str(row["year"]) if row.get("year") else "undated"
 
 
 def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = None) -> str:
@@ -119,9 +152,10 @@ def _table(headers: list[str], rows: list[list[str]], num: set[int] | None = Non
 
 
 def _doc_ref(row: dict) -> str:
-    when = _e(row.get("published_at")) or "undated"
-    title = _e(row.get("title")) or _e(row.get("doc_id"))
-    return f'{title}<br><span class="muted">{_e(row.get("doc_id"))} · {when}</span>'
+    when = _when(row)
+    if not row.get("title"):  # the id is the only name it has: once, not twice
+        return f'{_e(row.get("doc_id"))}<br><span class="muted">{when}</span>'
+    return f'{_e(row["title"])}<br><span class="muted">{_e(row.get("doc_id"))} · {when}</span>'
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +322,7 @@ def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
                 _e(r["detail"]),
                 _e(r["n_docs"]),
                 _e(r["n_mentions"]),
-                _mark(r["sentence"], r["item"] if kind != "appointment" else None),
+                _mark(r["sentence"], r["item"], *_post_terms(r) if kind == "appointment" else ()),
                 _doc_ref(r),
             ]
             for r in rows[: s.new_per_kind]
@@ -309,9 +343,15 @@ def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
     return "".join(html)
 
 
+def _post_terms(row: dict) -> tuple[str, ...]:
+    """The role and organisation of an appointment's detail ("市长 @ 咸宁市人民政府")."""
+    return tuple(t.strip() for t in (row.get("detail") or "").split(" @ ") if t.strip())
+
+
 def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
     """'month' when the dated documents span at most three years, else 'year'; and the labels
-    of every period from the first to the last (gaps included, so a silence shows as zero)."""
+    of every period from the first to the last (every period is on the axis; one without
+    documents is a gap in the lines, see `_series`)."""
     lo, hi, n_month = con.execute(
         "SELECT min(year), max(year), count(*) FILTER (WHERE published_at IS NOT NULL) "
         "FROM t_docs WHERE year IS NOT NULL"
@@ -334,22 +374,63 @@ def _periods(con: duckdb.DuckDBPyConnection) -> tuple[str, list[str]]:
 
 def _period_cells(con: duckdb.DuckDBPyConnection, grain: str) -> list[dict]:
     """Mentions per (formulation, category, period label), fetched once for every chart."""
-    label_sql = "strftime(period, '%Y-%m')" if grain == "month" else "year::VARCHAR"
-    cond = "granularity = 'month'" if grain == "month" else "year IS NOT NULL"
+    if grain == "month":
+        sql = (
+            "SELECT canonical, category, strftime(month, '%Y-%m') AS label, n_mentions "
+            "FROM t_trends_m"
+        )
+    else:
+        sql = "SELECT canonical, category, year::VARCHAR AS label, n_mentions FROM t_trends"
     return _rows(
         con,
-        f"SELECT canonical, category, {label_sql} AS label, sum(n_mentions) AS n "
-        f"FROM t_trends WHERE {cond} GROUP BY ALL",
+        f"SELECT canonical, category, label, sum(n_mentions) AS n FROM ({sql}) "
+        "WHERE label IS NOT NULL GROUP BY ALL",
     )
 
 
+def _period_chars(con: duckdb.DuckDBPyConnection, grain: str) -> dict[str, int]:
+    """Characters of the documents of each period label (the rates' denominator), counted over
+    the same documents as `_period_cells`."""
+    if grain == "month":
+        sql = (
+            "SELECT strftime(published_at, '%Y-%m') AS label, sum(n_chars) FROM t_docs "
+            "WHERE published_at IS NOT NULL GROUP BY ALL"
+        )
+    else:
+        sql = "SELECT year::VARCHAR, sum(n_chars) FROM t_docs WHERE year IS NOT NULL GROUP BY ALL"
+    return {label: int(n or 0) for label, n in con.execute(sql).fetchall()}
+
+
 def _series(
-    cells: list[dict], key: str, names: list[str], labels: list[str]
-) -> list[tuple[str, list[float]]]:
+    cells: list[dict],
+    key: str,
+    names: list[str],
+    labels: list[str],
+    chars: dict[str, int],
+) -> tuple[list[tuple[str, list[float | None]]], list[list[str]]]:
+    """Mentions per 10,000 characters of each name in each period, None for a period with no
+    documents (a gap, not a zero: nothing was read there), and the hover text of each point
+    with the counts behind the rate. Raw counts would follow the archive's size, not the
+    formulation's weight: a year with ten times the documents would look like a surge."""
     index: dict[tuple[str, str], float] = {}
     for c in cells:
         index[(c[key], c["label"])] = index.get((c[key], c["label"]), 0) + c["n"]
-    return [(n, [float(index.get((n, lab), 0)) for lab in labels]) for n in names]
+    series, hover = [], []
+    for name in names:
+        rates: list[float | None] = []
+        tips = []
+        for lab in labels:
+            n, size = int(index.get((name, lab), 0)), chars.get(lab, 0)
+            rates.append(10_000 * n / size if size else None)
+            tips.append(
+                f"{10_000 * n / size:.2f} per 10k characters ({_plural(n, 'mention')} in "
+                f"{size:,} characters)"
+                if size
+                else "no documents"
+            )
+        series.append((name, rates))
+        hover.append(tips)
+    return series, hover
 
 
 def _movers(con: duckdb.DuckDBPyConnection, since: str, grain: str) -> tuple[str, list[dict]]:
@@ -407,6 +488,7 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     # The section asks a few dozen small questions: read the Parquet files once into temporary
     # tables of the columns it needs (no document text), not once per question.
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
+    con.execute("CREATE OR REPLACE TEMP TABLE t_trends_m AS SELECT * FROM trends_monthly")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_docs AS "
         "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
@@ -420,10 +502,13 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     undated = _one(con, "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NULL")
     off_chart = _one(
         con,
-        "SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL AND "
-        "granularity <> 'month'",
+        "SELECT (SELECT coalesce(sum(n_mentions), 0) FROM t_trends WHERE year IS NOT NULL) - "
+        "(SELECT coalesce(sum(n_mentions), 0) FROM t_trends_m)",
     )
-    note = f"Mentions per {grain}."
+    note = (
+        f"Mentions per 10,000 characters of the {grain}'s documents (hover a point for the "
+        f"counts); a break in a line is a {grain} with no documents."
+    )
     if undated:
         note += f" {undated:,} mentions are in undated documents and are not on these charts."
     if grain == "month" and off_chart:
@@ -438,11 +523,16 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     )
     if labels and top:
         cells = _period_cells(con, grain)
+        chars = _period_chars(con, grain)
+        rate = "per 10k characters"
+        series, hover = _series(cells, "canonical", [r["canonical"] for r in top], labels, chars)
         html.append(
             line_chart(
                 labels,
-                _series(cells, "canonical", [r["canonical"] for r in top], labels),
-                title=f"Top {len(top)} formulations, mentions per {grain}",
+                series,
+                title=f"Top {len(top)} formulations, mentions per 10,000 characters by {grain}",
+                y_label=rate,
+                hover=hover,
             )
         )
         cats = [
@@ -453,14 +543,23 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
                 "ORDER BY n DESC, category",
             )
         ]
+        series, hover = _series(cells, "category", cats, labels, chars)
         html.append(
             line_chart(
                 labels,
-                _series(cells, "category", cats, labels),
-                title=f"Every category, mentions per {grain}",
+                series,
+                title=f"Every category, mentions per 10,000 characters by {grain}",
+                y_label=rate,
+                hover=hover,
             )
         )
-        html.append("<h3>By category</h3><div class='grid'>")
+        # Collapsed: ten more charts are the archive's detail, not tonight's news, and made
+        # the page 1,500 px longer.
+        html.append(
+            f'<details id="trends-by-category"><summary>By category: the top '
+            f"{s.per_category} formulations of each of {len(cats)} categories</summary>"
+            "<div class='grid'>"
+        )
         by_category: dict[str, list[str]] = {}
         for r in _rows(
             con,
@@ -470,16 +569,19 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
             by_category.setdefault(r["category"], []).append(r["canonical"])
         for cat in cats:
             names = by_category[cat][: s.per_category]
+            series, hover = _series(cells, "canonical", names, labels, chars)
             html.append(
                 line_chart(
                     labels,
-                    _series(cells, "canonical", names, labels),
+                    series,
                     title=f"{cat}: top {len(names)}",
+                    y_label=rate,
                     width=560,
                     height=240,
+                    hover=hover,
                 )
             )
-        html.append("</div>")
+        html.append("</div></details>")
     elif not top:
         html.append('<p class="muted">No formulation mentions in the archive.</p>')
     else:
@@ -556,60 +658,110 @@ def _add_contexts(out: Path, rows: list[dict], width: int) -> None:
                 r["right_context"] = " ".join(text[r["end"] : r["end"] + width].split())
 
 
-def _kwic_section(con: duckdb.DuckDBPyConnection, out: Path, s: ReportSettings) -> str:
+def _kwic_rows(
+    con: duckdb.DuckDBPyConnection, tonight: bool, since: str, per_formulation: int, limit: int
+) -> tuple[list[dict], int]:
+    """Concordance rows (newest first within each formulation, most mentioned formulation
+    first) of tonight's documents or of the whole archive, and how many mentions there are."""
+    where = "WHERE d.run_id > $since" if tonight else ""
+    base = f"""
+        FROM formulations f
+        JOIN (SELECT doc_id, run_id, {short_title("title")} AS title, published_at, year
+              FROM documents) d USING (doc_id)
+        {where}
+    """
+    params = {"since": since} if tonight else {}
+    n_all = _one(con, f"SELECT count(*) {base}", params)
     rows = _rows(
         con,
         f"""
         SELECT f.formulation_id, f.canonical, f.doc_id, f.start, f."end", f.text AS match,
                d.title, d.published_at, d.year,
                count(*) OVER (PARTITION BY f.formulation_id) AS n_total
-        FROM formulations f
-        JOIN (SELECT doc_id, {short_title("title")} AS title, published_at, year
-              FROM documents) d USING (doc_id)
+        {base}
         QUALIFY row_number() OVER (PARTITION BY f.formulation_id
-                                   ORDER BY d.published_at DESC NULLS LAST, f.doc_id, f.start) <= ?
+                                   ORDER BY d.published_at DESC NULLS LAST, f.doc_id, f.start)
+                <= $per
         ORDER BY n_total DESC, f.canonical, d.published_at DESC NULLS LAST, f.doc_id, f.start
+        LIMIT $limit
         """,
-        [s.kwic_per_formulation],
+        params | {"per": per_formulation, "limit": limit},
     )
-    _add_contexts(out, rows, s.kwic_width)
+    return rows, n_all
+
+
+def _kwic_table(rows: list[dict], table_id: str) -> str:
+    # The left context is clipped on its left (the cell is right-to-left, so overflow leaves by
+    # the start of the line) while its text runs left to right inside an isolated span: the
+    # characters touching the match stay visible. (`unicode-bidi: plaintext` on the cell undid
+    # the right-to-left and clipped the characters beside the match instead.)
+    body = "".join(
+        f'<tr data-f="{escape(r["formulation_id"])}">'
+        f'<td class="left"><span dir="ltr">{_e(r["left_context"])}</span></td>'
+        f'<td class="match">{_e(r["match"])}</td>'
+        f'<td class="right">{_e(r["right_context"])}</td>'
+        f'<td class="doc" title="{_e(r["doc_id"])}">{_e(r["title"]) or _e(r["doc_id"])}</td>'
+        f'<td class="doc">{_when(r)}</td></tr>'
+        for r in rows
+    )
+    return (
+        f'<table id="{table_id}" class="kwic"><colgroup><col style="width:33%">'
+        '<col style="width:13%"><col style="width:33%"><col style="width:13%">'
+        '<col style="width:8%"></colgroup>'
+        '<thead><tr><th class="num">left context</th><th>match</th>'
+        "<th>right context</th><th>document</th><th>date</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _kwic_section(con: duckdb.DuckDBPyConnection, out: Path, since: str, s: ReportSettings) -> str:
+    """Tonight's mentions first (up to `kwic_tonight`, with how many there are), then the
+    archive's, collapsed: the archive-wide concordance made a page 180,000 px tall."""
+    tonight, n_tonight = _kwic_rows(con, True, since, s.kwic_tonight, s.kwic_tonight)
+    archive, n_archive = _kwic_rows(con, False, since, s.kwic_per_formulation, s.kwic_archive_rows)
+    _add_contexts(out, tonight + archive, s.kwic_width)
     html = ['<section id="context"><h2>In context</h2>']
-    if not rows:
+    if not archive:
         html.append('<p class="muted">No formulation mentions.</p></section>')
         return "".join(html)
-    options = {}
-    for r in rows:
+    options: dict[str, tuple[str, int]] = {}
+    for r in tonight + archive:
         options.setdefault(r["formulation_id"], (r["canonical"], r["n_total"]))
     opts = "".join(
-        f'<option value="{escape(fid)}">{escape(name)} ({n:,})</option>'
-        for fid, (name, n) in options.items()
+        f'<option value="{escape(fid)}">{escape(name)}</option>'
+        for fid, (name, _) in sorted(options.items(), key=lambda kv: kv[1][0])
     )
     html.append(
-        f'<p class="muted">Each formulation\'s {s.kwic_per_formulation} newest mentions '
-        f"({s.kwic_width} characters each side); every mention is in the "
+        f'<p class="muted">{s.kwic_width} characters each side; every mention is in the '
         "<code>concordance</code> view of <code>tifa.duckdb</code>, and "
         "<code>tifa kwic TERM</code> prints them in a terminal.</p>"
         '<div class="filters"><label>formulation <select id="kwic-formulation">'
-        f'<option value="">all ({len(options)})</option>{opts}</select></label>'
+        f'<option value="">all</option>{opts}</select></label>'
         '<label>text <input id="kwic-text" type="search" placeholder="filter rows"></label>'
-        f'<span class="muted"><span id="kwic-shown">{len(rows)}</span> rows shown</span></div>'
-    )
-    body = "".join(
-        f'<tr data-f="{escape(r["formulation_id"])}">'
-        f'<td class="left">{_e(r["left_context"])}</td>'
-        f'<td class="match">{_e(r["match"])}</td>'
-        f'<td class="right">{_e(r["right_context"])}</td>'
-        f"<td>{_e(r['title']) or _e(r['doc_id'])}</td>"
-        f"<td>{_e(r['published_at']) or _e(r['year']) or 'undated'}</td></tr>"
-        for r in rows
+        f'<span class="muted"><span id="kwic-shown">{len(tonight)}</span> of tonight\'s rows '
+        "shown</span></div>"
     )
     html.append(
-        '<table id="kwic"><colgroup><col style="width:33%"><col style="width:13%">'
-        '<col style="width:33%"><col style="width:13%"><col style="width:8%"></colgroup>'
-        '<thead><tr><th class="num">left context</th><th>match</th>'
-        "<th>right context</th><th>document</th><th>date</th></tr></thead>"
-        f"<tbody>{body}</tbody></table></section>"
+        f'<h3 id="kwic-tonight">Tonight <span class="pill">{_plural(n_tonight, "mention")}'
+        "</span></h3>"
     )
+    if tonight:
+        if n_tonight > len(tonight):
+            html.append(
+                f'<p class="muted">The first {len(tonight):,} of {n_tonight:,}, most mentioned '
+                "formulation first.</p>"
+            )
+        html.append(_kwic_table(tonight, "kwic"))
+    else:
+        html.append('<p class="muted">No formulation mentions in tonight\'s documents.</p>')
+        html.append(_kwic_table([], "kwic"))
+    html.append(
+        f'<details id="kwic-archive-all"><summary>The whole archive: '
+        f"{_plural(n_archive, 'mention')} (each formulation's {s.kwic_per_formulation} newest"
+        f"{', first ' + format(len(archive), ',') + ' rows' if len(archive) < n_archive else ''}"
+        f")</summary>{_kwic_table(archive, 'kwic-archive')}</details>"
+    )
+    html.append("</section>")
     return "".join(html)
 
 
@@ -672,7 +824,7 @@ def _index(con: duckdb.DuckDBPyConnection, folder: Path) -> str:
         rows,
         {2, 3, 4, 5, 6, 7},
     )
-    return _page("tifa — reports", f"{len(runs)} runs", "", body + "</section>")
+    return _page("tifa — reports", _plural(len(runs), "run"), "", body + "</section>")
 
 
 def write_report(out_dir: Path | str, settings: ReportSettings | None = None) -> Path:
@@ -693,7 +845,7 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
             _run_section(con, run, s, out),
             _new_section(con, s),
             _trends_section(con, run["since"], s),
-            _kwic_section(con, out, s),
+            _kwic_section(con, out, run["since"], s),
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
@@ -706,9 +858,10 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
             f"{_e(run['finished_at'])} · report built in {took:.2f} s"
         )
         path = folder / f"{run['run_id']}.html"
-        _write_atomic(
-            path, _page(f"tifa nightly report — {run['run_id']}", subtitle, nav, "".join(sections))
-        )
+        # A dated title: what a browser tab, a bookmark and a mail subject show (the run id is
+        # in the subtitle and the file name).
+        title = f"tifa nightly report — {run['finished_at']:%Y-%m-%d %H:%M} UTC"
+        _write_atomic(path, _page(title, subtitle, nav, "".join(sections)))
         _write_atomic(folder / INDEX, _index(con, folder))
     finally:
         con.close()

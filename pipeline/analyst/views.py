@@ -1,10 +1,10 @@
 """Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
 
-Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus four
-analyst views (`trends`, `new_tonight`, `people`, `concordance`). The file holds no data, only
-view definitions (about 270 KB, the size DuckDB gives an almost empty file), and is always as
-fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when it is queried, so rows
-written by later runs appear without rebuilding the file.
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus five
+analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`). The file
+holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
+file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
+it is queried, so rows written by later runs appear without rebuilding the file.
 
 Paths: the views name the Parquet folders by their absolute path, resolved when the file is
 written (DuckDB resolves a relative path in a view against the *reader's* working directory, not
@@ -37,7 +37,7 @@ from pipeline.io.write import table_files
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
-ANALYST_VIEWS = ("trends", "new_tonight", "people", "concordance")
+ANALYST_VIEWS = ("trends", "trends_monthly", "new_tonight", "people", "concordance")
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
 
@@ -99,13 +99,23 @@ def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
     """
 
 
-# The run the views call "tonight" is the last completed one (the newest runs row); what it
-# brought is every document written since the completed run before it (run ids sort by start
+# The run the views call "tonight" is the last completed run that wrote something: the first
+# completed run at or after the newest document's run (a rerun that wrote nothing leaves every
+# view's rows as they were, and its report unchanged, instead of emptying `new_tonight`). What
+# it brought is every document written since the completed run before it (run ids sort by start
 # time), so documents of an interrupted run in between count for the night that finished them.
+# With no document at all (or only an interrupted run's, after the last completed run), the
+# newest completed run. `new_tonight.run_id` says which run this is.
 _LAST_RUN = """
-    SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since
-    FROM runs
-    QUALIFY row_number() OVER (ORDER BY run_id DESC) = 1
+    WITH r AS (
+        SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since FROM runs
+    ),
+    m AS (SELECT max(run_id) AS newest FROM documents)
+    SELECT r.run_id, r.since FROM r, m
+    ORDER BY (r.run_id >= m.newest) IS NOT TRUE,
+             CASE WHEN r.run_id >= m.newest THEN r.run_id END NULLS LAST,
+             r.run_id DESC
+    LIMIT 1
 """
 
 # First seen = the earliest run that wrote a document mentioning it. Each item's example is its
@@ -180,48 +190,65 @@ _NEW_TONIGHT = """
     ORDER BY CASE i.kind WHEN 'formulation' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END, i.rank
 """.replace("{HOLDS}", RelationName.HOLDS_POSITION).replace("@TITLE@", short_title("d.title"))
 
-# Mentions per formulation and period. Undated documents stay in (year and period NULL) so a
-# chart can say how many it could not place instead of dropping them.
+# Mentions per formulation and year: one grain per view (a view mixing months and years put a
+# year-dated report in January). Undated documents stay in (year NULL) so a chart can say how
+# many it could not place instead of dropping them. rate_per_10k: mentions per 10,000
+# characters of that year's documents, comparable across years of different sizes.
 _TRENDS = """
+    WITH chars AS (SELECT year, sum(n_chars) AS n_chars FROM documents GROUP BY year)
     SELECT f.formulation_id, any_value(f.canonical) AS canonical,
-           any_value(f.category) AS category,
-           d.year, month(d.published_at)::INTEGER AS month,
-           CASE WHEN d.year IS NULL THEN NULL
-                WHEN d.published_at IS NULL THEN make_date(d.year, 1, 1)
-                ELSE date_trunc('month', d.published_at)::DATE END AS period,
-           CASE WHEN d.year IS NULL THEN 'undated'
-                WHEN d.published_at IS NULL THEN 'year' ELSE 'month' END AS granularity,
-           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+           any_value(f.category) AS category, d.year,
+           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
+           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
     FROM formulations f JOIN documents d USING (doc_id)
-    GROUP BY f.formulation_id, d.year, month(d.published_at), period, granularity
-    ORDER BY f.formulation_id, period NULLS FIRST
+    LEFT JOIN chars c ON c.year IS NOT DISTINCT FROM d.year
+    GROUP BY f.formulation_id, d.year
+    ORDER BY f.formulation_id, d.year NULLS FIRST
 """
 
+# The same per month, over the documents with a full date only (a year-only date has no month).
+_TRENDS_MONTHLY = """
+    WITH chars AS (
+        SELECT date_trunc('month', published_at)::DATE AS month, sum(n_chars) AS n_chars
+        FROM documents WHERE published_at IS NOT NULL GROUP BY ALL
+    )
+    SELECT f.formulation_id, any_value(f.canonical) AS canonical,
+           any_value(f.category) AS category, c.month,
+           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
+           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
+    FROM formulations f JOIN documents d USING (doc_id)
+    JOIN chars c ON c.month = date_trunc('month', d.published_at)::DATE
+    GROUP BY f.formulation_id, c.month
+    ORDER BY f.formulation_id, c.month
+"""
+
+# The Parquet `people` table under its own name, with two columns for a dashboard: the post as
+# one label and the example document's title. (The view once took the name and left the table
+# as `people_table`: a query written against the Parquet folder's name read another thing.)
 _PEOPLE = """
-    SELECT p.person, p.role, p.organisation,
-           coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
-           p.first_seen, p.last_seen, p.n_docs, p.n_mentions, p.example_doc_id,
+    SELECT p.*, coalesce(p.role, '') || ' @ ' || coalesce(p.organisation, '') AS post,
            @TITLE@ AS example_title
-    FROM people_table p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
+    FROM @SOURCE@ p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
 """.replace("@TITLE@", short_title("d.title"))
 
 
 def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
-    """CREATE VIEW statements: one per table (the table's name; `people_table` for `people`,
-    whose name the analyst view takes), then the helper and analyst views."""
+    """CREATE VIEW statements: one per table, under the table's name (`people` with two more
+    columns), then the helper and analyst views."""
     out = Path(out)
     kind = "TEMP VIEW" if temporary else "VIEW"
-    stmts = []
-    for table in SCHEMAS:
-        name = "people_table" if table == "people" else table
-        stmts.append(
-            f"CREATE OR REPLACE {kind} {name} AS SELECT * FROM {_table_source(out, table)}"
-        )
+    stmts = [
+        f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM {_table_source(out, table)}"
+        for table in SCHEMAS
+        if table != "people"
+    ]
     stmts += [
         f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
         f"CREATE OR REPLACE {kind} trends AS {_TRENDS}",
+        f"CREATE OR REPLACE {kind} trends_monthly AS {_TRENDS_MONTHLY}",
         f"CREATE OR REPLACE {kind} new_tonight AS {_NEW_TONIGHT}",
-        f"CREATE OR REPLACE {kind} people AS {_PEOPLE}",
+        f"CREATE OR REPLACE {kind} people AS "
+        + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
         f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
     ]
     return stmts

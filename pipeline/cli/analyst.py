@@ -7,6 +7,7 @@ parse arguments and call plain functions (`pipeline.analyst.report`, `.views`, `
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -35,6 +36,13 @@ def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
     from pipeline.io.lock import OutputLock, OutputLocked
 
     check_out_path(out)
+    if not out.is_dir():
+        # Before the lock, which would create the folder: a mistyped --out leaves nothing.
+        console.print(
+            f"[red]error:[/red] no such folder {escape(str(out))}: "
+            "give the --out folder of `tifa run`"
+        )
+        raise typer.Exit(2)
     try:
         with OutputLock(out):
             return write()
@@ -111,6 +119,43 @@ def print_outputs(con: Console, summary) -> None:  # noqa: ANN001 - a runner.Run
             f"({escape(str(summary.report_error))}); the tables are complete. Try "
             f"`tifa report --out {escape(str(summary.out_dir))}`."
         )
+
+
+def print_errors(
+    con: Console, out: Path | str, run_id: str, n_errors: int, out_name: str, limit: int = 5
+) -> None:
+    """This run's errors by type, then the first ``limit`` with their file and message, so the
+    morning's reader sees what failed without opening the errors table."""
+    from collections import Counter
+
+    store = Store(out)
+    rows: list[dict] = []
+    for name in table_parts(store, "errors"):
+        try:
+            with store.open_parquet(name) as fh:
+                table = fh.read(columns=["run_id", "source_file", "error_type", "message"])
+        except OSError:
+            continue  # replaced by a concurrent writer between listing and reading
+        rows += [r for r in table.to_pylist() if r["run_id"] == run_id]
+    where = f"{out_name}/errors"
+    if not rows:
+        # Every failure was already listed by an earlier run (errors rows are not repeated).
+        con.print(f"{n_errors} errors, listed by earlier runs: see {escape(where)}")
+        return
+    rows.sort(key=lambda r: (r["error_type"], r["source_file"], r["message"]))
+    by_type = Counter(r["error_type"] for r in rows)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in by_type.most_common())
+    con.print(f"[yellow]{len(rows)} errors[/yellow] ({escape(kinds)}):")
+    for r in rows[:limit]:
+        con.print(
+            f"  {r['error_type']}  {r['source_file']}: {_short(r['message'], 160)}",
+            markup=False,
+            highlight=False,
+        )
+    if len(rows) > limit:
+        con.print(f"  {len(rows) - limit} more in {escape(where)}")
+    else:
+        con.print(f"  (all in {escape(where)})")
 
 
 def print_loss_alarm(con: Console, out: Path | str, run_id: str, limit: int = 20) -> None:
@@ -190,14 +235,55 @@ def views(
     print(_under_lock(out, lambda: write_views(out)))
 
 
+class KwicFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+_KWIC_COLUMNS = (
+    "doc_id",
+    "title",
+    "published_at",
+    "year",
+    "left_context",
+    "match",
+    "right_context",
+)
+
+
+def _print_kwic_rows(rows: list[dict], format: KwicFormat) -> None:  # noqa: A002
+    """Rows on stdout, unclipped: a pipe gets every character of context, whatever the width
+    of a terminal it has not got."""
+    import csv
+    import json
+    import sys
+
+    if format == KwicFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=_KWIC_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        for r in rows:
+            print(json.dumps({k: r.get(k) for k in _KWIC_COLUMNS}, ensure_ascii=False))
+
+
 @app.command()
 def kwic(
     term: str = typer.Argument(
         ..., help="A formulation (canonical form, id or variant) or any string."
     ),
     out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
-    width: int = typer.Option(30, "--width", "-w", min=1, help="Characters of context each side."),
+    # No -w: it is --workers in `tifa run`, and one letter means one thing across commands.
+    width: int = typer.Option(30, "--width", min=1, help="Characters of context each side."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Rows to print (newest first)."),
+    format: KwicFormat = typer.Option(  # noqa: A002, B008
+        KwicFormat.table,
+        "--format",
+        "-f",
+        help="'table' (for the terminal), or 'csv' / 'json' (one object a line) on stdout, "
+        "with the whole --width of context, for a spreadsheet or jq.",
+    ),
 ) -> None:
     """Keyword in context: a formulation or any string, with the text either side.
 
@@ -212,6 +298,11 @@ def kwic(
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    if format != KwicFormat.table:
+        _print_kwic_rows(result.rows, format)
+        if not result.n_total:
+            raise typer.Exit(1)
+        return
     what = f"formulation {result.canonical}" if result.kind == "formulation" else f"string {term!r}"
     table = Table(
         # Text, not markup: a term such as [/] is the user's, never a style.

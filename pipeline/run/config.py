@@ -111,7 +111,8 @@ class RunConfig:
             try:
                 load_lexicon(self.lexicon)
             except (ValueError, OSError) as exc:
-                out.append(f"the formulation lexicon cannot be used: {exc}")
+                # One line: a YAML parser's message spans several (the mark, the context).
+                out.append(f"the formulation lexicon cannot be used: {' '.join(str(exc).split())}")
         return out
 
     def check(self) -> RunConfig:
