@@ -391,7 +391,7 @@ def test_hanlp_invalid_tag_sequence_costs_one_sentence(monkeypatch):
             raise InvalidTagSequence("B-NR B-NS")
         return [[("".join(t[:2]), "NR", 0, 2)] for t in batch]
 
-    monkeypatch.setattr(ner_hanlp, "load_hanlp_model", lambda _path: fake_model)
+    monkeypatch.setattr(ner_hanlp, "load_hanlp_model", lambda *_args: fake_model)
     tagger = ner_hanlp.HanLPEntityTagger.__new__(ner_hanlp.HanLPEntityTagger)
     tagger.model_path, tagger.n_failed_sentences = "unused", 0
     spans = tagger.predict(["王明 说好", "坏句子", "", "李华来了"])

@@ -39,9 +39,13 @@ from pipeline.nlp.lac_tokenizer import LACTokenizer
 
 
 @registry.tokenizers("tifa.LACTokenizer.v1")
-def create_lac_tokenizer(runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS):
+def create_lac_tokenizer(
+    runner: str = "batched",
+    max_sentence_chars: int = MAX_SENTENCE_CHARS,
+    threads: int | None = None,
+):
     def make(nlp: Language) -> LACTokenizer:
-        tokenizer = LACTokenizer(nlp.vocab, runner=runner, max_sentence_chars=max_sentence_chars)
+        tokenizer = LACTokenizer(nlp.vocab, runner, max_sentence_chars, threads)
         tokenizer.pipeline_ref = weakref.ref(nlp)
         return tokenizer
 
@@ -68,38 +72,43 @@ def make_domain_spans(
 @Language.factory(
     "tifa_ner",
     assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
-    default_config={"lac_runner": "batched"},
+    default_config={"lac_runner": "batched", "lac_threads": None},
 )
-def make_crf_ner(nlp: Language, name: str, lac_runner: str) -> CRFEntityTagger:
-    return CRFEntityTagger(nlp.vocab, name=name, lac_runner=lac_runner)
+def make_crf_ner(
+    nlp: Language, name: str, lac_runner: str, lac_threads: int | None
+) -> CRFEntityTagger:
+    return CRFEntityTagger(nlp.vocab, name=name, lac_runner=lac_runner, lac_threads=lac_threads)
 
 
 @Language.factory(
     "tifa_hanlp_ner",
     assigns=["doc.ents", "token.ent_type", "token.ent_iob"],
-    default_config={"model_path": ""},
+    default_config={"model_path": "", "threads": None},
 )
-def make_hanlp_ner(nlp: Language, name: str, model_path: str) -> Any:
+def make_hanlp_ner(nlp: Language, name: str, model_path: str, threads: int | None) -> Any:
     # hanlp (and torch) are imported only when the component first tags: tifa runs without
     # the [hanlp] extra.
     from pipeline.nlp.hanlp import HanLPEntityTagger
 
-    return HanLPEntityTagger(nlp.vocab, name=name, model_path=model_path)
+    return HanLPEntityTagger(nlp.vocab, name=name, model_path=model_path, threads=threads)
 
 
 @Language.factory(
     "tifa_sentences",
     assigns=["token.is_sent_start", "doc.ents", "token.ent_type", "token.ent_iob"],
-    default_config={"lac_runner": "batched"},
+    default_config={"lac_runner": "batched", "lac_threads": None},
 )
-def make_sentences(nlp: Language, name: str, lac_runner: str) -> Any:
+def make_sentences(nlp: Language, name: str, lac_runner: str, lac_threads: int | None) -> Any:
     from pipeline.nlp.segmenters import SentencesFromText
 
-    return SentencesFromText(name=name, lac_runner=lac_runner)
+    return SentencesFromText(name=name, lac_runner=lac_runner, lac_threads=lac_threads)
 
 
 def tokenizer_config(
-    name: str = "lac", runner: str = "batched", max_sentence_chars: int = MAX_SENTENCE_CHARS
+    name: str = "lac",
+    runner: str = "batched",
+    max_sentence_chars: int = MAX_SENTENCE_CHARS,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The `[nlp.tokenizer]` config block for a tokenizer name."""
     if name == "lac":
@@ -107,6 +116,7 @@ def tokenizer_config(
             "@tokenizers": "tifa.LACTokenizer.v1",
             "runner": runner,
             "max_sentence_chars": max_sentence_chars,
+            "threads": threads,
         }
     if name in ("char", "pkuseg"):
         return {"@tokenizers": "spacy.zh.ChineseTokenizer", "segmenter": name}
@@ -120,34 +130,42 @@ def build_nlp(
     ner_model: str | Path | None = None,
     tokenizer: str | dict[str, Any] | None = None,
     pkuseg_model: str | Path | None = None,
+    lac_threads: int | None = None,
 ) -> Language:
     """The tifa pipeline: tokenizer (`tokenizer`: a name in TOKENIZERS or a config block;
     default LAC; `pkuseg_model` is the spacy-pkuseg model folder, default models/pkuseg),
     the NER backend (`lac`: LAC's entities as the tokenizer set them; `model`: the trained
     `tifa_ner` component loaded from `ner_model`; `hanlp`: a HanLP model from disk), then the
-    POSITION/MEETING/DOCUMENT rules."""
+    POSITION/MEETING/DOCUMENT rules. `lac_threads`: threads of LAC (and HanLP's torch) in this
+    process, None for one per core."""
     if ner not in NER_BACKENDS:
         raise ValueError(f"unknown NER backend {ner!r}: use one of {', '.join(NER_BACKENDS)}")
     path = Path(ner_model) if ner_model else DEFAULT_NER_MODEL
     if tokenizer is None or isinstance(tokenizer, str):
-        tokenizer = tokenizer_config(tokenizer or "lac", runner, max_sentence_chars)
+        tokenizer = tokenizer_config(tokenizer or "lac", runner, max_sentence_chars, lac_threads)
     config: dict[str, Any] = {"nlp": {"tokenizer": tokenizer}}
     if tokenizer.get("segmenter") == "pkuseg":
-        path = str(pkuseg_model_path(pkuseg_model))
-        config["initialize"] = {"tokenizer": {"pkuseg_model": path, "pkuseg_user_dict": "default"}}
+        pkuseg = str(pkuseg_model_path(pkuseg_model))
+        config["initialize"] = {
+            "tokenizer": {"pkuseg_model": pkuseg, "pkuseg_user_dict": "default"}
+        }
     nlp = spacy.blank("zh", config=config)
     if tokenizer.get("segmenter") == "pkuseg":
         nlp.tokenizer.initialize(**config["initialize"]["tokenizer"])
     if tokenizer.get("@tokenizers") != "tifa.LACTokenizer.v1":
         # Tokens only: sentences, LAC's analysis and LAC's entities are added first.
-        nlp.add_pipe("tifa_sentences", config={"lac_runner": runner})
+        nlp.add_pipe("tifa_sentences", config={"lac_runner": runner, "lac_threads": lac_threads})
     if ner == "model":
-        component = nlp.add_pipe("tifa_ner", config={"lac_runner": runner})
+        component = nlp.add_pipe(
+            "tifa_ner", config={"lac_runner": runner, "lac_threads": lac_threads}
+        )
         component.from_disk(path / "tifa_ner" if (path / "tifa_ner").is_dir() else path)
     elif ner == "hanlp":
         if not ner_model:
             raise ValueError("the hanlp backend needs --ner-model PATH (a HanLP model on disk)")
-        nlp.add_pipe("tifa_hanlp_ner", config={"model_path": str(ner_model)})
+        nlp.add_pipe(
+            "tifa_hanlp_ner", config={"model_path": str(ner_model), "threads": lac_threads}
+        )
     nlp.add_pipe("tifa_domain_spans")
     nlp.batch_size = DEFAULT_BATCH_SIZE
     if ner == "model" and (path / "config.cfg").exists():
@@ -165,6 +183,7 @@ def get_nlp(config: NlpConfig = NlpConfig()) -> Language:  # noqa: B008 - frozen
         ner_model=config.ner_model,
         tokenizer=config.tokenizer,
         pkuseg_model=config.pkuseg_model,
+        lac_threads=config.lac_threads,
     )
 
 

@@ -58,6 +58,9 @@ class NlpConfig:
     # Tokenizer (TOKENIZERS) and the spacy-pkuseg model folder (None: models/pkuseg).
     tokenizer: str = "lac"
     pkuseg_model: str | None = None
+    # Threads LAC (and HanLP's torch) may use in this process; None: one per core. A run sets
+    # 1 when workers share the cores (`RunConfig.lac_threads`).
+    lac_threads: int | None = None
 
     def problems(self) -> list[str]:
         """What is wrong with these settings, as messages for the user (empty: nothing); checked

@@ -289,10 +289,17 @@ class CRFEntityTagger(BatchedComponent):
     # names confident in each call are added. None outside chunked processing.
     carried_names: set[str] | None = None
 
-    def __init__(self, vocab: Any, name: str = "tifa_ner", lac_runner: str = "batched"):
+    def __init__(
+        self,
+        vocab: Any,
+        name: str = "tifa_ner",
+        lac_runner: str = "batched",
+        lac_threads: int | None = None,
+    ):
         self.vocab = vocab
         self.name = name
         self.lac_runner = lac_runner
+        self.lac_threads = lac_threads
         self.model_bytes: bytes | None = None
         self.cfg: dict[str, Any] = {}
         self.name_characters: dict[str, dict[str, int]] = {}
@@ -458,7 +465,7 @@ class CRFEntityTagger(BatchedComponent):
             self._set_entities(doc, spans)
 
     def _run_lac(self, texts: list[str]) -> list[list[tuple[int, list[tuple[str, str]]]]]:
-        return lac_analysis(texts, self.lac_runner)[1]
+        return lac_analysis(texts, self.lac_runner, self.lac_threads)[1]
 
     def _set_entities(self, doc: Doc, spans: list[tuple[int, int, str]]) -> None:
         set_model_entities(doc, spans, source="model")

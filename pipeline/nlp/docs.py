@@ -143,7 +143,7 @@ def split_tokens_at(doc: Doc, boundaries: set[int]) -> None:
 
 
 def lac_analysis(
-    texts: Sequence[str], runner: str
+    texts: Sequence[str], runner: str, threads: int | None = None
 ) -> tuple[list[list[tuple[int, int]]], list[list[tuple[int, list[tuple[str, str]]]]]]:
     """LAC over the sentences of `texts` in one batched call: per text, its sentence spans and
     its analysis as (sentence start, [(word, tag), ...]) — what the LAC tokenizer stores in
@@ -151,7 +151,7 @@ def lac_analysis(
 
     spans = [split_sentences(t, MAX_SENTENCE_CHARS) for t in texts]
     flat = [t[s:e] for t, doc_spans in zip(texts, spans, strict=True) for s, e in doc_spans]
-    tagged = get_runner(runner).run(flat) if flat else []
+    tagged = get_runner(runner, threads).run(flat) if flat else []
     analyses = []
     pos = 0
     for doc_spans in spans:

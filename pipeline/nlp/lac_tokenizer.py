@@ -28,9 +28,16 @@ from pipeline.normalise.sentences import split_sentences
 class LACTokenizer:
     """Segments with LAC and returns Docs with `tag_`, `pos_`, sentence starts and entities set."""
 
-    def __init__(self, vocab: Any, runner: str = "batched", max_sentence_chars: int = 250):
+    def __init__(
+        self,
+        vocab: Any,
+        runner: str = "batched",
+        max_sentence_chars: int = 250,
+        threads: int | None = None,
+    ):
         self.vocab = vocab
         self.runner_name = runner
+        self.threads = threads
         self.max_sentence_chars = max_sentence_chars
         # The pipeline this tokenizer belongs to (set by the factory): when it has a `tifa_ner`
         # component, that model runs here on the same batch and each Doc is built once with its
@@ -73,7 +80,7 @@ class LACTokenizer:
 
     @property
     def runner(self) -> Any:
-        return get_runner(self.runner_name)
+        return get_runner(self.runner_name, self.threads)
 
     def __call__(self, text: str) -> Doc:
         return next(iter(self.pipe([text])))

@@ -30,12 +30,18 @@ from pipeline.nlp.labels import entity_label, lac_label_table
 class SentencesFromText(BatchedComponent):
     """spaCy component: sentence starts, LAC analysis and LAC entities for non-LAC tokens."""
 
-    def __init__(self, name: str = "tifa_sentences", lac_runner: str = "batched"):
+    def __init__(
+        self,
+        name: str = "tifa_sentences",
+        lac_runner: str = "batched",
+        lac_threads: int | None = None,
+    ):
         self.name = name
         self.lac_runner = lac_runner
+        self.lac_threads = lac_threads
 
     def _pipe_batch(self, docs: list[Doc]) -> list[Doc]:
-        spans, analyses = lac_analysis([d.text for d in docs], self.lac_runner)
+        spans, analyses = lac_analysis([d.text for d in docs], self.lac_runner, self.lac_threads)
         for doc, doc_spans, analysis in zip(docs, spans, analyses, strict=True):
             doc.user_data[LAC_USER_DATA] = analysis
             set_sentences_and_lac_entities(doc, doc_spans, analysis)

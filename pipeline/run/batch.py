@@ -8,7 +8,7 @@ that fails in any stage becomes an errors row and the rest of the batch carries 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -110,12 +110,9 @@ def load_models(config: RunConfig) -> tuple[Any, Any, Any, Any]:
     from pipeline.extract.formulations import get_candidate_finder, get_matcher
     from pipeline.extract.relations import get_extractor
     from pipeline.nlp.build import get_nlp
-    from pipeline.nlp.lac_runner import set_lac_threads
 
-    if config.lac_threads is not None:
-        set_lac_threads(config.lac_threads)
     return (
-        get_nlp(config.nlp),
+        get_nlp(replace(config.nlp, lac_threads=config.lac_threads)),
         get_matcher(config.lexicon, nested=config.nested_formulations),
         get_candidate_finder(),
         get_extractor(),
