@@ -507,3 +507,44 @@ def test_huge_documents_on_dask_workers(tmp_path: Path) -> None:
     assert any(e["error_type"] == "DocumentTooLarge" for e in errors)
     docs = pq.read_table(dask / "documents", columns=["doc_id", "text"]).to_pylist()
     assert any(len(d["text"]) > 300 for d in docs)  # a chunked document, written whole
+
+
+def _counts(summary) -> dict:  # noqa: ANN001 - a RunSummary
+    return {
+        "documents": summary.n_documents,
+        "skipped": summary.n_skipped,
+        "replaced": summary.n_replaced,
+        "errors": summary.n_errors,
+        "chars": summary.n_chars,
+        "rows": {t: n for t, n in summary.rows_written.items() if n},
+    }
+
+
+def test_every_executor_counts_the_same(tmp_path: Path) -> None:
+    """One run loop, one admission decision and one accounting (`RunSummary.add`) whichever
+    executor runs the batches: this process, a process pool or Dask workers give the same
+    counts on a first night and on a second night with a skip, a replacement and a new record."""
+    executors = {
+        "serial": {},
+        "pool": {"workers": 2},
+        "dask": {"workers": 2, "scheduler": "dask", "partition_bytes": 1500},
+    }
+    nights: dict[str, list[dict]] = {}
+    for name, kw in executors.items():
+        inputs = tmp_path / name / "raw"
+        shutil.copytree(SAMPLES, inputs)
+        out = tmp_path / name / "out"
+        first = run_pipeline([inputs], out, batch_size=3, **kw)
+        speeches = inputs / "speeches.jsonl"
+        lines = speeches.read_text("utf-8").splitlines()
+        changed = json.loads(lines[0])
+        changed["content"] += "\n会议强调，要坚持稳中求进工作总基调。\n"
+        added = {**changed, "id": "added-tonight", "content": "新华社北京电 国务院常务会议召开。"}
+        lines[0] = json.dumps(changed, ensure_ascii=False)
+        lines.append(json.dumps(added, ensure_ascii=False))
+        speeches.write_text("\n".join(lines) + "\n", "utf-8")
+        second = run_pipeline([inputs], out, batch_size=3, **kw)
+        nights[name] = [_counts(first), _counts(second)]
+    assert nights["serial"][1]["replaced"] == 1 and nights["serial"][1]["skipped"] > 0
+    assert nights["pool"] == nights["serial"]
+    assert nights["dask"] == nights["serial"]

@@ -57,12 +57,17 @@ class Survey:
     # (doc_id, content hash, UTF-8 size) of each document, in reading order.
     docs: list[tuple[str, str, int]] = field(default_factory=list)
     boilerplate: BoilerplateCounter = field(default_factory=BoilerplateCounter)
+    # What could not be read: counted by the driver when the partition is not sent (all its
+    # documents unchanged), as a local run counts it again every night.
+    problems: list[IngestError] = field(default_factory=list)
 
 
 def survey_partition(part: Partition, config: RunConfig) -> Survey:
     survey = Survey()
     for item in read_partition(part, config.fields, config.max_doc_bytes):
-        if isinstance(item, Document):
+        if isinstance(item, IngestError):
+            survey.problems.append(item)
+        elif isinstance(item, Document):
             size = len(item.raw_text.encode("utf-8", "replace"))
             survey.docs.append((item.doc_id, item.content_hash, size))
             survey.boilerplate.add(item.group, document_lines(item.raw_text, config.chunk_chars))
@@ -188,7 +193,7 @@ def run_on_dask(
             count(Outcome(n_errors=1, errors=[safe_error_row(row)]))
         parts = _cut_ranges(client, parts, config.max_doc_bytes)
         surveys = client.gather(client.map(survey_partition, parts, config=config, pure=False))
-        decisions, boilerplate = _decide(parts, surveys, admission, count)
+        decisions, boilerplate = _decide(parts, surveys, admission, count, ctx.run_id)
         del surveys
         ctx = replace(ctx, boilerplate=boilerplate.result())
         _process(client, parts, decisions, config, ctx, writer, admission, count, should_stop)
@@ -273,6 +278,7 @@ def _decide(
     surveys: list[Survey],
     admission: Admission,
     count: Callable[[Outcome], None],
+    run_id: str,
 ) -> tuple[dict[int, Decision], BoilerplateCounter]:
     """Per partition with work what to skip, refuse and replace: the run's admission decision
     over the surveys in input order."""
@@ -294,6 +300,14 @@ def _decide(
         # document at all is: its worker reports why).
         if len(skip) < len(survey.docs) or not survey.docs:
             decisions[part.index] = Decision(frozenset(skip), frozenset(duplicate), homes)
+        elif survey.problems:  # not sent: its unreadable records are counted here
+            rows = [
+                safe_error_row(
+                    error_row(run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)
+                )
+                for p in survey.problems
+            ]
+            count(Outcome(n_errors=len(rows), errors=rows))
     return decisions, counter
 
 
