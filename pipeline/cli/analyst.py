@@ -156,6 +156,8 @@ def print_errors(
         con.print(f"  {len(rows) - limit} more in {escape(where)}")
     else:
         con.print(f"  (all in {escape(where)})")
+    if n_errors > len(rows):
+        con.print(f"  and {n_errors - len(rows)} failures already listed by earlier runs")
 
 
 def print_loss_alarm(con: Console, out: Path | str, run_id: str, limit: int = 20) -> None:
