@@ -257,6 +257,12 @@ def test_kwic_formats(samples_out: Path) -> None:
     assert len(rows) == 2 and all(r["match"] for r in rows)
     # The whole --width either side, not what a terminal has room for.
     assert max(len(r["left_context"]) for r in rows) == 8
+    # The table piped (CliRunner's output is not a terminal) keeps the whole --width too.
+    piped = CliRunner().invoke(
+        app, ["kwic", "中国式现代化", "--out", out, "-n", "2", "--width", "8"]
+    )
+    for r in rows:
+        assert r["left_context"] in piped.stdout and r["right_context"] in piped.stdout
     as_json = CliRunner().invoke(
         app, ["kwic", "中国式现代化", "--out", out, "-n", "2", "--format", "json"]
     )
