@@ -29,6 +29,23 @@ MISTAKES = [
         2,
     ),
     (
+        "run {samples} --out {tmp}/out --ner-model {tmp}/empty",
+        "error: {tmp}/empty holds no tifa NER model (no model.crfsuite in it or in its "
+        "tifa_ner/): give the folder `tifa train ner --out` wrote (--ner-model)",
+        2,
+    ),
+    (
+        "evaluate --gold {tmp}/gold.bio --format bio --ner-model {tmp}/empty",
+        "error: {tmp}/empty holds no tifa NER model (no model.crfsuite in it or in its "
+        "tifa_ner/): give the folder `tifa train ner --out` wrote (--ner-model)",
+        2,
+    ),
+    (
+        "evaluate --gold {tmp}/gold.bio --format bio --ner hanlp",
+        "error: the hanlp backend needs --ner-model PATH (a HanLP model on disk)",
+        2,
+    ),
+    (
         "run {samples} --out {tmp}/out --ner nonsense",
         "error: Invalid value for '--ner': 'nonsense' is not one of 'model', 'lac', 'hanlp'. "
         "(see tifa run --help)",
@@ -160,6 +177,7 @@ def playground(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "broken.yaml").write_text("just: [unclosed\n", encoding="utf-8")
     (tmp / "words.yaml").write_text("hello\n", encoding="utf-8")
     (tmp / "empty").mkdir()
+    (tmp / "gold.bio").write_text("中 B-LOC\n国 I-LOC\n\n", encoding="utf-8")
     (tmp / "office").mkdir()
     (tmp / "office" / "report.pdf").write_bytes(b"%PDF-1.4\n")
     (tmp / "office" / "plan.docx").write_bytes(b"PK\x03\x04")
@@ -257,6 +275,12 @@ def test_kwic_formats(samples_out: Path) -> None:
     assert len(rows) == 2 and all(r["match"] for r in rows)
     # The whole --width either side, not what a terminal has room for.
     assert max(len(r["left_context"]) for r in rows) == 8
+    # The table piped (CliRunner's output is not a terminal) keeps the whole --width too.
+    piped = CliRunner().invoke(
+        app, ["kwic", "中国式现代化", "--out", out, "-n", "2", "--width", "8"]
+    )
+    for r in rows:
+        assert r["left_context"] in piped.stdout and r["right_context"] in piped.stdout
     as_json = CliRunner().invoke(
         app, ["kwic", "中国式现代化", "--out", out, "-n", "2", "--format", "json"]
     )

@@ -73,3 +73,24 @@ def test_readme_duckdb_commands_run(workdir: Path) -> None:
         )
         assert done.returncode == 0, (command, done.stderr)
         assert done.stdout.count("\n") > 5, (command, done.stdout)
+
+
+def test_readme_quick_start_runs(workdir: Path) -> None:
+    """The quick start's `tifa` lines (the run itself is the fixture's) and its `duckdb` lines,
+    which the test above runs."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    start = README.index("## Quick start")
+    assert README[:start].count("\n") < 80  # within the first 80 lines
+    (block,) = re.findall(r"^```bash\n(.*?)^```", README[start:], flags=re.S | re.M)[:1]
+    lines = [line.split("  #")[0].strip() for line in block.splitlines()]
+    tifa = [line for line in lines if line.startswith("tifa ")]
+    assert len(tifa) >= 3
+    for line in tifa:
+        args = shlex.split(line.split(" > ")[0])[1:]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, (line, result.output)
+        assert result.stdout.strip() or result.output.strip(), line
+    assert any(line.startswith("duckdb ") for line in lines)

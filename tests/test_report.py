@@ -472,6 +472,22 @@ def test_a_rerun_that_writes_nothing_keeps_views_and_reports(tmp_path: Path) -> 
     assert _every_view(out) == before
 
 
+def test_a_night_whose_only_news_is_an_error_gets_its_report(tmp_path: Path) -> None:
+    out, night = tmp_path / "out", tmp_path / "in"
+    night.mkdir()
+    shutil.copy(SAMPLES / NEW_DOC, night / NEW_DOC)
+    first = run_pipeline([night], out, report=True)
+    (night / "broken.jsonl").write_text('{"id": "b", "text": \n', "utf-8")
+    second = run_pipeline([night], out, report=True)
+    assert second.n_documents == 0 and second.n_errors == 1
+    assert second.report_path.name == f"{second.run_id}.html" != f"{first.run_id}.html"
+    html = second.report_path.read_text("utf-8")
+    assert "broken.jsonl" in html[html.index('id="run"') : html.index('id="new"')]
+    con = _con(out)
+    assert con.execute("SELECT run_id FROM last_run").fetchall() == [(second.run_id,)]
+    assert con.execute("SELECT count(*) FROM new_tonight").fetchone()[0] == 0
+
+
 def test_every_parquet_table_is_a_view_of_its_own_name(two_nights: dict) -> None:
     from pipeline.io.schema import SCHEMAS
 

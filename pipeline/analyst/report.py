@@ -8,11 +8,15 @@ loaded from anywhere else. Four sections:
 * **the run** — documents, characters, time, skipped/replaced, errors by type with examples;
 * **new tonight** — formulations first seen in the archive tonight, new discovery candidates
   (ranked), new person–post pairs, each with its sentence and document (the `new_tonight` view);
-* **trends** — mentions per year (per month when the archive spans three years or less) of the
-  top formulations, of every category and of the top formulations within each category, and
-  the biggest risers and fallers of tonight's documents against the archive (rate per 10,000
-  characters; on the first night, the latest period against the earlier ones);
-* **in context** — a keyword-in-context concordance of each formulation, filterable in the page.
+* **trends** — mentions per 10,000 characters by year (by month when the archive spans three
+  years or less; counts on hover, a period without documents a gap) of the top formulations,
+  of every category and (collapsed) of the top formulations within each category, and the
+  biggest risers and fallers of tonight's documents against the archive (on the first night,
+  the latest period against the earlier ones);
+* **in context** — a keyword-in-context concordance: tonight's mentions first (a limit and a
+  count), the archive's collapsed, filterable in the page.
+
+"Tonight" is the `last_run` view's run (views.py): the last run that wrote something.
 
 Every query runs in DuckDB over the Parquet files through the views of `views.py`, so
 memory does not grow with the archive; only what the page shows is fetched.

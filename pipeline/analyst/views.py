@@ -99,22 +99,26 @@ def concordance_select(width: int = CONCORDANCE_WIDTH) -> str:
     """
 
 
-# The run the views call "tonight" is the last completed run that wrote something: the first
-# completed run at or after the newest document's run (a rerun that wrote nothing leaves every
-# view's rows as they were, and its report unchanged, instead of emptying `new_tonight`). What
-# it brought is every document written since the completed run before it (run ids sort by start
-# time), so documents of an interrupted run in between count for the night that finished them.
-# With no document at all (or only an interrupted run's, after the last completed run), the
-# newest completed run. `new_tonight.run_id` says which run this is.
+# The run the views call "tonight" is the last completed run that wrote something: a document
+# (the first completed run at or after the newest document's run) or an errors row (a night
+# whose only news is a broken file still gets its report). A rerun that writes nothing leaves
+# every view's rows as they were (and its report unchanged) instead of emptying `new_tonight`.
+# What it brought is every document written since the completed run before it (run ids sort by
+# start time), so documents of an interrupted run in between count for the night that finished
+# them. With nothing written at all, the newest completed run. `new_tonight.run_id` says which
+# run this is.
 _LAST_RUN = """
     WITH r AS (
         SELECT run_id, coalesce(lag(run_id) OVER (ORDER BY run_id), '') AS since FROM runs
     ),
-    m AS (SELECT max(run_id) AS newest FROM documents)
-    SELECT r.run_id, r.since FROM r, m
-    ORDER BY (r.run_id >= m.newest) IS NOT TRUE,
-             CASE WHEN r.run_id >= m.newest THEN r.run_id END NULLS LAST,
-             r.run_id DESC
+    wrote AS (
+        SELECT min(r.run_id) AS run_id FROM r, (SELECT max(run_id) AS newest FROM documents) m
+        WHERE r.run_id >= m.newest
+        UNION ALL
+        SELECT max(run_id) FROM errors WHERE run_id IN (SELECT run_id FROM runs)
+    )
+    SELECT r.run_id, r.since FROM r
+    ORDER BY r.run_id = (SELECT max(run_id) FROM wrote) DESC NULLS LAST, r.run_id DESC
     LIMIT 1
 """
 

@@ -156,6 +156,8 @@ def print_errors(
         con.print(f"  {len(rows) - limit} more in {escape(where)}")
     else:
         con.print(f"  (all in {escape(where)})")
+    if n_errors > len(rows):
+        con.print(f"  and {n_errors - len(rows)} failures already listed by earlier runs")
 
 
 def print_loss_alarm(con: Console, out: Path | str, run_id: str, limit: int = 20) -> None:
@@ -314,8 +316,15 @@ def kwic(
     )
     # Contexts are cut to what fits a line (a Han character takes two cells), from the match out.
     # Room left beside the match, a 14-character title, the date and the borders.
-    room = Console().width - 2 * max(len(term), len(result.canonical or "")) - 56
-    side = max(4, min(width, room // 4))
+    screen = Console()
+    if screen.is_terminal:
+        room = screen.width - 2 * max(len(term), len(result.canonical or "")) - 56
+        side = max(4, min(width, room // 4))
+    else:
+        # A pipe or a file has no width to fit: the whole --width of context, lines as long as
+        # they need (it was cut to 4 characters to fit 80 columns nobody was looking at).
+        side = width
+        screen = Console(width=100_000)
     table.add_column("left", justify="right", no_wrap=True, overflow="crop")
     table.add_column("match", style="bold red", no_wrap=True)
     table.add_column("right", no_wrap=True, overflow="crop")
@@ -329,6 +338,6 @@ def kwic(
             Text(_short(r["title"] or r["doc_id"], 14)),
             r["published_at"] or (str(r["year"]) if r["year"] else "undated"),
         )
-    Console().print(table)
+    screen.print(table)
     if not result.n_total:
         raise typer.Exit(1)

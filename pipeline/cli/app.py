@@ -66,13 +66,9 @@ console = Console(stderr=True, soft_wrap=True)
 def _print_version(value: bool) -> None:
     if not value:
         return
-    from importlib.metadata import PackageNotFoundError, version
+    from pipeline import __version__  # the version the runs table and the report record
 
-    try:
-        number = version("tifa")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        number = "unknown (not installed)"
-    print(f"tifa {number}")
+    print(f"tifa {__version__}")
     raise typer.Exit()
 
 

@@ -600,6 +600,15 @@ def evaluate(
 ) -> None:
     """Entity-level precision/recall/F1 of tifa's NER against a gold file."""
     from pipeline.evaluate.ner import evaluate_ner, parse_label_map
+    from pipeline.run.config import RunConfig
+
+    # The NER settings checked as `tifa run` checks them, before the model is loaded.
+    nlp = RunConfig.of(lac_runner=lac_runner.value, ner=ner.value, ner_model=ner_model)
+    problems = [p for p in nlp.problems() if "lexicon" not in p]
+    if problems:
+        for problem in problems:
+            console.print(f"[red]error:[/red] {escape(problem)}")
+        raise typer.Exit(2)
 
     report = evaluate_ner(
         gold,

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.extract.formulations import LEXICON_PATH, load_lexicon
 from pipeline.io.compact import DEFAULT_COMPACT_ABOVE, DEFAULT_TARGET_BYTES
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap
-from pipeline.nlp.config import NlpConfig
+from pipeline.nlp.config import DEFAULT_NER_MODEL, NlpConfig
 
 # How batches run: in this process or a local process pool, or on a Dask cluster.
 SCHEDULERS = ("processes", "dask")
@@ -94,7 +94,7 @@ class RunConfig:
 
     def problems(self) -> list[str]:
         """Every setting that cannot work, as messages for the user (empty: none)."""
-        out = list(self.nlp.problems())
+        out = list(self.nlp.problems()) + self._ner_model_problems()
         if self.scheduler not in SCHEDULERS:
             out.append(f"unknown scheduler {self.scheduler!r}: use one of {', '.join(SCHEDULERS)}")
         if self.dask_address and self.scheduler != "dask":
@@ -114,6 +114,29 @@ class RunConfig:
                 # One line: a YAML parser's message spans several (the mark, the context).
                 out.append(f"the formulation lexicon cannot be used: {' '.join(str(exc).split())}")
         return out
+
+    def _ner_model_problems(self) -> list[str]:
+        """A `model` NER folder that exists but holds no trained model (a mistyped --ner-model
+        such as `models/`): found here, before any work, and not answered by "train the model",
+        which is what the component says when it finally fails to load it."""
+        if self.nlp.ner != "model":
+            return []
+        folder = Path(self.nlp.ner_model) if self.nlp.ner_model else DEFAULT_NER_MODEL
+        if not folder.exists():
+            if self.nlp.ner_model:
+                return []  # NlpConfig.problems says so
+            return [
+                f"no NER model in {folder} (the default): restore it, train one with "
+                "`tifa train ner --out models/tifa_ner`, or use --ner lac"
+            ]
+        # crf.MODEL_FILE, in the folder `tifa train ner --out` wrote (its tifa_ner/) or in the
+        # component's own folder (not imported: nlp/crf.py loads spaCy).
+        if not any((folder / sub / "model.crfsuite").is_file() for sub in ("tifa_ner", ".")):
+            return [
+                f"{folder} holds no tifa NER model (no model.crfsuite in it or in its "
+                "tifa_ner/): give the folder `tifa train ner --out` wrote (--ner-model)"
+            ]
+        return []
 
     def check(self) -> RunConfig:
         """This config, or `ConfigError` naming every problem."""
