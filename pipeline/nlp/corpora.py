@@ -8,6 +8,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from pipeline.core.resources import RESOURCES, load_yaml
+
 Gold = tuple[str, set[tuple[int, int, str]]]
 
 
@@ -53,8 +55,8 @@ _PD_LINE_ID = re.compile(r"^\d{8}-\d{2}-\d{3}-\d{3}$")
 
 def read_peoples_daily(path: Path) -> Iterator[Gold]:
     """People's Daily 1998 (PKU ICL `word/tag` separated by spaces, one paragraph a line), with
-    its own tags as labels (nr, ns, nt). Consecutive `nr` words are one person (江/nr 泽民/nr), as
-    in MSRA; a bracketed compound `[…]nt` is one entity."""
+    its own tags as labels (nr, ns, nt). A surname and the given name after it are one person
+    (江/nr 泽民/nr), as in MSRA, and a run of names is several (李/nr 鹏/nr 乔/nr 石/nr); a bracketed compound `[…]nt` is one entity."""
     with open(path, encoding="utf-8-sig") as fh:
         for line in fh:
             tokens = line.split()
@@ -68,7 +70,10 @@ def _peoples_daily_line(tokens: list[str]) -> Gold:
     parts: list[str] = []
     spans: set[tuple[int, int, str]] = set()
     pos = 0
-    person: tuple[int, int] | None = None  # the open run of nr words
+    # The open name: (start, end, whether it is a lone surname that a given name may follow).
+    # 江/nr 泽民/nr is one person; 李/nr 鹏/nr 乔/nr 石/nr are two (headline runs of names).
+    surnames = frozenset(load_yaml(RESOURCES / "person_rules.yaml")["compound_surnames"])
+    person: tuple[int, int, bool] | None = None
     compound_start: int | None = None
     inside: set[tuple[int, int, str]] = set()  # spans of the words of the open compound
     for token in tokens:
@@ -84,17 +89,17 @@ def _peoples_daily_line(tokens: list[str]) -> Gold:
             word, tag = token, ""
         start, pos = pos, pos + len(word)
         parts.append(word)
-        if tag == "nr" and person is not None and person[1] == start:
-            person = (person[0], pos)
+        if tag == "nr" and person is not None and person[1] == start and person[2]:
+            person = (person[0], pos, False)
         else:
             if person is not None:
-                (inside if compound_start is not None else spans).add((*person, "nr"))
-            person = (start, pos) if tag == "nr" else None
+                (inside if compound_start is not None else spans).add((*person[:2], "nr"))
+            person = (start, pos, len(word) == 1 or word in surnames) if tag == "nr" else None
             if tag in PEOPLES_DAILY_ENTITY_TAGS and tag != "nr":
                 (inside if compound_start is not None else spans).add((start, pos, tag))
         if compound_tag is not None and compound_start is not None:
             if person is not None:
-                inside.add((*person, "nr"))
+                inside.add((*person[:2], "nr"))
                 person = None
             if compound_tag in PEOPLES_DAILY_ENTITY_TAGS:
                 spans.add((compound_start, pos, compound_tag))
@@ -102,7 +107,7 @@ def _peoples_daily_line(tokens: list[str]) -> Gold:
                 spans.update(inside)
             compound_start, inside = None, set()
     if person is not None:
-        spans.add((*person, "nr"))
+        spans.add((*person[:2], "nr"))
     spans.update(inside)  # a compound left open at the end of the line
     return "".join(parts), spans
 
