@@ -9,9 +9,9 @@ figures are held-out figures for a model trained by it. `--split dev-interleaved
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 from pipeline.evaluate.scores import prf_report
 from pipeline.nlp.corpora import (
@@ -40,8 +40,12 @@ def read_gold(gold_path: Path, fmt: str, split: str = "all") -> Iterator[Gold]:
         return reader
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
-    n = count_sentences(gold_path) if fmt in ("bmes", "bio") else sum(1 for _ in read_gold(gold_path, fmt))
+    if fmt in ("bmes", "bio"):
+        n = count_sentences(gold_path)
+    else:
+        n = sum(1 for _ in read_gold(gold_path, fmt))
     return select_split(reader, split, n, held_out_blocks(load_training_config()))
+
 
 DEFAULT_LABEL_MAPS: dict[str, dict[str, str]] = {
     # MSRA's LOC covers countries and provinces, which tifa labels GPE.

@@ -47,7 +47,7 @@ def _spans_from_tags(tags: list[str]) -> set[tuple[int, int, str]]:
 
 
 # People's Daily tags that name entities; a bracketed compound with one of them ([中央/n 人民/n
-# 广播/vn 电台/n]nt) is one entity, and the tags of the words inside it are not entities of their own.
+# 广播/vn 电台/n]nt) is one entity, and the words inside it are no entities of their own.
 PEOPLES_DAILY_ENTITY_TAGS = frozenset({"nr", "ns", "nt"})
 # The PKU release opens each line with a paragraph id tagged as a numeral (19980101-01-001-001/m).
 _PD_LINE_ID = re.compile(r"^\d{8}-\d{2}-\d{3}-\d{3}$")
@@ -56,7 +56,8 @@ _PD_LINE_ID = re.compile(r"^\d{8}-\d{2}-\d{3}-\d{3}$")
 def read_peoples_daily(path: Path) -> Iterator[Gold]:
     """People's Daily 1998 (PKU ICL `word/tag` separated by spaces, one paragraph a line), with
     its own tags as labels (nr, ns, nt). A surname and the given name after it are one person
-    (江/nr 泽民/nr), as in MSRA, and a run of names is several (李/nr 鹏/nr 乔/nr 石/nr); a bracketed compound `[…]nt` is one entity."""
+    (江/nr 泽民/nr), as in MSRA, and a run of names is several (李/nr 鹏/nr 乔/nr 石/nr); a
+    bracketed compound `[…]nt` is one entity."""
     with open(path, encoding="utf-8-sig") as fh:
         for line in fh:
             tokens = line.split()
@@ -159,7 +160,7 @@ def select_split(
     gold: Iterable[Gold], split: str, n: int, blocks: dict[str, tuple[float, float]]
 ) -> Iterator[Gold]:
     """The sentences of `split`: 'all', 'train' (outside every block), a block's name, or
-    'dev-interleaved' (every 10th sentence: the leaky split of the model trained before issue 26)."""
+    'dev-interleaved' (every 10th sentence: the leaky split of the models before issue 26)."""
     for i, sentence in enumerate(gold):
         if split == "all":
             yield sentence

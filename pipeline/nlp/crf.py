@@ -30,7 +30,6 @@ from spacy.tokens import Doc
 
 from pipeline.core.resources import RESOURCES, load_yaml, read_lines
 from pipeline.nlp.crf_inference import CompiledCRF, decode_bioes
-from pipeline.nlp.known_persons import closed_edges, forced_persons, ordinary_word
 from pipeline.nlp.docs import (
     LAC_USER_DATA,
     NER_DONE_USER_DATA,
@@ -38,6 +37,7 @@ from pipeline.nlp.docs import (
     lac_analysis,
     set_model_entities,
 )
+from pipeline.nlp.known_persons import closed_edges, forced_persons, ordinary_word
 from pipeline.nlp.labels import MODEL_LABELS
 
 MODEL_FILE = "model.crfsuite"
@@ -410,31 +410,28 @@ class CRFEntityTagger(BatchedComponent):
         forced = forced_persons(sentence, words, spans, sure)
         covered = {i for s, e in forced for i in range(s, e)}
         closed = closed_edges(sentence, words) - covered
+
+        # A known name the constraint makes out of a person the model saw (刘国|中 → 刘国中,
+        # 蔡奇丁 → 蔡奇), or one of a run of known names, is sure, unless LAC reads it as (part
+        # of) an ordinary word. Any other keeps the model's probability (0 for LAC's name only),
+        # so that 汪洋 of 汪洋中的小木屋, LAC's PER, still needs the text's evidence.
+        def made_sure(fs: int, fe: int) -> bool:
+            in_run = any(e == fs or s == fe for s, e in forced)
+            seen = (fs, fe) not in persons and any(s < fe and fs < e for s, e in persons)
+            return (seen or in_run) and not ordinary_word(words, fs, fe)
+
+        known = {span: 1.0 if made_sure(*span) else probabilities.get(span, 0.0) for span in forced}
         broken = any(span not in persons for span in forced) or any(
             (s in closed or e - 1 in closed) and probabilities.get((s, e), 0.0) < unsure
             for s, e in persons
             if (s, e) not in forced
         )
         if not broken:
-            return tags, {}
+            return tags, known
         pinned = [(s, e, "PERSON") for s, e in forced]
         # Only the edges of the unsure spans are closed: a sure name keeps its surname 和.
         sure_edges = {i for s, e in sure for i in (s, e - 1)}
-        constrained = self.crf.tag_constrained(sentence, words, pinned, closed - sure_edges)
-        # A known name the constraint made out of a person the model saw (刘国|中 → 刘国中,
-        # 蔡奇丁 → 蔡奇), or one of a run of known names, is sure, unless LAC reads it as (part
-        # of) an ordinary word. Any other keeps the model's probability (0 for LAC's name only),
-        # so that 汪洋 of 汪洋中的小木屋, LAC's PER, still needs the text's evidence.
-        def made_sure(fs: int, fe: int) -> bool:
-            in_run = any(e == fs or s == fe for s, e in forced)
-            seen = any(s < fe and fs < e for s, e in persons)
-            return (
-                (fs, fe) not in persons and (seen or in_run) and not ordinary_word(words, fs, fe)
-            )
-
-        return constrained, {
-            span: 1.0 if made_sure(*span) else probabilities.get(span, 0.0) for span in forced
-        }
+        return self.crf.tag_constrained(sentence, words, pinned, closed - sure_edges), known
 
     def _lac_entities_with_evidence(
         self,

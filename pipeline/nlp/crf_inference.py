@@ -265,7 +265,8 @@ class CompiledCRF:
         blocked = np.zeros(scores.shape, dtype=bool)
         pinned = set()
         for s, e, label in forced:
-            wanted = [f"S-{label}"] if e - s == 1 else [f"B-{label}", *[f"I-{label}"] * (e - s - 2), f"E-{label}"]
+            inner = [f"I-{label}"] * (e - s - 2)
+            wanted = [f"S-{label}"] if e - s == 1 else [f"B-{label}", *inner, f"E-{label}"]
             for i, tag in zip(range(s, e), wanted, strict=True):
                 blocked[i] = True
                 blocked[i, index[tag]] = False

@@ -89,6 +89,11 @@ def _word_spans(words: Sequence[tuple[str, str]]) -> list[tuple[int, int, str]]:
     return out
 
 
+def _cut(start: int, end: int, known_starts: Collection[int]) -> bool:
+    """Another known name starts inside the span [start, end) after its first character."""
+    return any(start < s < end for s in known_starts)
+
+
 def forced_persons(
     sentence: str,
     words: Sequence[tuple[str, str]],
@@ -111,15 +116,17 @@ def forced_persons(
     starts = {s for s, _ in matches}
     forced: set[tuple[int, int]] = set()
     for ms, me in matches:
+        if any(
+            ps <= ms and me <= pe and (ps, pe) != (ms, me) and not _cut(ms, pe, starts)
+            for ps, pe in sure
+        ):
+            continue  # a longer name the model is sure of (陈希同, not 陈希)
         for ps, pe in persons:
             if pe <= ms or me <= ps:
                 continue
             longer = ps <= ms and me <= pe and (ps, pe) != (ms, me)
-            if longer and not (
-                any(ms < s < pe for s in starts)
-                or ((ps, pe) not in sure and ms in boundaries and me in boundaries)
-            ):
-                continue
+            if longer and not (_cut(ms, pe, starts) or (ms in boundaries and me in boundaries)):
+                continue  # one LAC word or a longer name: 李强国 would not be 李强
             forced.add((ms, me))
     grown = True
     while grown:  # names touching a forced name are a run of names
@@ -153,6 +160,4 @@ def closed_edges(sentence: str, words: Sequence[tuple[str, str]]) -> set[int]:
 def ordinary_word(words: Sequence[tuple[str, str]], start: int, end: int) -> bool:
     """[start, end) lies inside one LAC word that is not a name: 汪洋 of 汪洋大海, 万里 of
     万里长城. A known person's name written so is no sure mention of the person."""
-    return any(
-        s <= start and end <= e and tag != "PER" for s, e, tag in _word_spans(words)
-    )
+    return any(s <= start and end <= e and tag != "PER" for s, e, tag in _word_spans(words))

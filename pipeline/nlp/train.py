@@ -219,4 +219,3 @@ def train_ner(
         json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8"
     )
     return summary
-
