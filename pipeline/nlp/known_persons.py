@@ -140,9 +140,9 @@ def forced_persons(
 
 def closed_edges(sentence: str, words: Sequence[tuple[str, str]]) -> set[int]:
     """Character positions that may be inside a PERSON but never its first or last character:
-    one-character conjunctions and prepositions (和, 同, 与, 在), and locatives before a verb,
-    except at the start of a sentence or after punctuation, where no conjunction stands (和, 经,
-    向 are surnames too)."""
+    one-character conjunctions and prepositions (和, 同, 与, 在) not followed by a verb, and
+    locatives before a verb; none at the start of a sentence or after punctuation, where no
+    conjunction stands (和, 经, 向 are surnames too)."""
     rules = _boundary_rules()
     word_spans = _word_spans(words)
     closed = set()
@@ -150,8 +150,11 @@ def closed_edges(sentence: str, words: Sequence[tuple[str, str]]) -> set[int]:
         if e - s != 1 or i == 0 or word_spans[i - 1][2] == "w":
             continue  # a conjunction joins something before it: "、和志强" has the surname 和
         after = word_spans[i + 1][2] if i + 1 < len(word_spans) else ""
-        if tag in rules.function_tags or (
-            tag in rules.locative_tags and after.startswith(rules.verb_prefix)
+        before_verb = after.startswith(rules.verb_prefix)
+        # A conjunction or preposition joins or governs the words after it; before a verb it
+        # is none (市长马以提请: 以 is the given name). A locative before a verb ends a phrase.
+        if (tag in rules.function_tags and not before_verb) or (
+            tag in rules.locative_tags and before_verb
         ):
             closed.add(s)
     return closed
