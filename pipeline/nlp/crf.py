@@ -408,6 +408,8 @@ class CRFEntityTagger(BatchedComponent):
         unsure = _person_context().min_probability
         sure = [span for span in persons if probabilities.get(span, 0.0) >= unsure]
         forced = forced_persons(sentence, words, spans, sure)
+        if not forced and len(sure) == len(persons):
+            return tags, {}  # most sentences: no known name, no unsure name to check
         covered = {i for s, e in forced for i in range(s, e)}
         closed = closed_edges(sentence, words) - covered
 

@@ -3,20 +3,23 @@
 The CRF was trained on 1990s newswire. It cuts names it has not seen where a character could
 continue a word (刘国|中出席), glues a function word on (和普京 of "习近平主席和普京总统"), runs
 two names of a headline list into each other (蔡奇丁|薛祥 of "…蔡奇丁薛祥李希…") and stops a
-transliterated name inside its last part (努尔兰·阿不|都满金). None of these is fixed by editing
-spans afterwards: the sentence is decoded again by the same CRF with some tags forced, so the rest
-of the sentence stays the model's best reading given the constraint.
+transliterated name inside its last part (努尔兰·阿不|都满金). The first three are not fixed by
+editing spans afterwards: the sentence is decoded again by the same CRF with some tags forced, so
+the rest of the sentence stays the model's best reading given the constraint.
 
 * A known person (`resources/known_persons.tsv`: national and provincial leaders, from public
   lists) found where the model or LAC sees a person is forced to be exactly one PERSON; a known
   name right next to a forced one (a run of names without separators) is forced too.
 * A one-character LAC word tagged as a conjunction or preposition (和, 同, 与, 在: tags in
-  `resources/person_rules.yaml`), or a locative before a verb (中 of "会议中指出"), never opens
-  or closes a PERSON, unless a known name covers it (刘国中).
+  `resources/person_rules.yaml`) that is not followed by a verb, or a locative before a verb (中
+  of "会议中指出"), never opens or closes a PERSON the model is unsure of, unless a known name
+  covers it (刘国中).
+
+Transliterated names cut inside their last part (努尔兰·阿不|都满金) are not fixed.
 
 Tried and not kept: running a name with a middle dot over its last part to the next string
 that usually follows a name in the training data (出席, 说, 先生 …). It fixed 努尔兰·阿不|都满金
-but on the MSRA dev split it ran 12 right names on (奥·维古佐娃分获第二, 索尼亚·甘地采取行动)
+but on the MSRA dev-interleaved split it ran 12 right names on (奥·维古佐娃分获第二, 索尼亚·甘地采取行动)
 and fixed none: which characters may continue a transliterated name is not known from these
 statistics (models/README.md).
 """
