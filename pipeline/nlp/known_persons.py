@@ -19,9 +19,9 @@ Transliterated names cut inside their last part (努尔兰·阿不|都满金) ar
 
 Tried and not kept: running a name with a middle dot over its last part to the next string
 that usually follows a name in the training data (出席, 说, 先生 …). It fixed 努尔兰·阿不|都满金
-but on the MSRA dev-interleaved split it ran 12 right names on (奥·维古佐娃分获第二, 索尼亚·甘地采取行动)
-and fixed none: which characters may continue a transliterated name is not known from these
-statistics (models/README.md).
+but on the MSRA dev-interleaved split it ran 12 right names on (奥·维古佐娃分获第二,
+索尼亚·甘地采取行动) and fixed none: which characters may continue a transliterated name is
+not known from these statistics (models/README.md).
 """
 
 from __future__ import annotations
