@@ -408,8 +408,12 @@ class CRFEntityTagger(BatchedComponent):
         unsure = _person_context().min_probability
         sure = [span for span in persons if probabilities.get(span, 0.0) >= unsure]
         forced = forced_persons(sentence, words, spans, sure)
-        if not forced and len(sure) == len(persons):
-            return tags, {}  # most sentences: no known name, no unsure name to check
+        if len(sure) == len(persons) and all(span in persons for span in forced):
+            # Most sentences: every name is sure and no known name is split or extended. A
+            # known name in a run of them is sure whatever the threshold for its characters.
+            return tags, {
+                (fs, fe): 1.0 for fs, fe in forced if any(e == fs or s == fe for s, e in forced)
+            }
         covered = {i for s, e in forced for i in range(s, e)}
         closed = closed_edges(sentence, words) - covered
 
