@@ -12,7 +12,7 @@ import spacy
 from pipeline.nlp.build import DEFAULT_NER_MODEL, build_nlp
 from pipeline.nlp.crf import decode_bioes
 from pipeline.nlp.crf_features import char_features
-from pipeline.nlp.train import bioes, read_peoples_daily
+from pipeline.nlp.train import bioes, read_peoples_daily_train
 
 SHARED_NER = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ner"
 needs_model = pytest.mark.skipif(
@@ -58,7 +58,7 @@ def test_peoples_daily_joins_surname_and_given_name(tmp_path: Path) -> None:
     path = tmp_path / "pd.txt"
     path.write_text("中共中央/nt  总书记/n  江/nr  泽民/nr  在/p  北京/ns  讲话/v\n", "utf-8")
     maps = {"nr": "PERSON", "ns": "LOC", "nt": "ORG"}
-    [(text, spans)] = list(read_peoples_daily(path, maps))
+    [(text, spans)] = list(read_peoples_daily_train(path, maps))
     assert text == "中共中央总书记江泽民在北京讲话"
     assert spans == {(0, 4, "ORG"), (7, 10, "PERSON"), (11, 13, "LOC")}
 

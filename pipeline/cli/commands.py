@@ -574,6 +574,7 @@ class GoldFormat(StrEnum):
     bmes = "bmes"
     bio = "bio"
     cluener = "cluener"
+    peoples_daily = "peoples-daily"
 
 
 @app.command()
@@ -587,7 +588,10 @@ def evaluate(
     ),
     limit: int = typer.Option(None, help="Evaluate only the first N sentences."),
     split: str = typer.Option(
-        "all", help="'all' sentences, or 'dev': every 10th sentence (the carved MSRA dev split)."
+        "all",
+        help="'all' sentences; 'dev' or 'test': the held-out blocks of the MSRA training file "
+        "(never trained on; tune on dev only); 'train': the rest; 'dev-interleaved': every 10th "
+        "sentence (the old, leaky split).",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     lac_runner: LacRunner = typer.Option(LacRunner.batched.value, help="LAC runner to evaluate."),  # noqa: B008
@@ -599,7 +603,7 @@ def evaluate(
     ),
 ) -> None:
     """Entity-level precision/recall/F1 of tifa's NER against a gold file."""
-    from pipeline.evaluate.ner import evaluate_ner, parse_label_map
+    from pipeline.evaluate.ner import SPLITS, evaluate_ner, parse_label_map
     from pipeline.run.config import RunConfig
 
     # The NER settings checked as `tifa run` checks them, before the model is loaded.
@@ -610,6 +614,9 @@ def evaluate(
             console.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(2)
 
+    if split not in SPLITS:
+        console.print(f"[red]error:[/red] --split must be one of {', '.join(SPLITS)}")
+        raise typer.Exit(2)
     report = evaluate_ner(
         gold,
         format.value,
@@ -723,8 +730,8 @@ def train_ner_cmd(
         _SHARED_NER / "msra_train.bio",
         exists=True,
         dir_okay=False,
-        help="MSRA training file (BMES/BIO, one character per line). Its dev split (every 10th "
-        "sentence) is never trained on.",
+        help="MSRA training file (BMES/BIO, one character per line). Its held-out blocks (dev, "
+        "test: resources/ner_training.yaml) are never trained on.",
     ),
     peoples_daily: Path = typer.Option(
         None, exists=True, dir_okay=False, help="People's Daily 1998 (word/tag) file to add."

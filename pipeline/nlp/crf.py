@@ -37,6 +37,7 @@ from pipeline.nlp.docs import (
     lac_analysis,
     set_model_entities,
 )
+from pipeline.nlp.known_persons import closed_edges, forced_persons, ordinary_word
 from pipeline.nlp.labels import MODEL_LABELS
 
 MODEL_FILE = "model.crfsuite"
@@ -349,11 +350,14 @@ class CRFEntityTagger(BatchedComponent):
         for k, (sentence, words, tags) in enumerate(zip(sentences, analyses, tagged, strict=True)):
             spans = []
             probability_of: dict[tuple[int, int], float] = {}
+            tags, sure = self._with_name_constraints(sentence, words, tags, probabilities[k])
             for s, e, lab in decode_bioes(tags):
                 span = trimmed_span(sentence, s, e, MODEL_LABELS[lab])
                 if span is not None:
                     spans.append(span)
-                    if (s, e) in probabilities[k]:
+                    if (s, e) in sure:
+                        probability_of[span[:2]] = sure[(s, e)]
+                    elif (s, e) in probabilities[k]:
                         probability_of[span[:2]] = probabilities[k][(s, e)]
             if any(label == "LOC" for _, _, label in spans):
                 ends = set(itertools.accumulate(len(w) for w, _ in words))
@@ -392,6 +396,55 @@ class CRFEntityTagger(BatchedComponent):
                 for k, spans in enumerate(out)
             ]
         return out
+
+    def _with_name_constraints(
+        self,
+        sentence: str,
+        words: Sequence[tuple[str, str]],
+        tags: list[str],
+        probabilities: dict[tuple[int, int], float],
+    ) -> tuple[list[str], dict[tuple[int, int], float]]:
+        """The sentence's tags decoded again under the name constraints of `known_persons`
+        when the model's best path breaks one: a known person found where a person is seen must
+        be exactly one PERSON, and a one-character conjunction or preposition opens or closes
+        no PERSON the model is unsure of (和万春, 向兵: 和 and 向 are surnames too, and the
+        model is sure of those). Returns the tags and the probabilities of the PERSON spans the
+        constraints made (1.0 for a known person)."""
+        spans = decode_bioes(tags)
+        persons = [(s, e) for s, e, label in spans if label == "PERSON"]
+        unsure = _person_context().min_probability
+        sure = [span for span in persons if probabilities.get(span, 0.0) >= unsure]
+        forced = forced_persons(sentence, words, spans, sure)
+        if len(sure) == len(persons) and all(span in persons for span in forced):
+            # Most sentences: every name is sure and no known name is split or extended. A
+            # known name in a run of them is sure whatever the threshold for its characters.
+            return tags, {
+                (fs, fe): 1.0 for fs, fe in forced if any(e == fs or s == fe for s, e in forced)
+            }
+        covered = {i for s, e in forced for i in range(s, e)}
+        closed = closed_edges(sentence, words) - covered
+
+        # A known name the constraint makes out of a person the model saw (刘国|中 → 刘国中,
+        # 蔡奇丁 → 蔡奇), or one of a run of known names, is sure, unless LAC reads it as (part
+        # of) an ordinary word. Any other keeps the model's probability (0 for LAC's name only),
+        # so that 汪洋 of 汪洋中的小木屋, LAC's PER, still needs the text's evidence.
+        def made_sure(fs: int, fe: int) -> bool:
+            in_run = any(e == fs or s == fe for s, e in forced)
+            seen = (fs, fe) not in persons and any(s < fe and fs < e for s, e in persons)
+            return (seen or in_run) and not ordinary_word(words, fs, fe)
+
+        known = {span: 1.0 if made_sure(*span) else probabilities.get(span, 0.0) for span in forced}
+        broken = any(span not in persons for span in forced) or any(
+            (s in closed or e - 1 in closed) and probabilities.get((s, e), 0.0) < unsure
+            for s, e in persons
+            if (s, e) not in forced
+        )
+        if not broken:
+            return tags, known
+        pinned = [(s, e, "PERSON") for s, e in forced]
+        # Only the edges of the unsure spans are closed: a sure name keeps its surname 和.
+        sure_edges = {i for s, e in sure for i in (s, e - 1)}
+        return self.crf.tag_constrained(sentence, words, pinned, closed - sure_edges), known
 
     def _lac_entities_with_evidence(
         self,

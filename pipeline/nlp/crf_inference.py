@@ -20,7 +20,7 @@ sentences, and `bench/ner_pipeline.py` measures the speed.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -246,6 +246,38 @@ class CompiledCRF:
     ) -> list[list[str]]:
         """Best label sequence per sentence, as `pycrfsuite.Tagger.tag` gives it."""
         return self.tag_and_score(sentences, analyses, label=None)[0]
+
+    def tag_constrained(
+        self,
+        sentence: str,
+        words: Sequence[tuple[str, str]],
+        forced: Sequence[tuple[int, int, str]] = (),
+        closed: Iterable[int] = (),
+        closed_label: str = "PERSON",
+    ) -> list[str]:
+        """The best label sequence of one sentence under constraints: every span of `forced` is
+        exactly one entity of its label (B…E or S), and no position of `closed` opens or closes
+        a `closed_label` entity (it may sit inside one). Constraints are imposed on the Viterbi
+        by removing the tags they rule out, so the rest of the sentence is the model's best
+        reading given them."""
+        scores = self.emissions([sentence], [words])
+        index = {label: i for i, label in enumerate(self.labels)}
+        blocked = np.zeros(scores.shape, dtype=bool)
+        pinned = set()
+        for s, e, label in forced:
+            inner = [f"I-{label}"] * (e - s - 2)
+            wanted = [f"S-{label}"] if e - s == 1 else [f"B-{label}", *inner, f"E-{label}"]
+            for i, tag in zip(range(s, e), wanted, strict=True):
+                blocked[i] = True
+                blocked[i, index[tag]] = False
+                pinned.add(i)
+        edge_tags = [index[f"{p}-{closed_label}"] for p in "BES" if f"{p}-{closed_label}" in index]
+        for i in closed:
+            if i not in pinned and 0 <= i < len(sentence):
+                blocked[i, edge_tags] = True
+        scores[blocked] = -1e9
+        path = viterbi_batch(scores[None], self.transitions, np.array([len(sentence)]))[0]
+        return [self.labels[t] for t in path[: len(sentence)].tolist()]
 
     def tag_and_score(
         self,

@@ -15,7 +15,7 @@ from spacy.tokens import Doc, Span
 
 from pipeline.core.resources import RESOURCES, load_yaml
 from pipeline.core.textutil import is_han as _is_han
-from pipeline.nlp.crf import trimmed_span
+from pipeline.nlp.crf import person_titles, trimmed_span
 from pipeline.nlp.docs import (
     ENTS_USER_DATA,
     RULE_SPANS,
@@ -285,6 +285,13 @@ def _names_with_glued_verb(ents: Iterable[Span]) -> set[tuple[int, int]]:
     }
 
 
+def _coordinated(doc: Doc, between: Any, ent: Span) -> bool:
+    """ "主席|和|普京总统": a conjunction or preposition (LAC's tag) between a post and a name that
+    has a title of its own joins two titled persons; it is no surname (和 of 省长|和|建林 is)."""
+    function_tags = load_yaml(RESOURCES / "person_rules.yaml")["name_edge_function_tags"]
+    return between.tag_ in function_tags and doc.text.startswith(person_titles(), ent.end_char)
+
+
 def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
     """ "省长|和|建林": LAC reads a surname that is also a function word (和, 其, 于) as that word.
     Between a post and a two-character name, a lone Han character is the surname."""
@@ -318,7 +325,12 @@ def _rejoin_split_surnames(doc: Doc, ents: list[Span]) -> list[Span]:
             and out[-1].end == ent.start - 1
         ):
             between = doc[ent.start - 1]
-            if len(between.text) == 1 and _is_han(between.text) and not between.ent_type_:
+            if (
+                len(between.text) == 1
+                and _is_han(between.text)
+                and not between.ent_type_
+                and not _coordinated(doc, between, ent)
+            ):
                 ent = Span(doc, ent.start - 1, ent.end, label="PERSON")
         out.append(ent)
     return out
