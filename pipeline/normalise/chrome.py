@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from pipeline.boilerplate import line_key
@@ -159,6 +160,11 @@ _RX_DATE_ONLY = re.compile(
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
 # A note under an official document's date: (此件公开发布), (联系人：王明，电话：88000000).
+# A numbered heading of the document's own structure (第一章 总 则, 一、…, （一）…): text, not a
+# menu item, wherever it stands (resources/structure_headings.txt).
+_RX_HEADING = re.compile(
+    "|".join(f"(?:{p})" for p in read_resource_lines("structure_headings.txt"))
+)
 _RX_NOTE = re.compile(r"[（(][^（()）]{2,40}[)）]")
 # Counters and pagination under an article: 9, +1, [2], 【3】.
 _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
@@ -192,7 +198,7 @@ _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title a
 _PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
 _STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
 _TOOLBAR_MAX = 6  # buttons of a widget row inside an article; a longer column is a table's
-_TABLE_NEAR = 2  # lines either side of a label row looked at for a table's numbers
+_TABLE_NEAR = 3  # lines either side of a label row looked at for a table's numbers
 _RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
@@ -427,6 +433,49 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
     return 0
 
 
+def _page_breaks(lines: list[str], inside: list[int], marks: dict[int, str]) -> None:
+    """Inside the article, what a page puts where it breaks the text into pages: a pager
+    (上一页 / 1 / 2 / 3 / 下一页: numbers between two known widgets) and the site's banner
+    printed under it each time (新华网 / 让新闻离你更近: short lines the page repeats, every time
+    right after such chrome)."""
+    for k, i in enumerate(inside):
+        if i in marks or not _RX_COUNTER.fullmatch(lines[i]):
+            continue
+        j = k
+        while j < len(inside) and _RX_COUNTER.fullmatch(lines[inside[j]]):
+            j += 1
+        run = inside[k:j]
+        before = _neighbour(lines, run[0], -1) == CUT
+        after = _neighbour(lines, run[-1], 1) == CUT
+        # A first page has no 上一页: then the numbers must count 1, 2, 3 … to the widget.
+        counting = len(run) >= 2 and [lines[x] for x in run] == [
+            str(n) for n in range(1, len(run) + 1)
+        ]
+        if (before and after) or ((before or after) and counting):
+            for x in run:
+                marks[x] = "chrome:pager"
+    after_chrome: dict[str, list[int]] = {}
+    seen: Counter[str] = Counter()
+    prev = None
+    for i in inside:
+        line = lines[i]
+        seen[line] += 1
+        near = prev is not None and (prev in marks or CUT in lines[prev + 1 : i])
+        if (
+            i not in marks
+            and near
+            and len(line) <= _ABOVE_TITLE_MAX
+            and _RX_SENTENCE.search(line) is None
+        ):
+            after_chrome.setdefault(line, []).append(i)
+            marks[i] = "chrome:page-break"  # provisional: kept below unless repeated
+        prev = i
+    for line, where in after_chrome.items():
+        if len(where) < 2 or len(where) < seen[line]:
+            for i in where:
+                del marks[i]
+
+
 def _table_cells(
     lines: list[str], live: list[int], live_at: dict[int, int], run: list[int]
 ) -> bool:
@@ -436,7 +485,7 @@ def _table_cells(
         return True
     a, b = live_at[run[0]], live_at[run[-1]]
     near = live[max(a - _TABLE_NEAR, 0) : a] + live[b + 1 : b + 1 + _TABLE_NEAR]
-    return any(_RX_DIGIT.search(lines[i]) for i in near)
+    return any(_RX_DIGIT.search(lines[i]) or _RX_HEADING.match(lines[i]) for i in near)
 
 
 def _is_full_paragraph(line: str, n_han: int) -> bool:
@@ -595,8 +644,8 @@ def shape_marks(
             # Between title and article: a deck, a date or meeting note, a speaker stay.
             if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
                 continue  # a salutation (女士们、先生们：) or a sentence opens the text
-            if line in in_article:
-                continue
+            if line in in_article or _RX_HEADING.match(line):
+                continue  # the text's own structure (第一章 总 则 above 第一条)
             if _RX_COLUMN_TAG.fullmatch(line) or _RX_DATELINE.fullmatch(line):
                 continue  # the column the article runs in (【新春走基层】), a dateline (本站讯)
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
@@ -649,10 +698,18 @@ def shape_marks(
         ):
             run.append(i)
             continue
-        if len(run) >= 3 and not _table_cells(lines, live, live_at, run):
+        # Three labels in a row, or two next to a known widget (【字体：大 中 小】 / 打印 / 收藏).
+        at_widget = bool(run) and CUT in (
+            _neighbour(lines, run[0], -1),
+            _neighbour(lines, run[-1], 1),
+        )
+        if (len(run) >= 3 or (len(run) >= 2 and at_widget)) and not _table_cells(
+            lines, live, live_at, run
+        ):
             for j in run:
                 marks[j] = "chrome:toolbar"
         run = []
+    _page_breaks(lines, inside, marks)
 
     # Below the article: sentences that end the text (预祝大会圆满成功！) before any chrome.
     tail = [i for i in live if i > last and i not in marks]
