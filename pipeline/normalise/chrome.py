@@ -433,7 +433,9 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
     return 0
 
 
-def _page_breaks(lines: list[str], inside: list[int], marks: dict[int, str]) -> None:
+def _page_breaks(
+    lines: list[str], inside: list[int], marks: dict[int, str], outside: set[str]
+) -> None:
     """Inside the article, what a page puts where it breaks the text into pages: a pager
     (上一页 / 1 / 2 / 3 / 下一页: numbers between two known widgets) and the site's banner
     printed under it each time (新华网 / 让新闻离你更近: short lines the page repeats, every time
@@ -454,26 +456,41 @@ def _page_breaks(lines: list[str], inside: list[int], marks: dict[int, str]) -> 
         if (before and after) or ((before or after) and counting):
             for x in run:
                 marks[x] = "chrome:pager"
-    after_chrome: dict[str, list[int]] = {}
-    seen: Counter[str] = Counter()
-    prev = None
-    for i in inside:
-        line = lines[i]
-        seen[line] += 1
-        near = prev is not None and (prev in marks or CUT in lines[prev + 1 : i])
-        if (
-            i not in marks
-            and near
-            and len(line) <= _ABOVE_TITLE_MAX
-            and _RX_SENTENCE.search(line) is None
-        ):
-            after_chrome.setdefault(line, []).append(i)
-            marks[i] = "chrome:page-break"  # provisional: kept below unless repeated
-        prev = i
-    for line, where in after_chrome.items():
-        if len(where) < 2 or len(where) < seen[line]:
+    # Short lines next to such chrome (before or after it, directly or through one another)
+    # are the site's banner when the page prints them again: inside the article each time
+    # next to chrome, or in the page's own chrome outside the article.
+    seen = Counter(lines[i] for i in inside)
+    short = [
+        i
+        for i in inside
+        if i not in marks
+        and len(lines[i]) <= _ABOVE_TITLE_MAX
+        and not _RX_SENTENCE.search(lines[i])
+    ]
+    banner: dict[str, list[int]] = {}
+    grown = True
+    while grown:
+        grown = False
+        for i in short:
+            if i in marks:
+                continue
+            near = (_neighbour_at(lines, i, -1), _neighbour_at(lines, i, 1))
+            if any(j is not None and (lines[j] == CUT or j in marks) for j in near):
+                marks[i] = "chrome:page-break"  # provisional: kept below when repeated
+                banner.setdefault(lines[i], []).append(i)
+                grown = True
+    for line, where in banner.items():
+        if line not in outside and (len(where) < 2 or len(where) < seen[line]):
             for i in where:
                 del marks[i]
+
+
+def _neighbour_at(lines: list[str], i: int, step: int) -> int | None:
+    """The index of the nearest non-blank line before (step -1) or after (step 1) ``i``."""
+    j = i + step
+    while 0 <= j < len(lines) and not lines[j]:
+        j += step
+    return j if 0 <= j < len(lines) else None
 
 
 def _table_cells(
@@ -703,13 +720,14 @@ def shape_marks(
             _neighbour(lines, run[0], -1),
             _neighbour(lines, run[-1], 1),
         )
-        if (len(run) >= 3 or (len(run) >= 2 and at_widget)) and not _table_cells(
-            lines, live, live_at, run
+        # (Two labels at a widget need no table test: a table's row has more cells.)
+        if (len(run) >= 2 and at_widget and len(run) <= _TOOLBAR_MAX) or (
+            len(run) >= 3 and not _table_cells(lines, live, live_at, run)
         ):
             for j in run:
                 marks[j] = "chrome:toolbar"
         run = []
-    _page_breaks(lines, inside, marks)
+    _page_breaks(lines, inside, marks, {lines[i] for i in live if i < first or i > last})
 
     # Below the article: sentences that end the text (预祝大会圆满成功！) before any chrome.
     tail = [i for i in live if i > last and i not in marks]
