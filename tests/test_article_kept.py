@@ -407,3 +407,34 @@ def test_removal_with_evidence_is_listed_but_raises_no_alarm() -> None:
     for row in rows:
         assert row["prose_removed_reasons"].startswith("chrome:repeated ")
         assert row["prose_removed_share"] == 0.0
+
+
+LONG = Path(__file__).parent / "data" / "scraped_pages" / "long"
+
+
+def test_long_work_reports_give_their_speakers_post() -> None:
+    """The real 2026 work reports of tests/data/scraped_pages/long: the speaker in documents and
+    holds_position(person, 省长/自治区主席, <province>人民政府) for every one of them."""
+    gold = [json.loads(line) for line in open(LONG / "gold.jsonl", encoding="utf-8")]
+    reports = [g for g in gold if g.get("speaker") and g["speaker"]["body"].endswith("人民政府")]
+    assert len(reports) >= 8
+    docs = [
+        Document(
+            doc_id=g["file"],
+            source_file=f"{g['site']}.jsonl",
+            raw_text=(LONG / g["file"]).read_text(encoding="utf-8"),
+            title=g["title"],
+        )
+        for g in reports
+    ]
+    rows = process_batch(docs, RunConfig(), RunContext(run_id="t")).rows
+    speakers = {r["doc_id"]: r["speaker"] for r in rows["documents"]}
+    posts = {
+        (r["doc_id"], r["head"], r["tail"])
+        for r in rows["relations"]
+        if r["relation"] == "holds_position"
+    }
+    for g in reports:
+        person, body = g["speaker"]["person"], g["speaker"]["body"]
+        assert speakers[g["file"]] == person, g["file"]
+        assert (g["file"], person, body) in posts, g["file"]

@@ -227,7 +227,8 @@ REMOVED_LINES = pa.schema(
         pa.field("raw_end", _i32, nullable=False),
         pa.field("text", _str, nullable=False),
         # chrome:pattern | chrome:before-title | chrome:toolbar | chrome:link-list |
-        # chrome:between-chrome | chrome:repeated | metadata | credit | credit:<role>
+        # chrome:between-chrome | chrome:repeated | chrome:pager | chrome:page-break | metadata |
+        # credit | credit:<role>
         pa.field("reason", _str, nullable=False),
         pa.field("run_id", _str, nullable=False),
     ]

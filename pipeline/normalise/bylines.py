@@ -26,6 +26,8 @@ from pipeline.core.textutil import HAN, HSPACE
 _NAME = rf"[{HAN}]{{2,4}}(?:[·・][{HAN}]{{1,6}})?"
 _DATE = r"\d{4}年\d{1,2}月(?:\d{1,2}日)?"
 _RX_BARE_NAME = re.compile(_NAME)
+_NAME_REACH = 4  # metadata lines between a name alone and the delivery line it belongs to
+_RX_METADATA_LIKE = re.compile(r"[:：]|^[\d\s\-/:.年月日]+$")
 _RX_DATE_LINE = re.compile(rf"[（(]({_DATE})[)）]")
 
 
@@ -72,7 +74,7 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     )
     # ——2026年1月13日在浙江省第十四届人民代表大会第四次会议上 · （2026年1月13日在…上的讲话）
     delivered = re.compile(
-        rf"(?:[—－–\-]{{1,3}}|(?P<open>[（(])){sp}*(?P<date>{_DATE})?{sp}*在"
+        rf"(?:[—－–\-]{{1,3}}|(?P<open>[（(])|(?=\d{{4}}年)){sp}*(?P<date>{_DATE})?{sp}*在"
         rf"(?P<meeting>[^，。；,;（）()]{{4,60}}?)上(?:的[{HAN}]{{0,8}})?"
         rf"(?(open){sp}*[)）])"
     )
@@ -95,6 +97,19 @@ def read_byline(line: str, i: int) -> Byline | None:
         return Byline("speaker", line, i, name, prefix + post, prefix or None)
     if m := delivered.fullmatch(line):
         return Byline("delivered", line, i, date=m.group("date"), meeting=m.group("meeting"))
+    # The delivery and the speaker on one line (2026年1月27日在…会议上 陕西省省长 赵刚).
+    if (m := delivered.match(line)) and (who := speaker.fullmatch(line[m.end() :].strip())):
+        prefix = who.group("prefix") or who.group("prefix2") or ""
+        return Byline(
+            "speaker",
+            line,
+            i,
+            who.group("name") or who.group("name2"),
+            prefix + (who.group("post") or who.group("post2")),
+            prefix or None,
+            date=m.group("date"),
+            meeting=m.group("meeting"),
+        )
     if m := name_date.fullmatch(line):
         return Byline("speaker", line, i, m.group("name"), date=m.group("date") or m.group("d2"))
     return None
@@ -133,7 +148,8 @@ def find_bylines(lines: list[str], n_han: Callable[[str], int]) -> list[Byline]:
     for i in range(end):
         if i in found or not _RX_BARE_NAME.fullmatch(lines[i]):
             continue
-        for j in (_near(lines, i, -1), _near(lines, i, 1)):
+        # Next to it, or past metadata lines (来源：湖南日报 / 时间：2026-02-24) between them.
+        for j in (_near_past_metadata(lines, i, -1), _near_past_metadata(lines, i, 1)):
             if j is None:
                 continue
             date = _RX_DATE_LINE.fullmatch(lines[j])
@@ -141,6 +157,15 @@ def find_bylines(lines: list[str], n_han: Callable[[str], int]) -> list[Byline]:
                 out.append(Byline("speaker", lines[i], i, lines[i], date=date and date.group(1)))
                 break
     return sorted(out, key=lambda b: b.line)
+
+
+def _near_past_metadata(lines: list[str], i: int, step: int) -> int | None:
+    j = _near(lines, i, step)
+    for _ in range(_NAME_REACH):
+        if j is None or not _RX_METADATA_LIKE.search(lines[j]):
+            return j
+        j = _near(lines, j, step)
+    return j
 
 
 def _near(lines: list[str], i: int, step: int) -> int | None:

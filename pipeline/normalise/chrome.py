@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from pipeline.core.resources import read_lines
@@ -160,6 +161,9 @@ _RX_DATE_ONLY = re.compile(
 _RX_DATELINE = re.compile(f"[{HAN}]{{0,12}}(?:讯|电)")
 _RX_BRACKETS_ONLY = re.compile(r"[\[\]【】()（）]+")
 # A note under an official document's date: (此件公开发布), (联系人：王明，电话：88000000).
+# A numbered heading of the document's own structure (第一章 总 则, 一、…, （一）…): text, not a
+# menu item, wherever it stands (resources/structure_headings.txt).
+_RX_HEADING = re.compile("|".join(f"(?:{p})" for p in read_lines("structure_headings.txt")))
 _RX_NOTE = re.compile(r"[（(][^（()）]{2,40}[)）]")
 # Counters and pagination under an article: 9, +1, [2], 【3】.
 _RX_COUNTER = re.compile(r"[+＋]?\d{1,4}|[\[【]\d{1,3}[\]】]")
@@ -193,7 +197,7 @@ _DECK_MIN_HAN = 8  # Han characters of a deck/subtitle line kept between title a
 _PAGE_WIDGETS = 3  # known widgets and separator lines that make a text a web page
 _STRONG_BREAK = 2  # chrome weight that separates prose above the article from it
 _TOOLBAR_MAX = 6  # buttons of a widget row inside an article; a longer column is a table's
-_TABLE_NEAR = 2  # lines either side of a label row looked at for a table's numbers
+_TABLE_NEAR = 3  # lines either side of a label row looked at for a table's numbers
 _RUN_PARAGRAPHS = 3  # full paragraphs in one block that make it article text wherever it is
 _MIN_COPIES = 3  # repeated paragraphs that make a second rendering of the article
 _SIGNATURE_MAX = 3  # lines of a signature after the article (issuer, date)
@@ -428,6 +432,66 @@ def _strict_tail(lines: list[str], tail: list[int], last: int, repeated: set[int
     return 0
 
 
+def _page_breaks(
+    lines: list[str], inside: list[int], marks: dict[int, str], outside: set[str]
+) -> None:
+    """Inside the article, what a page puts where it breaks the text into pages: a pager
+    (上一页 / 1 / 2 / 3 / 下一页: numbers between two known widgets) and the site's banner
+    printed under it each time (新华网 / 让新闻离你更近: short lines the page repeats, every time
+    right after such chrome)."""
+    for k, i in enumerate(inside):
+        if i in marks or not _RX_COUNTER.fullmatch(lines[i]):
+            continue
+        j = k
+        while j < len(inside) and _RX_COUNTER.fullmatch(lines[inside[j]]):
+            j += 1
+        run = inside[k:j]
+        before = _neighbour(lines, run[0], -1) == CUT
+        after = _neighbour(lines, run[-1], 1) == CUT
+        # A first page has no 上一页: then the numbers must count 1, 2, 3 … to the widget.
+        counting = len(run) >= 2 and [lines[x] for x in run] == [
+            str(n) for n in range(1, len(run) + 1)
+        ]
+        if (before and after) or ((before or after) and counting):
+            for x in run:
+                marks[x] = "chrome:pager"
+    # Short lines next to such chrome (before or after it, directly or through one another)
+    # are the site's banner when the page prints them again: inside the article each time
+    # next to chrome, or in the page's own chrome outside the article.
+    seen = Counter(lines[i] for i in inside)
+    short = [
+        i
+        for i in inside
+        if i not in marks
+        and len(lines[i]) <= _ABOVE_TITLE_MAX
+        and not _RX_SENTENCE.search(lines[i])
+    ]
+    banner: dict[str, list[int]] = {}
+    grown = True
+    while grown:
+        grown = False
+        for i in short:
+            if i in marks:
+                continue
+            near = (_neighbour_at(lines, i, -1), _neighbour_at(lines, i, 1))
+            if any(j is not None and (lines[j] == CUT or j in marks) for j in near):
+                marks[i] = "chrome:page-break"  # provisional: kept below when repeated
+                banner.setdefault(lines[i], []).append(i)
+                grown = True
+    for line, where in banner.items():
+        if line not in outside and (len(where) < 2 or len(where) < seen[line]):
+            for i in where:
+                del marks[i]
+
+
+def _neighbour_at(lines: list[str], i: int, step: int) -> int | None:
+    """The index of the nearest non-blank line before (step -1) or after (step 1) ``i``."""
+    j = i + step
+    while 0 <= j < len(lines) and not lines[j]:
+        j += step
+    return j if 0 <= j < len(lines) else None
+
+
 def _table_cells(
     lines: list[str], live: list[int], live_at: dict[int, int], run: list[int]
 ) -> bool:
@@ -437,7 +501,7 @@ def _table_cells(
         return True
     a, b = live_at[run[0]], live_at[run[-1]]
     near = live[max(a - _TABLE_NEAR, 0) : a] + live[b + 1 : b + 1 + _TABLE_NEAR]
-    return any(_RX_DIGIT.search(lines[i]) for i in near)
+    return any(_RX_DIGIT.search(lines[i]) or _RX_HEADING.match(lines[i]) for i in near)
 
 
 def _is_full_paragraph(line: str, n_han: int) -> bool:
@@ -596,8 +660,8 @@ def shape_marks(
             # Between title and article: a deck, a date or meeting note, a speaker stay.
             if line.endswith(("：", ":")) or _RX_PROSE_MARK.search(line):
                 continue  # a salutation (女士们、先生们：) or a sentence opens the text
-            if line in in_article:
-                continue
+            if line in in_article or _RX_HEADING.match(line):
+                continue  # the text's own structure (第一章 总 则 above 第一条)
             if _RX_COLUMN_TAG.fullmatch(line) or _RX_DATELINE.fullmatch(line):
                 continue  # the column the article runs in (【新春走基层】), a dateline (本站讯)
             if _neighbour(lines, i, -1) == CUT and _neighbour(lines, i, 1) == CUT:
@@ -650,10 +714,19 @@ def shape_marks(
         ):
             run.append(i)
             continue
-        if len(run) >= 3 and not _table_cells(lines, live, live_at, run):
+        # Three labels in a row, or two next to a known widget (【字体：大 中 小】 / 打印 / 收藏).
+        at_widget = bool(run) and CUT in (
+            _neighbour(lines, run[0], -1),
+            _neighbour(lines, run[-1], 1),
+        )
+        # (Two labels at a widget need no table test: a table's row has more cells.)
+        if (len(run) >= 2 and at_widget and len(run) <= _TOOLBAR_MAX) or (
+            len(run) >= 3 and not _table_cells(lines, live, live_at, run)
+        ):
             for j in run:
                 marks[j] = "chrome:toolbar"
         run = []
+    _page_breaks(lines, inside, marks, {lines[i] for i in live if i < first or i > last})
 
     # Below the article: sentences that end the text (预祝大会圆满成功！) before any chrome.
     tail = [i for i in live if i > last and i not in marks]

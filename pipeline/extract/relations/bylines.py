@@ -44,7 +44,11 @@ class BylineRules:
         for b, start, end in speakers:
             post = post_of(b) or ""
             place = b.place
-            # "自治区主席 韦韬": the level alone names no place; the document's does.
+            # "自治区主席 韦韬", "自治区人民政府主席 张雨浦": the level alone names no place; the
+            # document's does.
+            gov = loc.government
+            if place and place.endswith(gov) and place[: -len(gov)] in loc.levels:
+                place = place[: -len(gov)]
             level_only = place in loc.levels
             key = (place + post) if level_only and (place + post) in loc.gov_posts else post
             # The role as the text rules write it (自治区主席, not 主席), so rows agree.
