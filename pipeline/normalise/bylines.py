@@ -67,8 +67,10 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     # 浙江省省长 刘捷 · 省长 胡玉亭 · 自治区主席 韦韬; without a space only after a place or a
     # body (浙江省省长刘捷): "市长热线" is no name.
     ends = "|".join(map(re.escape, r["prefix_endings"]))
+    # A two-character name may be spaced out for the layout (上海市市长 龚 正).
+    name = rf"{_NAME}|[{HAN}]{sp}{{1,2}}[{HAN}]"
     speaker = re.compile(
-        rf"(?P<prefix>[{HAN}]{{0,{int(r['max_prefix'])}}}?)(?P<post>{posts}){sp}+(?P<name>{_NAME})"
+        rf"(?P<prefix>[{HAN}]{{0,{int(r['max_prefix'])}}}?)(?P<post>{posts}){sp}+(?P<name>{name})"
         rf"|(?P<prefix2>[{HAN}]{{1,{int(r['max_prefix'])}}}?(?:{ends}))(?P<post2>{posts})"
         rf"(?P<name2>{_NAME})"
     )
@@ -93,7 +95,7 @@ def read_byline(line: str, i: int) -> Byline | None:
     if m := speaker.fullmatch(line):
         prefix = m.group("prefix") or m.group("prefix2") or ""
         post = m.group("post") or m.group("post2")
-        name = m.group("name") or m.group("name2")
+        name = re.sub(f"[{HSPACE}]", "", m.group("name") or m.group("name2"))
         return Byline("speaker", line, i, name, prefix + post, prefix or None)
     if m := delivered.fullmatch(line):
         return Byline("delivered", line, i, date=m.group("date"), meeting=m.group("meeting"))
