@@ -17,11 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.cli.app import (
-    _environment_message,
     app,
     check_out_path,
     console,
     environment_failure,
+    fail,
 )
 from pipeline.io.schema import SCHEMAS
 from pipeline.io.storage import Store
@@ -47,20 +47,14 @@ def _under_lock(out: Path, write: Callable[[], Path]) -> Path:
         with OutputLock(out):
             return write()
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(3) from None
+        fail(str(exc), 3)
     except ReportError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    except (OSError, MemoryError) as exc:
-        console.print(f"[red]error:[/red] {escape(_environment_message(exc))}")
-        raise typer.Exit(1) from None
+        fail(str(exc), 2)
     except Exception as exc:
         what = environment_failure(exc)
         if what is None:
             raise
-        console.print(f"[red]error:[/red] {escape(what)}")
-        raise typer.Exit(1) from None
+        fail(what, 1)
 
 
 def _rows_in(out: Path, table: str) -> int:

@@ -9,7 +9,7 @@ import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -96,11 +96,21 @@ def check_out_path(out: Path | str) -> None:
         raise typer.Exit(2) from None
 
 
+def fail(message: str, code: int) -> NoReturn:
+    """End the command: one error line (the message escaped for rich markup) and its exit code
+    (2 a usage mistake, 3 the output is locked, 1 anything else)."""
+    console.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
 def environment_failure(exc: BaseException) -> str | None:
-    """What failed in the environment, for the failures that are not OSError/MemoryError:
-    DuckDB's I/O and memory errors, a pool worker that died; None for anything else."""
+    """What failed in the environment, in a few words: the disk or memory (OSError,
+    MemoryError), DuckDB's I/O and memory errors, a pool worker that died; None for anything
+    else (a bug, whose traceback is wanted)."""
     from concurrent.futures.process import BrokenProcessPool
 
+    if isinstance(exc, OSError | MemoryError):
+        return _os_failure(exc)
     if isinstance(exc, BrokenProcessPool):
         return (
             "a worker process died (killed by a signal or by the system, often for lack of "
@@ -122,7 +132,7 @@ def environment_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _environment_message(exc: BaseException) -> str:
+def _os_failure(exc: OSError | MemoryError) -> str:
     if isinstance(exc, MemoryError):
         return "out of memory (try fewer --workers or a smaller --batch-size)"
     if exc.errno == errno.ENOSPC:

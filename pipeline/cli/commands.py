@@ -21,11 +21,11 @@ from rich.progress import (
 from rich.table import Table
 
 from pipeline.cli.app import (
-    _environment_message,
     app,
     check_out_path,
     console,
     environment_failure,
+    fail,
 )
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
 from pipeline.nlp.config import LAC_RUNNERS, NER_BACKENDS, TOKENIZERS
@@ -303,30 +303,21 @@ def run(
             if not summary.interrupted:  # a stopped run is not 100% done
                 progress.update(task, total=1, completed=1)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(3) from None
-    except (OSError, MemoryError) as exc:
-        # The environment failed (disk full, a folder made read-only, memory): nothing written
-        # is half-done (see write.py), so the same command resumes once the cause is fixed.
-        console.print(
-            f"[red]error:[/red] {_environment_message(exc)}. Batches finished before this are "
-            f"kept in {escape(str(out))}; fix the cause and rerun the same command to resume."
-        )
-        raise typer.Exit(1) from None
+        fail(str(exc), 3)
     except Exception as exc:
-        # DuckDB's and the process pool's own failures of the environment (tifa.duckdb on a
-        # full disk, a worker killed): the same one-line message; anything else is a bug.
+        # The environment failed (disk full, a folder made read-only, memory, tifa.duckdb on a
+        # full disk, a worker killed): nothing written is half-done (see io/write.py), so the
+        # same command resumes once the cause is fixed. Anything else is a bug.
         what = environment_failure(exc)
         if what is None:
             raise
-        console.print(
-            f"[red]error:[/red] {escape(what)}. Batches finished before this are kept in "
-            f"{escape(str(out))}; fix the cause and rerun the same command to resume."
+        fail(
+            f"{what}. Batches finished before this are kept in {out}; fix the cause and "
+            "rerun the same command to resume.",
+            1,
         )
-        raise typer.Exit(1) from None
     if summary.stale_lock:
         pid = summary.stale_lock.get("pid", "?")
         console.print(
@@ -469,17 +460,15 @@ def compact(
 
             summary = compact_archive(out, target_bytes, min_files, on_progress=on_progress)
     except CompactionError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
+        fail(str(exc), 2)
     except OutputLocked as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(3) from None
+        fail(str(exc), 3)
     except (OSError, MemoryError) as exc:
-        console.print(
-            f"[red]error:[/red] {_environment_message(exc)}. Nothing was lost: the group being "
-            f"merged is undone or finished by the next `tifa compact {out}` or `tifa run`."
+        fail(
+            f"{environment_failure(exc)}. Nothing was lost: the group being merged is undone "
+            f"or finished by the next `tifa compact {out}` or `tifa run`.",
+            1,
         )
-        raise typer.Exit(1) from None
     for line in summary.recovered:
         console.print(f"an interrupted compaction: {escape(line)}")
     if summary.n_interrupted_parts_removed:
