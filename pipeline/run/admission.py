@@ -37,23 +37,24 @@ class Admission:
         if doc_id in self.seen:
             return Verdict.DUPLICATE
         self.seen.add(doc_id)
-        previous = self.existing.get(doc_id)
-        if previous is None:
-            return Verdict.PROCESS
-        redo = self.force or doc_id in self.unfinished
-        if previous.content_hash == content_hash and not redo:
+        if self._unchanged(doc_id, content_hash):
             return Verdict.SKIP
-        self.homes[doc_id] = previous.home
+        previous = self.existing.get(doc_id)
+        if previous is not None:
+            self.homes[doc_id] = previous.home
         return Verdict.PROCESS
 
     def needs_processing(self, doc: Document) -> bool:
         """Whether `doc` would be processed, without deciding it (the boilerplate pre-pass)."""
-        previous = self.existing.get(doc.doc_id)
+        return not self._unchanged(doc.doc_id, doc.content_hash)
+
+    def _unchanged(self, doc_id: str, content_hash: str) -> bool:
+        """Already written with this content, and neither forced nor left half replaced."""
+        previous = self.existing.get(doc_id)
         return (
-            self.force
-            or previous is None
-            or doc.doc_id in self.unfinished
-            or previous.content_hash != doc.content_hash
+            previous is not None
+            and previous.content_hash == content_hash
+            and not (self.force or doc_id in self.unfinished)
         )
 
 

@@ -179,8 +179,9 @@ class LocalSink(_Sink):
         rows = result.rows
         errors = rows.get("errors", []) + ingest_error_rows(batch, self.ctx.run_id)
         errors = [safe_error_row(e) for e in errors]
-        out = Outcome(n_errors=len(errors), n_chars=result.n_chars, n_batches=1)
-        out.n_bytes = batch.n_bytes
+        out = Outcome(
+            n_errors=len(errors), n_chars=result.n_chars, n_batches=1, n_bytes=batch.n_bytes
+        )
         fresh = [e for e in errors if error_key(e) not in self.known_errors]
         self.known_errors.update(error_key(e) for e in fresh)
         rows["errors"] = fresh

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,6 @@ class _Run:
     writer: DatasetWriter = field(init=False)
 
     def run(self) -> RunSummary:
-        import time
-
         t0 = time.perf_counter()
         run_id = new_run_id()
         self.summary = RunSummary(run_id=run_id, out_dir=self.out)
