@@ -304,6 +304,8 @@ def _relation_rows(
                 "person": None,  # filled in by _person_names
             }
         )
+    if extractor.decider is not None:  # the rules proposed; the learned model decides
+        out = extractor.decider.decide(out, doc.title or "")
     return out
 
 

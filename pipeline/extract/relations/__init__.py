@@ -24,11 +24,13 @@ from pipeline.extract.relations.base import (
     sentences,
 )
 from pipeline.extract.relations.bylines import BylineRules
+from pipeline.extract.relations.decider import RelationDecider, get_decider
 from pipeline.extract.relations.events import EventRules
 from pipeline.extract.relations.issues import IssueRules
 from pipeline.extract.relations.locality import Localities
 from pipeline.extract.relations.meetings import MeetingNames
 from pipeline.extract.relations.posts import PostRules
+from pipeline.extract.relations.proposals import Proposals
 from pipeline.nlp.docs import entities, span_text
 
 __all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
@@ -43,6 +45,8 @@ class RelationExtractor:
         self.families: list[RelationFamily] = []
         for order in sorted(FAMILIES):  # a family may use those before it (events: posts)
             self.families.append(FAMILIES[order](self))
+        # Decides which proposed rows are written (None: all are; training switches it off).
+        self.decider: RelationDecider | None = get_decider()
 
     def family(self, cls: type[RelationFamily]) -> Any:
         return next(f for f in self.families if isinstance(f, cls))
@@ -54,6 +58,10 @@ class RelationExtractor:
     @property
     def events(self) -> EventRules:
         return self.family(EventRules)
+
+    @property
+    def proposals(self) -> Proposals:
+        return self.family(Proposals)
 
     @property
     def issues(self) -> IssueRules:

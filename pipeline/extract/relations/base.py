@@ -90,6 +90,8 @@ class Context:
     # post -> the body the first holder named in this sentence holds it in (主任 -> 虹口区
     # 人大常委会), for a deputy named after the head without a body of its own.
     sentence_heads: dict[str, str] = field(default_factory=dict)
+    # Foreign states named so far (relations/proposals.py): the state a 总统 without one holds.
+    foreign_states: list[str] = field(default_factory=list)
 
     def top_locality(self, levels: tuple[str, ...]) -> str | None:
         for level in levels:

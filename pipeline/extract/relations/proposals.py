@@ -1,0 +1,233 @@
+"""Generous proposals: rows the precise rules would not write, for the decider to judge.
+
+The rules of `posts` and `events` were written for precision, one genre at a time, and each new
+genre found them short (a list of 21 vice-chairs broken by one name the tagger read as an
+organisation, "主持会议" with the meeting named only in the headline, a foreign president under a
+Chinese body). The proposals here ask less of the text and propose more; `decider.py` keeps those
+its learned features support. Each proposal names its kind in `rule` (`proposed_*`), so a row
+says how it was found.
+
+* `proposed_title_list`: a post followed by a run of names (`全国政协副主席胡春华、沈跃跃、…`),
+  a run item being a PERSON span or, within such a run, a short Han item the tagger missed
+  (`proposed_title_list/untagged`).
+* `proposed_event_subject`: every name of the clause before an event trigger, up to the name of
+  another act, with the meeting after the trigger, or the document's meeting when the trigger
+  says only 会议/大会/开幕会 or nothing.
+* `proposed_foreign_post`: a post of a state (总统, 总理, 外长 …) written with a foreign state
+  (`哈萨克斯坦总统托卡耶夫`, `普京总统` in an item about Russia): the state is the tail.
+* `proposed_session_role`: a session's 主席团常务主席 / 执行主席 / 秘书长 and the names after it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import regex
+from spacy.tokens import Doc, Span
+
+from pipeline.core.resources import RESOURCES, read_lines
+from pipeline.core.vocabulary import RelationName
+from pipeline.extract.relations.base import (
+    Context,
+    Relation,
+    RelationFamily,
+    confidence,
+    family,
+    rules,
+    text_of,
+)
+
+_TRIGGER_RELATIONS = {
+    "chairs": RelationName.CHAIRS,
+    "attends": RelationName.ATTENDS,
+    "addresses": RelationName.ADDRESSES,
+}
+
+
+@functools.cache
+def foreign_states() -> frozenset[str]:
+    return frozenset(read_lines(RESOURCES / "foreign_states.txt"))
+
+
+@family(order=4)
+class Proposals(RelationFamily):
+    relations = (
+        RelationName.HOLDS_POSITION,
+        RelationName.CHAIRS,
+        RelationName.ATTENDS,
+        RelationName.ADDRESSES,
+    )
+
+    def __init__(self, extractor: Any) -> None:
+        super().__init__(extractor)
+        p = rules()["proposals"]
+        self.separators = regex.compile(p["list_separator"])
+        self.untagged_item = regex.compile(p["untagged_name"])
+        self.other_act = regex.compile(p["other_act"])
+        self.trigger_lead = regex.compile(p["trigger_meeting_lead"])
+        self.sittings = regex.compile(p["sitting_words"])
+        self.foreign_posts = frozenset(p["foreign_posts"])
+        self.session_role = regex.compile(p["session_role"])
+        self.session_role_names = dict(p["session_role_names"])
+        self.triggers = [
+            (_TRIGGER_RELATIONS[rel], regex.compile(pattern))
+            for rel, pattern in rules()["event_triggers"].items()
+            if rel in _TRIGGER_RELATIONS
+        ]
+        self.max_subject_gap: int = p["max_subject_gap"]
+
+    # ------------------------------------------------------------------------------------------
+
+    def prepare(self, ctx: Context, sent: Any, ents: list[Span]) -> None:
+        states = foreign_states()
+        for ent in ents:
+            if ent.label_ in ("GPE", "LOC", "ORG") and ent.text in states:
+                if ent.text not in ctx.foreign_states:
+                    ctx.foreign_states.append(ent.text)
+
+    def sentence(self, doc: Doc, sent: Any, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        text = text_of(doc)
+        yield from self.title_lists(text, sent, ents, ctx)
+        yield from self.event_subjects(text, sent, ents, ctx)
+        yield from self.foreign(text, ents, ctx)
+        yield from self.session_roles(text, sent, ents, ctx)
+
+    # ------------------------------------------------------------------------------------------
+
+    def _run_after(
+        self, text: str, pos: int, end: int, by_start: dict[int, Span]
+    ) -> list[tuple[str, int, int, bool]]:
+        """The names listed from `pos`: (name, start, end, tagged as PERSON)."""
+        out: list[tuple[str, int, int, bool]] = []
+        while pos < end:
+            ent = by_start.get(pos)
+            if ent is not None and ent.label_ == "PERSON":
+                name, stop, tagged = ent.text, ent.end_char, True
+            else:
+                m = self.untagged_item.match(text, pos, end)
+                if m is None or not out:
+                    break  # an untagged item only inside a run that a tagged name began
+                name, stop, tagged = m.group("name"), m.end("name"), False
+            if not self.extractor.posts.is_name(name):
+                break
+            out.append((name, pos, stop, tagged))
+            sep = self.separators.match(text, stop, end)
+            if sep is None:
+                break
+            pos = sep.end()
+        return out
+
+    def title_lists(self, text: str, sent: Any, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        by_start = {e.start_char: e for e in ents}
+        posts = self.extractor.posts
+        for i, ent in enumerate(ents):
+            if ent.label_ != "POSITION":
+                continue
+            run = self._run_after(text, ent.end_char, sent.end_char, by_start)
+            if len(run) < 2:
+                continue
+            before = ents[i - 1] if i and ents[i - 1].end_char == ent.start_char else None
+            org = before if before is not None and before.label_ in ("ORG", "GPE") else None
+            tail, how = posts.resolve_org(ent.text, org, ctx)
+            if tail is None:
+                continue
+            for name, start, end, tagged in run:
+                rule = "proposed_title_list" + ("" if tagged else "/untagged")
+                yield Relation(
+                    RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", ent.text,
+                    (org or ent).start_char, end, confidence(rule, how), rule, how,
+                )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------
+
+    def _meeting_after(self, text: str, t_end: int, ents: list[Span], ctx: Context) -> str | None:
+        lead = self.trigger_lead.match(text, t_end)
+        at = lead.end() if lead else t_end
+        for e in ents:
+            if e.label_ == "MEETING" and at <= e.start_char <= at + 2:
+                return e.text
+        generic = self.extractor.events.generic_meetings.match(text, at)
+        main = ctx.main_meeting
+        if generic is not None:
+            word = self.extractor.events.generic_prefix.sub("", generic.group())
+            if main and self.sittings.fullmatch(word) and not main.endswith(word):
+                return main + word  # a sitting of the session, not the session
+            return main
+        nxt = text[at : at + 1]
+        return main if nxt in ("", "。", "，", "；", "并", ",", ";") else None
+
+    def event_subjects(
+        self, text: str, sent: Any, ents: list[Span], ctx: Context
+    ) -> Iterator[Relation]:
+        found = sorted(
+            (m.start() + sent.start_char, m.end() + sent.start_char, rel)
+            for rel, p in self.triggers
+            for m in p.finditer(sent.text)
+        )
+        persons = [e for e in ents if e.label_ == "PERSON"]
+        for t_start, t_end, relation in found:
+            meeting = self._meeting_after(text, t_end, ents, ctx)
+            if meeting is None:
+                continue
+            for person in persons:
+                if person.end_char > t_start or t_start - person.end_char > self.max_subject_gap:
+                    continue
+                between = text[person.end_char : t_start]
+                if self.other_act.search(between):
+                    continue  # the name is the agent of another act before this one
+                rule = "proposed_event_subject"
+                yield Relation(
+                    relation, person.text, "PERSON", meeting, "MEETING", None,
+                    person.start_char, t_end, confidence(rule, None), rule, None,
+                )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------
+
+    def foreign(self, text: str, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+        states = foreign_states()
+        for i, ent in enumerate(ents):
+            if ent.label_ != "POSITION" or ent.text not in self.foreign_posts:
+                continue
+            prev = ents[i - 1] if i else None
+            nxt = ents[i + 1] if i + 1 < len(ents) else None
+            state = None
+            if prev is not None and prev.text in states and ent.start_char - prev.end_char <= 1:
+                state, how = prev.text, None
+            person = None
+            if nxt is not None and nxt.label_ == "PERSON" and nxt.start_char == ent.end_char:
+                person = nxt
+            elif prev is not None and prev.label_ == "PERSON" and prev.end_char == ent.start_char:
+                person = prev  # 普京总统
+            if person is None:
+                continue
+            if state is None and ctx.foreign_states:
+                state, how = ctx.foreign_states[0], "context"
+            if state is None:
+                continue
+            rule = "proposed_foreign_post"
+            yield Relation(
+                RelationName.HOLDS_POSITION, person.text, "PERSON", state, "GPE", ent.text,
+                min(ent.start_char, person.start_char), max(ent.end_char, person.end_char),
+                confidence(rule, how), rule, how,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------
+
+    def session_roles(
+        self, text: str, sent: Any, ents: list[Span], ctx: Context
+    ) -> Iterator[Relation]:
+        main = ctx.main_meeting
+        if not main:
+            return
+        by_start = {e.start_char: e for e in ents}
+        for m in self.session_role.finditer(text, sent.start_char, sent.end_char):
+            role = self.session_role_names[m.group("role")]
+            tail = main if role == "秘书长" else main + "主席团"
+            for name, _start, end, tagged in self._run_after(text, m.end(), sent.end_char, by_start):
+                rule = "proposed_session_role" + ("" if tagged else "/untagged")
+                yield Relation(
+                    RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", role,
+                    m.start(), end, confidence(rule, "context"), rule, "context",
+                )  # fmt: skip
