@@ -16,7 +16,6 @@ class it never annotated.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +25,12 @@ from typing import Any
 
 import yaml
 
-from pipeline.core.vocabulary import RelationName
-from pipeline.evaluate.relations import extract_relations_for_records, relation_key
+from pipeline.evaluate.relations import (
+    Key,
+    convention_key,
+    extract_relations_for_records,
+    relation_key,
+)
 from pipeline.extract.relations import get_extractor
 from pipeline.extract.relations.decider import (
     FEATURES_VERSION,
@@ -35,14 +38,6 @@ from pipeline.extract.relations.decider import (
     row_features,
     sentence_heads,
 )
-
-Key = tuple[str, str, str, str, str | None]
-
-_SITTING = re.compile(
-    r"(?:的)?(?:第[〇零一二三四五六七八九十百\d]+次全体会议|全体会议|开幕会|闭幕会|开幕式|闭幕式)$"
-)
-_SESSION_ROLES = ("常务主席", "执行主席")
-_EVENTS = {RelationName.CHAIRS, RelationName.ATTENDS, RelationName.ADDRESSES}
 
 
 @dataclass
@@ -82,23 +77,6 @@ def gold_sets(folder: Path, only: list[str] | None = None) -> list[GoldSet]:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
-
-
-def convention_key(key: Key, conventions: int) -> Key | None:
-    """`key` as a set written under `conventions` states it; None: a class the set does not
-    annotate (a predicted row of it is neither right nor wrong there)."""
-    if conventions >= 2:
-        return key
-    doc, rel, head, tail, role = key
-    if rel == RelationName.HOLDS_POSITION and (
-        role in _SESSION_ROLES or tail.endswith("主席团") or (role == "秘书长" and tail.endswith("会议"))
-    ):
-        return None
-    if rel in _EVENTS:
-        folded = _SITTING.sub("", tail)
-        if len(folded) >= 4:
-            tail = folded
-    return (doc, rel, head, tail, role)
 
 
 @contextmanager

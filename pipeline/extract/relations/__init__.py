@@ -120,6 +120,7 @@ class RelationExtractor:
                 if ctx.main_meeting and self.events.sitting.fullmatch(row.tail):
                     row.tail = ctx.main_meeting
                 row.tail = self.meeting_names.fullest(row.tail, mentions)
+                row.tail = self.meeting_names.without_edition(row.tail)
         return dedupe(rows)
 
 

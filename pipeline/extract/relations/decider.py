@@ -24,8 +24,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from pipeline.core.resources import RESOURCES
 from pipeline.extract.relations.base import rules
+from pipeline.nlp.known_persons import known_person_names
 
 MODEL_PATH = RESOURCES / "relation_decider.json"
 FEATURES_VERSION = 1
@@ -36,6 +39,15 @@ def _bucket(n: int, edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)) -> str:
         if n <= edge:
             return str(edge)
     return f">{edges[-1]}"
+
+
+@functools.cache
+def _foreign_re() -> regex.Pattern[str]:
+    from pipeline.extract.relations.proposals import foreign_states
+
+    return regex.compile(
+        "|".join(map(regex.escape, sorted(foreign_states(), key=len, reverse=True)))
+    )
 
 
 @functools.cache
@@ -73,6 +85,12 @@ def row_features(row: Mapping[str, Any], title: str, heads_in_sentence: int) -> 
         f[f"role={role}"] = 1.0
         f[f"role_end={role[-1]}"] = 1.0
         f[f"role_in_tail={role[:2] in tail}"] = 1.0
+    f[f"known_person={head in known_person_names()}"] = 1.0
+    foreign = _foreign_re().search(evidence)
+    f[f"foreign_state_in_sentence={foreign is not None}"] = 1.0
+    if foreign is not None:
+        f[f"foreign_state_in_sentence/{rel}/{row.get('tail_label')}"] = 1.0
+        f[f"foreign_tail={foreign.group() in tail}"] = 1.0
     f[f"tail_written={_compact(tail) in _compact(evidence)}"] = 1.0
     f[f"head_in_title={head in title}"] = 1.0
     at = evidence.find(head)

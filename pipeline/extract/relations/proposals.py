@@ -119,7 +119,9 @@ class Proposals(RelationFamily):
             pos = sep.end()
         return out
 
-    def title_lists(self, text: str, sent: Any, ents: list[Span], ctx: Context) -> Iterator[Relation]:
+    def title_lists(
+        self, text: str, sent: Any, ents: list[Span], ctx: Context
+    ) -> Iterator[Relation]:
         by_start = {e.start_char: e for e in ents}
         posts = self.extractor.posts
         for i, ent in enumerate(ents):
@@ -133,7 +135,7 @@ class Proposals(RelationFamily):
             tail, how = posts.resolve_org(ent.text, org, ctx)
             if tail is None:
                 continue
-            for name, start, end, tagged in run:
+            for name, _start, end, tagged in run:
                 rule = "proposed_title_list" + ("" if tagged else "/untagged")
                 yield Relation(
                     RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", ent.text,
@@ -225,7 +227,9 @@ class Proposals(RelationFamily):
         for m in self.session_role.finditer(text, sent.start_char, sent.end_char):
             role = self.session_role_names[m.group("role")]
             tail = main if role == "秘书长" else main + "主席团"
-            for name, _start, end, tagged in self._run_after(text, m.end(), sent.end_char, by_start):
+            for name, _start, end, tagged in self._run_after(
+                text, m.end(), sent.end_char, by_start
+            ):
                 rule = "proposed_session_role" + ("" if tagged else "/untagged")
                 yield Relation(
                     RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", role,
