@@ -39,6 +39,10 @@ from pipeline.extract.relations.decider import (
     sentence_heads,
 )
 
+# The decider judges the generous proposals; the precise rules' rows are written as they are
+# (their calibrated confidence is measured per rule: tifa evaluate-relations, `calibrate`).
+JUDGED_RULES = ("proposed_",)
+
 
 @dataclass
 class GoldSet:
@@ -83,11 +87,11 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def undecided() -> Iterator[None]:
     """Every proposed row written, as the rules propose them (to train and to judge the model)."""
     extractor = get_extractor()
-    decider, extractor.decider = extractor.decider, None
+    before, extractor.decide = extractor.decide, False
     try:
         yield
     finally:
-        extractor.decider = decider
+        extractor.decide = before
 
 
 @dataclass
@@ -120,12 +124,18 @@ def gold_keys(gs: GoldSet) -> set[Key]:
     return {k for r in gs.gold if (k := convention_key(relation_key(r), gs.conventions))}
 
 
-def train(cands: list[Candidate], c: float = 1.0, threshold: float = 0.5) -> dict[str, Any]:
-    """A logistic model over the candidates' features (rows of unannotated classes left out)."""
+def train(
+    cands: list[Candidate],
+    c: float = 1.0,
+    threshold: float = 0.5,
+    judged: tuple[str, ...] = JUDGED_RULES,
+) -> dict[str, Any]:
+    """A logistic model over the features of the candidates of the `judged` rules (prefixes;
+    rows of classes a set did not annotate left out)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    usable = [x for x in cands if x.key is not None]
+    usable = [x for x in cands if x.key is not None and x.rule.startswith(judged)]
     vec = DictVectorizer()
     xs = vec.fit_transform([x.features for x in usable])
     ys = [x.label for x in usable]
@@ -139,7 +149,7 @@ def train(cands: list[Candidate], c: float = 1.0, threshold: float = 0.5) -> dic
     return {
         "features_version": FEATURES_VERSION,
         "threshold": threshold,
-        "certain_rules": [],
+        "judged_rules": list(judged),
         "weights": dict(sorted(weights.items())),
         "trained_on": sorted({x.set_name for x in usable}),
         "rows": len(usable),
@@ -158,8 +168,9 @@ def score_set(
     for x in cands:
         if x.key is None:
             continue
-        p = decider.score(x.features) if decider else 1.0
-        if decider is None or p >= decider.threshold:
+        judged = decider is not None and decider.judges(x.rule)
+        p = decider.score(x.features) if judged else x.features["prior"]
+        if not judged or p >= decider.threshold:
             pred.add(x.key)
             if decider is not None and p >= 0.8:
                 high[x.key] = x.key in gold

@@ -37,6 +37,10 @@ def _t2s(text: str) -> str:
 
 Key = tuple[str, str, str, str, str | None]
 
+_SITTING_AT_END = regex.compile(
+    r"(?:的)?(?:第[〇零一二三四五六七八九十百\d]+次全体会议|主席团(?:第[〇零一二三四五六七八九十百\d]+次)?会议"
+    r"|开幕会|闭幕会|开幕大会|闭幕大会|开幕式|闭幕式)$"
+)
 _SITTING = regex.compile(
     r"(?:的)?(?:第[〇零一二三四五六七八九十百\d]+次全体会议|全体会议|开幕会|闭幕会|开幕式|闭幕式)$"
 )
@@ -94,7 +98,49 @@ def relation_key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
     if role and role.startswith(_COMMITTEES) and len(role) > 2 and not tail.endswith(role[:2]):
         # 党委书记 at 浙江大学 = 书记 at 浙江大学党委: one fact, two ways to write it.
         tail, role = tail + role[:2], role[2:]
+    if r["relation"] in _EVENTS:
+        tail = meeting_identity(tail)
     return (r["doc_id"], r["relation"], head, tail, canonical_role(role, tail))
+
+
+def meeting_identity(name: str) -> str:
+    """One meeting, many names: a numbered session is its body's kind and its numbers, with the
+    sitting written after it ("十四届全国人大二次会议开幕会" = "中华人民共和国第十四届全国人民代表
+    大会第二次会议开幕会" = "npc:十四-二:开幕会"); any other meeting is its name."""
+    from pipeline.extract.relations import get_extractor
+
+    extractor = get_extractor()
+    sitting = ""
+    m = _SITTING_AT_END.search(name)
+    if m is not None:
+        sitting = m.group().removeprefix("的")
+    session = name[: m.start()] if m is not None else name
+    key = extractor.meeting_names.key(session)
+    if key is None:
+        return name
+    numbers, kind = key
+    digits = "-".join(_arabic(n) for n in numbers)
+    return f"{kind}:{digits}:{sitting}"
+
+
+_DIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0, "两": 2}
+
+
+def _arabic(number: str) -> str:
+    """十四 → 14, 二 → 2, 14 → 14 (session numbers written either way)."""
+    if number.isdigit():
+        return str(int(number))
+    total, current = 0, 0
+    for ch in number:
+        if ch in _DIGITS:
+            current = _DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+    return str(total + current)
 
 
 _COMMITTEES = ("党委", "党组")

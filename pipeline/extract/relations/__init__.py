@@ -22,6 +22,7 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     dedupe,
     sentences,
+    text_of,
 )
 from pipeline.extract.relations.bylines import BylineRules
 from pipeline.extract.relations.decider import RelationDecider, get_decider
@@ -45,8 +46,13 @@ class RelationExtractor:
         self.families: list[RelationFamily] = []
         for order in sorted(FAMILIES):  # a family may use those before it (events: posts)
             self.families.append(FAMILIES[order](self))
-        # Decides which proposed rows are written (None: all are; training switches it off).
-        self.decider: RelationDecider | None = get_decider()
+        # Whether the learned decider judges the proposed rows (training switches it off).
+        self.decide = True
+
+    @property
+    def decider(self) -> RelationDecider | None:
+        """The packaged decider (loaded on first use), or None while deciding is off."""
+        return get_decider() if self.decide else None
 
     def family(self, cls: type[RelationFamily]) -> Any:
         return next(f for f in self.families if isinstance(f, cls))
@@ -115,10 +121,16 @@ class RelationExtractor:
             mentions = ctx.meeting_names + mentions
             ctx.meeting_names.extend(new)
         mentions += self.meeting_names.from_title(title or "")
+        reported = self.events.reported_sitting(ctx, text_of(doc))
         for row in rows:
             if row.tail_label == "MEETING":
+                if reported and row.tail == ctx.main_meeting:
+                    row.tail = self.events.sitting_of(row.tail, reported)
                 if ctx.main_meeting and self.events.sitting.fullmatch(row.tail):
-                    row.tail = ctx.main_meeting
+                    if self.events.sittings.fullmatch(row.tail):  # 第三次全体会议
+                        row.tail = self.events.sitting_of(ctx.main_meeting, row.tail)
+                    else:
+                        row.tail = ctx.main_meeting
                 row.tail = self.meeting_names.fullest(row.tail, mentions)
                 row.tail = self.meeting_names.without_edition(row.tail)
         return dedupe(rows)

@@ -155,6 +155,14 @@ def dedupe(rows: list[Relation]) -> list[Relation]:
 
 
 @functools.cache
+def foreign_states() -> frozenset[str]:
+    """Foreign states and international bodies by name (resources/foreign_states.txt)."""
+    from pipeline.core.resources import read_lines
+
+    return frozenset(read_lines(RESOURCES / "foreign_states.txt"))
+
+
+@functools.cache
 def confidence_table() -> dict[str, float]:
     return {str(k): float(v) for k, v in rules()["confidence"].items()}
 

@@ -27,11 +27,11 @@ from typing import Any
 import regex
 
 from pipeline.core.resources import RESOURCES
-from pipeline.extract.relations.base import rules
+from pipeline.extract.relations.base import foreign_states, rules
 from pipeline.nlp.known_persons import known_person_names
 
 MODEL_PATH = RESOURCES / "relation_decider.json"
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 
 def _bucket(n: int, edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)) -> str:
@@ -43,8 +43,6 @@ def _bucket(n: int, edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)) -> str:
 
 @functools.cache
 def _foreign_re() -> regex.Pattern[str]:
-    from pipeline.extract.relations.proposals import foreign_states
-
     return regex.compile(
         "|".join(map(regex.escape, sorted(foreign_states(), key=len, reverse=True)))
     )
@@ -133,7 +131,8 @@ def sentence_heads(rows: Iterable[Mapping[str, Any]]) -> Counter[tuple[Any, Any]
 class RelationDecider:
     """A logistic model over `row_features`: `score(row)` is the probability that the row is
     right; `decide(rows)` keeps rows at or above the threshold and writes the score into their
-    `confidence` (rules listed as certain keep their row and their calibrated confidence)."""
+    `confidence`. It judges the rows of the rules it was trained to judge (`judged_rules`,
+    prefixes: the generous proposals); the precise rules' rows keep their calibrated confidence."""
 
     def __init__(self, model: Mapping[str, Any]) -> None:
         if model.get("features_version") != FEATURES_VERSION:
@@ -143,11 +142,14 @@ class RelationDecider:
             )
         self.weights: dict[str, float] = dict(model["weights"])
         self.threshold = float(model["threshold"])
-        self.certain_rules = frozenset(model.get("certain_rules", ()))
+        self.judged_rules = tuple(model["judged_rules"])
 
     @classmethod
     def load(cls, path: Path | str = MODEL_PATH) -> RelationDecider:
         return cls(json.loads(Path(path).read_text("utf-8")))
+
+    def judges(self, rule: str) -> bool:
+        return rule.startswith(self.judged_rules)
 
     def score(self, features: Mapping[str, float]) -> float:
         z = sum(self.weights.get(k, 0.0) * v for k, v in features.items())
@@ -162,7 +164,7 @@ class RelationDecider:
         heads = sentence_heads(rows)
         kept = []
         for row in rows:
-            if row["rule"] in self.certain_rules:
+            if not self.judges(row["rule"]):
                 kept.append(row)
                 continue
             p = self.score(row_features(row, title, heads[(row["doc_id"], row.get("sent_id"))]))

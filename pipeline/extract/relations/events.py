@@ -78,6 +78,9 @@ class EventRules(RelationFamily):
         self.instruct_re = regex.compile(r["instruct_pattern"])
         self.generic_meetings = regex.compile(r["generic_meeting_words"])
         self.sitting = regex.compile(r["meeting_sitting"])
+        self.sittings = regex.compile(r["session_sittings"]["words"])
+        self.plain_sitting: str = r["session_sittings"]["plain"]
+        self.reported = regex.compile(r["session_sittings"]["reported"])
         self.generic_prefix = regex.compile(ev["generic_meeting_prefix"])
         self.clause_end = frozenset(r["clause_end"])
         self.clause_marks = frozenset(ev["clause_marks"])
@@ -343,8 +346,30 @@ class EventRules(RelationFamily):
             if name.endswith(word):
                 return name, "context"
         if ctx.main_meeting is not None:
+            if self.sittings.fullmatch(word):
+                return self.sitting_of(ctx.main_meeting, word), "context"
             return ctx.main_meeting, "context"
         return None
+
+    def reported_sitting(self, ctx: Context, text: str) -> str | None:
+        """The sitting of the numbered session the document is about that its title or text
+        writes first ("开幕会", "主席团第一次会议"), or None."""
+        main = ctx.main_meeting
+        if not main or self.extractor.meeting_names.key(main) is None:
+            return None
+        if self.sittings.search(main):
+            return None
+        m = self.reported.search(ctx.title) or self.reported.search(text)
+        if m is None:
+            return None
+        return m.group("sitting") or m.group("presidium") + m.group("number")
+
+    def sitting_of(self, session: str, word: str) -> str:
+        """ "开幕会" of the session the item reports: named with it ("…第二次会议开幕会"), a
+        sitting distinct from its session; an unnumbered 全体会议 is the session."""
+        if word == self.plain_sitting or session.endswith(word):
+            return session
+        return session + word
 
     def _meeting_in_gap(
         self, ents: list[Span], gap_text: str, start: int, end: int, ctx: Context

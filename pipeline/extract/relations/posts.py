@@ -26,6 +26,7 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     confidence,
     family,
+    foreign_states,
     gap,
     rules,
     text_of,
@@ -97,6 +98,7 @@ class PostRules(RelationFamily):
         self.session_number = regex.compile(r["meeting_names"]["number"])
         self.appoint_group = regex.compile(r["appoint_group"])
         self.state_suffixes = tuple(r["state_suffixes"])
+        self.foreign_state_names = tuple(sorted(foreign_states(), key=len, reverse=True))
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
         self.name_before_stops = frozenset(r["name_title_not_after"])
         self.state_head_posts = frozenset(r["state_head_posts"])
@@ -508,6 +510,9 @@ class PostRules(RelationFamily):
         own = self.bodies.get(role)
         if isinstance(org, Span):
             name = org.text
+            if name.startswith(self.foreign_state_names):
+                # 越南国家主席, 越南政府总理, 俄罗斯外交部部长: a foreign body, never a Chinese one.
+                return name, None
             central = name in self.central_aliases or (
                 name in self.loc.party_prefixes and role.startswith(self.central_role_prefix)
             )

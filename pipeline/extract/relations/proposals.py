@@ -20,14 +20,12 @@ says how it was found.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
 import regex
 from spacy.tokens import Doc, Span
 
-from pipeline.core.resources import RESOURCES, read_lines
 from pipeline.core.vocabulary import RelationName
 from pipeline.extract.relations.base import (
     Context,
@@ -35,20 +33,17 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     confidence,
     family,
+    foreign_states,
     rules,
     text_of,
 )
+from pipeline.nlp.known_persons import known_person_names
 
 _TRIGGER_RELATIONS = {
     "chairs": RelationName.CHAIRS,
     "attends": RelationName.ATTENDS,
     "addresses": RelationName.ADDRESSES,
 }
-
-
-@functools.cache
-def foreign_states() -> frozenset[str]:
-    return frozenset(read_lines(RESOURCES / "foreign_states.txt"))
 
 
 @family(order=4)
@@ -64,10 +59,11 @@ class Proposals(RelationFamily):
         super().__init__(extractor)
         p = rules()["proposals"]
         self.separators = regex.compile(p["list_separator"])
+        self.list_lead = regex.compile(p["list_lead"])
+        self.group_title = regex.compile(p["group_title"])
         self.untagged_item = regex.compile(p["untagged_name"])
         self.other_act = regex.compile(p["other_act"])
         self.trigger_lead = regex.compile(p["trigger_meeting_lead"])
-        self.sittings = regex.compile(p["sitting_words"])
         self.foreign_posts = frozenset(p["foreign_posts"])
         self.session_role = regex.compile(p["session_role"])
         self.session_role_names = dict(p["session_role_names"])
@@ -90,6 +86,7 @@ class Proposals(RelationFamily):
     def sentence(self, doc: Doc, sent: Any, ents: list[Span], ctx: Context) -> Iterator[Relation]:
         text = text_of(doc)
         yield from self.title_lists(text, sent, ents, ctx)
+        yield from self.group_titles(text, sent, ents, ctx)
         yield from self.event_subjects(text, sent, ents, ctx)
         yield from self.foreign(text, ents, ctx)
         yield from self.session_roles(text, sent, ents, ctx)
@@ -127,8 +124,11 @@ class Proposals(RelationFamily):
         for i, ent in enumerate(ents):
             if ent.label_ != "POSITION":
                 continue
-            run = self._run_after(text, ent.end_char, sent.end_char, by_start)
-            if len(run) < 2:
+            lead = self.list_lead.match(text, ent.end_char, sent.end_char)
+            run = self._run_after(
+                text, lead.end() if lead else ent.end_char, sent.end_char, by_start
+            )
+            if len(run) < (1 if lead and lead.group() else 2):
                 continue
             before = ents[i - 1] if i and ents[i - 1].end_char == ent.start_char else None
             org = before if before is not None and before.label_ in ("ORG", "GPE") else None
@@ -142,6 +142,37 @@ class Proposals(RelationFamily):
                     (org or ent).start_char, end, confidence(rule, how), rule, how,
                 )  # fmt: skip
 
+    def group_titles(
+        self, text: str, sent: Any, ents: list[Span], ctx: Context
+    ) -> Iterator[Relation]:
+        """ "王兆国、李建国等副委员长出席": names, 等, then the post they share."""
+        posts = self.extractor.posts
+        for i, ent in enumerate(ents):
+            if ent.label_ != "POSITION" or i == 0:
+                continue
+            m = self.group_title.search(text, sent.start_char, ent.start_char)
+            if m is None or m.end() != ent.start_char:
+                continue
+            names = []
+            j = i - 1
+            edge = m.start()
+            while j >= 0 and ents[j].label_ == "PERSON" and ents[j].end_char <= edge:
+                between = text[ents[j].end_char : edge]
+                if between and not self.separators.fullmatch(between):
+                    break
+                names.append(ents[j])
+                edge = ents[j].start_char
+                j -= 1
+            tail, how = posts.resolve_org(ent.text, None, ctx)
+            if tail is None:
+                continue
+            for person in names:
+                rule = "proposed_group_title"
+                yield Relation(
+                    RelationName.HOLDS_POSITION, person.text, "PERSON", tail, "ORG", ent.text,
+                    person.start_char, ent.end_char, confidence(rule, how), rule, how,
+                )  # fmt: skip
+
     # ------------------------------------------------------------------------------------------
 
     def _meeting_after(self, text: str, t_end: int, ents: list[Span], ctx: Context) -> str | None:
@@ -150,12 +181,15 @@ class Proposals(RelationFamily):
         for e in ents:
             if e.label_ == "MEETING" and at <= e.start_char <= at + 2:
                 return e.text
-        generic = self.extractor.events.generic_meetings.match(text, at)
         main = ctx.main_meeting
+        sitting = self.extractor.events.sittings.match(text, at)
+        if sitting is not None and main:
+            return self.extractor.events.sitting_of(main, sitting.group())
+        generic = self.extractor.events.generic_meetings.match(text, at)
         if generic is not None:
             word = self.extractor.events.generic_prefix.sub("", generic.group())
-            if main and self.sittings.fullmatch(word) and not main.endswith(word):
-                return main + word  # a sitting of the session, not the session
+            if main and self.extractor.events.sittings.fullmatch(word):
+                return self.extractor.events.sitting_of(main, word)
             return main
         nxt = text[at : at + 1]
         return main if nxt in ("", "。", "，", "；", "并", ",", ";") else None
@@ -202,11 +236,10 @@ class Proposals(RelationFamily):
                 person = nxt
             elif prev is not None and prev.label_ == "PERSON" and prev.end_char == ent.start_char:
                 person = prev  # 普京总统
-            if person is None:
-                continue
-            if state is None and ctx.foreign_states:
-                state, how = ctx.foreign_states[0], "context"
-            if state is None:
+                if state is None and ctx.foreign_states and prev.text not in known_person_names():
+                    # the state the item is about; a Chinese leader (李克强总理) is known
+                    state, how = ctx.foreign_states[0], "context"
+            if person is None or state is None:
                 continue
             rule = "proposed_foreign_post"
             yield Relation(
