@@ -513,6 +513,11 @@ class PostRules(RelationFamily):
             if name.startswith(self.foreign_state_names):
                 # 越南国家主席, 越南政府总理, 俄罗斯外交部部长: a foreign body, never a Chinese one.
                 return name, None
+            before = text_of(org.doc)[max(0, org.start_char - 12) : org.start_char]
+            state = next((f for f in self.foreign_state_names if before.endswith(f)), None)
+            if state is not None:
+                # 瑞典林雪平市市长, 日本福冈市市长: a place of that state, as written.
+                return state + name, None
             central = name in self.central_aliases or (
                 name in self.loc.party_prefixes and role.startswith(self.central_role_prefix)
             )
