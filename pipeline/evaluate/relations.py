@@ -41,6 +41,9 @@ _SITTING_AT_END = regex.compile(
     r"(?:的)?(?:第[〇零一二三四五六七八九十百\d]+次全体会议|主席团(?:第[〇零一二三四五六七八九十百\d]+次)?会议"
     r"|开幕会|闭幕会|开幕大会|闭幕大会|开幕式|闭幕式)$"
 )
+_PLACE_BEFORE_BODY = regex.compile(
+    r"^\p{Han}{2,6}?(?=(?:省|市|县|区)(?:政府|人民政府|人大|政协|委))"
+)
 _SITTING = regex.compile(
     r"(?:的)?(?:第[〇零一二三四五六七八九十百\d]+次全体会议|全体会议|开幕会|闭幕会|开幕式|闭幕式)$"
 )
@@ -117,7 +120,9 @@ def meeting_identity(name: str) -> str:
     session = name[: m.start()] if m is not None else name
     key = extractor.meeting_names.key(session)
     if key is None:
-        return name
+        # "青岛市政府第五十六次常务会议" = "市政府第五十六次常务会议": the place before a body
+        # that names its level again is no part of the meeting's identity.
+        return _PLACE_BEFORE_BODY.sub("", name)
     numbers, kind = key
     digits = "-".join(_arabic(n) for n in numbers)
     return f"{kind}:{digits}:{sitting}"

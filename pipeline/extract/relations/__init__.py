@@ -86,8 +86,11 @@ class RelationExtractor:
         ents = posts.join_dotted(doc, [e for e in entities(doc) if span_text(e).strip()])
         if context is None:
             ctx = Context(title=title or "", year=year)
+            # The text's own form of a split meeting name first (the convention's tail).
+            self.events.joined_meeting(ctx, text_of(doc))
             if title:
                 self.localities.from_title(ctx, title)
+                self.events.joined_meeting(ctx, title)
             self.localities.from_document(ctx, ents)
         else:
             ctx = context

@@ -81,6 +81,7 @@ class EventRules(RelationFamily):
         self.sittings = regex.compile(r["session_sittings"]["words"])
         self.plain_sitting: str = r["session_sittings"]["plain"]
         self.reported = regex.compile(r["session_sittings"]["reported"])
+        self.split_meeting = regex.compile(r["split_meeting"])
         self.generic_prefix = regex.compile(ev["generic_meeting_prefix"])
         self.clause_end = frozenset(r["clause_end"])
         self.clause_marks = frozenset(ev["clause_marks"])
@@ -166,8 +167,19 @@ class EventRules(RelationFamily):
 
     # -----------------------------------------------------------------------------------------
 
+    def joined_meeting(self, ctx: Context, text: str) -> None:
+        """ "市十六届人大常委会举行第十次会议": the meeting the document reports on, its name
+        split by the verb, when no meeting is known yet."""
+        if ctx.main_meeting is not None:
+            return
+        m = self.split_meeting.search(text)
+        if m is not None:
+            ctx.main_meeting = m.group("body") + m.group("meeting")
+            ctx.meetings.append(ctx.main_meeting)
+
     def prepare(self, ctx: Context, sent: Span, ents: list[Span]) -> None:
         self.convened_unnamed(ctx, sent, ents)
+        self.joined_meeting(ctx, sent.text)
         for ent in ents:
             if ent.label_ == "MEETING":
                 self.observe(ctx, ent, self.extractor.localities.is_referred(ent))

@@ -508,6 +508,8 @@ class PostRules(RelationFamily):
     ) -> tuple[str | None, str | None]:
         """(full organisation, how it was resolved: None when written in full)."""
         own = self.bodies.get(role)
+        if isinstance(org, Span) and org.text in self.abbreviated_heads:
+            org = org.text  # a generic head tagged as an organisation ("委员会副主任")
         if isinstance(org, Span):
             name = org.text
             if name.startswith(self.foreign_state_names):

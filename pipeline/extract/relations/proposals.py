@@ -133,8 +133,8 @@ class Proposals(RelationFamily):
             before = ents[i - 1] if i and ents[i - 1].end_char == ent.start_char else None
             org = before if before is not None and before.label_ in ("ORG", "GPE") else None
             tail, how = posts.resolve_org(ent.text, org, ctx)
-            if tail is None:
-                continue
+            if tail is None or tail in posts.abbreviated_heads:
+                continue  # a generic head (委员会, 集团党委) of a body not resolved
             for name, _start, end, tagged in run:
                 rule = "proposed_title_list" + ("" if tagged else "/untagged")
                 yield Relation(
