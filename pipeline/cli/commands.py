@@ -669,7 +669,7 @@ def evaluate_relation_sets_cmd(
         "relation_sets.yaml gives each set's conventions and genre).",
     ),
     only: list[str] = typer.Option(None, help="Only these sets (repeatable)."),
-    c: float = typer.Option(1.0, help="Inverse regularisation strength of the decider."),
+    c: float = typer.Option(0.3, help="Inverse regularisation strength of the decider."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Leave-one-set-out: for every gold set, the rules alone and the relation decider trained
@@ -715,7 +715,7 @@ def train_relations_cmd(
         dir_okay=False,
         help="Model file to write (the packaged one: pipeline/resources/relation_decider.json).",
     ),
-    c: float = typer.Option(1.0, help="Inverse regularisation strength."),
+    c: float = typer.Option(0.3, help="Inverse regularisation strength."),
 ) -> None:
     """Train the relation decider on every gold set and write its model (JSON weights)."""
     from pipeline.evaluate.relation_learning import gold_sets, train_decider

@@ -61,6 +61,8 @@ class PostRules(RelationFamily):
         self.bodies = post_bodies()
         self.known_bodies = frozenset(read_lines(RESOURCES / "organisations.txt"))
         self.envoy_posts = frozenset(r["envoy_posts"])
+        self.envoy_mark: str = r["envoy_mark"]
+        self.home_state: str = r["home_state"]
         self.deputy_prefix: str = r["deputy_prefix"]
         self.bare_title_openers = frozenset(r["bare_title_openers"])
         self.fused_ministry_posts = frozenset(r["fused_ministry_posts"])
@@ -169,15 +171,21 @@ class PostRules(RelationFamily):
             ):
                 org = ents[k]
                 k -= 1
+                envoy = self._envoy(doc, ents, k, org, position)
+                if envoy is not None:
+                    # "中华人民共和国驻加拿大特命全权大使": the post is 驻加拿大特命全权大使 and
+                    # its body the sending state (written before 驻, or China).
+                    position, org, k = envoy
                 whole = doc.user_data.get(TITLE_STARTS, {}).get(
                     (position.start_char, position.end_char)
                 )
-                if whole is not None and org.start_char < whole:
+                if whole is not None and isinstance(org, Span) and org.start_char < whole:
                     # "辽宁省委|常委" as entities; the post as written is 省委常委 of 辽宁.
                     org = doc.char_span(org.start_char, whole, label=org.label_) or org
                     position = doc.char_span(whole, position.end_char, label="POSITION") or position
                 if (
                     k >= 0
+                    and isinstance(org, Span)
                     and ents[k].label_ == "ORG"
                     and ents[k].end_char == org.start_char
                     and org.text.endswith(self.sub_unit_suffixes)
@@ -231,6 +239,24 @@ class PostRules(RelationFamily):
                 boundary = position.start_char
             j = k
         return posts, j
+
+    def _envoy(
+        self, doc: Doc, ents: list[Span], k: int, place: Span, position: Span
+    ) -> tuple[Span, Span | str | None, int] | None:
+        text = text_of(doc)
+        at = place.start_char - len(self.envoy_mark)
+        if (
+            position.text not in self.envoy_posts
+            or at < 0
+            or text[at : place.start_char] != self.envoy_mark
+        ):
+            return None
+        post = doc.char_span(at, position.end_char, label="POSITION", alignment_mode="expand")
+        if post is None:
+            return None
+        if k >= 0 and ents[k].label_ in ("ORG", "GPE", "LOC") and ents[k].end_char == at:
+            return post, ents[k], k - 1
+        return post, self.home_state, k
 
     def _past_term(self, text: str, first: tuple[Span, Span | str | None], ctx: Context) -> bool:
         """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""
@@ -451,6 +477,10 @@ class PostRules(RelationFamily):
             prev = ents[j - 1]
             if prev.label_ in ("ORG", "GPE", "LOC") and prev.end_char == position.start_char:
                 org = prev
+                envoy = self._envoy(prev.doc, ents, j - 2, prev, position)
+                if envoy is not None:
+                    post, sender, _ = envoy
+                    return post, sender, j + 1  # type: ignore[return-value]
             elif prev.label_ == "ORG" and self.sub_unit.fullmatch(
                 text[prev.end_char : position.start_char]
             ):
@@ -508,6 +538,8 @@ class PostRules(RelationFamily):
     ) -> tuple[str | None, str | None]:
         """(full organisation, how it was resolved: None when written in full)."""
         own = self.bodies.get(role)
+        if org == self.home_state:
+            return self.home_state, "envoy"
         if isinstance(org, Span) and org.text in self.abbreviated_heads:
             org = org.text  # a generic head tagged as an organisation ("委员会副主任")
         if isinstance(org, Span):
@@ -530,8 +562,14 @@ class PostRules(RelationFamily):
                 return self.central_aliases.get(name, self.central_committee), None
             if name.endswith(self.state_suffixes) and role in self.state_head_posts:
                 return name, None  # 中华人民共和国主席, 越南民主共和国主席: the state itself
-            if role in self.envoy_posts and org.label_ in ("GPE", "LOC"):
-                return name, None  # 多哥驻华大使: the state it represents
+            if (role in self.envoy_posts or role.startswith(self.envoy_mark)) and org.label_ in (
+                "GPE",
+                "LOC",
+            ):
+                return (
+                    name,
+                    None,
+                )  # 多哥驻华大使, 中华人民共和国驻加拿大大使: the state it represents
             if (
                 role in self.fused_ministry_posts
                 and not name.endswith("部")
