@@ -111,6 +111,11 @@ class RelationExtractor:
                 rows += fam.sentence(doc, sent, sent_ents, ctx)
         for fam in self.families:
             rows += fam.document(doc, ents, ctx)
+        # A foreign office-holder (越南国家主席梁强) named again by a bare post (国家主席梁强,
+        # 苏林总书记) holds it in the foreign state, not in the Chinese body the post names.
+        foreign = posts.foreign_state_names
+        abroad = {r.head for r in rows if r.tail_label != "MEETING" and r.tail.startswith(foreign)}
+        rows = [r for r in rows if not (r.head in abroad and r.resolved_from == "post")]
         # 政协委员, 人大代表: membership of a body, not a post in it.
         rows = [r for r in rows if r.role not in posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.

@@ -101,6 +101,7 @@ class PostRules(RelationFamily):
         self.appoint_group = regex.compile(r["appoint_group"])
         self.state_suffixes = tuple(r["state_suffixes"])
         self.foreign_state_names = tuple(sorted(foreign_states(), key=len, reverse=True))
+        self.foreign_body_words = regex.compile(r["foreign_body_words"])
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
         self.name_before_stops = frozenset(r["name_title_not_after"])
         self.state_head_posts = frozenset(r["state_head_posts"])
@@ -213,6 +214,8 @@ class PostRules(RelationFamily):
                         if org is not None:
                             break
                 if org is None:
+                    org = self._foreign_before(doc, sent, position)
+                if org is None:
                     # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body
                     # named earlier.
                     for head in self.abbreviated_heads:
@@ -258,6 +261,27 @@ class PostRules(RelationFamily):
             return post, ents[k], k - 1
         return post, self.home_state, k
 
+    def _foreign_before(self, doc: Doc, sent: Span, position: Span) -> Span | None:
+        """ "越南政府总理": a foreign state and the words of its body the tagger left out."""
+        text = text_of(doc)
+        before = text[max(sent.start_char, position.start_char - 10) : position.start_char]
+        for state in self.foreign_state_names:
+            at = before.rfind(state)
+            rest = before[at + len(state) :] if at >= 0 else ""
+            if at >= 0 and rest and self.foreign_body_words.fullmatch(rest):
+                start = position.start_char - len(before) + at
+                return doc.char_span(start, position.start_char, label="ORG")
+        return None
+
+    def _foreign_body(self, org: Span) -> str | None:
+        """越南国家主席, 越南政府总理, 俄罗斯外交部部长, 瑞典林雪平市市长: a body of a foreign
+        state (written with it, or right after it), never a Chinese one."""
+        if org.text.startswith(self.foreign_state_names):
+            return org.text
+        before = text_of(org.doc)[max(0, org.start_char - 12) : org.start_char]
+        state = next((f for f in self.foreign_state_names if before.endswith(f)), None)
+        return state + org.text if state is not None else None
+
     def _past_term(self, text: str, first: tuple[Span, Span | str | None], ctx: Context) -> bool:
         """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""
         position, org = first
@@ -284,6 +308,13 @@ class PostRules(RelationFamily):
         # (国家主席, 中央军委主席) never do.
         written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
         listed = listed_org if not written else None
+        foreign = next(
+            (t for t, _ in written if t and t.startswith(self.foreign_state_names)), None
+        )
+        if foreign is not None:
+            # "越南共产党中央委员会总书记、国家主席苏林": a foreign office-holder's other posts
+            # are of that state, never the Chinese bodies the bare posts name (中共中央).
+            resolved = [(foreign, "stack") if h == "post" else (t, h) for t, h in resolved]
         for (position, org), (tail, how) in zip(posts, resolved, strict=True):
             if tail is None and written and written[0][0] is not None:
                 tail, how = written[0][0], "stack"
@@ -540,18 +571,14 @@ class PostRules(RelationFamily):
         own = self.bodies.get(role)
         if org == self.home_state:
             return self.home_state, "envoy"
+        if isinstance(org, Span):
+            foreign = self._foreign_body(org)
+            if foreign is not None:
+                return foreign, None
         if isinstance(org, Span) and org.text in self.abbreviated_heads:
             org = org.text  # a generic head tagged as an organisation ("委员会副主任")
         if isinstance(org, Span):
             name = org.text
-            if name.startswith(self.foreign_state_names):
-                # 越南国家主席, 越南政府总理, 俄罗斯外交部部长: a foreign body, never a Chinese one.
-                return name, None
-            before = text_of(org.doc)[max(0, org.start_char - 12) : org.start_char]
-            state = next((f for f in self.foreign_state_names if before.endswith(f)), None)
-            if state is not None:
-                # 瑞典林雪平市市长, 日本福冈市市长: a place of that state, as written.
-                return state + name, None
             central = name in self.central_aliases or (
                 name in self.loc.party_prefixes and role.startswith(self.central_role_prefix)
             )
