@@ -103,6 +103,12 @@ def relation_key(r: dict[str, Any]) -> tuple[str, str, str, str, str | None]:
         tail, role = tail + role[:2], role[2:]
     if r["relation"] in _EVENTS:
         tail = meeting_identity(tail)
+    elif tail.endswith(_PRESIDIUM) or tail.endswith("会议"):
+        # a session's presidium or officers: the session by its identity
+        body = tail.removesuffix(_PRESIDIUM)
+        same = meeting_identity(body)
+        if same != body:
+            tail = same + (_PRESIDIUM if tail.endswith(_PRESIDIUM) else "")
     return (r["doc_id"], r["relation"], head, tail, canonical_role(role, tail))
 
 
@@ -149,6 +155,7 @@ def _arabic(number: str) -> str:
 
 
 _COMMITTEES = ("党委", "党组")
+_PRESIDIUM = "主席团"
 
 
 def suggested(right: int, rows: int) -> float:

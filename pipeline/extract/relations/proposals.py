@@ -67,6 +67,9 @@ class Proposals(RelationFamily):
         self.foreign_posts = frozenset(p["foreign_posts"])
         self.session_role = regex.compile(p["session_role"])
         self.session_role_names = dict(p["session_role_names"])
+        self.session_role_chain = regex.compile("、" + p["session_role"])
+        self.session_officers = frozenset(p["session_officers"])
+        self.presidium: str = p["presidium"]
         self.triggers = [
             (_TRIGGER_RELATIONS[rel], regex.compile(pattern))
             for rel, pattern in rules()["event_triggers"].items()
@@ -257,14 +260,21 @@ class Proposals(RelationFamily):
         if not main:
             return
         by_start = {e.start_char: e for e in ents}
-        for m in self.session_role.finditer(text, sent.start_char, sent.end_char):
-            role = self.session_role_names[m.group("role")]
-            tail = main if role == "秘书长" else main + "主席团"
-            for name, _start, end, tagged in self._run_after(
-                text, m.end(), sent.end_char, by_start
-            ):
-                rule = "proposed_session_role" + ("" if tagged else "/untagged")
-                yield Relation(
-                    RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", role,
-                    m.start(), end, confidence(rule, "context"), rule, "context",
-                )  # fmt: skip
+        pos = sent.start_char
+        while (m := self.session_role.search(text, pos, sent.end_char)) is not None:
+            # "大会主席团常务主席、执行主席李鸿忠、王东明…": each name holds every role listed.
+            roles = [self.session_role_names[m.group("role")]]
+            end = m.end()
+            while (more := self.session_role_chain.match(text, end, sent.end_char)) is not None:
+                roles.append(self.session_role_names[more.group("role")])
+                end = more.end()
+            pos = end
+            run = self._run_after(text, end, sent.end_char, by_start)
+            for role in roles:
+                tail = main if role in self.session_officers else main + self.presidium
+                for name, _start, stop, tagged in run:
+                    rule = "proposed_session_role" + ("" if tagged else "/untagged")
+                    yield Relation(
+                        RelationName.HOLDS_POSITION, name, "PERSON", tail, "ORG", role,
+                        m.start(), stop, confidence(rule, "context"), rule, "context",
+                    )  # fmt: skip
