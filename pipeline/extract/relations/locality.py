@@ -49,6 +49,7 @@ class Localities:
         self.province_name = regex.compile(names)
         self.generic_place_ending: str = r["title_generic_place_ending"]
         self.level_order: list[str] = r["title_level_order"]
+        self.outer_levels = tuple(r["bodies"]["outer_levels"])
         self.referred = regex.compile(r["referred_after_meeting"])
 
     # -----------------------------------------------------------------------------------------
@@ -197,7 +198,9 @@ class Localities:
         if ctx is None or level not in inner:
             return stem
         city = ctx.localities.get(city_level)
-        if city and not stem.startswith(city) and not stem.endswith(city_level):
+        # (not a district already placed in its city or province: 浙江省舟山市普陀区)
+        placed = any(outer in stem[:-1] for outer in self.outer_levels)
+        if city and not placed and not stem.startswith(city) and not stem.endswith(city_level):
             return city + stem
         return stem
 
