@@ -91,6 +91,10 @@ class RelationExtractor:
             if title:
                 self.localities.from_title(ctx, title)
                 self.events.joined_meeting(ctx, title)
+                # The headline's meeting ("…会商会议举行"): the one a bare 会议 stands for when
+                # the text names none.
+                named = self.meeting_names.from_title(title)
+                ctx.title_meeting = named[0] if named else None
             self.localities.from_document(ctx, ents)
         else:
             ctx = context

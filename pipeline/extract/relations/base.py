@@ -80,6 +80,8 @@ class Context:
     # level suffix (省/市/区/县/自治区/镇) -> full name, e.g. 省 -> 湖北省
     localities: dict[str, str] = field(default_factory=dict)
     main_meeting: str | None = None
+    # The meeting the title names, for a generic 会议 when the text names none.
+    title_meeting: str | None = None
     orgs_seen: list[str] = field(default_factory=list)
     meetings: list[str] = field(default_factory=list)
     title: str = ""

@@ -361,6 +361,8 @@ class EventRules(RelationFamily):
             if self.sittings.fullmatch(word):
                 return self.sitting_of(ctx.main_meeting, word), "context"
             return ctx.main_meeting, "context"
+        if ctx.title_meeting is not None:
+            return ctx.title_meeting, "title"
         return None
 
     def reported_sitting(self, ctx: Context, text: str) -> str | None:
