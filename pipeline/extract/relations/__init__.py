@@ -33,6 +33,7 @@ from pipeline.extract.relations.meetings import MeetingNames
 from pipeline.extract.relations.posts import PostRules
 from pipeline.extract.relations.proposals import Proposals
 from pipeline.nlp.docs import entities, span_text
+from pipeline.nlp.known_persons import known_person_names
 
 __all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
 
@@ -120,6 +121,19 @@ class RelationExtractor:
         foreign = posts.foreign_state_names
         abroad = {r.head for r in rows if r.tail_label != "MEETING" and r.tail.startswith(foreign)}
         rows = [r for r in rows if not (r.head in abroad and r.resolved_from == "post")]
+        # A bare post (总书记, 总理) of someone no list knows, in a sentence about a foreign
+        # state (朝鲜劳动党总书记金正日): not the Chinese body the post names.
+        text = text_of(doc)
+        known = known_person_names()
+        rows = [
+            r
+            for r in rows
+            if not (
+                r.resolved_from == "post"
+                and r.head not in known
+                and posts.names_foreign_state(text, r.start, r.end)
+            )
+        ]
         # 政协委员, 人大代表: membership of a body, not a post in it.
         rows = [r for r in rows if r.role not in posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.

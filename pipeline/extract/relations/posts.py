@@ -102,6 +102,7 @@ class PostRules(RelationFamily):
         self.state_suffixes = tuple(r["state_suffixes"])
         self.foreign_state_names = tuple(sorted(foreign_states(), key=len, reverse=True))
         self.foreign_body_words = regex.compile(r["foreign_body_words"])
+        self.clause_marks = tuple(r["clause_end"]) + ("，", ",")
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
         self.name_before_stops = frozenset(r["name_title_not_after"])
         self.state_head_posts = frozenset(r["state_head_posts"])
@@ -260,6 +261,13 @@ class PostRules(RelationFamily):
         if k >= 0 and ents[k].label_ in ("ORG", "GPE", "LOC") and ents[k].end_char == at:
             return post, ents[k], k - 1
         return post, self.home_state, k
+
+    def names_foreign_state(self, text: str, start: int, end: int) -> bool:
+        """Whether the clause around text[start:end] names a foreign state."""
+        left = max(text.rfind(c, 0, start) for c in self.clause_marks) + 1
+        rights = [i for c in self.clause_marks if (i := text.find(c, end)) >= 0]
+        clause = text[left : min(rights) if rights else len(text)]
+        return any(state in clause for state in self.foreign_state_names)
 
     def _foreign_before(self, doc: Doc, sent: Span, position: Span) -> Span | None:
         """ "越南政府总理": a foreign state and the words of its body the tagger left out."""
