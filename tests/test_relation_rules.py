@@ -189,11 +189,17 @@ def test_past_term_and_membership_are_not_posts(ex: RelationExtractor) -> None:
     assert not [f for f in facts(ex, doc, title="贵州省政协会议") if f[0] == "holds_position"]
 
 
-def test_sitting_of_a_session_is_the_session(ex: RelationExtractor) -> None:
+def test_sitting_of_a_session_is_named_with_the_session(ex: RelationExtractor) -> None:
+    """Conventions 2 (issue 27): the sitting the item reports is distinct from its session."""
     doc = make_doc(
         ("山西省十四届人大一次会议", M), "举行", ("第三次全体会议", M), "。",
         ("钱立", P), "主持", "会议", "。",
     )  # fmt: skip
+    assert facts(ex, doc) == {("chairs", "钱立", "山西省十四届人大一次会议第三次全体会议", None)}
+
+
+def test_session_with_no_sitting_written_is_the_session(ex: RelationExtractor) -> None:
+    doc = make_doc(("山西省十四届人大一次会议", M), "举行", "。", ("钱立", P), "主持", "会议", "。")
     assert ("chairs", "钱立", "山西省十四届人大一次会议", None) in facts(ex, doc)
 
 

@@ -308,7 +308,9 @@ class EventRules(RelationFamily):
         main = ctx.main_meeting
         if not (main and ctx.title and self._in_title(main, ctx.title)):
             return False
-        return meeting != main and not (main.endswith(meeting) or meeting.endswith(main))
+        return meeting != main and not (
+            main.endswith(meeting) or meeting.endswith(main) or meeting.startswith(main)
+        )  # (…会议开幕会: a sitting of the main meeting, no other meeting)
 
     def _clause_start(self, text: str, sent_start: int, pos: int) -> int:
         i = pos
@@ -381,7 +383,11 @@ class EventRules(RelationFamily):
     def sitting_of(self, session: str, word: str) -> str:
         """ "开幕会" of the session the item reports: named with it ("…第二次会议开幕会"), a
         sitting distinct from its session; an unnumbered 全体会议 is the session."""
-        if word == self.plain_sitting or session.endswith(word):
+        if (
+            word == self.plain_sitting
+            or session.endswith(word)
+            or self.extractor.meeting_names.key(session) is None  # a forum, no session
+        ):
             return session
         return session + word
 

@@ -76,6 +76,12 @@ class Proposals(RelationFamily):
             if rel in _TRIGGER_RELATIONS
         ]
         self.max_subject_gap: int = p["max_subject_gap"]
+        self.max_agent_gap: int = p["max_agent_gap"]
+        self.max_list_gap: int = p["max_list_gap"]
+        self.clause_break = regex.compile(p["clause_break"])
+        self.group_mark: str = p["group_mark"]
+        self.group_after = regex.compile(p["group_after"])
+        self.object_verbs = regex.compile(p["object_verbs"])
 
     # ------------------------------------------------------------------------------------------
 
@@ -135,6 +141,8 @@ class Proposals(RelationFamily):
                 continue
             before = ents[i - 1] if i and ents[i - 1].end_char == ent.start_char else None
             org = before if before is not None and before.label_ in ("ORG", "GPE") else None
+            if posts._past_term(text, (ent, org), ctx):
+                continue  # 上届省政协副主席A、B: posts of a past term
             tail, how = posts.resolve_org(ent.text, org, ctx)
             if tail is None or tail in posts.abbreviated_heads:
                 continue  # a generic head (委员会, 集团党委) of a body not resolved
@@ -208,19 +216,70 @@ class Proposals(RelationFamily):
         persons = [e for e in ents if e.label_ == "PERSON"]
         for t_start, t_end, relation in found:
             meeting = self._meeting_after(text, t_end, ents, ctx)
-            if meeting is None:
+            if meeting is None or self._not_an_act(text, sent, ents, t_start, t_end, ctx):
                 continue
-            for person in persons:
-                if person.end_char > t_start or t_start - person.end_char > self.max_subject_gap:
-                    continue
-                between = text[person.end_char : t_start]
-                if self.other_act.search(between):
-                    continue  # the name is the agent of another act before this one
+            if self.extractor.events._narrated(meeting, ctx):
+                continue  # another, earlier meeting told of in a report on the title's
+            for person in self._agents(text, persons, t_start):
                 rule = "proposed_event_subject"
                 yield Relation(
                     relation, person.text, "PERSON", meeting, "MEETING", None,
                     person.start_char, t_end, confidence(rule, None), rule, None,
                 )  # fmt: skip
+
+    def _not_an_act(
+        self, text: str, sent: Any, ents: list[Span], t_start: int, t_end: int, ctx: Context
+    ) -> bool:
+        """The guards of the precise event rules: "毛主席的讲话" (a noun), "参加过", "主持…工作",
+        and acts narrated from years before the document."""
+        ev = self.extractor.events
+        clause_start = ev._clause_start(text, sent.start_char, t_start)
+        return bool(
+            ev.nominal_before.search(text[max(clause_start, t_start - 4) : t_start])
+            or ev.not_after.match(text, t_end)
+            or ev._historical(text[clause_start:t_start], ents, clause_start, t_start, ctx)
+        )
+
+    def _agents(self, text: str, persons: list[Span], t_start: int) -> list[Span]:
+        """The names acting: the nearest before the trigger with nothing between that makes
+        it no agent ("，我主持", "会见了…，出席", "等获奖代表作报告"), and the names listed
+        before it (titles, bodies and separators between, however long the list)."""
+        ev = self.extractor.events
+        before = [p for p in persons if p.end_char <= t_start]
+        if not before:
+            return []
+        nearest = before[-1]
+        gap0 = text[nearest.end_char : t_start]
+        # "…等两岸各界人士共8000多人出席", "…等常委会组成人员出席": the names and a group.
+        grouped = bool(self.group_after.fullmatch(gap0)) or bool(
+            gap0.startswith(self.group_mark)
+            and (ev.agent_group.match(gap0) or ev.agent_others.match(gap0))
+        )
+        # "…检察长张鼎丞，出席了": a list that opens its clause may end with a comma.
+        list_end = gap0.strip() in ev.list_end_commas
+        if not (grouped or list_end) and (
+            len(gap0) > self.max_agent_gap
+            or self.clause_break.search(gap0)
+            or ev.agent_blockers.search(gap0)
+        ):
+            return []
+        agents = [nearest]
+        for person in reversed(before[:-1]):
+            between = text[person.end_char : agents[-1].start_char]
+            if (
+                len(between) > self.max_list_gap
+                or self.other_act.search(between)
+                or ev.agent_blockers.search(between)
+                or t_start - person.end_char > self.max_subject_gap
+            ):
+                break
+            agents.append(person)
+        if list_end and not grouped:
+            # (only when nothing before the list makes it an object: "会见了张三、李四，出席")
+            lead = text[ev._clause_start(text, 0, agents[-1].start_char) : agents[-1].start_char]
+            if self.other_act.search(lead) or self.object_verbs.search(lead):
+                return []
+        return agents
 
     # ------------------------------------------------------------------------------------------
 
