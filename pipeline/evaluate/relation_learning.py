@@ -140,16 +140,18 @@ def train(
     from sklearn.linear_model import LogisticRegression
 
     usable = [x for x in cands if x.key is not None and x.rule.startswith(judged)]
-    vec = DictVectorizer()
-    xs = vec.fit_transform([x.features for x in usable])
     ys = [x.label for x in usable]
-    model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
-    model.fit(xs, ys)
-    weights = {
-        name: round(float(w), 5)
-        for name, w in zip(vec.get_feature_names_out(), model.coef_[0], strict=True)
-        if abs(w) > 1e-5
-    }
+    weights: dict[str, float] = {}
+    if len(set(ys)) == 2:  # (no proposals, or all right: nothing to learn, every one is kept)
+        vec = DictVectorizer()
+        xs = vec.fit_transform([x.features for x in usable])
+        model = LogisticRegression(C=c, fit_intercept=False, max_iter=2000)
+        model.fit(xs, ys)
+        weights = {
+            name: round(float(w), 5)
+            for name, w in zip(vec.get_feature_names_out(), model.coef_[0], strict=True)
+            if abs(w) > 1e-5
+        }
     return {
         "features_version": FEATURES_VERSION,
         "threshold": threshold,

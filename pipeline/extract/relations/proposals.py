@@ -65,6 +65,7 @@ class Proposals(RelationFamily):
         self.other_act = regex.compile(p["other_act"])
         self.trigger_lead = regex.compile(p["trigger_meeting_lead"])
         self.foreign_posts = frozenset(p["foreign_posts"])
+        self.international_bodies = frozenset(p["international_bodies"])
         self.session_role = regex.compile(p["session_role"])
         self.session_role_names = dict(p["session_role_names"])
         self.session_role_chain = regex.compile("、" + p["session_role"])
@@ -285,6 +286,12 @@ class Proposals(RelationFamily):
 
     def foreign(self, text: str, ents: list[Span], ctx: Context) -> Iterator[Relation]:
         states = foreign_states()
+        # "尊敬的普京总统，尊敬的莫迪总理": holders of several states, one of them named
+        holders = sum(
+            1
+            for a, b in zip(ents, ents[1:], strict=False)
+            if a.label_ == "PERSON" and b.text in self.foreign_posts and a.end_char == b.start_char
+        )
         for i, ent in enumerate(ents):
             if ent.label_ != "POSITION" or ent.text not in self.foreign_posts:
                 continue
@@ -298,9 +305,17 @@ class Proposals(RelationFamily):
                 person = nxt
             elif prev is not None and prev.label_ == "PERSON" and prev.end_char == ent.start_char:
                 person = prev  # 普京总统
-                if state is None and ctx.foreign_states and prev.text not in known_person_names():
-                    # the state the item is about; a Chinese leader (李克强总理) is known
-                    state, how = ctx.foreign_states[0], "context"
+                named = {e.text for e in ents if e.text in states}
+                named -= self.international_bodies
+                if (
+                    state is None
+                    and len(named) == 1
+                    and holders == 1
+                    and prev.text not in known_person_names()
+                ):
+                    # the one state its sentence names (not a summit of many: 莫迪总理 in a
+                    # speech that names 俄罗斯); a Chinese leader (李克强总理) is known
+                    state, how = named.pop(), "context"
             if person is None or state is None:
                 continue
             rule = "proposed_foreign_post"
