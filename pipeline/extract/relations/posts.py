@@ -316,6 +316,26 @@ class PostRules(RelationFamily):
         # (国家主席, 中央军委主席) never do.
         written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
         listed = listed_org if not written else None
+        # "市委常委、组织部部长周立夫": a party department's head in a stack belongs to the
+        # committee the stack named (扶余市委), not to the document's top locality.
+        committee = next(
+            (
+                t
+                for (t, h), (p, _) in zip(resolved, posts, strict=True)
+                if t
+                and h == "locality"
+                and t.endswith(self.loc.committee)
+                and not p.text.endswith(self.party_department_posts)
+            ),
+            None,
+        )
+        if committee is not None:
+            resolved = [
+                (committee, h)
+                if h == "locality" and p.text.endswith(self.party_department_posts)
+                else (t, h)
+                for (t, h), (p, _) in zip(resolved, posts, strict=True)
+            ]
         foreign = next(
             (t for t, _ in written if t and t.startswith(self.foreign_state_names)), None
         )
