@@ -734,3 +734,15 @@ def test_names_under_a_post_heading(ex: RelationExtractor) -> None:
 def test_a_session_named_across_its_verb_is_the_reported_meeting(ex: RelationExtractor) -> None:
     doc = make_doc("市十六届人大常委会举行第十次会议", "。", ("陈汉夫", P), "主持", "会议", "。")
     assert ("chairs", "陈汉夫", "市十六届人大常委会第十次会议", None) in facts(ex, doc)
+
+
+def test_session_roles_belong_to_the_session_not_its_presidium_meeting(
+    ex: RelationExtractor,
+) -> None:
+    doc = make_doc(
+        "十四届全国人大四次会议主席团举行第一次会议", "。",
+        "大会主席团常务主席", ("赵乐际", P), "主持", "会议", "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    assert ("holds_position", "赵乐际", "十四届全国人大四次会议主席团", "常务主席") in found
+    assert ("chairs", "赵乐际", "十四届全国人大四次会议主席团第一次会议", None) in found

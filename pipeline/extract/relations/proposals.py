@@ -344,8 +344,11 @@ class Proposals(RelationFamily):
                 end = more.end()
             pos = end
             run = self._run_after(text, end, sent.end_char, by_start)
+            # the session itself, not its presidium's meeting or a sitting the item reports
+            session = main.split(self.presidium)[0]
+            session = self.extractor.events.sittings.sub("", session) or session
             for role in roles:
-                tail = main if role in self.session_officers else main + self.presidium
+                tail = session if role in self.session_officers else session + self.presidium
                 for name, _start, stop, tagged in run:
                     rule = "proposed_session_role" + ("" if tagged else "/untagged")
                     yield Relation(
