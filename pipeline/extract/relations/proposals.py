@@ -214,7 +214,8 @@ class Proposals(RelationFamily):
             for rel, p in self.triggers
             for m in p.finditer(sent.text)
         )
-        persons = [e for e in ents if e.label_ == "PERSON"]
+        is_name = self.extractor.posts.is_name
+        persons = [e for e in ents if e.label_ == "PERSON" and is_name(e.text)]
         for t_start, t_end, relation in found:
             meeting = self._meeting_after(text, t_end, ents, ctx)
             if meeting is None or self._not_an_act(text, sent, ents, t_start, t_end, ctx):
