@@ -659,6 +659,41 @@ def evaluate_relations_cmd(
                 console.print("  " + " | ".join(str(x) for x in item))
 
 
+@app.command("evaluate-syndication")
+def evaluate_syndication_cmd(
+    gold: Path = typer.Option(
+        None, exists=True, dir_okay=False,
+        help="Labelled items (.jsonl: id, story, text; default tests/data/syndication/items.jsonl).",
+    ),
+    story_threshold: float = typer.Option(None, help="Similarity from which two texts are one story."),
+    copy_threshold: float = typer.Option(None, help="Similarity from which a copy is not analysed."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Story detection (syndicated copies) against labelled real items: precision and recall of
+    "same story" over every pair, the clusters, and each pair decided wrongly."""
+    from pipeline.evaluate.syndication import DEFAULT_SET, evaluate_syndication
+    from pipeline.run.config import DEFAULT_COPY_THRESHOLD, DEFAULT_STORY_THRESHOLD
+
+    report = evaluate_syndication(
+        gold or DEFAULT_SET,
+        DEFAULT_STORY_THRESHOLD if story_threshold is None else story_threshold,
+        DEFAULT_COPY_THRESHOLD if copy_threshold is None else copy_threshold,
+    )
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(
+        f"{report['items']} items, {report['stories']} stories, {report['clusters']} clusters; "
+        f"{report['same_story_pairs']} same-story pairs of {report['pairs']}: "
+        f"precision {report['precision']:.3f}, recall {report['recall']:.3f} "
+        f"(tp {report['tp']}, fp {report['fp']}, fn {report['fn']}); "
+        f"{report['copies']} copies, {report['derived']} not analysed"
+    )
+    for e in report["errors"]:
+        kind = "missed" if e["gold"] else "wrongly joined"
+        print(f"  {kind}: {e['a']} ~ {e['b']} (similarity {e['similarity']})")
+
+
 @app.command("evaluate-pages")
 def evaluate_pages_cmd(
     gold: Path = typer.Option(
