@@ -29,7 +29,12 @@ from pipeline.cli.app import (
 )
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
 from pipeline.nlp.config import LAC_RUNNERS, NER_BACKENDS, TOKENIZERS
-from pipeline.run.config import DEFAULT_CHUNK_CHARS, SCHEDULERS
+from pipeline.run.config import (
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_COPY_THRESHOLD,
+    DEFAULT_STORY_THRESHOLD,
+    SCHEDULERS,
+)
 
 # Choices for the command line, from the one list each (a misspelt value is refused by typer).
 NerBackend = StrEnum("NerBackend", {name: name for name in NER_BACKENDS})
@@ -196,6 +201,23 @@ def run(
         help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`.",
         rich_help_panel="Output",
     ),
+    dedup: bool = typer.Option(
+        True,
+        help="Find syndicated copies: link them as one story (documents.cluster_id) and do not "
+        "run near-exact copies through the NLP (--no-dedup: every document its own story).",
+        rich_help_panel="Stories",
+    ),
+    story_threshold: float = typer.Option(
+        DEFAULT_STORY_THRESHOLD,
+        help="Estimated Jaccard similarity of two cleaned texts from which they are one story.",
+        rich_help_panel="Stories",
+    ),
+    copy_threshold: float = typer.Option(
+        DEFAULT_COPY_THRESHOLD,
+        help="Similarity to the story's canonical copy from which a copy is not run through the "
+        "NLP (its rows are the canonical copy's).",
+        rich_help_panel="Stories",
+    ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
@@ -259,6 +281,9 @@ def run(
         compact_target_bytes=_size_option(compact_target_size, "--compact-target-size"),
         chunk_chars=chunk_chars,
         max_doc_bytes=max_doc_bytes,
+        dedup=dedup,
+        story_threshold=story_threshold,
+        copy_threshold=copy_threshold,
     )
     problems = config.problems()
     if problems:  # every problem at once, before any work (nothing is written)

@@ -41,7 +41,7 @@ from pipeline.run.config import RunConfig
 from pipeline.run.executors import in_pool, serially
 from pipeline.run.finish import finish_run
 from pipeline.run.loop import LocalSink, run_batches
-from pipeline.run.stories import StoryPlanner, load_archive, signature_of, with_stories
+from pipeline.run.stories import StoryPlanner, signature_of, story_planner, with_stories
 
 # Called after each unit of work: (documents written, characters, errors) and bytes handled.
 OnProgress = Callable[[int, int, int], None]
@@ -178,7 +178,7 @@ class _Run:
                 self.inputs, config.fields, exclude=exclude, max_doc_bytes=config.max_doc_bytes
             )
 
-        planner = self.story_planner()
+        planner = story_planner(config, self.writer)
         boilerplate = count_boilerplate(read, admission, stop, config, planner)
         ctx = RunContext(self.summary.run_id, boilerplate)
         decisions = planner.decisions if planner is not None else None
@@ -197,14 +197,6 @@ class _Run:
 
         admitted = with_stories(admit(read(), admission, self.count), decisions)
         run_batches(admitted, config, sink, process, count_batch, should_stop)
-
-    def story_planner(self) -> StoryPlanner | None:
-        """The story index over the archive (None when deduplication is off)."""
-        config = self.config
-        if not config.dedup:
-            return None
-        archive = load_archive(self.writer.store)
-        return StoryPlanner(config.story_threshold, config.copy_threshold, archive)
 
     def count(self, outcome: Outcome) -> None:
         summary = self.summary

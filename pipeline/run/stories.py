@@ -197,6 +197,14 @@ def load_archive(out: Any) -> Iterator[tuple[str, _Entry, bool]]:
         yield row["doc_id"], entry, row["run_id"] in completed
 
 
+def story_planner(config: Any, writer: Any) -> StoryPlanner | None:
+    """The run's story planner over the archive's index (None when deduplication is off)."""
+    if not config.dedup:
+        return None
+    archive = load_archive(writer.store)
+    return StoryPlanner(config.story_threshold, config.copy_threshold, archive)
+
+
 def signature_of(doc: Document, chunk_chars: int) -> tuple[bytes | None, str] | None:
     """A document's (minhash, text hash); None for a huge document (processed in chunks, it is
     its own story)."""
