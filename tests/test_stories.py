@@ -164,14 +164,14 @@ def test_planner_is_order_stable_for_a_killed_runs_documents() -> None:
     input meets it, so an earlier new document does not see it."""
     sigs = {i["id"]: story_signature(i["text"]) for i in ITEMS}
     order = [i["id"] for i in ITEMS]
-    clean = StoryPlanner(0.35, 0.9)
+    clean = StoryPlanner(0.35, 0.95)
     for d in order:
         clean.see(d, sigs[d], True)
     from pipeline.run.stories import _Entry
 
     later = order[1]  # apec4_fastread, written by the killed run
     held = [(later, _Entry(clean.decisions[later].cluster_id, *sigs[later]), False)]
-    rerun = StoryPlanner(0.35, 0.9, held)
+    rerun = StoryPlanner(0.35, 0.95, held)
     for d in order:
         rerun.see(d, sigs[d], d != later)
     for d in order:

@@ -31,6 +31,7 @@ from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
 from pipeline.nlp.config import LAC_RUNNERS, NER_BACKENDS, TOKENIZERS
 from pipeline.run.config import (
     DEFAULT_CHUNK_CHARS,
+    DEFAULT_COPY_LENGTH_GAP,
     DEFAULT_COPY_THRESHOLD,
     DEFAULT_STORY_THRESHOLD,
     SCHEDULERS,
@@ -218,6 +219,12 @@ def run(
         "NLP (its rows are the canonical copy's).",
         rich_help_panel="Stories",
     ),
+    copy_length_gap: int = typer.Option(
+        DEFAULT_COPY_LENGTH_GAP,
+        help="... and whose text is at most this many characters longer or shorter than the "
+        "canonical copy's (a headline or dateline: yes; a removed paragraph: processed in full).",
+        rich_help_panel="Stories",
+    ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
@@ -284,6 +291,7 @@ def run(
         dedup=dedup,
         story_threshold=story_threshold,
         copy_threshold=copy_threshold,
+        copy_length_gap=copy_length_gap,
     )
     problems = config.problems()
     if problems:  # every problem at once, before any work (nothing is written)

@@ -100,6 +100,8 @@ SIGNATURES = pa.schema(
         # NUM_PERM little-endian uint32; null for a text too short to sign or a huge document.
         pa.field("signature", pa.binary()),
         pa.field("text_hash", _str),
+        # Characters the signature was made of (Han, ASCII letters, digits).
+        pa.field("n_chars", _i32),
         pa.field("run_id", _str, nullable=False),
     ]
 )

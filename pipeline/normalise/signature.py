@@ -71,11 +71,13 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(np.count_nonzero(x == y)) / len(x)
 
 
-def story_signature(raw_text: str, title: str | None = None) -> tuple[bytes | None, str]:
-    """(MinHash signature, exact-copy hash) of a raw document, from the text `normalise`
-    keeps of it (no run-wide boilerplate counts: the signature of a page does not depend on
-    the other pages of its night)."""
+def story_signature(
+    raw_text: str, title: str | None = None
+) -> tuple[bytes | None, str, int]:
+    """(MinHash signature, exact-copy hash, length of the signature text) of a raw document,
+    from the text `normalise` keeps of it (no run-wide boilerplate counts: the signature of a
+    page does not depend on the other pages of its night)."""
     from pipeline.normalise import normalise
 
     text = normalise(raw_text, title_hint=title).text
-    return minhash(text), text_hash(text)
+    return minhash(text), text_hash(text), len(signature_text(text))

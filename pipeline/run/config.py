@@ -33,7 +33,8 @@ PARALLEL_BATCH_CHARS = 100_000
 
 
 DEFAULT_STORY_THRESHOLD = 0.35
-DEFAULT_COPY_THRESHOLD = 0.9
+DEFAULT_COPY_THRESHOLD = 0.95
+DEFAULT_COPY_LENGTH_GAP = 40
 
 
 class ConfigError(ValueError):
@@ -69,6 +70,9 @@ class RunConfig:
     dedup: bool = True
     story_threshold: float = DEFAULT_STORY_THRESHOLD
     copy_threshold: float = DEFAULT_COPY_THRESHOLD
+    # ... and whose text (Han, letters, digits) is at most this many characters longer or
+    # shorter than the canonical copy's (a headline, a dateline: yes; a paragraph: no).
+    copy_length_gap: int = DEFAULT_COPY_LENGTH_GAP
 
     @classmethod
     def of(cls, **settings: Any) -> RunConfig:
@@ -119,6 +123,8 @@ class RunConfig:
         for name in ("story_threshold", "copy_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 out.append(f"{name} must be above 0 and at most 1")
+        if self.copy_length_gap < 0:
+            out.append("copy_length_gap must be at least 0")
         if self.copy_threshold < self.story_threshold:
             out.append("copy_threshold must be at least story_threshold")
         if not Path(self.lexicon).is_file():

@@ -8,8 +8,10 @@ similar enough (`story_threshold`) to one seen before joins that document's stor
 first copy seen is the story's canonical copy and its doc_id is the cluster id. A copy whose
 similarity to the canonical copy reaches `copy_threshold` is *derived*: it is normalised and
 gets its own `documents` row (its own metadata, text, date, source) but is not run through the
-NLP: the canonical copy's rows serve (`documents.rows_from`). A copy below that (an added or
-removed paragraph) is processed in full and stays in the story.
+NLP: the canonical copy's rows serve (`documents.rows_from`), provided the lengths of the two
+texts differ by at most `copy_length_gap` characters (a headline variant or a dateline does
+not reach it; a paragraph removed from a long speech barely moves the shingles but does). Any other copy (an added or removed paragraph) is
+processed in full and stays in the story.
 
 The index persists with the archive (the `signatures` table, written with each batch, so it is
 exactly as complete as the archive): tonight's documents are matched against every earlier
@@ -42,6 +44,7 @@ class StoryDecision:
     derived: bool = False  # not run through the NLP: the canonical copy's rows serve
     signature: bytes | None = None
     text_hash: str | None = None
+    n_chars: int | None = None
 
     @property
     def rows_from(self) -> str:
@@ -62,6 +65,7 @@ class StoryDecision:
             "cluster_id": self.cluster_id,
             "signature": self.signature,
             "text_hash": self.text_hash,
+            "n_chars": self.n_chars,
             "run_id": run_id,
         }
 
@@ -76,6 +80,7 @@ class _Entry:
     cluster_id: str
     signature: bytes | None
     text_hash: str | None
+    n_chars: int | None = None
 
 
 class StoryIndex:
@@ -135,9 +140,14 @@ class StoryPlanner:
     """The run's story decisions, taken in input order (`see`)."""
 
     def __init__(
-        self, story_threshold: float, copy_threshold: float, archive: Iterable[Any] = ()
+        self,
+        story_threshold: float,
+        copy_threshold: float,
+        archive: Iterable[Any] = (),
+        copy_length_gap: int = 40,
     ) -> None:
         self.copy_threshold = copy_threshold
+        self.copy_length_gap = copy_length_gap
         self.index = StoryIndex(story_threshold)
         # doc_id -> entry of documents a killed run wrote: indexed where the input meets them.
         self.held: dict[str, _Entry] = {}
@@ -150,7 +160,7 @@ class StoryPlanner:
                 self.held[doc_id] = entry
 
     def see(self, doc_id: str, signature: Any, needs_processing: bool) -> None:
-        """One document of the input, in order. `signature` is (minhash, text hash), or None
+        """One document of the input, in order. `signature` is (minhash, text hash, length), or None
         for a document deduplication leaves alone (a huge one); unused when the document is
         skipped (unchanged since the run that wrote it)."""
         if doc_id in self.seen:
@@ -169,10 +179,12 @@ class StoryPlanner:
         self.decisions[doc_id] = decision
         self.index.add(doc_id, _Entry(decision.cluster_id, *signature))
 
-    def decide(self, doc_id: str, minhash: bytes | None, digest: str) -> StoryDecision:
+    def decide(
+        self, doc_id: str, minhash: bytes | None, digest: str, n_chars: int | None = None
+    ) -> StoryDecision:
         match = self.index.best_match(minhash, digest)
         if match is None or self.index.entries[match[0]].cluster_id == doc_id:
-            return StoryDecision(doc_id, signature=minhash, text_hash=digest)
+            return StoryDecision(doc_id, signature=minhash, text_hash=digest, n_chars=n_chars)
         cluster = self.index.entries[match[0]].cluster_id
         canonical = self.index.entries.get(cluster)
         sim = match[1]
@@ -181,8 +193,21 @@ class StoryPlanner:
                 sim = 1.0
             elif canonical.signature is not None and minhash is not None:
                 sim = similarity(minhash, canonical.signature)
-        derived = canonical is not None and sim >= self.copy_threshold
-        return StoryDecision(cluster, cluster, round(sim, 4), derived, minhash, digest)
+        derived = (
+            canonical is not None
+            and sim >= self.copy_threshold
+            and _length_gap(n_chars, canonical.n_chars) <= self.copy_length_gap
+        )
+        return StoryDecision(cluster, cluster, round(sim, 4), derived, minhash, digest, n_chars)
+
+
+def _length_gap(a: int | None, b: int | None) -> float:
+    """How many characters two texts' lengths differ by (infinite when unknown): a removed or
+    added paragraph shows here even where the shingles of a long text barely move; a headline
+    variant or a dateline does not."""
+    if a is None or b is None:
+        return float("inf")
+    return abs(a - b)
 
 
 def load_archive(out: Any) -> Iterator[tuple[str, _Entry, bool]]:
@@ -193,7 +218,7 @@ def load_archive(out: Any) -> Iterator[tuple[str, _Entry, bool]]:
         return
     completed = set(read_table(store, "runs", ["run_id"])["run_id"].to_pylist())
     for row in table.to_pylist():
-        entry = _Entry(row["cluster_id"], row["signature"], row["text_hash"])
+        entry = _Entry(row["cluster_id"], row["signature"], row["text_hash"], row.get("n_chars"))
         yield row["doc_id"], entry, row["run_id"] in completed
 
 
@@ -202,7 +227,9 @@ def story_planner(config: Any, writer: Any) -> StoryPlanner | None:
     if not config.dedup:
         return None
     archive = load_archive(writer.store)
-    return StoryPlanner(config.story_threshold, config.copy_threshold, archive)
+    return StoryPlanner(
+        config.story_threshold, config.copy_threshold, archive, config.copy_length_gap
+    )
 
 
 def signature_of(doc: Document, chunk_chars: int) -> tuple[bytes | None, str] | None:
