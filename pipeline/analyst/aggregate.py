@@ -113,7 +113,8 @@ def build_stories(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
         con.sql(
             f"""
             SELECT cluster_id, cluster_id AS canonical_doc_id,
-                   arg_min(title, (NOT is_canonical, doc_id)) AS title,
+                   arg_min(title, (NOT is_canonical, doc_id)) FILTER (WHERE title IS NOT NULL)
+                       AS title,
                    count(*) AS n_copies,
                    count(*) FILTER (WHERE rows_from <> doc_id) AS n_derived,
                    count(DISTINCT source) AS n_sources,
