@@ -177,3 +177,19 @@ def test_planner_is_order_stable_for_a_killed_runs_documents() -> None:
     for d in order:
         if d != later:
             assert rerun.decisions[d].cluster_id == clean.decisions[d].cluster_id
+
+
+def test_dedup_and_evaluate_commands(full_run: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["dedup", "--out", str(full_run)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "22 documents, 15 stories" in res.output
+    assert "council1_meidafaner" in res.output and "apec3_ncdzx" not in res.output
+    res = runner.invoke(app, ["evaluate-syndication"])
+    assert res.exit_code == 0 and "precision 1.000, recall 1.000" in res.output, res.output
+    res = runner.invoke(app, ["run", "--story-threshold", "0.9", "--copy-threshold", "0.5"])
+    assert res.exit_code == 2 and "copy_threshold must be at least" in res.output

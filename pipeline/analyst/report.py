@@ -533,9 +533,11 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     # tables of the columns it needs (no document text), not once per question.
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends_m AS SELECT * FROM trends_monthly")
+    # Risers and fallers count stories: the canonical copy of each (run/stories.py).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_docs AS "
-        "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
+        "SELECT doc_id, run_id, year, published_at, n_chars FROM story_documents "
+        "WHERE is_canonical"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_forms AS SELECT doc_id, formulation_id, canonical "
