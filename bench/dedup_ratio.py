@@ -9,8 +9,9 @@ dev corpus's xi_speeches_2020.csv, ../shared/corpora/dev): every speech once as 
 one site, then reprints — the same speech on other sites with their own page chrome (menus, a
 breadcrumb, a source and date line, an editor line, related links, a copyright footer), a
 headline variant and another paragraph layout — until `--reprint-share` of the documents are
-reprints; `--edited-share` of the reprints also drop a paragraph of 80 characters or more (real edits:
-processed in full). Reprints follow their original in input order, interleaved with other speeches.
+reprints; `--edited-share` of the reprints also drop a paragraph of 80 characters or more
+(real edits: processed in full). Reprints follow their original in input order, interleaved
+with other speeches.
 
 Both runs go through `run_pipeline` into fresh folders in this process with the models already
 loaded, alternating (best of `--repeats`). Printed: documents, stories, copies not run through
@@ -145,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tifa-dedup-bench-"))
     try:
         night = build_night(args.input, tmp / "in", args.reprint_share, args.edited_share)
-        print(f"night: {night['originals']} originals + {night['reprints']} reprints "
-              f"({night['edited']} with a paragraph removed), {night['chars']:,} chars")  # fmt: skip
+        print(
+            f"night: {night['originals']} originals + {night['reprints']} reprints "
+            f"({night['edited']} with a paragraph removed), {night['chars']:,} chars"
+        )
         load_models(RunConfig.of())  # models loaded once, outside the timings
         best: dict[str, float] = {}
         outs: dict[str, Path] = {}
@@ -158,23 +161,33 @@ def main(argv: list[str] | None = None) -> int:
                 dt = time.perf_counter() - t0
                 best[name] = min(best.get(name, dt), dt)
                 outs[name] = out
-        docs = read_table(outs["with"], "documents",
-                          ["doc_id", "cluster_id", "rows_from", "similarity"]).to_pylist()  # fmt: skip
+        cols = ["doc_id", "cluster_id", "rows_from", "similarity"]
+        docs = read_table(outs["with"], "documents", cols).to_pylist()
         edited = sorted((d["similarity"], d["rows_from"] != d["doc_id"]) for d in docs
                         if d["doc_id"] in night["edited_ids"])  # fmt: skip
-        print("reprints with a paragraph removed (similarity, not analysed): "
-              + ", ".join(f"{s:.3f} {'derived' if x else 'full'}" for s, x in edited))
+        print(
+            "reprints with a paragraph removed (similarity, not analysed): "
+            + ", ".join(f"{s:.3f} {'derived' if x else 'full'}" for s, x in edited)
+        )
         canonical = {d["doc_id"] for d in docs if d["cluster_id"] == d["doc_id"]}
         derived = sum(1 for d in docs if d["rows_from"] != d["doc_id"])
-        print(f"with dedup: {len(docs)} documents, {len(canonical)} stories, "
-              f"{derived} copies not run through the NLP, "
-              f"{len(docs) - len(canonical) - derived} copies processed in full")
+        print(
+            f"with dedup: {len(docs)} documents, {len(canonical)} stories, "
+            f"{derived} copies not run through the NLP, "
+            f"{len(docs) - len(canonical) - derived} copies processed in full"
+        )
         for name in ("without", "with"):
-            print(f"{name:>7} dedup: {best[name]:.2f} s, {night['chars'] / best[name]:,.0f} chars/s")
-        same = {t: table_rows(outs["with"], t, canonical) == table_rows(outs["without"], t, canonical)
-                for t in TABLES}  # fmt: skip
-        print("canonical copies' rows identical: "
-              + ", ".join(f"{t} {'yes' if ok else 'NO'}" for t, ok in same.items()))
+            print(
+                f"{name:>7} dedup: {best[name]:.2f} s, {night['chars'] / best[name]:,.0f} chars/s"
+            )
+        same = {
+            t: table_rows(outs["with"], t, canonical) == table_rows(outs["without"], t, canonical)
+            for t in TABLES
+        }
+        print(
+            "canonical copies' rows identical: "
+            + ", ".join(f"{t} {'yes' if ok else 'NO'}" for t, ok in same.items())
+        )
         print(f"ratio {best['without'] / best['with']:.2f}")
         return 0 if all(same.values()) else 1
     finally:

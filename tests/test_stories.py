@@ -40,8 +40,7 @@ def _write_corpus(folder: Path, items: list[dict]) -> Path:
 def _stories(out: Path) -> dict[str, tuple]:
     docs = read_table(out, "documents", ["doc_id", "cluster_id", "duplicate_of", "rows_from"])
     return {
-        r["doc_id"]: (r["cluster_id"], r["duplicate_of"], r["rows_from"])
-        for r in docs.to_pylist()
+        r["doc_id"]: (r["cluster_id"], r["duplicate_of"], r["rows_from"]) for r in docs.to_pylist()
     }
 
 
@@ -97,9 +96,7 @@ def test_every_copy_stays_with_its_own_metadata(full_run: Path) -> None:
     assert len(stories) == len(COPIES_OF)
 
 
-def test_story_level_counts_equal_the_corpus_without_copies(
-    full_run: Path, tmp_path: Path
-) -> None:
+def test_story_level_counts_equal_the_corpus_without_copies(full_run: Path, tmp_path: Path) -> None:
     firsts = [i for i in ITEMS if COPIES_OF[i["story"]][0] == i["id"]]
     out = tmp_path / "out"
     run_pipeline([_write_corpus(tmp_path / "in", firsts)], out, batch_size=4)
@@ -117,9 +114,7 @@ def test_story_level_counts_equal_the_corpus_without_copies(
         assert a == without.execute(sql).fetchall(), name
     assert a, "the set has formulations to count"
     # Reach: the copies are beside the story counts, never in them.
-    reach = with_copies.execute(
-        "SELECT sum(reach_docs) - sum(n_docs) FROM trends"
-    ).fetchone()[0]
+    reach = with_copies.execute("SELECT sum(reach_docs) - sum(n_docs) FROM trends").fetchone()[0]
     assert reach > 0
     counts = read_table(full_run, "formulation_counts").to_pandas()
     assert counts["reach_mentions"].sum() > counts["n_mentions"].sum()

@@ -333,8 +333,12 @@ def _stories_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
                 ["story", "title", "copies tonight", "all copies", "not analysed", "sources"],
                 [
                     [
-                        _e(r["cluster_id"]), _e(r["title"]), _e(r["copies_tonight"]),
-                        _e(r["copies_all"]), _e(r["n_derived"]), _e("、".join(r["sources"] or [])),
+                        _e(r["cluster_id"]),
+                        _e(r["title"]),
+                        _e(r["copies_tonight"]),
+                        _e(r["copies_all"]),
+                        _e(r["n_derived"]),
+                        _e("、".join(r["sources"] or [])),
                     ]  # fmt: skip
                     for r in rows
                 ],
@@ -896,7 +900,8 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
-            '<a href="#stories">Stories</a><a href="#trends">Trends</a><a href="#context">In context</a>'
+            '<a href="#stories">Stories</a><a href="#trends">Trends</a>'
+            '<a href="#context">In context</a>'
             f'<a href="{INDEX}">All runs</a></nav>'
         )
         took = time.perf_counter() - t0

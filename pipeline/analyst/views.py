@@ -1,7 +1,9 @@
 """Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
 
-Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus five
-analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`). The file
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus the
+analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`,
+`stories_tonight`; counts per story with the reach beside them: run/stories.py) and
+`story_documents` (documents with their story columns filled). The file
 holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
 file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
 it is queried, so rows written by later runs appear without rebuilding the file.
@@ -38,7 +40,12 @@ VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
 ANALYST_VIEWS = (
-    "trends", "trends_monthly", "new_tonight", "people", "concordance", "stories_tonight"
+    "trends",
+    "trends_monthly",
+    "new_tonight",
+    "people",
+    "concordance",
+    "stories_tonight",
 )
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"

@@ -695,11 +695,18 @@ def evaluate_relations_cmd(
 @app.command("evaluate-syndication")
 def evaluate_syndication_cmd(
     gold: Path = typer.Option(
-        None, exists=True, dir_okay=False,
-        help="Labelled items (.jsonl: id, story, text; default tests/data/syndication/items.jsonl).",
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Labelled items (.jsonl: id, story, text; "
+        "default tests/data/syndication/items.jsonl).",
     ),
-    story_threshold: float = typer.Option(None, help="Similarity from which two texts are one story."),
-    copy_threshold: float = typer.Option(None, help="Similarity from which a copy is not analysed."),
+    story_threshold: float = typer.Option(
+        None, help="Similarity from which two texts are one story."
+    ),
+    copy_threshold: float = typer.Option(
+        None, help="Similarity from which a copy is not analysed."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Story detection (syndicated copies) against labelled real items: precision and recall of

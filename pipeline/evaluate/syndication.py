@@ -46,7 +46,10 @@ def evaluate_syndication(
     for a, b in combinations(items, 2):
         gold = a["story"] == b["story"]
         pred = cluster[a["id"]] == cluster[b["id"]]
-        tp, fp, fn, tn = tp + (gold and pred), fp + (pred and not gold), fn + (gold and not pred), tn + (not gold and not pred)  # fmt: skip
+        tp += gold and pred
+        fp += pred and not gold
+        fn += gold and not pred
+        tn += not gold and not pred
         if gold != pred:
             sa, sb = sigs[a["id"]][0], sigs[b["id"]][0]
             sim = similarity(sa, sb) if sa is not None and sb is not None else None

@@ -7,8 +7,9 @@ forms differ between sites), cut into overlapping shingles of `SHINGLE` characte
 by `datasketch`'s MinHash with `NUM_PERM` permutations and a fixed seed. The share of equal
 slots of two signatures estimates the Jaccard similarity of their shingle sets.
 
-`NUM_PERM`, `SHINGLE`, `SEED` and `SCHEME` are part of the archive's story index (`signatures` table):
-signatures made with other values cannot be compared, so they are constants, not settings.
+`NUM_PERM`, `SHINGLE`, `SEED` and `SCHEME` are part of the archive's story index (the
+`signatures` table): signatures made with other values cannot be compared, so they are
+constants, not settings.
 """
 
 from __future__ import annotations
@@ -71,9 +72,7 @@ def similarity(a: bytes, b: bytes) -> float:
     return float(np.count_nonzero(x == y)) / len(x)
 
 
-def story_signature(
-    raw_text: str, title: str | None = None
-) -> tuple[bytes | None, str, int]:
+def story_signature(raw_text: str, title: str | None = None) -> tuple[bytes | None, str, int]:
     """(MinHash signature, exact-copy hash, length of the signature text) of a raw document,
     from the text `normalise` keeps of it (no run-wide boilerplate counts: the signature of a
     page does not depend on the other pages of its night)."""

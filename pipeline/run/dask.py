@@ -334,9 +334,7 @@ def _decide(
         # A partition whose every document is unchanged is not sent (a file that yields no
         # document at all is: its worker reports why).
         if len(skip) < len(survey.docs) or not survey.docs:
-            decisions[part.index] = Decision(
-                frozenset(skip), frozenset(duplicate), homes, stories
-            )
+            decisions[part.index] = Decision(frozenset(skip), frozenset(duplicate), homes, stories)
         elif survey.problems:  # not sent: its unreadable records are counted here
             rows = [
                 safe_error_row(

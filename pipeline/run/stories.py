@@ -10,8 +10,8 @@ similarity to the canonical copy reaches `copy_threshold` is *derived*: it is no
 gets its own `documents` row (its own metadata, text, date, source) but is not run through the
 NLP: the canonical copy's rows serve (`documents.rows_from`), provided the lengths of the two
 texts differ by at most `copy_length_gap` characters (a headline variant or a dateline does
-not reach it; a paragraph removed from a long speech barely moves the shingles but does). Any other copy (an added or removed paragraph) is
-processed in full and stays in the story.
+not reach it; a paragraph removed from a long speech barely moves the shingles but does).
+Any other copy (an added or removed paragraph) is processed in full and stays in the story.
 
 The index persists with the archive (the `signatures` table, written with each batch, so it is
 exactly as complete as the archive): tonight's documents are matched against every earlier
