@@ -46,10 +46,6 @@ class StoryDecision:
     text_hash: str | None = None
     n_chars: int | None = None
 
-    @property
-    def rows_from(self) -> str:
-        return self.duplicate_of if self.derived and self.duplicate_of else self.cluster_id
-
     def columns(self, doc_id: str) -> dict[str, Any]:
         """The story columns of the document's `documents` row."""
         return {
@@ -160,9 +156,9 @@ class StoryPlanner:
                 self.held[doc_id] = entry
 
     def see(self, doc_id: str, signature: Any, needs_processing: bool) -> None:
-        """One document of the input, in order. `signature` is (minhash, text hash, length), or None
-        for a document deduplication leaves alone (a huge one); unused when the document is
-        skipped (unchanged since the run that wrote it)."""
+        """One document of the input, in order. `signature` is (minhash, text hash, length), or
+        None for a document deduplication leaves alone (a huge one); unused when the document
+        is skipped (unchanged since the run that wrote it)."""
         if doc_id in self.seen:
             return  # a doc_id read twice: the later copy is refused
         self.seen.add(doc_id)
