@@ -31,6 +31,8 @@ def _canonical(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, float):
         return repr(value)  # exact: a changed last digit is a changed row
+    if isinstance(value, bytes):
+        return value.hex()  # a story signature
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     if isinstance(value, dict):

@@ -29,7 +29,8 @@ def _source(out: Store, table: str) -> str:
         return f"(SELECT {cols} WHERE FALSE)"
     # Each file named as itself: DuckDB reads [ ] * ? in any path as a pattern.
     listing = ", ".join("'" + duckdb_path(p).replace("'", "''") + "'" for p in files)
-    return f"read_parquet([{listing}])"
+    # By name: files written before a column was added (documents' story columns) lack it.
+    return f"read_parquet([{listing}], union_by_name = true)"
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -51,20 +52,82 @@ def _arrow(rel: duckdb.DuckDBPyRelation) -> pa.Table:
     return result.read_all() if hasattr(result, "read_all") else result
 
 
+# The story columns of documents (run/stories.py); an archive written before stories existed
+# has none, and each of its documents is its own story whose rows are its own.
+STORY_COLUMNS = ("cluster_id", "duplicate_of", "similarity", "rows_from")
+
+
+def story_documents(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """SQL over `source` (the documents) with the story columns filled: `cluster_id` and
+    `rows_from` default to the document itself, `is_canonical` says whether it is the story's
+    canonical copy (the one whose rows count a story once)."""
+    have = {row[0] for row in con.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    missing = ", ".join(
+        f'CAST(NULL AS {_duck_type(SCHEMAS["documents"].field(c).type)}) AS "{c}"'
+        for c in STORY_COLUMNS
+        if c not in have
+    )
+    base = f"(SELECT *{', ' + missing if missing else ''} FROM {source})"
+    return f"""(SELECT * REPLACE (coalesce(cluster_id, doc_id) AS cluster_id,
+                                  coalesce(rows_from, doc_id) AS rows_from),
+                       coalesce(cluster_id, doc_id) = doc_id AS is_canonical
+                FROM {base})"""
+
+
 def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
+    docs = story_documents(con, _source(out, "documents"))
+    keys = ("year", "month", "source")
+    same = " AND ".join(f"s.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)
     return _arrow(
         con.sql(
             f"""
-            SELECT f.formulation_id, f.canonical, f.category,
-                   d.year::INTEGER AS year, month(d.published_at)::INTEGER AS month, d.source,
-                   count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
-            FROM {_source(out, "formulations")} f
-            JOIN {_source(out, "documents")} d USING (doc_id)
-            GROUP BY ALL
+            WITH d AS (SELECT * FROM {docs}),
+            f AS (SELECT * FROM {_source(out, "formulations")}),
+            story AS (
+                SELECT f.formulation_id, d.year::INTEGER AS year,
+                       month(d.published_at)::INTEGER AS month, d.source,
+                       count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+                FROM f JOIN d USING (doc_id) WHERE d.is_canonical GROUP BY ALL
+            ),
+            reach AS (
+                SELECT f.formulation_id, f.canonical, f.category, d.year::INTEGER AS year,
+                       month(d.published_at)::INTEGER AS month, d.source,
+                       count(*) AS reach_mentions, count(DISTINCT d.doc_id) AS reach_docs
+                FROM f JOIN d ON d.rows_from = f.doc_id GROUP BY ALL
+            )
+            SELECT r.formulation_id, r.canonical, r.category, r.year, r.month, r.source,
+                   coalesce(s.n_mentions, 0) AS n_mentions, coalesce(s.n_docs, 0) AS n_docs,
+                   r.reach_mentions, r.reach_docs
+            FROM reach r LEFT JOIN story s ON s.formulation_id = r.formulation_id AND {same}
             ORDER BY formulation_id, year NULLS FIRST, month NULLS FIRST, source NULLS FIRST
             """
         )
     )
+
+
+def build_stories(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
+    """One row per story: its canonical copy, how many copies (and how many not run through
+    the NLP), from which sources, first and last seen."""
+    docs = story_documents(con, _source(out, "documents"))
+    return _arrow(
+        con.sql(
+            f"""
+            SELECT cluster_id, cluster_id AS canonical_doc_id,
+                   arg_min(title, (NOT is_canonical, doc_id)) FILTER (WHERE title IS NOT NULL)
+                       AS title,
+                   count(*) AS n_copies,
+                   count(*) FILTER (WHERE rows_from <> doc_id) AS n_derived,
+                   count(DISTINCT source) AS n_sources,
+                   coalesce(list_sort(list_distinct(list(source))), []) AS sources,
+                   min(published_at) AS first_seen, max(published_at) AS last_seen,
+                   min(similarity) AS min_similarity,
+                   min(run_id) AS first_run, max(run_id) AS last_run
+            FROM {docs}
+            GROUP BY cluster_id
+            ORDER BY n_copies DESC, cluster_id
+            """
+        )
+    ).cast(SCHEMAS["stories"])
 
 
 def build_formulation_candidates(
@@ -135,6 +198,7 @@ def rebuild_derived_tables(
             "formulation_candidates": build_formulation_candidates(con, out, lexicon),
             "people": build_people(con, out),
             "persons": build_persons(con, lambda table: _source(out, table)),
+            "stories": build_stories(con, out),
         }
     finally:
         con.close()

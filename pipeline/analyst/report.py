@@ -306,6 +306,49 @@ _NEW_KINDS = [
 ]
 
 
+def _stories_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
+    """Tonight's largest stories: one item reprinted by many sites is one story (counted once
+    everywhere in this report), its copies beside it."""
+    rows = _rows(
+        con, "SELECT * FROM stories_tonight WHERE copies_tonight >= 2 LIMIT ?", [s.new_per_kind]
+    )
+    totals = _rows(
+        con,
+        "SELECT count(*) AS docs, count(DISTINCT cluster_id) AS stories, "
+        "count(*) FILTER (WHERE rows_from <> doc_id) AS derived "
+        "FROM story_documents d, last_run l WHERE d.run_id > l.since",
+    )[0]
+    html = ['<section id="stories"><h2>Stories</h2>']
+    html.append(
+        f'<p class="muted">{_e(totals["docs"])} documents tonight are {_e(totals["stories"])} '
+        f"stories; {_e(totals['derived'])} near-exact copies were not run through the NLP "
+        "(their story's canonical copy's rows serve). Counts in this report are per story; "
+        "<i>copies</i> is the reach.</p>"
+    )
+    if not rows:
+        html.append('<p class="muted">No story was published more than once tonight.</p>')
+    else:
+        html.append(
+            _table(
+                ["story", "title", "copies tonight", "all copies", "not analysed", "sources"],
+                [
+                    [
+                        _e(r["cluster_id"]),
+                        _e(r["title"]),
+                        _e(r["copies_tonight"]),
+                        _e(r["copies_all"]),
+                        _e(r["n_derived"]),
+                        _e("、".join(r["sources"] or [])),
+                    ]  # fmt: skip
+                    for r in rows
+                ],
+                {2, 3, 4},
+            )
+        )
+    html.append("</section>")
+    return "".join(html)
+
+
 def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
     items = _rows(con, "SELECT * FROM new_tonight")
     html = ['<section id="new"><h2>New tonight</h2>']
@@ -326,6 +369,7 @@ def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
                 _e(r["detail"]),
                 _e(r["n_docs"]),
                 _e(r["n_mentions"]),
+                _e(r["reach_docs"]),
                 _mark(r["sentence"], r["item"], *_post_terms(r) if kind == "appointment" else ()),
                 _doc_ref(r),
             ]
@@ -333,9 +377,9 @@ def _new_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
         ]
         html.append(
             _table(
-                ["#", label, detail, "docs", "mentions", "sentence", "document"],
+                ["#", label, detail, "stories", "mentions", "copies", "sentence", "document"],
                 table_rows,
-                {0, 3, 4},
+                {0, 3, 4, 5},
             )
         )
         if len(rows) > s.new_per_kind:
@@ -493,9 +537,11 @@ def _trends_section(con: duckdb.DuckDBPyConnection, since: str, s: ReportSetting
     # tables of the columns it needs (no document text), not once per question.
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends AS SELECT * FROM trends")
     con.execute("CREATE OR REPLACE TEMP TABLE t_trends_m AS SELECT * FROM trends_monthly")
+    # Risers and fallers count stories: the canonical copy of each (run/stories.py).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_docs AS "
-        "SELECT doc_id, run_id, year, published_at, n_chars FROM documents"
+        "SELECT doc_id, run_id, year, published_at, n_chars FROM story_documents "
+        "WHERE is_canonical"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE t_forms AS SELECT doc_id, formulation_id, canonical "
@@ -848,12 +894,14 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
         sections = [
             _run_section(con, run, s, out),
             _new_section(con, s),
+            _stories_section(con, s),
             _trends_section(con, run["since"], s),
             _kwic_section(con, out, run["since"], s),
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
-            '<a href="#trends">Trends</a><a href="#context">In context</a>'
+            '<a href="#stories">Stories</a><a href="#trends">Trends</a>'
+            '<a href="#context">In context</a>'
             f'<a href="{INDEX}">All runs</a></nav>'
         )
         took = time.perf_counter() - t0

@@ -1,7 +1,9 @@
 """Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
 
-Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus five
-analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`). The file
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus the
+analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`,
+`stories_tonight`; counts per story with the reach beside them: run/stories.py) and
+`story_documents` (documents with their story columns filled). The file
 holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
 file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
 it is queried, so rows written by later runs appear without rebuilding the file.
@@ -37,7 +39,14 @@ from pipeline.io.write import table_files
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
-ANALYST_VIEWS = ("trends", "trends_monthly", "new_tonight", "people", "concordance")
+ANALYST_VIEWS = (
+    "trends",
+    "trends_monthly",
+    "new_tonight",
+    "people",
+    "concordance",
+    "stories_tonight",
+)
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
 
@@ -127,8 +136,13 @@ _LAST_RUN = """
 _NEW_TONIGHT = """
     WITH lr AS (SELECT * FROM last_run),
     tonight AS (
-        SELECT d.doc_id, @TITLE@ AS title, d.published_at FROM documents d, lr
-        WHERE d.run_id > lr.since
+        SELECT d.doc_id, d.cluster_id, @TITLE@ AS title, d.published_at
+        FROM story_documents d, lr
+        WHERE d.run_id > lr.since AND d.is_canonical
+    ),
+    copies AS (
+        SELECT x.cluster_id, count(*) AS n FROM story_documents x, lr WHERE x.run_id > lr.since
+        GROUP BY x.cluster_id
     ),
     f_first AS (
         SELECT f.formulation_id, min(d.run_id) AS first_run
@@ -137,6 +151,7 @@ _NEW_TONIGHT = """
     f_new AS (
         SELECT f.formulation_id, any_value(f.canonical) AS item, any_value(f.category) AS detail,
                count(DISTINCT f.doc_id) AS n_docs, count(*) AS n_mentions,
+               list(DISTINCT t.cluster_id) AS clusters,
                arg_min(struct_pack(doc_id := f.doc_id, sent_id := f.sent_id),
                        (t.published_at, f.doc_id, f.start)) AS ex
         FROM formulations f JOIN tonight t USING (doc_id)
@@ -151,6 +166,7 @@ _NEW_TONIGHT = """
     c_new AS (
         SELECT c.text AS item, any_value(fc.pattern) AS detail, any_value(fc.rank) AS rank,
                count(DISTINCT c.doc_id) AS n_docs, count(*) AS n_mentions,
+               list(DISTINCT t.cluster_id) AS clusters,
                arg_min(struct_pack(doc_id := c.doc_id, sent_id := c.sent_id),
                        (t.published_at, c.doc_id, c.start)) AS ex
         FROM candidate_mentions c JOIN tonight t USING (doc_id)
@@ -161,14 +177,15 @@ _NEW_TONIGHT = """
     ),
     r_all AS (
         SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation, r.doc_id,
-               r.sent_id, r.start, d.run_id, d.published_at
-        FROM relations r JOIN documents d USING (doc_id)
-        WHERE r.relation = '{HOLDS}'
+               r.sent_id, r.start, d.run_id, d.published_at, d.cluster_id
+        FROM relations r JOIN story_documents d USING (doc_id)
+        WHERE r.relation = '{HOLDS}' AND d.is_canonical
     ),
     r_new AS (
         SELECT person AS item,
                coalesce(role, '') || ' @ ' || organisation AS detail,
                count(DISTINCT doc_id) AS n_docs, count(*) AS n_mentions,
+               list(DISTINCT cluster_id) AS clusters,
                arg_min(struct_pack(doc_id := doc_id, sent_id := sent_id),
                        (published_at, doc_id, start)) AS ex,
                min(run_id) AS first_run
@@ -177,15 +194,17 @@ _NEW_TONIGHT = """
     items AS (
         SELECT 'formulation' AS kind,
                row_number() OVER (ORDER BY n_mentions DESC, item) AS rank,
-               item, detail, n_docs, n_mentions, ex FROM f_new
+               item, detail, n_docs, n_mentions, clusters, ex FROM f_new
         UNION ALL
-        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM c_new
+        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, clusters, ex FROM c_new
         UNION ALL
         SELECT 'appointment', row_number() OVER (ORDER BY n_mentions DESC, item, detail),
-               item, detail, n_docs, n_mentions, ex
+               item, detail, n_docs, n_mentions, clusters, ex
         FROM r_new, lr WHERE first_run > lr.since
     )
     SELECT i.kind, i.rank::INTEGER AS rank, i.item, i.detail, i.n_docs, i.n_mentions,
+           (SELECT coalesce(sum(k.n), 0) FROM copies k
+            WHERE list_contains(i.clusters, k.cluster_id))::BIGINT AS reach_docs,
            s.text AS sentence, i.ex.doc_id AS doc_id, @TITLE@ AS title, d.published_at,
            (SELECT run_id FROM lr) AS run_id
     FROM items i
@@ -197,34 +216,86 @@ _NEW_TONIGHT = """
 # Mentions per formulation and year: one grain per view (a view mixing months and years put a
 # year-dated report in January). Undated documents stay in (year NULL) so a chart can say how
 # many it could not place instead of dropping them. rate_per_10k: mentions per 10,000
-# characters of that year's documents, comparable across years of different sizes.
+# characters of that year's documents, comparable across years of different sizes. Counted
+# by story (the canonical copy of each: a story reprinted 40 times is one), with the reach
+# beside: reach_mentions and reach_docs count every copy (run/stories.py).
 _TRENDS = """
-    WITH chars AS (SELECT year, sum(n_chars) AS n_chars FROM documents GROUP BY year)
-    SELECT f.formulation_id, any_value(f.canonical) AS canonical,
-           any_value(f.category) AS category, d.year,
-           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
-           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
-    FROM formulations f JOIN documents d USING (doc_id)
-    LEFT JOIN chars c ON c.year IS NOT DISTINCT FROM d.year
-    GROUP BY f.formulation_id, d.year
-    ORDER BY f.formulation_id, d.year NULLS FIRST
+    WITH chars AS (SELECT year, sum(n_chars) AS n_chars FROM story_documents WHERE is_canonical
+                   GROUP BY year),
+    story AS (
+        SELECT f.formulation_id, any_value(f.canonical) AS canonical,
+               any_value(f.category) AS category, d.year,
+               count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs
+        FROM formulations f JOIN story_documents d USING (doc_id)
+        WHERE d.is_canonical
+        GROUP BY f.formulation_id, d.year
+    ),
+    reach AS (
+        SELECT f.formulation_id, d.year,
+               count(*) AS reach_mentions, count(DISTINCT d.doc_id) AS reach_docs
+        FROM formulations f JOIN story_documents d ON d.rows_from = f.doc_id
+        GROUP BY f.formulation_id, d.year
+    )
+    SELECT s.formulation_id, s.canonical, s.category, s.year, s.n_mentions, s.n_docs,
+           10000.0 * s.n_mentions / c.n_chars AS rate_per_10k,
+           coalesce(r.reach_mentions, s.n_mentions) AS reach_mentions,
+           coalesce(r.reach_docs, s.n_docs) AS reach_docs
+    FROM story s
+    LEFT JOIN chars c ON c.year IS NOT DISTINCT FROM s.year
+    LEFT JOIN reach r ON r.formulation_id = s.formulation_id AND r.year IS NOT DISTINCT FROM s.year
+    ORDER BY s.formulation_id, s.year NULLS FIRST
 """
-
 # The same per month, over the documents with a full date only (a year-only date has no month).
 _TRENDS_MONTHLY = """
     WITH chars AS (
         SELECT date_trunc('month', published_at)::DATE AS month, sum(n_chars) AS n_chars
-        FROM documents WHERE published_at IS NOT NULL GROUP BY ALL
+        FROM story_documents WHERE published_at IS NOT NULL AND is_canonical GROUP BY ALL
+    ),
+    reach AS (
+        SELECT f.formulation_id, date_trunc('month', d.published_at)::DATE AS month,
+               count(*) AS reach_mentions, count(DISTINCT d.doc_id) AS reach_docs
+        FROM formulations f JOIN story_documents d ON d.rows_from = f.doc_id
+        WHERE d.published_at IS NOT NULL
+        GROUP BY ALL
+    ),
+    story AS (
+        SELECT f.formulation_id, any_value(f.canonical) AS canonical,
+               any_value(f.category) AS category, c.month,
+               count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
+               10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
+        FROM formulations f JOIN story_documents d USING (doc_id)
+        JOIN chars c ON c.month = date_trunc('month', d.published_at)::DATE
+        WHERE d.is_canonical
+        GROUP BY f.formulation_id, c.month
     )
-    SELECT f.formulation_id, any_value(f.canonical) AS canonical,
-           any_value(f.category) AS category, c.month,
-           count(*) AS n_mentions, count(DISTINCT f.doc_id) AS n_docs,
-           10000.0 * count(*) / any_value(c.n_chars) AS rate_per_10k
-    FROM formulations f JOIN documents d USING (doc_id)
-    JOIN chars c ON c.month = date_trunc('month', d.published_at)::DATE
-    GROUP BY f.formulation_id, c.month
-    ORDER BY f.formulation_id, c.month
+    SELECT s.*, coalesce(r.reach_mentions, s.n_mentions) AS reach_mentions,
+           coalesce(r.reach_docs, s.n_docs) AS reach_docs
+    FROM story s LEFT JOIN reach r USING (formulation_id, month)
+    ORDER BY s.formulation_id, s.month
 """
+
+
+# Documents with their story columns filled (an archive written before stories existed has
+# none: each document its own story, its rows its own), and whether each is its story's
+# canonical copy, the one whose rows count a story once.
+_STORY_DOCUMENTS = """
+    SELECT * REPLACE (coalesce(cluster_id, doc_id) AS cluster_id,
+                      coalesce(rows_from, doc_id) AS rows_from),
+           coalesce(cluster_id, doc_id) = doc_id AS is_canonical
+    FROM @DOCS@
+"""
+
+# Tonight's stories, largest first: copies written tonight and in the whole archive, sources.
+_STORIES_TONIGHT = """
+    WITH lr AS (SELECT * FROM last_run)
+    SELECT d.cluster_id, s.title, count(*) AS copies_tonight, s.n_copies AS copies_all,
+           s.n_derived, s.n_sources, s.sources, s.first_seen, s.last_seen, s.min_similarity
+    FROM story_documents d JOIN stories s USING (cluster_id), lr
+    WHERE d.run_id > lr.since
+    GROUP BY ALL
+    ORDER BY copies_tonight DESC, copies_all DESC, d.cluster_id
+"""
+
 
 # The Parquet `people` table under its own name, with two columns for a dashboard: the post as
 # one label and the example document's title. (The view once took the name and left the table
@@ -234,6 +305,21 @@ _PEOPLE = """
            @TITLE@ AS example_title
     FROM @SOURCE@ p LEFT JOIN documents d ON d.doc_id = p.example_doc_id
 """.replace("@TITLE@", short_title("d.title"))
+
+
+def _story_source(out: Path) -> str:
+    """The documents view, with NULL story columns when no documents file has them (an
+    archive written before stories existed)."""
+    import pyarrow.parquet as pq
+
+    files = table_files(out, "documents")
+    if any("cluster_id" in pq.read_schema(f).names for f in files) or not files:
+        return "documents"
+    cols = ", ".join(
+        f'CAST(NULL AS {_duck_type(SCHEMAS["documents"].field(c).type)}) AS "{c}"'
+        for c in ("cluster_id", "duplicate_of", "similarity", "rows_from")
+    )
+    return f"(SELECT *, {cols} FROM documents)"
 
 
 def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
@@ -247,6 +333,8 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
         if table != "people"
     ]
     stmts += [
+        f"CREATE OR REPLACE {kind} story_documents AS "
+        + _STORY_DOCUMENTS.replace("@DOCS@", _story_source(out)),
         f"CREATE OR REPLACE {kind} last_run AS {_LAST_RUN}",
         f"CREATE OR REPLACE {kind} trends AS {_TRENDS}",
         f"CREATE OR REPLACE {kind} trends_monthly AS {_TRENDS_MONTHLY}",
@@ -254,6 +342,7 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
         f"CREATE OR REPLACE {kind} people AS "
         + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
         f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
+        f"CREATE OR REPLACE {kind} stories_tonight AS {_STORIES_TONIGHT}",
     ]
     return stmts
 

@@ -231,6 +231,42 @@ def views(
     print(_under_lock(out, lambda: write_views(out)))
 
 
+@app.command()
+def dedup(
+    out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
+    limit: int = typer.Option(20, min=1, help="How many stories to list."),
+    min_copies: int = typer.Option(2, min=1, help="Least copies tonight for a story to show."),
+) -> None:
+    """Tonight's largest stories: syndicated copies of one item found and linked by the run.
+
+    One line per story (cluster): copies written tonight and in the whole archive, how many
+    were not run through the NLP (the canonical copy's rows serve), sources, the lowest
+    similarity of a copy to the canonical one. The `stories` and `stories_tonight` views hold
+    the same for a dashboard.
+    """
+    from pipeline.analyst.stories import largest_stories, story_totals
+
+    if not table_files(out, "documents"):
+        console.print(
+            f"[red]error:[/red] {escape(str(out))} holds no tifa tables; run `tifa run` first"
+        )
+        raise typer.Exit(2)
+    totals = story_totals(out)
+    console.print(
+        f"tonight: {totals['docs_tonight']} documents, {totals['stories_tonight']} stories, "
+        f"{totals['derived_tonight']} copies not run through the NLP; archive: "
+        f"{totals['docs']} documents, {totals['stories']} stories"
+    )
+    table = Table("story", "title", "tonight", "all", "derived", "sources", "min sim")
+    for r in largest_stories(out, limit, min_copies):
+        sim = "" if r["min_similarity"] is None else f"{r['min_similarity']:.2f}"
+        table.add_row(
+            escape(r["cluster_id"]), escape(r["title"] or ""), str(r["copies_tonight"]),
+            str(r["copies_all"]), str(r["n_derived"]), escape("、".join(r["sources"] or [])), sim,
+        )  # fmt: skip
+    console.print(table)
+
+
 class KwicFormat(StrEnum):
     table = "table"
     csv = "csv"

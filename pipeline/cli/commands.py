@@ -29,7 +29,13 @@ from pipeline.cli.app import (
 )
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES
 from pipeline.nlp.config import LAC_RUNNERS, NER_BACKENDS, TOKENIZERS
-from pipeline.run.config import DEFAULT_CHUNK_CHARS, SCHEDULERS
+from pipeline.run.config import (
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_COPY_LENGTH_GAP,
+    DEFAULT_COPY_THRESHOLD,
+    DEFAULT_STORY_THRESHOLD,
+    SCHEDULERS,
+)
 
 # Choices for the command line, from the one list each (a misspelt value is refused by typer).
 NerBackend = StrEnum("NerBackend", {name: name for name in NER_BACKENDS})
@@ -196,6 +202,29 @@ def run(
         help="Size of the merged part files (K/M/G = KiB/MiB/GiB), as `tifa compact`.",
         rich_help_panel="Output",
     ),
+    dedup: bool = typer.Option(
+        True,
+        help="Find syndicated copies: link them as one story (documents.cluster_id) and do not "
+        "run near-exact copies through the NLP (--no-dedup: every document its own story).",
+        rich_help_panel="Stories",
+    ),
+    story_threshold: float = typer.Option(
+        DEFAULT_STORY_THRESHOLD,
+        help="Estimated Jaccard similarity of two cleaned texts from which they are one story.",
+        rich_help_panel="Stories",
+    ),
+    copy_threshold: float = typer.Option(
+        DEFAULT_COPY_THRESHOLD,
+        help="Similarity to the story's canonical copy from which a copy is not run through the "
+        "NLP (its rows are the canonical copy's).",
+        rich_help_panel="Stories",
+    ),
+    copy_length_gap: int = typer.Option(
+        DEFAULT_COPY_LENGTH_GAP,
+        help="... and whose text is at most this many characters longer or shorter than the "
+        "canonical copy's (a headline or dateline: yes; a removed paragraph: processed in full).",
+        rich_help_panel="Stories",
+    ),
 ) -> None:
     """Run the pipeline: ingest → normalise → nlp → formulations → relations → Parquet.
 
@@ -259,6 +288,10 @@ def run(
         compact_target_bytes=_size_option(compact_target_size, "--compact-target-size"),
         chunk_chars=chunk_chars,
         max_doc_bytes=max_doc_bytes,
+        dedup=dedup,
+        story_threshold=story_threshold,
+        copy_threshold=copy_threshold,
+        copy_length_gap=copy_length_gap,
     )
     problems = config.problems()
     if problems:  # every problem at once, before any work (nothing is written)
@@ -729,6 +762,48 @@ def train_relations_cmd(
         f"trained on {len(model['trained_on'])} sets, {model['rows']} proposed rows "
         f"({model['right']} right), {len(model['weights'])} weights → {out}"
     )
+
+
+@app.command("evaluate-syndication")
+def evaluate_syndication_cmd(
+    gold: Path = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="Labelled items (.jsonl: id, story, text; "
+        "default tests/data/syndication/items.jsonl).",
+    ),
+    story_threshold: float = typer.Option(
+        None, help="Similarity from which two texts are one story."
+    ),
+    copy_threshold: float = typer.Option(
+        None, help="Similarity from which a copy is not analysed."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Story detection (syndicated copies) against labelled real items: precision and recall of
+    "same story" over every pair, the clusters, and each pair decided wrongly."""
+    from pipeline.evaluate.syndication import DEFAULT_SET, evaluate_syndication
+    from pipeline.run.config import DEFAULT_COPY_THRESHOLD, DEFAULT_STORY_THRESHOLD
+
+    report = evaluate_syndication(
+        gold or DEFAULT_SET,
+        DEFAULT_STORY_THRESHOLD if story_threshold is None else story_threshold,
+        DEFAULT_COPY_THRESHOLD if copy_threshold is None else copy_threshold,
+    )
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(
+        f"{report['items']} items, {report['stories']} stories, {report['clusters']} clusters; "
+        f"{report['same_story_pairs']} same-story pairs of {report['pairs']}: "
+        f"precision {report['precision']:.3f}, recall {report['recall']:.3f} "
+        f"(tp {report['tp']}, fp {report['fp']}, fn {report['fn']}); "
+        f"{report['copies']} copies, {report['derived']} not analysed"
+    )
+    for e in report["errors"]:
+        kind = "missed" if e["gold"] else "wrongly joined"
+        print(f"  {kind}: {e['a']} ~ {e['b']} (similarity {e['similarity']})")
 
 
 @app.command("evaluate-pages")

@@ -45,6 +45,9 @@ class Document:
     normalised: Any = None  # a normalise.Normalised
     flags: dict[str, Any] = field(default_factory=dict)
     sentences: list[tuple[int, int]] = field(default_factory=list)
+    # The story it belongs to, decided before the batches (a run.stories.StoryDecision; None:
+    # its own story).
+    story: Any = None
 
     @property
     def group(self) -> str:

@@ -78,6 +78,50 @@ DOCUMENTS = pa.schema(
         pa.field("prose_removed_share", pa.float32(), nullable=False),
         pa.field("prose_removed_reasons", _str),
         pa.field("run_id", _str, nullable=False),
+        # The story (syndicated copies of one item, run/stories.py): the doc_id of its first
+        # copy seen, the canonical copy; duplicate_of names it on every other copy (null on the
+        # canonical copy itself), with the estimated Jaccard similarity of the two texts.
+        # rows_from: the document whose sentences/entities/formulations/relations rows serve
+        # for this one (itself, or the canonical copy for a copy not run through the NLP).
+        # Null in archives written before stories existed (read as their own story).
+        pa.field("cluster_id", _str),
+        pa.field("duplicate_of", _str),
+        pa.field("similarity", pa.float32()),
+        pa.field("rows_from", _str),
+    ]
+)
+
+# The archive's story index: one MinHash signature per document (normalise/signature.py),
+# written with the document's batch so the index is exactly as complete as the archive.
+SIGNATURES = pa.schema(
+    [
+        pa.field("doc_id", _str, nullable=False),
+        pa.field("cluster_id", _str, nullable=False),
+        # NUM_PERM little-endian uint32; null for a text too short to sign or a huge document.
+        pa.field("signature", pa.binary()),
+        pa.field("text_hash", _str),
+        # Characters the signature was made of (Han, ASCII letters, digits).
+        pa.field("n_chars", _i32),
+        pa.field("run_id", _str, nullable=False),
+    ]
+)
+
+# One row per story (cluster of syndicated copies), rebuilt after every run from documents.
+STORIES = pa.schema(
+    [
+        pa.field("cluster_id", _str, nullable=False),
+        pa.field("canonical_doc_id", _str, nullable=False),
+        pa.field("title", _str),
+        pa.field("n_copies", _i64, nullable=False),
+        # Copies not run through the NLP (the canonical copy's rows serve for them).
+        pa.field("n_derived", _i64, nullable=False),
+        pa.field("n_sources", _i64, nullable=False),
+        pa.field("sources", pa.list_(_str), nullable=False),
+        pa.field("first_seen", pa.date32()),
+        pa.field("last_seen", pa.date32()),
+        pa.field("min_similarity", pa.float32()),
+        pa.field("first_run", _str, nullable=False),
+        pa.field("last_run", _str, nullable=False),
     ]
 )
 
@@ -157,8 +201,14 @@ FORMULATION_COUNTS = pa.schema(
         pa.field("year", _i32),
         pa.field("month", _i32),
         pa.field("source", _str),
+        # Story level: mentions in, and number of, the stories' canonical copies (a story
+        # reprinted 40 times counts once). Grouped by the canonical copy's year, month, source.
         pa.field("n_mentions", _i64, nullable=False),
         pa.field("n_docs", _i64, nullable=False),
+        # Copy level (reach): the same counted over every copy, by each copy's own year, month
+        # and source (a copy not run through the NLP carries its canonical copy's mentions).
+        pa.field("reach_mentions", _i64, nullable=False),
+        pa.field("reach_docs", _i64, nullable=False),
     ]
 )
 
@@ -269,6 +319,7 @@ BATCH_TABLES: dict[str, pa.Schema] = {
     "relations": RELATIONS,
     "removed_lines": REMOVED_LINES,
     "errors": ERRORS,
+    "signatures": SIGNATURES,
     "documents": DOCUMENTS,
 }
 
@@ -278,6 +329,7 @@ DERIVED_TABLES: dict[str, pa.Schema] = {
     "formulation_candidates": FORMULATION_CANDIDATES,
     "people": PEOPLE,
     "persons": PERSONS,
+    "stories": STORIES,
 }
 
 SCHEMAS: dict[str, pa.Schema] = {**BATCH_TABLES, **DERIVED_TABLES, "runs": RUNS}

@@ -125,10 +125,12 @@ def process_batch(docs: list[Document], config: RunConfig, ctx: RunContext) -> B
 
 @dataclass
 class PreparedBatch:
-    """A batch after normalisation: its errors so far and the documents left to analyse."""
+    """A batch after normalisation: its errors so far, the documents left to analyse and the
+    copies whose rows the story's canonical copy gives (not analysed: run/stories.py)."""
 
     result: BatchResult
     ready: list[Document]
+    derived: list[Document] = field(default_factory=list)
 
     @property
     def texts(self) -> list[str]:
@@ -154,7 +156,33 @@ def prepare_batch(docs: list[Document], ctx: RunContext) -> PreparedBatch:
             )
             continue
         ready.append(doc)
-    return PreparedBatch(result, ready)
+    derived = [d for d in ready if d.story is not None and d.story.derived]
+    if derived:
+        ready = [d for d in ready if d.story is None or not d.story.derived]
+    return PreparedBatch(result, ready, derived)
+
+
+def add_story_rows(doc: Document, rows: dict[str, list[dict[str, Any]]], run_id: str) -> None:
+    """The story columns of `doc`'s documents row and its row of the story index."""
+    from pipeline.run.stories import own_story
+
+    story = doc.story or own_story(doc.doc_id)
+    for row in rows.get("documents", ()):
+        row.update(story.columns(doc.doc_id))
+    rows["signatures"] = [story.signature_row(doc.doc_id, run_id)]
+
+
+def derived_rows(doc: Document, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of a copy not run through the NLP: its own documents row (metadata, clean
+    text, story columns), what cleaning removed from its page, and its signature."""
+    from pipeline.extract.rows import document_row, removed_line_rows
+
+    rows = {
+        "removed_lines": removed_line_rows(doc, run_id),
+        "documents": [document_row(doc, run_id)],
+    }
+    add_story_rows(doc, rows, run_id)
+    return rows
 
 
 def finish_batch(prepared: PreparedBatch, config: RunConfig, ctx: RunContext) -> BatchResult:
@@ -185,8 +213,20 @@ def finish_batch(prepared: PreparedBatch, config: RunConfig, ctx: RunContext) ->
                 "errors", error_row(ctx.run_id, doc.source_file, doc.doc_id, exc.stage, exc.cause)
             )
             continue
-        for table, table_rows in rows.items():
-            result.rows.setdefault(table, []).extend(table_rows)
-        result.n_documents += 1
-        result.n_chars += len(doc.text)
+        add_story_rows(doc, rows, ctx.run_id)
+        _add_rows(result, doc, rows)
+    for doc in prepared.derived:
+        try:
+            rows = derived_rows(doc, ctx.run_id)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded, never raised
+            result.add("errors", error_row(ctx.run_id, doc.source_file, doc.doc_id, "rows", exc))
+            continue
+        _add_rows(result, doc, rows)
     return result
+
+
+def _add_rows(result: BatchResult, doc: Document, rows: dict[str, list[dict[str, Any]]]) -> None:
+    for table, table_rows in rows.items():
+        result.rows.setdefault(table, []).extend(table_rows)
+    result.n_documents += 1
+    result.n_chars += len(doc.text)

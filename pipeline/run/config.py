@@ -32,6 +32,11 @@ DEFAULT_CHUNK_CHARS = 300_000
 PARALLEL_BATCH_CHARS = 100_000
 
 
+DEFAULT_STORY_THRESHOLD = 0.35
+DEFAULT_COPY_THRESHOLD = 0.95
+DEFAULT_COPY_LENGTH_GAP = 40
+
+
 class ConfigError(ValueError):
     """A setting that cannot work, found before the run starts (the message says which)."""
 
@@ -58,6 +63,16 @@ class RunConfig:
     report: bool = False
     compact_above: int | None = DEFAULT_COMPACT_ABOVE
     compact_target_bytes: int = DEFAULT_TARGET_BYTES
+    # Syndicated copies (run/stories.py): whether they are found and linked; the estimated
+    # Jaccard similarity of two texts' shingles from which they are one story, and from which
+    # a copy is not run through the NLP (the canonical copy's rows serve for it). Both measured
+    # on tests/data/syndication/ (README: *One story, counted once*).
+    dedup: bool = True
+    story_threshold: float = DEFAULT_STORY_THRESHOLD
+    copy_threshold: float = DEFAULT_COPY_THRESHOLD
+    # ... and whose text (Han, letters, digits) is at most this many characters longer or
+    # shorter than the canonical copy's (a headline, a dateline: yes; a paragraph: no).
+    copy_length_gap: int = DEFAULT_COPY_LENGTH_GAP
 
     @classmethod
     def of(cls, **settings: Any) -> RunConfig:
@@ -105,6 +120,13 @@ class RunConfig:
         for name in ("workers", "batch_size", "batch_chars", "chunk_chars", "max_doc_bytes"):
             if getattr(self, name) < 1:
                 out.append(f"{name} must be at least 1")
+        for name in ("story_threshold", "copy_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                out.append(f"{name} must be above 0 and at most 1")
+        if self.copy_length_gap < 0:
+            out.append("copy_length_gap must be at least 0")
+        if self.copy_threshold < self.story_threshold:
+            out.append("copy_threshold must be at least story_threshold")
         if not Path(self.lexicon).is_file():
             out.append(f"no formulation lexicon at {self.lexicon} (--lexicon)")
         else:

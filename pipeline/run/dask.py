@@ -50,6 +50,7 @@ from pipeline.run.batch import RunContext, error_row
 from pipeline.run.config import RunConfig
 from pipeline.run.executors import serially
 from pipeline.run.loop import WorkerSink, run_batches
+from pipeline.run.stories import StoryDecision, StoryPlanner, signature_of, story_planner
 
 
 @dataclass
@@ -60,17 +61,27 @@ class Survey:
     # What could not be read: counted by the driver when the partition is not sent (all its
     # documents unchanged), as a local run counts it again every night.
     problems: list[IngestError] = field(default_factory=list)
+    # Story signature of each document (run/stories.py), None where none is needed (unchanged
+    # since the run that wrote it, a huge document, deduplication off).
+    signatures: list[Any] = field(default_factory=list)
 
 
-def survey_partition(part: Partition, config: RunConfig) -> Survey:
+def survey_partition(
+    part: Partition, config: RunConfig, known: frozenset[tuple[str, str]] = frozenset()
+) -> Survey:
+    """`known`: (doc_id, content hash) of the documents the archive holds and the run will
+    skip, whose signatures the story index already has."""
     survey = Survey()
     for item in read_partition(part, config.fields, config.max_doc_bytes):
         if isinstance(item, IngestError):
             survey.problems.append(item)
         elif isinstance(item, Document):
             size = len(item.raw_text.encode("utf-8", "replace"))
-            survey.docs.append((item.doc_id, item.content_hash, size))
+            digest = item.content_hash
+            survey.docs.append((item.doc_id, digest, size))
             survey.boilerplate.add(item.group, document_lines(item.raw_text, config.chunk_chars))
+            wanted = config.dedup and (item.doc_id, digest) not in known
+            survey.signatures.append(signature_of(item, config.chunk_chars) if wanted else None)
     return survey
 
 
@@ -81,6 +92,7 @@ class Decision:
     skip: frozenset[int] = frozenset()
     duplicate: frozenset[int] = frozenset()
     homes: dict[str, str] = field(default_factory=dict)  # doc_id -> home, being replaced
+    stories: dict[int, StoryDecision] = field(default_factory=dict)  # ordinal -> its story
 
 
 # -- worker ---------------------------------------------------------------------------------------
@@ -110,6 +122,8 @@ def process_partition(
                     continue
                 if ordinal in decision.duplicate:
                     item = duplicate_doc_error(item)
+                else:
+                    item.story = decision.stories.get(ordinal)
             yield item
 
     outcome = Outcome(worker=f"{socket.gethostname()}:{os.getpid()}")
@@ -192,8 +206,12 @@ def run_on_dask(
             row = error_row(ctx.run_id, p.source_file, p.doc_id, p.stage, p.message, p.error_type)
             count(Outcome(n_errors=1, errors=[safe_error_row(row)]))
         parts = _cut_ranges(client, parts, config.max_doc_bytes)
-        surveys = client.gather(client.map(survey_partition, parts, config=config, pure=False))
-        decisions, boilerplate = _decide(parts, surveys, admission, count, ctx.run_id)
+        [known] = client.scatter([_known(admission)], broadcast=True)
+        surveys = client.gather(
+            client.map(survey_partition, parts, config=config, known=known, pure=False)
+        )
+        planner = story_planner(config, writer)
+        decisions, boilerplate = _decide(parts, surveys, admission, count, ctx.run_id, planner)
         del surveys
         ctx = replace(ctx, boilerplate=boilerplate.result())
         _process(client, parts, decisions, config, ctx, writer, admission, count, should_stop)
@@ -251,6 +269,17 @@ def _process(
             break
 
 
+def _known(admission: Admission) -> frozenset[tuple[str, str]]:
+    """(doc_id, content hash) of the documents the run will skip as unchanged."""
+    if admission.force:
+        return frozenset()
+    return frozenset(
+        (doc_id, info.content_hash)
+        for doc_id, info in admission.existing.items()
+        if doc_id not in admission.unfinished
+    )
+
+
 def _cut_ranges(client: Any, parts: list[Partition], max_doc_bytes: int) -> list[Partition]:
     """Ranges of large .jsonl files numbered by their lines, large .csv files cut at record
     starts; partitions renumbered in input order."""
@@ -279,16 +308,22 @@ def _decide(
     admission: Admission,
     count: Callable[[Outcome], None],
     run_id: str,
+    planner: StoryPlanner | None = None,
 ) -> tuple[dict[int, Decision], BoilerplateCounter]:
     """Per partition with work what to skip, refuse and replace: the run's admission decision
-    over the surveys in input order."""
+    over the surveys in input order, and each document's story (`planner`, as a local run)."""
     decisions: dict[int, Decision] = {}
     counter = BoilerplateCounter()
     for part, survey in zip(parts, surveys, strict=True):
         counter.merge(survey.boilerplate)
         skip, duplicate, homes = set(), set(), {}
+        stories: dict[int, StoryDecision] = {}
         for ordinal, (doc_id, digest, n_bytes) in enumerate(survey.docs):
             verdict = admission.decide(doc_id, digest)
+            if planner is not None and verdict is not Verdict.DUPLICATE:
+                planner.see(doc_id, survey.signatures[ordinal], verdict is Verdict.PROCESS)
+                if doc_id in planner.decisions:
+                    stories[ordinal] = planner.decisions.pop(doc_id)
             if verdict is Verdict.DUPLICATE:
                 duplicate.add(ordinal)
             elif verdict is Verdict.SKIP:
@@ -299,7 +334,7 @@ def _decide(
         # A partition whose every document is unchanged is not sent (a file that yields no
         # document at all is: its worker reports why).
         if len(skip) < len(survey.docs) or not survey.docs:
-            decisions[part.index] = Decision(frozenset(skip), frozenset(duplicate), homes)
+            decisions[part.index] = Decision(frozenset(skip), frozenset(duplicate), homes, stories)
         elif survey.problems:  # not sent: its unreadable records are counted here
             rows = [
                 safe_error_row(

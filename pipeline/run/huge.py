@@ -35,7 +35,7 @@ from typing import Any
 
 from pipeline.core.document import Document
 from pipeline.normalise.chunks import chunk_bounds, seam_separator
-from pipeline.run.batch import RunContext, error_row, fill_from_page
+from pipeline.run.batch import RunContext, add_story_rows, error_row, fill_from_page
 from pipeline.run.config import RunConfig
 
 # Row fields moved into the whole document, per kind of offset.
@@ -94,7 +94,9 @@ def iter_chunk_rows(
         state = ChunkState()
         for k, (rs, re_) in enumerate(chunk_bounds(doc.raw_text, chunk_chars)):
             yield _chunk_rows(doc, ctx, models, state, k, rs, re_)
-        yield {"documents": [_document_row(doc, ctx, state)]}
+        rows = {"documents": [_document_row(doc, ctx, state)]}
+        add_story_rows(doc, rows, ctx.run_id)
+        yield rows
     finally:
         if tagger is not None:
             tagger.carried_names = None

@@ -41,6 +41,7 @@ from pipeline.run.config import RunConfig
 from pipeline.run.executors import in_pool, serially
 from pipeline.run.finish import finish_run
 from pipeline.run.loop import LocalSink, run_batches
+from pipeline.run.stories import StoryPlanner, signature_of, story_planner, with_stories
 
 # Called after each unit of work: (documents written, characters, errors) and bytes handled.
 OnProgress = Callable[[int, int, int], None]
@@ -177,7 +178,10 @@ class _Run:
                 self.inputs, config.fields, exclude=exclude, max_doc_bytes=config.max_doc_bytes
             )
 
-        ctx = RunContext(self.summary.run_id, count_boilerplate(read, admission, stop, config))
+        planner = story_planner(config, self.writer)
+        boilerplate = count_boilerplate(read, admission, stop, config, planner)
+        ctx = RunContext(self.summary.run_id, boilerplate)
+        decisions = planner.decisions if planner is not None else None
         checkpoint("run.started")
         should_stop = lambda: stop.requested  # noqa: E731
         if config.workers > 1:
@@ -191,9 +195,8 @@ class _Run:
             if outcome.n_batches:
                 checkpoint("batch.done")
 
-        run_batches(
-            admit(read(), admission, self.count), config, sink, process, count_batch, should_stop
-        )
+        admitted = with_stories(admit(read(), admission, self.count), decisions)
+        run_batches(admitted, config, sink, process, count_batch, should_stop)
 
     def count(self, outcome: Outcome) -> None:
         summary = self.summary
@@ -209,6 +212,7 @@ def count_boilerplate(
     admission: Admission,
     stop: StopOnSignal,
     config: RunConfig,
+    planner: StoryPlanner | None = None,
 ) -> Boilerplate:
     """Lines repeated across the documents of each site or file of the run (page boilerplate).
 
@@ -216,7 +220,8 @@ def count_boilerplate(
     its group, and must not depend on how documents fall into batches or workers. ``read``
     opens the input anew; when no document needs processing (a rerun over unchanged input)
     nothing is counted. A document longer than ``chunk_chars`` is read a chunk at a time, as
-    it is processed, so no whole-document copy is made here either.
+    it is processed, so no whole-document copy is made here either. The same pass takes the
+    story decisions (`planner`, run/stories.py), in input order.
     """
     from pipeline.core.document import Document
 
@@ -228,4 +233,8 @@ def count_boilerplate(
             break
         if isinstance(item, Document):
             counter.add(item.group, document_lines(item.raw_text, config.chunk_chars))
+            if planner is not None:
+                needs = admission.needs_processing(item)
+                sig = signature_of(item, config.chunk_chars) if needs else None
+                planner.see(item.doc_id, sig, needs)
     return counter.result()
