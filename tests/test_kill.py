@@ -147,7 +147,14 @@ def test_a_killed_replacement_then_a_rotated_input_recovers(world: dict, point: 
         assert finished >= 1  # the interrupted replacement was finished, not dropped
     assert _rows_of(got, "documents", "notice_rotated")
     rerun_in_process([world["b"]], out, *BATCH)
-    assert problems(out, world["ref_bc"]) == []
+    # C's copy of a notice was judged against the notice as it stood when C ran (A's version
+    # here, B's in the clean run): its `similarity` is the one field the order may change
+    # (README, One story: the similarity is to the canonical copy when the copy was decided).
+    assert problems(out, world["ref_bc"], drop=_without_similarity) == []
+
+
+def _without_similarity(row: tuple) -> tuple:
+    return tuple(kv for kv in row if kv[0] != "similarity")
 
 
 @pytest.mark.parametrize(
