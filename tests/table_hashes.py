@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 # Differ between two runs of identical input: not part of a table's content.
-VOLATILE_COLUMNS = frozenset({"run_id", "started_at", "finished_at", "workers"})
+VOLATILE_COLUMNS = frozenset(
+    {"run_id", "started_at", "finished_at", "workers", "first_run", "last_run"}
+)
 
 
 def _canonical(value: Any) -> Any:
