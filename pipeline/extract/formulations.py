@@ -20,71 +20,34 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import regex
 from ahocorasick_rs import AhoCorasick, MatchKind
 
 from pipeline.core.resources import RESOURCES, load_yaml
-
-LEXICON_PATH = RESOURCES / "formulations.yaml"
-CATEGORIES = frozenset(
-    {
-        "leadership_core",
-        "ideology",
-        "development_strategy",
-        "party_building",
-        "governance",
-        "economy",
-        "social_policy",
-        "foreign_affairs",
-        "defense",
-        "meetings_and_plans",
-    }
+from pipeline.extract.lexicon import (  # noqa: F401 - re-exported: the lexicon's home was here
+    CATEGORIES,
+    CLOSE_QUOTES,
+    LEXICON_PATH,
+    OPEN_QUOTES,
+    Formulation,
+    LexiconError,
+    lexicon_for,
+    load_lexicon,
 )
 
-OPEN_QUOTES = "“‘「『\"'"
-CLOSE_QUOTES = "”’」』\"'"
+# Quotes and spaces are not part of a formulation: “两个确立”, 两个"确立", 两个 确立 are one
+# mention. The matcher reads the text with these removed and maps matches back.
+SQUEEZED = OPEN_QUOTES + CLOSE_QUOTES + " \u3000\u00a0\t"
+_SQUEEZE_RE = regex.compile("[" + regex.escape(SQUEEZED) + "]+")
+_AMBIGUOUS_QUOTES = "\"'"
+# Width variants a form may be written with (人工智能＋ / 人工智能+).
+_WIDTH = str.maketrans({"＋": "+"})
 
 
-@dataclass(frozen=True)
-class Formulation:
-    id: str
-    canonical: str
-    variants: tuple[str, ...]
-    category: str
-    first_year: int | None
-    gloss: str
-
-    @property
-    def forms(self) -> tuple[str, ...]:
-        return (self.canonical, *self.variants)
-
-
-def load_lexicon(path: Path | str = LEXICON_PATH) -> list[Formulation]:
-    entries = load_yaml(path)
-    if not isinstance(entries, list):
-        kind = type(entries).__name__
-        raise ValueError(f"{path}: a lexicon is a YAML list of entries, not a {kind}")
-    lexicon = []
-    for n, e in enumerate(entries, 1):
-        if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e.get("canonical"):
-            raise ValueError(f"{path}: entry {n} needs an id and a canonical form: {e!r:.80}")
-        if e.get("category") not in CATEGORIES:
-            raise ValueError(
-                f"{path}: entry {e.get('id')!r} has category {e.get('category')!r}; "
-                f"use one of {', '.join(sorted(CATEGORIES))}"
-            )
-        lexicon.append(
-            Formulation(
-                id=e["id"],
-                canonical=e["canonical"],
-                variants=tuple(e.get("variants") or ()),
-                category=e["category"],
-                first_year=e.get("first_year"),
-                gloss=e.get("gloss", ""),
-            )
-        )
-    return lexicon
+def squeeze(text: str) -> str:
+    return _SQUEEZE_RE.sub("", text).translate(_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -96,6 +59,60 @@ class Mention:
     match_kind: str
     quoted: bool
     nested: bool
+    # The broader lexicon formulation inside this one's text (两个确立 in
+    # 深刻领悟“两个确立”的决定性意义): the mention is counted once, at its most specific entry.
+    parent: Formulation | None = None
+
+
+class _Squeezed:
+    """A text without quotes and spaces, and the way back to the original offsets."""
+
+    def __init__(self, text: str):
+        self.text = text
+        seg_at, seg_orig, pieces, length, pos = [], [], [], 0, 0
+        for m in _SQUEEZE_RE.finditer(text):
+            if m.start() > pos:
+                seg_at.append(length)
+                seg_orig.append(pos)
+                pieces.append(text[pos : m.start()])
+                length += m.start() - pos
+            pos = m.end()
+        if pos < len(text) or not pieces:
+            seg_at.append(length)
+            seg_orig.append(pos)
+            pieces.append(text[pos:])
+        self.squeezed = "".join(pieces).translate(_WIDTH)
+        self._at, self._orig = seg_at, seg_orig
+
+    def orig(self, i: int) -> int:
+        k = bisect.bisect_right(self._at, i) - 1
+        return self._orig[k] + (i - self._at[k])
+
+    def span(self, s: int, e: int) -> tuple[int, int]:
+        return self.orig(s), self.orig(e - 1) + 1
+
+
+def _quotes_fit(text: str, start: int, end: int) -> bool:
+    """Quotes inside a match are its own (两个“确立”, “两重”“两新”), not a quotation that
+    opened before it or closes inside it (坚持“统筹发展”和安全 is no 统筹发展和安全)."""
+    depth, ambiguous = 0, 0
+    for c in text[start:end]:
+        if c in _AMBIGUOUS_QUOTES:
+            ambiguous += 1
+        elif c in OPEN_QUOTES:
+            depth += 1
+        elif c in CLOSE_QUOTES:
+            depth -= 1
+            if depth < 0:
+                if depth < -1 or not (start > 0 and text[start - 1] in OPEN_QUOTES):
+                    return False
+    if depth > 0 and not (end < len(text) and text[end] in CLOSE_QUOTES and depth == 1):
+        return False
+    if ambiguous % 2:
+        before = start > 0 and text[start - 1] in _AMBIGUOUS_QUOTES
+        after = end < len(text) and text[end] in _AMBIGUOUS_QUOTES
+        return before or after
+    return True
 
 
 class FormulationMatcher:
@@ -110,25 +127,36 @@ class FormulationMatcher:
         self.nested = nested
         # form -> (entry, "canonical" | "variant"); also answers "is this string in the lexicon".
         self.forms: dict[str, tuple[Formulation, str]] = {}
+        squeezed: dict[str, tuple[Formulation, str]] = {}
         for entry in self.lexicon:
             for form in entry.forms:
-                if form in self.forms:
+                if form in self.forms and self.forms[form][0] is not entry:
                     raise ValueError(f"form {form!r} belongs to two lexicon entries")
                 kind = "canonical" if form == entry.canonical else "variant"
-                self.forms[form] = (entry, kind)
-        self._patterns = list(self.forms)
-        self._targets = [self.forms[p] for p in self._patterns]
+                self.forms.setdefault(form, (entry, kind))
+                key = squeeze(form)
+                if key and (key not in squeezed or kind == "canonical"):
+                    squeezed[key] = (entry, kind)
+        self._patterns = list(squeezed)
+        self._targets = [squeezed[p] for p in self._patterns]
         self._automaton = AhoCorasick(self._patterns, matchkind=MatchKind.Standard)
 
     def find(self, text: str, year: int | None = None) -> list[Mention]:
+        sq = _Squeezed(text)
         hits = []
-        for idx, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True):
+        for idx, s, e in self._automaton.find_matches_as_indexes(sq.squeezed, overlapping=True):
             entry, kind = self._targets[idx]
             if year is not None and entry.first_year is not None and year < entry.first_year:
+                continue
+            start, end = sq.span(s, e)
+            if end - start != e - s and not _quotes_fit(text, start, end):
                 continue
             hits.append((start, end, entry, kind))
         if not hits:
             return []
+        return self._resolve(text, hits)
+
+    def _resolve(self, text: str, hits: list[tuple[int, int, Formulation, str]]) -> list[Mention]:
         # Longest first, then leftmost: a longer formulation swallows the shorter ones it
         # overlaps. With `nested`, those shorter ones are kept too (flagged), except a shorter
         # form of the same entry, which is the same mention.
@@ -136,6 +164,7 @@ class FormulationMatcher:
         primary_starts: list[int] = []
         primary: list[tuple[int, int, Formulation]] = []
         kept: list[tuple[int, int, Formulation, str, bool]] = []
+        parents: dict[tuple[int, int], Formulation] = {}
         for start, end, entry, kind in hits:
             i = bisect.bisect_left(primary_starts, end)
             overlaps = []
@@ -148,16 +177,25 @@ class FormulationMatcher:
                 primary_starts.insert(pos, start)
                 primary.insert(pos, (start, end, entry))
                 kept.append((start, end, entry, kind, False))
-            elif self.nested and all(p[2] is not entry for p in overlaps):
+                continue
+            for p in overlaps:  # the longest entry inside a mention is its parent
+                if p[2] is not entry and p[0] <= start and end <= p[1]:
+                    parents.setdefault((p[0], p[1]), entry)
+            if self.nested and all(p[2] is not entry for p in overlaps):
                 kept.append((start, end, entry, kind, True))
         kept.sort(key=lambda k: (k[0], k[1]))
         return [
-            Mention(s, e, text[s:e], entry, kind, _is_quoted(text, s, e), nested)
+            Mention(
+                s, e, text[s:e], entry, kind, _is_quoted(text, s, e), nested,
+                None if nested else parents.get((s, e)),
+            )
             for s, e, entry, kind, nested in kept
         ]
 
 
 def _is_quoted(text: str, start: int, end: int) -> bool:
+    if any(c in SQUEEZED[: len(OPEN_QUOTES + CLOSE_QUOTES)] for c in text[start:end]):
+        return True  # 两个“确立”: quoted in part
     return (
         start > 0
         and end < len(text)
@@ -166,9 +204,28 @@ def _is_quoted(text: str, start: int, end: int) -> bool:
     )
 
 
-@functools.cache
-def get_matcher(path: str = str(LEXICON_PATH), nested: bool = False) -> FormulationMatcher:
-    return FormulationMatcher(load_lexicon(path), nested=nested)
+def get_matcher(
+    path: str = str(LEXICON_PATH), nested: bool = False, user: str | None = None
+) -> FormulationMatcher:
+    """The matcher of a lexicon (merged with the user lexicon at `user`), built once per
+    process and rebuilt when either file changes."""
+    return _matcher(path, nested, user, _stamp(path), _stamp(user))
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _matcher(path: str, nested: bool, user: str | None, *_stamps: Any) -> FormulationMatcher:
+    entries, _notes = lexicon_for(path, user)
+    return FormulationMatcher(entries, nested=nested)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""How a formulation is used: the verb or modifier that governs each mention.
+
+For 深刻领悟“两个确立”的决定性意义 the governor of 两个确立 is 深刻领悟 (verb 领悟, modifier 深刻);
+for 坚定不移推进乡村全面振兴 it is 坚定不移推进. Read from the LAC tags of the words before the
+mention in the same clause, no parser: walking back from the mention over quotes and a particle,
+an optional preposition (坚持以…为指导: 坚持以), then a run of verbs and adverbial modifiers
+(v vd vn ad d a …), at most `max_tokens` words. A clause ends at the punctuation and words in
+`resources/usage_rules.yaml` (、 separates 增强“四个意识”、坚定“四个自信”). A mention with no
+such word before it (a subject, an object of a noun) has no row.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.core.resources import RESOURCES, load_yaml
+
+
+@dataclass(frozen=True)
+class Governor:
+    start: int
+    end: int
+    text: str
+    verb: str | None
+    modifier: str | None
+    tags: str
+
+
+class UsageRules:
+    def __init__(self, path: str = str(RESOURCES / "usage_rules.yaml")):
+        rules = load_yaml(path)
+        self.verb_tags = frozenset(rules["verb_tags"])
+        self.modifier_tags = frozenset(rules["modifier_tags"])
+        self.preposition_tags = frozenset(rules["preposition_tags"])
+        self.skip_words = frozenset(rules["skip_words"])
+        self.clause_breaks = frozenset(rules["clause_breaks"])
+        self.not_governors = frozenset(rules["not_governors"])
+        self.strip_leading = frozenset(rules["strip_leading"])
+        self.max_tokens = int(rules["max_tokens"])
+
+
+@functools.cache
+def get_usage_rules() -> UsageRules:
+    return UsageRules()
+
+
+def governor(
+    text: str,
+    tokens: Sequence[tuple[int, int, str]],
+    starts: Sequence[int],
+    mention_start: int,
+    rules: UsageRules | None = None,
+) -> Governor | None:
+    """The governing phrase of the mention starting at `mention_start`. `tokens` are the
+    document's (start, end, tag) words in order, `starts` their starts (for bisect)."""
+    rules = rules or get_usage_rules()
+    i = bisect.bisect_right(starts, mention_start - 1) - 1
+    # The word just before the mention; a word straddling the mention start is no governor.
+    while i >= 0 and tokens[i][1] > mention_start:
+        i -= 1
+    skipped = 0
+    while i >= 0 and skipped < 2:
+        word = text[tokens[i][0] : tokens[i][1]]
+        if word.strip() and word not in rules.skip_words:
+            break
+        i -= 1
+        skipped += 1
+    picked: list[int] = []
+    if i >= 0 and tokens[i][2] in rules.preposition_tags:
+        picked.append(i)
+        i -= 1
+    while i >= 0 and len(picked) < rules.max_tokens:
+        s, e, tag = tokens[i]
+        word = text[s:e]
+        if word in rules.clause_breaks or not (
+            tag in rules.verb_tags or tag in rules.modifier_tags
+        ):
+            break
+        picked.append(i)
+        i -= 1
+    picked.reverse()
+    while picked and text[tokens[picked[0]][0] : tokens[picked[0]][1]] in rules.strip_leading:
+        picked.pop(0)
+    if not picked:
+        return None
+    words = [(text[tokens[k][0] : tokens[k][1]], tokens[k][2]) for k in picked]
+    core = [w for w, t in words if t not in rules.preposition_tags]
+    if not core or "".join(w for w, _ in words) in rules.not_governors:
+        return None
+    verb_idx = [k for k, (_, t) in enumerate(words) if t in rules.verb_tags]
+    verb = modifier = None
+    if verb_idx:
+        last = verb_idx[-1]
+        first = last
+        while first > 0 and words[first - 1][1] in rules.verb_tags:
+            first -= 1
+        verb = "".join(w for w, _ in words[first : last + 1])
+        modifier = "".join(w for w, _ in words[:first]) or None
+    else:
+        modifier = "".join(w for w, t in words if t not in rules.preposition_tags)
+    start, end = tokens[picked[0]][0], tokens[picked[-1]][1]
+    return Governor(start, end, text[start:end], verb, modifier, " ".join(t for _, t in words))
+
+
+def usage_rows(
+    text: str, mentions: list[dict], words: list[tuple[int, int, str]]
+) -> list[dict]:
+    """A formulation_usage row for each (not nested) mention row that has a governor; `words`
+    are the document's (start, end, LAC tag) in order."""
+    starts = [w[0] for w in words]
+    rules = get_usage_rules()
+    out = []
+    for m in mentions:
+        if m.get("nested"):
+            continue
+        g = governor(text, words, starts, m["start"], rules)
+        if g is None:
+            continue
+        out.append(
+            {
+                **{k: m[k] for k in ("doc_id", "sent_id", "start", "end", "raw_start", "raw_end")},
+                "text": m["text"],
+                "formulation_id": m["formulation_id"],
+                "canonical": m["canonical"],
+                "governor": g.text,
+                "verb": g.verb,
+                "modifier": g.modifier,
+                "gov_start": g.start,
+                "gov_end": g.end,
+                "tags": g.tags,
+            }
+        )
+    return out
