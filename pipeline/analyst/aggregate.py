@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from pipeline.core.vocabulary import RelationName
 from pipeline.extract.formulations import get_matcher, score_candidate
+from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
 from pipeline.extract.persons import build_persons
 from pipeline.io.schema import SCHEMAS
 from pipeline.io.storage import Store, duckdb_path
@@ -68,7 +69,10 @@ def build_formulation_counts(con: duckdb.DuckDBPyConnection, out: Store) -> pa.T
 
 
 def build_formulation_candidates(
-    con: duckdb.DuckDBPyConnection, out: Store, lexicon: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    out: Store,
+    lexicon: str | None = None,
+    user_lexicon: str | None = None,
 ) -> pa.Table:
     grouped = _arrow(
         con.sql(
@@ -95,8 +99,9 @@ def build_formulation_candidates(
         )
     )
     rows = grouped.to_pylist()
-    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).forms
-    rows = [r for r in rows if r["text"] not in lexicon_forms]
+    matcher = get_matcher(lexicon or str(LEXICON_PATH), user=user_lexicon)
+    rejected = set(load_user_lexicon(user_lexicon).rejected)
+    rows = [r for r in rows if r["text"] not in matcher.forms and r["text"] not in rejected]
     for r in rows:
         r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])
     rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
@@ -124,7 +129,10 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
 
 
 def rebuild_derived_tables(
-    out_dir: Path | str | Store, writer: DatasetWriter, lexicon: str | None = None
+    out_dir: Path | str | Store,
+    writer: DatasetWriter,
+    lexicon: str | None = None,
+    user_lexicon: str | None = None,
 ) -> dict[str, int]:
     out = Store(out_dir)
     con = duckdb.connect()
@@ -132,7 +140,9 @@ def rebuild_derived_tables(
     try:
         built = {
             "formulation_counts": build_formulation_counts(con, out),
-            "formulation_candidates": build_formulation_candidates(con, out, lexicon),
+            "formulation_candidates": build_formulation_candidates(
+                con, out, lexicon, user_lexicon
+            ),
             "people": build_people(con, out),
             "persons": build_persons(con, lambda table: _source(out, table)),
         }

@@ -36,6 +36,7 @@ class UsageRules:
         self.modifier_tags = frozenset(rules["modifier_tags"])
         self.preposition_tags = frozenset(rules["preposition_tags"])
         self.skip_words = frozenset(rules["skip_words"])
+        self.quotes = frozenset(w for w in rules["skip_words"] if not w.strip() or not w.isalpha())
         self.clause_breaks = frozenset(rules["clause_breaks"])
         self.not_governors = frozenset(rules["not_governors"])
         self.strip_leading = frozenset(rules["strip_leading"])
@@ -61,11 +62,13 @@ def governor(
     # The word just before the mention; a word straddling the mention start is no governor.
     while i >= 0 and tokens[i][1] > mention_start:
         i -= 1
-    skipped = 0
+    skipped, particle_end = 0, None
     while i >= 0 and skipped < 2:
         word = text[tokens[i][0] : tokens[i][1]]
         if word.strip() and word not in rules.skip_words:
             break
+        if word.strip() and word not in rules.quotes and particle_end is None:
+            particle_end = tokens[i][1]  # 持续打好“五水共治”: 好 belongs to the governor
         i -= 1
         skipped += 1
     picked: list[int] = []
@@ -101,7 +104,7 @@ def governor(
         modifier = "".join(w for w, _ in words[:first]) or None
     else:
         modifier = "".join(w for w, t in words if t not in rules.preposition_tags)
-    start, end = tokens[picked[0]][0], tokens[picked[-1]][1]
+    start, end = tokens[picked[0]][0], particle_end or tokens[picked[-1]][1]
     return Governor(start, end, text[start:end], verb, modifier, " ".join(t for _, t in words))
 
 
