@@ -3,7 +3,7 @@
 
 Each page is self-contained and opens offline from disk: CSS and a few lines of vanilla
 JavaScript are inline, charts are inline SVG drawn here (`charts.py`), and nothing is
-loaded from anywhere else. Four sections:
+loaded from anywhere else. Five sections:
 
 * **the run** — documents, characters, time, skipped/replaced, errors by type with examples;
 * **new tonight** — formulations first seen in the archive tonight, new discovery candidates
@@ -13,6 +13,8 @@ loaded from anywhere else. Four sections:
   of every category and (collapsed) of the top formulations within each category, and the
   biggest risers and fallers of tonight's documents against the archive (on the first night,
   the latest period against the earlier ones);
+* **usage** — the verbs and modifiers governing the top formulations, year by year
+  (formulation_usage), and the formulations analysts accepted (`tifa lexicon accept`);
 * **in context** — a keyword-in-context concordance: tonight's mentions first (a limit and a
   count), the archive's collapsed, filterable in the page.
 
@@ -72,6 +74,8 @@ class ReportSettings:
     # noise, and the rest are one query away (the page says which).
     new_per_kind: int = 20
     error_examples: int = 3
+    usage_governors: int = 4  # governors shown per formulation and year
+    usage_periods: int = 4  # latest years shown per formulation
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
@@ -164,6 +168,71 @@ def _doc_ref(row: dict) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Sections
+
+
+def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
+    """How the top formulations are used, period by period (the formulation_usage table), and
+    the formulations analysts accepted (their user lexicon) with their mentions."""
+    html = ['<section id="usage"><h2>Usage</h2>']
+    html.append(
+        '<p class="muted">The verb or modifier governing each mention (formulation_usage: '
+        "LAC tags of the words before it in its clause), most frequent first, by year.</p>"
+    )
+    top = _rows(
+        con,
+        """
+        SELECT u.canonical, d.year, u.governor, count(*) AS n
+        FROM formulation_usage u JOIN documents d USING (doc_id)
+        WHERE u.canonical IN (SELECT canonical FROM formulation_usage GROUP BY canonical
+                              ORDER BY count(*) DESC, canonical LIMIT ?)
+        GROUP BY ALL ORDER BY u.canonical, d.year DESC NULLS LAST, n DESC, u.governor
+        """,
+        [s.top],
+    )
+    cells: dict[tuple[str, Any], list[str]] = {}
+    for r in top:
+        cell = cells.setdefault((r["canonical"], r["year"]), [])
+        if len(cell) < s.usage_governors:
+            cell.append(f"{_e(r['governor'])} <span class=muted>{r['n']}</span>")
+    rows, per = [], {}
+    for (canonical, year), govs in cells.items():
+        per[canonical] = per.get(canonical, 0) + 1
+        if per[canonical] <= s.usage_periods:
+            rows.append([f"<b>{_e(canonical)}</b>", str(year) if year else "undated", " · ".join(govs)])
+    html.append(
+        _table(["formulation", "year", "governed by"], rows) if rows
+        else '<p class="muted">No usage rows.</p>'
+    )
+    accepted = _rows(
+        con,
+        """
+        SELECT f.canonical, any_value(f.category) AS category, count(*) AS n_mentions,
+               count(DISTINCT f.doc_id) AS n_docs, min(d.published_at) AS first_seen
+        FROM formulations f JOIN documents d USING (doc_id)
+        WHERE f.formulation_id LIKE 'user\\_%' ESCAPE '\\'
+        GROUP BY f.canonical ORDER BY n_mentions DESC, f.canonical
+        """,
+    )
+    html.append(
+        f'<h3 id="usage-accepted">Accepted by analysts <span class="pill">{len(accepted)}</span>'
+        "</h3>"
+    )
+    if accepted:
+        html.append(
+            _table(
+                ["formulation", "category", "mentions", "docs", "first seen"],
+                [
+                    [f"<b>{_e(r['canonical'])}</b>", _e(r["category"]), _e(r["n_mentions"]),
+                     _e(r["n_docs"]), _e(r["first_seen"])]
+                    for r in accepted
+                ],
+                {2, 3},
+            )
+        )
+    else:
+        html.append('<p class="muted">None (tifa lexicon accept TERM).</p>')
+    html.append("</section>")
+    return "".join(html)
 
 
 def _run_section(
@@ -849,11 +918,13 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
             _run_section(con, run, s, out),
             _new_section(con, s),
             _trends_section(con, run["since"], s),
+            _usage_section(con, s),
             _kwic_section(con, out, run["since"], s),
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
-            '<a href="#trends">Trends</a><a href="#context">In context</a>'
+            '<a href="#trends">Trends</a><a href="#usage">Usage</a>'
+            '<a href="#context">In context</a>'
             f'<a href="{INDEX}">All runs</a></nav>'
         )
         took = time.perf_counter() - t0
