@@ -7,12 +7,14 @@ grow with the corpus; only the aggregated result is materialised.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from pipeline.core.vocabulary import RelationName
-from pipeline.extract.formulations import get_matcher, score_candidate
+from pipeline.extract.discovery import burst_terms, calibrated_score
+from pipeline.extract.formulations import get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
 from pipeline.extract.persons import build_persons
 from pipeline.io.schema import SCHEMAS
@@ -74,6 +76,9 @@ def build_formulation_candidates(
     lexicon: str | None = None,
     user_lexicon: str | None = None,
 ) -> pa.Table:
+    """Discovery candidates, ranked by the calibrated score: the candidate mentions (numeric
+    patterns, quoted terms) grouped by text, and the burst/novel terms of tonight's documents
+    against the archive (extract/discovery.py); lexicon forms and rejected terms left out."""
     grouped = _arrow(
         con.sql(
             f"""
@@ -82,10 +87,11 @@ def build_formulation_candidates(
                    CASE WHEN bool_or(pattern = 'quoted_numeral') THEN 'quoted_numeral'
                         WHEN bool_or(pattern = 'enumeration') THEN 'enumeration'
                         WHEN bool_or(pattern = 'numeral_compound') THEN 'numeral_compound'
+                        WHEN bool_or(pattern = 'quoted_term') THEN 'quoted_term'
                         ELSE 'numeral_measure' END AS pattern,
                    count(DISTINCT doc_id)::INTEGER AS n_docs,
                    count(*)::INTEGER AS n_mentions,
-                   count(*) FILTER (WHERE pattern = 'quoted_numeral')::INTEGER AS n_quoted,
+                   count(*) FILTER (WHERE pattern LIKE 'quoted%')::INTEGER AS n_quoted,
                    min(published_at) AS first_seen,
                    max(published_at) AS last_seen,
                    -- the shortest sentence; ties broken by doc_id and position, so identical
@@ -98,16 +104,59 @@ def build_formulation_candidates(
             """
         )
     )
-    rows = grouped.to_pylist()
     matcher = get_matcher(lexicon or str(LEXICON_PATH), user=user_lexicon)
     rejected = set(load_user_lexicon(user_lexicon).rejected)
-    rows = [r for r in rows if r["text"] not in matcher.forms and r["text"] not in rejected]
+    rows = [
+        r for r in grouped.to_pylist() if r["text"] not in matcher.forms and r["text"] not in rejected
+    ]
+    by_text = {r["text"]: r for r in rows}
+    for b in _bursts(con, out, list(matcher.forms)):
+        if b.text in rejected:
+            continue
+        row = by_text.get(b.text)
+        if row is None:
+            row = by_text[b.text] = {
+                "text": b.text, "pattern": "burst", "n_docs": b.n_docs, "n_mentions": b.n_mentions,
+                "n_quoted": b.n_quoted, "first_seen": None, "last_seen": None,
+                "example_sentence": b.example_sentence, "example_doc_id": b.example_doc_id,
+            }
+            rows.append(row)
+        row["archive_docs"], row["burst"] = b.archive_docs, b.ratio
     for r in rows:
-        r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])
+        share = r["n_quoted"] / r["n_mentions"] if r["n_mentions"] else 0.0
+        r["score"] = calibrated_score(
+            r["pattern"], r["n_docs"], r["n_mentions"], share, r.get("burst")
+        )
     rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
     for i, r in enumerate(rows, start=1):
         r["rank"] = i
     return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
+
+
+def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> list[Any]:
+    """Burst and novel terms of the last run's documents against the earlier ones."""
+    docs = _source(out, "documents")
+    last = con.execute(f"SELECT max(run_id) FROM {docs}").fetchall()[0]
+    if last[0] is None:
+        return []
+    n_archive = con.execute(f"SELECT count(*) FROM {docs} WHERE run_id <> ?", [last[0]]).fetchall()[0][0]
+    if not n_archive:
+        return []  # the first night: nothing to compare with
+    tonight = con.execute(
+        f"SELECT doc_id, text FROM {docs} WHERE run_id = ? ORDER BY doc_id", [last[0]]
+    ).fetchall()
+    # Streamed on a cursor of its own, 256 texts at a time: the archive is never held whole.
+    cur = con.cursor()
+    cur.execute(f"SELECT text FROM {docs} WHERE run_id <> ?", [last[0]])
+
+    def archive() -> Any:
+        while batch := cur.fetchmany(256):
+            yield from (t for (t,) in batch)
+
+    try:
+        return burst_terms([(d, t) for d, t in tonight], archive(), n_archive, known)
+    finally:
+        cur.close()
 
 
 def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import regex
 from ahocorasick_rs import AhoCorasick, MatchKind
 
 from pipeline.core.resources import RESOURCES, load_yaml
+from pipeline.extract.discovery import get_discovery_rules, idioms, idioms_in
 from pipeline.extract.lexicon import (  # noqa: F401 - re-exported: the lexicon's home was here
     CATEGORIES,
     CLOSE_QUOTES,
@@ -271,7 +271,10 @@ class CandidateFinder:
         )
         self.compact_min, self.compact_max = rules["compact_min_chars"], rules["compact_max_chars"]
         self.numeral_values = rules["numeral_values"]
-        self.pattern_weights: dict[str, float] = rules["pattern_weights"]
+        self.not_formulations = tuple(rules["not_formulations"])
+        self.term_re = regex.compile(
+            rf"\p{{Han}}{{{rules['quoted_term_min_chars']},{rules['quoted_term_max_chars']}}}[+＋]?"
+        )
 
     def find(self, text: str, token_starts: set[int], token_ends: set[int]) -> list[Candidate]:
         found: dict[tuple[int, int], Candidate] = {}
@@ -279,9 +282,12 @@ class CandidateFinder:
             phrase = m.group(1)
             n_numerals = sum(1 for c in phrase if c in self.numerals)
             # “六稳”, “一网通办”, “两个毫不动摇” open with the numeral; “店小二” is not numeric.
-            if (phrase[0] in self.numerals or n_numerals >= 2) and not self._is_noise(phrase):
-                s, e = m.span(1)
-                found[(s, e)] = Candidate(s, e, phrase, "quoted_numeral")
+            s, e = m.span(1)
+            if phrase[0] in self.numerals or n_numerals >= 2:
+                if not self._is_noise(phrase):
+                    found[(s, e)] = Candidate(s, e, phrase, "quoted_numeral")
+            elif self._is_term(phrase):
+                found[(s, e)] = Candidate(s, e, phrase, "quoted_term")
         for m in self.compact_re.finditer(text):
             s = m.start()
             phrase = self._parallel_prefix(m.group())
@@ -323,8 +329,22 @@ class CandidateFinder:
                 break
         return kept if len(kept) > len(chunks[0][0] + chunks[0][1]) else chunks[0][0] + chunks[0][1]
 
+    def _is_term(self, phrase: str) -> bool:
+        """A quoted phrase that names something (“低空经济”, “人工智能+”), not a quoted word,
+        idiom or fragment."""
+        rules = get_discovery_rules()
+        if not self.term_re.fullmatch(phrase) or phrase in self.not_formulations:
+            return False
+        if phrase[0] in rules.edge_stop or phrase[-1] in rules.edge_stop | rules.end_stop:
+            return False
+        return phrase not in idioms() and not any(s in phrase for s in rules.inner_stop)
+
     def _is_noise(self, phrase: str) -> bool:
         if self.unit_after_numeral.match(phrase) or phrase.startswith(self.lexicalized):
+            return True
+        if "的" in phrase or any(n in phrase for n in self.not_formulations):
+            return True  # 八九点钟的太阳, 二氧化碳
+        if self._idiom_noise(phrase):
             return True
         # "一个资产阶级", "一种观点": "one X" is a count unless another numeral joins it (一国两制).
         if phrase[0] == "一" and sum(c in self.numerals for c in phrase) < 2:
@@ -333,6 +353,17 @@ class CandidateFinder:
         if not body or body[0] in self.noise_after_numeral:
             return True
         return body.startswith(self.generic_heads) or phrase.endswith(self.generic_tails)
+
+    def _idiom_noise(self, phrase: str) -> bool:
+        """An idiom inside the phrase makes it noise unless the rest is the numeral and its
+        measure word (两个毫不动摇): 一伙千方百计, 九霄云外去."""
+        for idiom in idioms_in(phrase):
+            if len(idiom) < 4 or idiom == phrase:
+                continue
+            rest = phrase.replace(idiom, "", 1)
+            if any(c in self.numerals for c in idiom) or not self.numeral_prefix.fullmatch(rest):
+                return True
+        return False
 
     def _enumerated(self, text: str, end: int, phrase: str) -> bool:
         """True when an enumeration of as many items as the numeral says follows the phrase."""
@@ -350,12 +381,3 @@ class CandidateFinder:
 @functools.cache
 def get_candidate_finder() -> CandidateFinder:
     return CandidateFinder()
-
-
-def score_candidate(pattern: str, n_docs: int, n_mentions: int, n_quoted: int) -> float:
-    """Rank: quoted and repeated across documents beats frequent in one document."""
-    pattern_weight = get_candidate_finder().pattern_weights.get(pattern, 1.0)
-    quoted_share = n_quoted / n_mentions if n_mentions else 0.0
-    return round(
-        pattern_weight * (1.0 + quoted_share) * math.log1p(n_mentions) * math.sqrt(n_docs), 4
-    )

@@ -171,6 +171,11 @@ FORMULATION_CANDIDATES = pa.schema(
         pa.field("last_seen", pa.date32()),
         pa.field("example_sentence", _str, nullable=False),
         pa.field("example_doc_id", _str, nullable=False),
+        # Term statistics (pattern "burst"; other patterns where the term also bursts): the
+        # documents of the archive (before tonight) holding it, and tonight's document rate over
+        # the archive's (smoothed); null when not measured.
+        pa.field("archive_docs", _i32),
+        pa.field("burst", pa.float64()),
     ]
 )
 
