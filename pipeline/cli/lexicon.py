@@ -47,11 +47,17 @@ def candidates_cmd(
             f"{r['score']:.2f}",
             str(r["n_docs"]),
             str(r["n_mentions"]),
-            Text(" ".join(r["example_sentence"].split())[:80]),
+            Text(_around(" ".join(r["example_sentence"].split()), r["text"])),
         )
     console.print(table)
     if rows:
         console.print(f"accept one: tifa lexicon accept {escape(rows[0]['text'])} --out {out}")
+
+
+def _around(sentence: str, term: str, side: int = 18) -> str:
+    at = max(sentence.find(term), 0)
+    lo, hi = max(0, at - side), min(len(sentence), at + len(term) + side)
+    return ("…" if lo else "") + sentence[lo:hi] + ("…" if hi < len(sentence) else "")
 
 
 @lexicon_app.command("accept")

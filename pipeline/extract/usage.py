@@ -40,6 +40,8 @@ class UsageRules:
         self.clause_breaks = frozenset(rules["clause_breaks"])
         self.not_governors = frozenset(rules["not_governors"])
         self.strip_leading = frozenset(rules["strip_leading"])
+        # longest first: 全社会 before 全
+        self.skip_before = tuple(sorted(rules["skip_before"], key=len, reverse=True))
         self.max_tokens = int(rules["max_tokens"])
 
 
@@ -58,6 +60,10 @@ def governor(
     """The governing phrase of the mention starting at `mention_start`. `tokens` are the
     document's (start, end, tag) words in order, `starts` their starts (for bisect)."""
     rules = rules or get_usage_rules()
+    for prefix in rules.skip_before:  # 学习党的二十届三中全会, 召开全县党史学习教育
+        if text.endswith(prefix, 0, mention_start):
+            mention_start -= len(prefix)
+            break
     i = bisect.bisect_right(starts, mention_start - 1) - 1
     # The word just before the mention; a word straddling the mention start is no governor.
     while i >= 0 and tokens[i][1] > mention_start:
