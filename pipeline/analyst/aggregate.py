@@ -145,6 +145,11 @@ def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> lis
     tonight = con.execute(
         f"SELECT doc_id, text FROM {docs} WHERE run_id = ? ORDER BY doc_id", [last[0]]
     ).fetchall()
+    names = con.execute(
+        f"""SELECT DISTINCT e.text, e.label FROM {_source(out, "entities")} e
+            JOIN {docs} d USING (doc_id) WHERE d.run_id = ?""",
+        [last[0]],
+    ).fetchall()
     # Streamed on a cursor of its own, 256 texts at a time: the archive is never held whole.
     cur = con.cursor()
     cur.execute(f"SELECT text FROM {docs} WHERE run_id <> ?", [last[0]])
@@ -153,8 +158,13 @@ def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> lis
         while batch := cur.fetchmany(256):
             yield from (t for (t,) in batch)
 
+    from pipeline.nlp.lac_runner import get_runner
+
     try:
-        return burst_terms([(d, t) for d, t in tonight], archive(), n_archive, known)
+        return burst_terms(
+            [(d, t) for d, t in tonight], archive(), n_archive, known,
+            entities=names, words=get_runner().run,
+        )
     finally:
         cur.close()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import regex
@@ -62,6 +62,8 @@ class DiscoveryRules:
         self.edge_stop = set(t["edge_stop_chars"])
         self.end_stop = set(t["end_stop_chars"])
         self.inner_stop = tuple(t["inner_stop"])
+        self.verb_openers = tuple(t["verb_openers"])
+        self.entity_parts = frozenset(t["entity_parts"])
         self.not_formulations = set(rules["not_formulations"])
         self.score = rules["score"]
 
@@ -171,8 +173,14 @@ def burst_terms(
     n_archive: int,
     known: Iterable[str] = (),
     rules: DiscoveryRules | None = None,
+    entities: Iterable[tuple[str, str]] = (),
+    words: Callable[[list[str]], list[list[tuple[str, str]]]] | None = None,
 ) -> list[Burst]:
-    """Burst and novel terms of `tonight` ((doc_id, text) pairs) against the `archive` texts."""
+    """Burst and novel terms of `tonight` ((doc_id, text) pairs) against the `archive` texts.
+    `entities`: (text, label) of what tonight's NER found: a name, a body, a post is no
+    formulation, nor is a term holding a person or a post (习近平总书记, 中共中央总书记);
+    `words`: a tagger ((word, tag) per text, LAC) that checks each term's edges in its example
+    sentence (全球公共 inside 全球/公共卫生 is a fragment; 做好疫情防控's 好疫情防控 too)."""
     rules = rules or get_discovery_rules()
     if not tonight or n_archive == 0:
         return []
@@ -180,7 +188,16 @@ def burst_terms(
     min_docs = max(rules.min_docs, math.ceil(rules.min_doc_share * len(texts)))
     frequent = _frequent(texts, rules, min_docs)
     known = [k for k in known if len(k) >= 2]
-    terms = [g for g in _closed(frequent, rules.closed_share) if _plausible(g, rules, known)]
+    entities = list(entities)
+    names = {t for t, _ in entities}
+    inside = [t for t, label in entities if label in rules.entity_parts and len(t) >= 2]
+    terms = [
+        g for g in _closed(frequent, rules.closed_share)
+        if _plausible(g, rules, known)
+        and g not in names
+        and not any(t in g for t in inside)
+        and not g.startswith(rules.verb_openers)
+    ]
     terms.sort(key=lambda g: (-frequent[g], g))
     terms = terms[: rules.max_candidates * 4]
     edges = _edges(texts, terms) if terms else {}
@@ -204,7 +221,30 @@ def burst_terms(
                   sentence, doc_id, quoted)
         )
     out.sort(key=lambda b: (-b.ratio * math.log1p(b.n_docs), b.text))
+    out = out[: rules.max_candidates * 2]
+    if words is not None and out:
+        out = [b for b, ok in zip(out, _on_word_edges(out, words), strict=True) if ok]
     return out[: rules.max_candidates]
+
+
+def _on_word_edges(
+    found: list[Burst], words: Callable[[list[str]], list[list[tuple[str, str]]]]
+) -> list[bool]:
+    """Whether each term starts and ends on a word boundary of its example sentence, and its
+    first word is no verb governing the rest (开展合作)."""
+    tagged = words([b.example_sentence or b.text for b in found])
+    out = []
+    for b, ws in zip(found, tagged, strict=True):
+        sentence = b.example_sentence or b.text
+        bounds, pos, tag_at = {0}, 0, {}
+        for w, t in ws:
+            tag_at[pos] = t
+            pos += len(w)
+            bounds.add(pos)
+        at = sentence.find(b.text)
+        end = at + len(b.text)
+        out.append(at >= 0 and at in bounds and end in bounds and tag_at.get(at) not in ("v", "p", "d"))
+    return out
 
 
 def _example(tonight: list[tuple[str, str]], term: str) -> tuple[str, str, int]:
