@@ -50,8 +50,8 @@ def _entry(**kw: object) -> Formulation:
         ("深刻领悟“两个确立”的决定性意义", [("两个确立", "两个确立", True)]),
         ("深刻领悟两个确立的决定性意义", [("两个确立", "两个确立", False)]),
         ('深刻领悟"两个确立"的决定性意义', [("两个确立", "两个确立", True)]),
-        ('深刻领悟两个"确立"的决定性意义', [('两个"确立', "两个确立", True)]),
-        ("深刻领悟两个“确立”的决定性意义", [("两个“确立", "两个确立", True)]),
+        ('深刻领悟两个"确立"的决定性意义', [('两个"确立"', "两个确立", True)]),
+        ("深刻领悟两个“确立”的决定性意义", [("两个“确立”", "两个确立", True)]),
         ("深刻领悟两个 确立的决定性意义", [("两个 确立", "两个确立", False)]),
         ("深刻领悟两个　确立的决定性意义", [("两个　确立", "两个确立", False)]),
         ("增强「四个意识」", [("四个意识", "四个意识", True)]),
@@ -71,7 +71,7 @@ def _entry(**kw: object) -> Formulation:
         # a quotation that opens inside the would-be match and closes past it is another phrase
         ("坚持新发展“理念创新”", []),
         # one that wraps its head is the formulation (“十四五”规划, “新发展”理念)
-        ("坚持“新发展”理念", [("新发展”理念", "新发展理念", True)]),
+        ("坚持“新发展”理念", [("“新发展”理念", "新发展理念", True)]),
         # a formulation inside a longer one: counted once, at the longer one
         (
             "坚持习近平新时代中国特色社会主义思想",

@@ -92,10 +92,14 @@ class _Squeezed:
         return self.orig(s), self.orig(e - 1) + 1
 
 
-def _quotes_fit(text: str, start: int, end: int) -> bool:
-    """Quotes inside a match are its own (两个“确立”, “两重”“两新”), not a quotation that
-    opened before it or closes inside it (坚持“统筹发展”和安全 is no 统筹发展和安全)."""
-    depth, ambiguous = 0, 0
+def _quotes_fit(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where a match over quotes starts and ends, or None when the quotes inside it are not its
+    own.
+
+    Quotes inside a match belong to it, and so does the other quote of a pair it holds one of
+    (两个“确立”, 监督执纪“四种形态”, “三个代表”重要思想), not to a quotation that opened
+    before it or closes past it (新发展“理念创新” is no 新发展理念)."""
+    depth, lowest, ambiguous = 0, 0, 0
     for c in text[start:end]:
         if c in _AMBIGUOUS_QUOTES:
             ambiguous += 1
@@ -103,16 +107,20 @@ def _quotes_fit(text: str, start: int, end: int) -> bool:
             depth += 1
         elif c in CLOSE_QUOTES:
             depth -= 1
-            if depth < 0:
-                if depth < -1 or not (start > 0 and text[start - 1] in OPEN_QUOTES):
-                    return False
-    if depth > 0 and not (end < len(text) and text[end] in CLOSE_QUOTES and depth == 1):
-        return False
+            lowest = min(lowest, depth)
+    opens_before = start > 0 and text[start - 1] in OPEN_QUOTES
+    closes_after = end < len(text) and text[end] in CLOSE_QUOTES
+    if lowest < -1 or (lowest == -1 and not opens_before):
+        return None
+    if lowest == -1:
+        start, depth = start - 1, depth + 1
+    if depth > 0:
+        return (start, end + 1) if depth == 1 and closes_after else None
     if ambiguous % 2:
-        before = start > 0 and text[start - 1] in _AMBIGUOUS_QUOTES
-        after = end < len(text) and text[end] in _AMBIGUOUS_QUOTES
-        return before or after
-    return True
+        if end < len(text) and text[end] in _AMBIGUOUS_QUOTES:
+            return start, end + 1
+        return (start - 1, end) if start > 0 and text[start - 1] in _AMBIGUOUS_QUOTES else None
+    return start, end
 
 
 class FormulationMatcher:
@@ -149,8 +157,14 @@ class FormulationMatcher:
             if year is not None and entry.first_year is not None and year < entry.first_year:
                 continue
             start, end = sq.span(s, e)
-            if end - start != e - s and not _quotes_fit(text, start, end):
-                continue
+            if end - start != e - s:
+                fit = _quotes_fit(text, start, end)
+                if fit is None:
+                    continue
+                start, end = fit
+                exact = self.forms.get(text[start:end])
+                if exact is not None and exact[0] is entry:
+                    kind = exact[1]  # the variant written with its quotes
             hits.append((start, end, entry, kind))
         if not hits:
             return []
