@@ -28,7 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PATTERNS = ["quoted_numeral", "enumeration", "numeral_compound", "numeral_measure", "quoted_term", "burst"]
+PATTERNS = [
+    "quoted_numeral",
+    "enumeration",
+    "numeral_compound",
+    "numeral_measure",
+    "quoted_term",
+    "burst",
+]
 
 
 def features(r: dict) -> list[float]:
@@ -84,7 +91,9 @@ def main() -> None:
         + ", ".join(f"{pat}: {w[i] - base:.2f}" for i, pat in enumerate(PATTERNS))
         + "}"
     )
-    for name, value in zip(["log_docs", "log_mentions", "quoted_share", "log_burst"], w[len(PATTERNS):], strict=True):
+    for name, value in zip(
+        ["log_docs", "log_mentions", "quoted_share", "log_burst"], w[len(PATTERNS) :], strict=True
+    ):
         print(f"  {name}: {value:.2f}")
 
 
@@ -108,7 +117,10 @@ def platt(rows: list[dict], y: object) -> None:
     for lo in range(0, 100, 20):
         sel = (p * 100 >= lo) & (p * 100 < lo + 20)
         if sel.any():
-            print(f"  predicted {lo}-{lo + 20}%: n={sel.sum()}, mean {p[sel].mean():.2f}, observed {np.asarray(y)[sel].mean():.2f}")
+            seen = np.asarray(y)[sel].mean()
+            print(
+                f"  predicted {lo}-{lo + 20}%: n={sel.sum()}, mean {p[sel].mean():.2f}, observed {seen:.2f}"
+            )
     w = get_discovery_rules().score
     print("score (calibrated):")
     print(f"  intercept: {a * w['intercept'] + b:.2f}")

@@ -130,7 +130,10 @@ def test_provenance_fields_load(tmp_path: Path) -> None:
         **GOOD,
         "id": "liangge_queli_x",
         "canonical": "两个确立X",
-        "components": ["确立习近平同志党中央的核心、全党的核心地位", "确立习近平新时代中国特色社会主义思想的指导地位"],
+        "components": [
+            "确立习近平同志党中央的核心、全党的核心地位",
+            "确立习近平新时代中国特色社会主义思想的指导地位",
+        ],
     }
     (a, b) = load_lexicon(_write_lexicon(tmp_path, [GOOD, two]))
     assert a.introduced_in.startswith("2024年政府工作报告") and a.source.startswith("https://")
@@ -262,10 +265,10 @@ def test_user_lexicon_survives_a_packaged_lexicon_upgrade(tmp_path: Path) -> Non
     shutil.copy(LEXICON_PATH, upgraded)
     with upgraded.open("a", encoding="utf-8") as fh:
         fh.write(
-            "\n- id: wushui_gongzhi\n  canonical: \"五水共治\"\n  variants: []\n"
+            '\n- id: wushui_gongzhi\n  canonical: "五水共治"\n  variants: []\n'
             "  category: governance\n  first_year: 2013\n"
-            "  gloss: \"Zhejiang's five waters treated together.\"\n"
-            "  introduced_in: \"浙江省委十三届四次全会 (2013-11)\"\n  source: \"zj.gov.cn\"\n"
+            '  gloss: "Zhejiang\'s five waters treated together."\n'
+            '  introduced_in: "浙江省委十三届四次全会 (2013-11)"\n  source: "zj.gov.cn"\n'
         )
     code, text = _tifa(
         "run", "--force", "--only", "formulations", "--out", str(out), "--lexicon", str(upgraded)

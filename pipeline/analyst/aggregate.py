@@ -107,7 +107,9 @@ def build_formulation_candidates(
     matcher = get_matcher(lexicon or str(LEXICON_PATH), user=user_lexicon)
     rejected = set(load_user_lexicon(user_lexicon).rejected)
     rows = [
-        r for r in grouped.to_pylist() if r["text"] not in matcher.forms and r["text"] not in rejected
+        r
+        for r in grouped.to_pylist()
+        if r["text"] not in matcher.forms and r["text"] not in rejected
     ]
     by_text = {r["text"]: r for r in rows}
     for b in _bursts(con, out, list(matcher.forms)):
@@ -116,9 +118,15 @@ def build_formulation_candidates(
         row = by_text.get(b.text)
         if row is None:
             row = by_text[b.text] = {
-                "text": b.text, "pattern": "burst", "n_docs": b.n_docs, "n_mentions": b.n_mentions,
-                "n_quoted": b.n_quoted, "first_seen": None, "last_seen": None,
-                "example_sentence": b.example_sentence, "example_doc_id": b.example_doc_id,
+                "text": b.text,
+                "pattern": "burst",
+                "n_docs": b.n_docs,
+                "n_mentions": b.n_mentions,
+                "n_quoted": b.n_quoted,
+                "first_seen": None,
+                "last_seen": None,
+                "example_sentence": b.example_sentence,
+                "example_doc_id": b.example_doc_id,
             }
             rows.append(row)
         row["archive_docs"], row["burst"] = b.archive_docs, b.ratio
@@ -139,7 +147,9 @@ def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> lis
     last = con.execute(f"SELECT max(run_id) FROM {docs}").fetchall()[0]
     if last[0] is None:
         return []
-    n_archive = con.execute(f"SELECT count(*) FROM {docs} WHERE run_id <> ?", [last[0]]).fetchall()[0][0]
+    n_archive = con.execute(f"SELECT count(*) FROM {docs} WHERE run_id <> ?", [last[0]]).fetchall()[
+        0
+    ][0]
     if not n_archive:
         return []  # the first night: nothing to compare with
     tonight = con.execute(
@@ -162,8 +172,12 @@ def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> lis
 
     try:
         return burst_terms(
-            [(d, t) for d, t in tonight], archive(), n_archive, known,
-            entities=names, words=get_runner().run,
+            [(d, t) for d, t in tonight],
+            archive(),
+            n_archive,
+            known,
+            entities=names,
+            words=get_runner().run,
         )
     finally:
         cur.close()
@@ -199,9 +213,7 @@ def rebuild_derived_tables(
     try:
         built = {
             "formulation_counts": build_formulation_counts(con, out),
-            "formulation_candidates": build_formulation_candidates(
-                con, out, lexicon, user_lexicon
-            ),
+            "formulation_candidates": build_formulation_candidates(con, out, lexicon, user_lexicon),
             "people": build_people(con, out),
             "persons": build_persons(con, lambda table: _source(out, table)),
         }

@@ -82,7 +82,9 @@ def accept(
         raise ReviewError("the term is empty")
     category = category or DEFAULT_CATEGORY
     if category not in CATEGORIES:
-        raise ReviewError(f"unknown category {category!r}; use one of {', '.join(sorted(CATEGORIES))}")
+        raise ReviewError(
+            f"unknown category {category!r}; use one of {', '.join(sorted(CATEGORIES))}"
+        )
     path = user_lexicon_path(out)
     data = _read(path)
     merged, _ = lexicon_for(lexicon or str(LEXICON_PATH), str(path) if path.is_file() else None)

@@ -198,9 +198,12 @@ def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
     for (canonical, year), govs in cells.items():
         per[canonical] = per.get(canonical, 0) + 1
         if per[canonical] <= s.usage_periods:
-            rows.append([f"<b>{_e(canonical)}</b>", str(year) if year else "undated", " · ".join(govs)])
+            rows.append(
+                [f"<b>{_e(canonical)}</b>", str(year) if year else "undated", " · ".join(govs)]
+            )
     html.append(
-        _table(["formulation", "year", "governed by"], rows) if rows
+        _table(["formulation", "year", "governed by"], rows)
+        if rows
         else '<p class="muted">No usage rows.</p>'
     )
     accepted = _rows(
@@ -222,8 +225,13 @@ def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
             _table(
                 ["formulation", "category", "mentions", "docs", "first seen"],
                 [
-                    [f"<b>{_e(r['canonical'])}</b>", _e(r["category"]), _e(r["n_mentions"]),
-                     _e(r["n_docs"]), _e(r["first_seen"])]
+                    [
+                        f"<b>{_e(r['canonical'])}</b>",
+                        _e(r["category"]),
+                        _e(r["n_mentions"]),
+                        _e(r["n_docs"]),
+                        _e(r["first_seen"]),
+                    ]
                     for r in accepted
                 ],
                 {2, 3},

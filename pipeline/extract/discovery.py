@@ -136,7 +136,9 @@ def _closed(frequent: dict[str, int], share: float) -> list[str]:
 def _edges(texts: list[str], terms: list[str]) -> dict[str, tuple[set[str], set[str], Counter]]:
     """Per term: the characters seen before it, after it, and its mentions per document."""
     automaton = AhoCorasick(terms, matchkind=MatchKind.Standard)
-    out: dict[str, tuple[set[str], set[str], Counter]] = {t: (set(), set(), Counter()) for t in terms}
+    out: dict[str, tuple[set[str], set[str], Counter]] = {
+        t: (set(), set(), Counter()) for t in terms
+    }
     for d, text in enumerate(texts):
         for i, s, e in automaton.find_matches_as_indexes(text, overlapping=True):
             left, right, per_doc = out[terms[i]]
@@ -163,7 +165,9 @@ def archive_frequency(texts: Iterable[str], terms: list[str]) -> Counter:
         return df
     automaton = AhoCorasick(terms, matchkind=MatchKind.Standard)
     for text in texts:
-        df.update({terms[i] for i, _, _ in automaton.find_matches_as_indexes(text, overlapping=True)})
+        df.update(
+            {terms[i] for i, _, _ in automaton.find_matches_as_indexes(text, overlapping=True)}
+        )
     return df
 
 
@@ -192,7 +196,8 @@ def burst_terms(
     names = {t for t, _ in entities}
     inside = [t for t, label in entities if label in rules.entity_parts and len(t) >= 2]
     terms = [
-        g for g in _closed(frequent, rules.closed_share)
+        g
+        for g in _closed(frequent, rules.closed_share)
         if _plausible(g, rules, known)
         and g not in names
         and not any(t in g for t in inside)
@@ -201,10 +206,7 @@ def burst_terms(
     terms.sort(key=lambda g: (-frequent[g], g))
     terms = terms[: rules.max_candidates * 4]
     edges = _edges(texts, terms) if terms else {}
-    terms = [
-        g for g in terms
-        if min(len(edges[g][0]), len(edges[g][1])) >= rules.min_edge_variety
-    ]
+    terms = [g for g in terms if min(len(edges[g][0]), len(edges[g][1])) >= rules.min_edge_variety]
     archive_df = archive_frequency(archive, terms)
     out = []
     for g in terms:
@@ -217,8 +219,16 @@ def burst_terms(
         per_doc = edges[g][2]
         doc_id, sentence, quoted = _example(tonight, g)
         out.append(
-            Burst(g, frequent[g], sum(per_doc.values()), archive_df[g], round(ratio, 3),
-                  sentence, doc_id, quoted)
+            Burst(
+                g,
+                frequent[g],
+                sum(per_doc.values()),
+                archive_df[g],
+                round(ratio, 3),
+                sentence,
+                doc_id,
+                quoted,
+            )
         )
     out.sort(key=lambda b: (-b.ratio * math.log1p(b.n_docs), b.text))
     out = out[: rules.max_candidates * 2]
@@ -243,7 +253,9 @@ def _on_word_edges(
             bounds.add(pos)
         at = sentence.find(b.text)
         end = at + len(b.text)
-        out.append(at >= 0 and at in bounds and end in bounds and tag_at.get(at) not in ("v", "p", "d"))
+        out.append(
+            at >= 0 and at in bounds and end in bounds and tag_at.get(at) not in ("v", "p", "d")
+        )
     return out
 
 
@@ -259,9 +271,18 @@ def _example(tonight: list[tuple[str, str]], term: str) -> tuple[str, str, int]:
             start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0)
             m = _SENTENCE_END.search(text, at + len(term))
             sentence = text[start : m.end() if m else len(text)].strip()
-            quoted = at > 0 and text[at - 1] in "“「『\"" and text[at + len(term) : at + len(term) + 1] in ("”", "」", "』", '"')
+            quoted = (
+                at > 0
+                and text[at - 1] in '“「『"'
+                and text[at + len(term) : at + len(term) + 1] in ("”", "」", "』", '"')
+            )
             quoted_here |= quoted
-            key = (0 if quoted else 1, abs(len(sentence) - 60) if len(sentence) >= 15 else 999, doc_id, sentence)
+            key = (
+                0 if quoted else 1,
+                abs(len(sentence) - 60) if len(sentence) >= 15 else 999,
+                doc_id,
+                sentence,
+            )
             if best is None or key < best:
                 best = key
             at = text.find(term, at + len(term))

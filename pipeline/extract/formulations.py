@@ -200,7 +200,13 @@ class FormulationMatcher:
         kept.sort(key=lambda k: (k[0], k[1]))
         return [
             Mention(
-                s, e, text[s:e], entry, kind, _is_quoted(text, s, e), nested,
+                s,
+                e,
+                text[s:e],
+                entry,
+                kind,
+                _is_quoted(text, s, e),
+                nested,
                 None if nested else parents.get((s, e)),
             )
             for s, e, entry, kind, nested in kept

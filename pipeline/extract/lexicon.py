@@ -1,4 +1,5 @@
-"""The formulation lexicon: entries, their validation, and the analyst's own lexicon beside the output.
+"""The formulation lexicon: entries, their validation, and the analyst's lexicon beside the
+output.
 
 The packaged lexicon (`resources/formulations.yaml`, or `--lexicon`) is a YAML list of entries.
 An entry's fields (the accepted set; anything else is an error naming the entry and the key):
@@ -106,8 +107,10 @@ def parse_entry(e: Any, where: str, n: int, origin: str = "packaged") -> Formula
         )
     for key, (types, what) in OPTIONAL_FIELDS.items():
         value = e.get(key)
-        if key in e and value is not None and (
-            not isinstance(value, types) or isinstance(value, bool)
+        if (
+            key in e
+            and value is not None
+            and (not isinstance(value, types) or isinstance(value, bool))
         ):
             raise LexiconError(f"{where}: {name}: {key!r} must be {what}, not {value!r:.60}")
         if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
@@ -246,7 +249,9 @@ def merge_lexicons(
     return merged, notes
 
 
-def lexicon_for(path: Path | str, user_path: Path | str | None) -> tuple[list[Formulation], list[str]]:
+def lexicon_for(
+    path: Path | str, user_path: Path | str | None
+) -> tuple[list[Formulation], list[str]]:
     """The lexicon a run uses: packaged (or --lexicon) merged with the output's user lexicon."""
     return merge_lexicons(load_lexicon(path), load_user_lexicon(user_path))
 

@@ -114,9 +114,7 @@ def governor(
     return Governor(start, end, text[start:end], verb, modifier, " ".join(t for _, t in words))
 
 
-def usage_rows(
-    text: str, mentions: list[dict], words: list[tuple[int, int, str]]
-) -> list[dict]:
+def usage_rows(text: str, mentions: list[dict], words: list[tuple[int, int, str]]) -> list[dict]:
     """A formulation_usage row for each (not nested) mention row that has a governor; `words`
     are the document's (start, end, LAC tag) in order."""
     starts = [w[0] for w in words]

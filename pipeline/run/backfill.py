@@ -102,7 +102,9 @@ def _backfill_part(
     new_f: list[dict[str, Any]] = []
     new_u: list[dict[str, Any]] = []
     for d in docs:
-        old = {(r["start"], r["end"], r["formulation_id"]): r for r in old_by_doc.get(d["doc_id"], [])}
+        old = {
+            (r["start"], r["end"], r["formulation_id"]): r for r in old_by_doc.get(d["doc_id"], [])
+        }
         rows, fresh = _mention_rows(d, matcher, sentences.get(d["doc_id"], []), old)
         kept_usage = [
             u
@@ -223,9 +225,12 @@ def _fresh_usage(text: str, mentions: list[dict[str, Any]]) -> list[dict[str, An
         cut = _CLAUSE_START.search(window)
         base = lo + (cut.start() + 1 if cut else 0)
         prefixes.append((base, text[base : m["start"]]))
-    tagged = get_runner().run([p for _, p in prefixes]) if any(p for _, p in prefixes) else []
+    texts = [p for _, p in prefixes]
+    filled = [t for t in texts if t]
+    done = iter(get_runner().run(filled) if filled else [])
+    tagged = [next(done) if t else [] for t in texts]
     out = []
-    for m, (base, prefix), words in zip(mentions, prefixes, tagged or [[]] * len(mentions)):
+    for m, (base, _), words in zip(mentions, prefixes, tagged, strict=True):
         toks, pos = [], base
         for word, tag in words:
             toks.append((pos, pos + len(word), tag))
