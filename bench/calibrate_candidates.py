@@ -118,8 +118,9 @@ def platt(rows: list[dict], y: object) -> None:
         sel = (p * 100 >= lo) & (p * 100 < lo + 20)
         if sel.any():
             seen = np.asarray(y)[sel].mean()
+            mean = p[sel].mean()
             print(
-                f"  predicted {lo}-{lo + 20}%: n={sel.sum()}, mean {p[sel].mean():.2f}, observed {seen:.2f}"
+                f"  predicted {lo}-{lo + 20}%: n={sel.sum()}, mean {mean:.2f}, observed {seen:.2f}"
             )
     w = get_discovery_rules().score
     print("score (calibrated):")
