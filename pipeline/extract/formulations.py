@@ -304,7 +304,7 @@ class CandidateFinder:
             # “六稳”, “一网通办”, “两个毫不动摇” open with the numeral; “店小二” is not numeric.
             s, e = m.span(1)
             if phrase[0] in self.numerals or n_numerals >= 2:
-                if not self._is_noise(phrase):
+                if not self._is_noise(phrase, quoted=True):
                     found[(s, e)] = Candidate(s, e, phrase, "quoted_numeral")
             elif self._is_term(phrase):
                 found[(s, e)] = Candidate(s, e, phrase, "quoted_term")
@@ -359,12 +359,14 @@ class CandidateFinder:
             return False
         return phrase not in idioms() and not any(s in phrase for s in rules.inner_stop)
 
-    def _is_noise(self, phrase: str) -> bool:
+    def _is_noise(self, phrase: str, quoted: bool = False) -> bool:
         if self.unit_after_numeral.match(phrase) or phrase.startswith(self.lexicalized):
             return True
         if "的" in phrase or any(n in phrase for n in self.not_formulations):
             return True  # 八九点钟的太阳, 二氧化碳
-        if self._idiom_noise(phrase):
+        if phrase in idioms() if quoted else self._idiom_noise(phrase):
+            # Quoted, only an idiom itself is noise (“和平统一、一国两制” holds the idiom
+            # 一国两制 and is a formulation); unquoted, one inside it is (一伙千方百计).
             return True
         # "一个资产阶级", "一种观点": "one X" is a count unless another numeral joins it (一国两制).
         if phrase[0] == "一" and sum(c in self.numerals for c in phrase) < 2:
