@@ -43,6 +43,9 @@ class UsageRules:
         # longest first: 全社会 before 全
         self.skip_before = tuple(sorted(rules["skip_before"], key=len, reverse=True))
         self.max_tokens = int(rules["max_tokens"])
+        self.verb_joiners = frozenset(rules["verb_joiners"])
+        self.fused_tags = frozenset(rules["fused_tags"])
+        self.max_fused_chars = int(rules["max_fused_chars"])
 
 
 @functools.cache
@@ -65,9 +68,14 @@ def governor(
             mention_start -= len(prefix)
             break
     i = bisect.bisect_right(starts, mention_start - 1) - 1
-    # The word just before the mention; a word straddling the mention start is no governor.
-    while i >= 0 and tokens[i][1] > mention_start:
-        i -= 1
+    tokens = list(tokens[max(0, i - 12) : i + 1]) if i >= 0 else []
+    # A word straddling the mention start: LAC fused the verb with its object
+    # (践行社会主义核心价值观); the part before the mention is the verb.
+    if tokens and tokens[-1][1] > mention_start:
+        s, _, tag = tokens.pop()
+        if 0 < mention_start - s <= rules.max_fused_chars and tag in rules.fused_tags:
+            tokens.append((s, mention_start, "v"))
+    i = len(tokens) - 1
     skipped, particle_end = 0, None
     while i >= 0 and skipped < 2:
         word = text[tokens[i][0] : tokens[i][1]]
@@ -84,6 +92,16 @@ def governor(
     while i >= 0 and len(picked) < rules.max_tokens:
         s, e, tag = tokens[i]
         word = text[s:e]
+        if (
+            word in rules.verb_joiners
+            and picked
+            and i > 0
+            and tokens[i - 1][2] in rules.verb_tags
+            and tokens[picked[-1]][2] in rules.verb_tags
+        ):
+            picked += [i, i - 1]  # 坚持和发展, 培育和践行: both verbs govern
+            i -= 2
+            continue
         if word in rules.clause_breaks or not (
             tag in rules.verb_tags or tag in rules.modifier_tags
         ):
@@ -104,7 +122,14 @@ def governor(
     if verb_idx:
         last = verb_idx[-1]
         first = last
-        while first > 0 and words[first - 1][1] in rules.verb_tags:
+        while first > 0 and (
+            words[first - 1][1] in rules.verb_tags
+            or (
+                first > 1
+                and words[first - 1][0] in rules.verb_joiners
+                and words[first - 2][1] in rules.verb_tags
+            )
+        ):
             first -= 1
         verb = "".join(w for w, _ in words[first : last + 1])
         modifier = "".join(w for w, _ in words[:first]) or None
