@@ -13,7 +13,12 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.core.vocabulary import RelationName
-from pipeline.extract.discovery import burst_terms, calibrated_score
+from pipeline.extract.discovery import (
+    archive_frequency,
+    burst_ratio,
+    burst_terms,
+    calibrated_score,
+)
 from pipeline.extract.formulations import get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
 from pipeline.extract.persons import build_persons
@@ -111,8 +116,79 @@ def build_formulation_candidates(
         for r in grouped.to_pylist()
         if r["text"] not in matcher.forms and r["text"] not in rejected
     ]
+    nights = _Nights(con, out)
+    _add_bursts(rows, nights, list(matcher.forms), rejected)
+    _add_history(con, out, rows, nights)
+    for r in rows:
+        share = r["n_quoted"] / r["n_mentions"] if r["n_mentions"] else 0.0
+        r["score"] = calibrated_score(
+            r["pattern"], r["n_docs"], r["n_mentions"], share, r.get("burst")
+        )
+    rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+    return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
+
+
+class _Nights:
+    """Tonight (the documents of the last run) and the archive (every earlier document)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, out: Store):
+        self.con, self.out = con, out
+        self.docs = _source(out, "documents")
+        self.last = con.execute(f"SELECT max(run_id) FROM {self.docs}").fetchall()[0][0]
+        self.n_archive = self.n_tonight = 0
+        if self.last is not None:
+            self.n_archive, self.n_tonight = con.execute(
+                f"SELECT count(*) FILTER (WHERE run_id <> $1), count(*) FILTER (WHERE run_id = $1)"
+                f" FROM {self.docs}",
+                [self.last],
+            ).fetchall()[0]
+
+    def tonight(self) -> list[tuple[str, str]]:
+        return self.con.execute(
+            f"SELECT doc_id, text FROM {self.docs} WHERE run_id = ? ORDER BY doc_id", [self.last]
+        ).fetchall()
+
+    def archive_frequency(self, terms: list[str]) -> Any:
+        """Archive documents holding each term: streamed on a cursor of its own, 256 texts at a
+        time (the archive is never held whole), one Aho-Corasick pass."""
+        cur = self.con.cursor()
+        try:
+            cur.execute(f"SELECT text FROM {self.docs} WHERE run_id <> ?", [self.last])
+
+            def texts() -> Any:
+                while batch := cur.fetchmany(256):
+                    yield from (t for (t,) in batch)
+
+            return archive_frequency(texts(), terms)
+        finally:
+            cur.close()
+
+
+def _add_bursts(rows: list[dict], nights: _Nights, known: list[str], rejected: set[str]) -> None:
+    """Burst and novel terms of tonight against the archive, as rows (or onto the row of the
+    same text); nothing on the first night, which has no archive to compare with."""
+    if not nights.n_archive or not nights.n_tonight:
+        return
+    names = nights.con.execute(
+        f"""SELECT DISTINCT e.text, e.label FROM {_source(nights.out, "entities")} e
+            JOIN {nights.docs} d USING (doc_id) WHERE d.run_id = ?""",
+        [nights.last],
+    ).fetchall()
+    from pipeline.nlp.lac_runner import get_runner
+
     by_text = {r["text"]: r for r in rows}
-    for b in _bursts(con, out, list(matcher.forms)):
+    found = burst_terms(
+        nights.tonight(),
+        [],
+        nights.n_archive,
+        known,
+        entities=names,
+        words=get_runner().run,
+        archive_df=nights.archive_frequency,
+    )
+    for b in found:
         if b.text in rejected:
             continue
         row = by_text.get(b.text)
@@ -130,57 +206,33 @@ def build_formulation_candidates(
             }
             rows.append(row)
         row["archive_docs"], row["burst"] = b.archive_docs, b.ratio
-    for r in rows:
-        share = r["n_quoted"] / r["n_mentions"] if r["n_mentions"] else 0.0
-        r["score"] = calibrated_score(
-            r["pattern"], r["n_docs"], r["n_mentions"], share, r.get("burst")
+
+
+def _add_history(
+    con: duckdb.DuckDBPyConnection, out: Store, rows: list[dict], nights: _Nights
+) -> None:
+    """Tonight's rate of each candidate mentioned tonight against its archive rate (the same
+    smoothed ratio as a burst): a candidate the archive already had ranks lower."""
+    todo = [r for r in rows if r.get("burst") is None]
+    if not nights.n_archive or not nights.n_tonight or not todo:
+        return
+    tonight_docs = dict(
+        con.execute(
+            f"""SELECT c.text, count(DISTINCT c.doc_id) FROM {_source(out, "candidate_mentions")} c
+                JOIN {nights.docs} d USING (doc_id) WHERE d.run_id = ? GROUP BY c.text""",
+            [nights.last],
+        ).fetchall()
+    )
+    todo = [r for r in todo if tonight_docs.get(r["text"])]
+    archive_df = nights.archive_frequency([r["text"] for r in todo])
+    for r in todo:
+        r["archive_docs"] = archive_df[r["text"]]
+        r["burst"] = round(
+            burst_ratio(
+                tonight_docs[r["text"]], nights.n_tonight, archive_df[r["text"]], nights.n_archive
+            ),
+            3,
         )
-    rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
-    for i, r in enumerate(rows, start=1):
-        r["rank"] = i
-    return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
-
-
-def _bursts(con: duckdb.DuckDBPyConnection, out: Store, known: list[str]) -> list[Any]:
-    """Burst and novel terms of the last run's documents against the earlier ones."""
-    docs = _source(out, "documents")
-    last = con.execute(f"SELECT max(run_id) FROM {docs}").fetchall()[0]
-    if last[0] is None:
-        return []
-    n_archive = con.execute(f"SELECT count(*) FROM {docs} WHERE run_id <> ?", [last[0]]).fetchall()[
-        0
-    ][0]
-    if not n_archive:
-        return []  # the first night: nothing to compare with
-    tonight = con.execute(
-        f"SELECT doc_id, text FROM {docs} WHERE run_id = ? ORDER BY doc_id", [last[0]]
-    ).fetchall()
-    names = con.execute(
-        f"""SELECT DISTINCT e.text, e.label FROM {_source(out, "entities")} e
-            JOIN {docs} d USING (doc_id) WHERE d.run_id = ?""",
-        [last[0]],
-    ).fetchall()
-    # Streamed on a cursor of its own, 256 texts at a time: the archive is never held whole.
-    cur = con.cursor()
-    cur.execute(f"SELECT text FROM {docs} WHERE run_id <> ?", [last[0]])
-
-    def archive() -> Any:
-        while batch := cur.fetchmany(256):
-            yield from (t for (t,) in batch)
-
-    from pipeline.nlp.lac_runner import get_runner
-
-    try:
-        return burst_terms(
-            [(d, t) for d, t in tonight],
-            archive(),
-            n_archive,
-            known,
-            entities=names,
-            words=get_runner().run,
-        )
-    finally:
-        cur.close()
 
 
 def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:

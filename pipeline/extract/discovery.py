@@ -179,12 +179,15 @@ def burst_terms(
     rules: DiscoveryRules | None = None,
     entities: Iterable[tuple[str, str]] = (),
     words: Callable[[list[str]], list[list[tuple[str, str]]]] | None = None,
+    archive_df: Callable[[list[str]], Counter] | None = None,
 ) -> list[Burst]:
     """Burst and novel terms of `tonight` ((doc_id, text) pairs) against the `archive` texts.
     `entities`: (text, label) of what tonight's NER found: a name, a body, a post is no
     formulation, nor is a term holding a person or a post (习近平总书记, 中共中央总书记);
     `words`: a tagger ((word, tag) per text, LAC) that checks each term's edges in its example
-    sentence (全球公共 inside 全球/公共卫生 is a fragment; 做好疫情防控's 好疫情防控 too)."""
+    sentence (全球公共 inside 全球/公共卫生 is a fragment; 做好疫情防控's 好疫情防控 too);
+    `archive_df`: how the archive's document frequency of terms is counted, instead of a pass
+    over `archive`."""
     rules = rules or get_discovery_rules()
     if not tonight or n_archive == 0:
         return []
@@ -207,13 +210,11 @@ def burst_terms(
     terms = terms[: rules.max_candidates * 4]
     edges = _edges(texts, terms) if terms else {}
     terms = [g for g in terms if min(len(edges[g][0]), len(edges[g][1])) >= rules.min_edge_variety]
-    archive_df = archive_frequency(archive, terms)
+    in_archive = archive_df(terms) if archive_df else archive_frequency(archive, terms)
     out = []
     for g in terms:
-        rate_tonight = frequent[g] / len(texts)
-        rate_archive = (archive_df[g] + 0.5) / (n_archive + 1)
-        ratio = rate_tonight / rate_archive
-        novel = archive_df[g] == 0 and n_archive >= rules.novelty_min_archive
+        ratio = burst_ratio(frequent[g], len(texts), in_archive[g], n_archive)
+        novel = in_archive[g] == 0 and n_archive >= rules.novelty_min_archive
         if ratio < rules.min_ratio and not novel:
             continue
         per_doc = edges[g][2]
@@ -223,7 +224,7 @@ def burst_terms(
                 g,
                 frequent[g],
                 sum(per_doc.values()),
-                archive_df[g],
+                in_archive[g],
                 round(ratio, 3),
                 sentence,
                 doc_id,
@@ -257,6 +258,11 @@ def _on_word_edges(
             at >= 0 and at in bounds and end in bounds and tag_at.get(at) not in ("v", "p", "d")
         )
     return out
+
+
+def burst_ratio(docs_tonight: int, n_tonight: int, docs_archive: int, n_archive: int) -> float:
+    """Tonight's document rate over the archive's, the archive's smoothed (half a document)."""
+    return (docs_tonight / n_tonight) / ((docs_archive + 0.5) / (n_archive + 1))
 
 
 def _example(tonight: list[tuple[str, str]], term: str) -> tuple[str, str, int]:
