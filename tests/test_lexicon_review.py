@@ -404,3 +404,27 @@ def test_calibrated_score_orders_the_evidence() -> None:
     weak = calibrated_score("numeral_measure", 1, 1, 0.0, None)
     burst = calibrated_score("burst", 8, 20, 0.0, 30.0)
     assert 0 < weak < burst < strong < 1
+
+
+def test_a_second_night_ranks_what_is_new_against_the_archive(tmp_path: Path) -> None:
+    """Night 1: the samples. Night 2: a short work report with newcomers; its candidates carry
+    their rate against the archive, and the numeric newcomers lead."""
+    out = tmp_path / "out"
+    run_pipeline([SAMPLES], out)
+    night2 = tmp_path / "night2"
+    night2.mkdir()
+    (night2 / "report_2026.txt").write_text(
+        "2026年县政府工作报告\n"
+        "坚持把“三农”工作作为重中之重。加力推进“两重”建设，扎实推进“两新”工作，"
+        "大力发展“低空经济”，培育“银发经济”，实施“人工智能+”行动。\n",
+        encoding="utf-8",
+    )
+    run_pipeline([night2], out)
+    cands = pd.read_parquet(out / "formulation_candidates").set_index("text")
+    for term in ("两重", "两新", "低空经济", "银发经济", "人工智能+"):
+        assert cands.loc[term, "archive_docs"] == 0, term
+        assert cands.loc[term, "burst"] > 1, term
+    assert cands.loc["三农", "archive_docs"] >= 1  # the samples had it
+    assert max(cands.loc["两重", "rank"], cands.loc["两新", "rank"]) <= 5
+    assert cands.loc["低空经济", "pattern"] == "quoted_term"
+    assert "低空经济" in cands.loc["低空经济", "example_sentence"]
