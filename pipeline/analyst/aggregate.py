@@ -99,11 +99,14 @@ def build_formulation_candidates(
                    count(*) FILTER (WHERE pattern LIKE 'quoted%')::INTEGER AS n_quoted,
                    min(published_at) AS first_seen,
                    max(published_at) AS last_seen,
-                   -- the shortest sentence; ties broken by doc_id and position, so identical
-                   -- reruns give identical tables
-                   arg_min(sentence, (length(sentence), doc_id, start, sentence))
-                       AS example_sentence,
-                   arg_min(doc_id, (length(sentence), doc_id, start, sentence)) AS example_doc_id
+                   -- the best sentence: one where it is quoted (the text names it), then the
+                   -- one nearest 60 characters (a fragment says little, a page too much);
+                   -- ties broken by doc_id and position, so identical reruns give identical
+                   -- tables
+                   arg_min(sentence, (pattern NOT LIKE 'quoted%', abs(length(sentence) - 60),
+                                      doc_id, start, sentence)) AS example_sentence,
+                   arg_min(doc_id, (pattern NOT LIKE 'quoted%', abs(length(sentence) - 60),
+                                    doc_id, start, sentence)) AS example_doc_id
             FROM {_source(out, "candidate_mentions")}
             GROUP BY text
             """

@@ -159,6 +159,17 @@ _NEW_TONIGHT = """
         WHERE cf.first_run > lr.since
         GROUP BY c.text
     ),
+    -- burst terms no earlier document had (term statistics: not in candidate_mentions); the
+    -- example is the first sentence of the example document that holds the term
+    b_new AS (
+        SELECT fc.text AS item, fc.pattern AS detail, fc.rank, fc.n_docs, fc.n_mentions,
+               struct_pack(doc_id := fc.example_doc_id,
+                           sent_id := (SELECT min(s.sent_id) FROM sentences s
+                                       WHERE s.doc_id = fc.example_doc_id
+                                         AND contains(s.text, fc.text))) AS ex
+        FROM formulation_candidates fc
+        WHERE fc.pattern = 'burst' AND fc.archive_docs = 0
+    ),
     r_all AS (
         SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation, r.doc_id,
                r.sent_id, r.start, d.run_id, d.published_at
@@ -180,6 +191,8 @@ _NEW_TONIGHT = """
                item, detail, n_docs, n_mentions, ex FROM f_new
         UNION ALL
         SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM c_new
+        UNION ALL
+        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM b_new
         UNION ALL
         SELECT 'appointment', row_number() OVER (ORDER BY n_mentions DESC, item, detail),
                item, detail, n_docs, n_mentions, ex
