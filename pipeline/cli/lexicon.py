@@ -27,9 +27,10 @@ def candidates_cmd(
     out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
     limit: int = typer.Option(30, "--limit", "-n", min=1, help="How many, best first."),
 ) -> None:
-    """The discovered candidates of the last run, ranked (what an analyst would most likely
-    add first), each with its best example sentence; those accepted or rejected since are left
-    out."""
+    """List the discovered candidates, ranked, with their best example sentence.
+
+    Ranked by the calibrated score (the chance an analyst adds it); candidates accepted or
+    rejected since the last run are left out."""
     from pipeline.analyst.lexicon_review import candidates
 
     try:
@@ -77,8 +78,10 @@ def accept_cmd(
     ),
     gloss: str = typer.Option("", "--gloss", help="A one-line English explanation."),
 ) -> None:
-    """Add TERM to OUT's user lexicon. Later runs match it; `tifa run --force --only
-    formulations --out OUT` back-fills its mentions over the whole archive now."""
+    """Add TERM to OUT's user lexicon (a formulation from now on).
+
+    Later runs match it; `tifa run --force --only formulations --out OUT` back-fills its
+    mentions over the whole archive now."""
     from pipeline.analyst.lexicon_review import accept
 
     try:
@@ -98,8 +101,9 @@ def reject_cmd(
     term: str = typer.Argument(..., help="The candidate to turn down."),
     out: Path = typer.Option(Path("data/processed"), "--out", "-o", help=_OUT_HELP),
 ) -> None:
-    """Add TERM to OUT's rejected terms: it is never proposed again (an accepted entry of TERM
-    is removed)."""
+    """Turn TERM down: it is never proposed again.
+
+    Written to the `rejected` list of OUT's user lexicon; an accepted entry of TERM is removed."""
     from pipeline.analyst.lexicon_review import reject
 
     try:
@@ -121,9 +125,11 @@ def apply_cmd(
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Do not rewrite the report."),
 ) -> None:
-    """Back-fill: rewrite the formulations and formulation_usage tables of the whole archive
-    from documents.text with the current lexicon (packaged + user), without the NLP; then the
-    derived tables, views and report. The same as `tifa run --force --only formulations`."""
+    """Back-fill the archive's formulations with the current lexicon, without the NLP.
+
+    Rewrites the formulations and formulation_usage tables from documents.text (packaged +
+    user lexicon), then the derived tables, views and report. The same as `tifa run --force
+    --only formulations`."""
     run_backfill(out, lexicon, nested_formulations, not no_report)
 
 
