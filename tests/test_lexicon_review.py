@@ -102,6 +102,15 @@ def test_enumerated_numeric_newcomers_once_in_the_lexicon() -> None:
     assert [m.text for m in matcher.find("统筹“两重”建设和“两新”工作")] == ["两重", "两新"]
 
 
+@pytest.mark.parametrize(
+    "text", ["开展“人工智能+”行动", "开展“人工智能＋”行动", "开展人工智能 + 行动", "人工智能+"]
+)
+def test_full_and_half_width_plus(text: str) -> None:
+    matcher = FormulationMatcher([_entry(id="ai_plus", canonical="人工智能+")])
+    (m,) = matcher.find(text)
+    assert m.formulation.id == "ai_plus" and text[m.start : m.end] == m.text
+
+
 # --------------------------------------------------------------------------------------------
 # Lexicon fields and validation
 

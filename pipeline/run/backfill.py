@@ -8,8 +8,9 @@ After `tifa lexicon accept` (or a packaged lexicon upgrade) the archive's `formu
 rename each. A mention found before keeps its row as it was (raw offsets exact); a new mention's
 sentence comes from `sentences`, and its raw offsets from its sentence's (exact where the
 sentence's clean and raw lengths agree, else the sentence's raw start plus the offset, clipped to
-the sentence). Usage rows of new mentions come from LAC tags of the clause before each mention
-only (milliseconds; the documents are not analysed again). Then the derived tables, the views
+the sentence). Usage rows of new mentions (of every mention, in a part written before
+formulation_usage existed) come from LAC tags of the clause before each mention only
+(milliseconds; the documents are not analysed again). Then the derived tables, the views
 and the report are rebuilt. Holds the output lock; a kill leaves each part old or new, and
 running it again finishes the job.
 """
@@ -97,6 +98,8 @@ def _backfill_part(
     docs = store.read_parquet(part_name("documents", key), ["doc_id", "text", "year"]).to_pylist()
     old_f = _read(store, "formulations", key)
     old_u = _read(store, "formulation_usage", key)
+    # An archive written before formulation_usage existed: every mention gets its usage now.
+    had_usage = store.exists(part_name("formulation_usage", key)) or not old_f
     sentences = _by_doc(_read(store, "sentences", key))
     old_by_doc, usage_by_doc = _by_doc(old_f), _by_doc(old_u)
     new_f: list[dict[str, Any]] = []
@@ -112,7 +115,9 @@ def _backfill_part(
             if (u["start"], u["end"], u["formulation_id"]) in old
             and (u["start"], u["end"], u["formulation_id"]) not in fresh
         ]
-        new_u.extend(kept_usage + _fresh_usage(d["text"], [r for r in rows if _k(r) in fresh]))
+        need = fresh if had_usage else {_k(r) for r in rows}
+        kept_usage = kept_usage if had_usage else []
+        new_u.extend(kept_usage + _fresh_usage(d["text"], [r for r in rows if _k(r) in need]))
         new_f.extend(rows)
         for r in rows:
             if _k(r) in fresh:
