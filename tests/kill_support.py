@@ -34,6 +34,7 @@ COMPARED = (
     "sentences",
     "entities",
     "formulations",
+    "formulation_usage",
     "candidate_mentions",
     "relations",
     "errors",

@@ -30,6 +30,7 @@ TABLES = (
     "sentences",
     "entities",
     "formulations",
+    "formulation_usage",
     "candidate_mentions",
     "relations",
     "removed_lines",
