@@ -295,7 +295,7 @@ def test_a_broken_user_lexicon_is_one_clear_error(tmp_path: Path) -> None:
     user_lexicon_path(out).write_text("formulations:\n- id: a\n  canonical: 甲\n", encoding="utf-8")
     code, text = _tifa("run", str(SAMPLES), "--out", str(out), "-q")
     assert code == 2
-    assert "user_formulations.yaml: entry 1 ('a') needs 'category'" in " ".join(text.split())
+    assert "user_formulations.yaml: entry 'a' needs 'category'" in " ".join(text.split())
 
 
 # --------------------------------------------------------------------------------------------

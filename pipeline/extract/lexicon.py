@@ -89,7 +89,7 @@ def parse_entry(e: Any, where: str, n: int, origin: str = "packaged") -> Formula
     """One entry, checked field by field; a bad one is one `LexiconError`."""
     if not isinstance(e, dict):
         raise LexiconError(f"{where}: entry {n} is not a mapping of fields: {e!r:.80}")
-    name = f"entry {n} ({e.get('id')!r})" if e.get("id") else f"entry {n}"
+    name = f"entry {e['id']!r}" if isinstance(e.get("id"), str) and e["id"] else f"entry {n}"
     unknown = sorted(set(map(str, e)) - set(FIELDS))
     if unknown:
         raise LexiconError(
