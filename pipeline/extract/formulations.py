@@ -42,12 +42,11 @@ from pipeline.extract.lexicon import (  # noqa: F401 - re-exported: the lexicon'
 SQUEEZED = OPEN_QUOTES + CLOSE_QUOTES + " \u3000\u00a0\t"
 _SQUEEZE_RE = regex.compile("[" + regex.escape(SQUEEZED) + "]+")
 _AMBIGUOUS_QUOTES = "\"'"
-# Width variants a form may be written with (人工智能＋ / 人工智能+).
-_WIDTH = str.maketrans({"＋": "+"})
+_QUOTE_RE = regex.compile("[" + regex.escape(OPEN_QUOTES + CLOSE_QUOTES) + "]")
 
 
 def squeeze(text: str) -> str:
-    return _SQUEEZE_RE.sub("", text).translate(_WIDTH)
+    return _SQUEEZE_RE.sub("", text).replace("＋", "+")
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,8 @@ class _Squeezed:
             seg_at.append(length)
             seg_orig.append(pos)
             pieces.append(text[pos:])
-        self.squeezed = "".join(pieces).translate(_WIDTH)
+        # str.replace, not translate: a third of this stage's time went to translate.
+        self.squeezed = "".join(pieces).replace("＋", "+")
         self._at, self._orig = seg_at, seg_orig
 
     def orig(self, i: int) -> int:
@@ -214,7 +214,7 @@ class FormulationMatcher:
 
 
 def _is_quoted(text: str, start: int, end: int) -> bool:
-    if any(c in SQUEEZED[: len(OPEN_QUOTES + CLOSE_QUOTES)] for c in text[start:end]):
+    if _QUOTE_RE.search(text, start, end):
         return True  # 两个“确立”: quoted in part
     return (
         start > 0
