@@ -113,7 +113,11 @@ ROW_STEPS = (
     RowStep(
         ("formulation_usage",),
         ("formulations",),
-        lambda i, v: (usage_rows(i.doc.text, v["formulations"], lac_words(i.sdoc)),),
+        lambda i, v: (
+            usage_rows(
+                i.doc.text, v["formulations"], lac_words(i.sdoc) if v["formulations"] else []
+            ),
+        ),
     ),
     RowStep(
         ("candidate_mentions",),
