@@ -181,11 +181,11 @@ def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
     top = _rows(
         con,
         """
-        SELECT u.canonical, d.year, u.governor, count(*) AS n
-        FROM formulation_usage u JOIN documents d USING (doc_id)
-        WHERE u.canonical IN (SELECT canonical FROM formulation_usage GROUP BY canonical
-                              ORDER BY count(*) DESC, canonical LIMIT ?)
-        GROUP BY ALL ORDER BY u.canonical, d.year DESC NULLS LAST, n DESC, u.governor
+        SELECT canonical, year, governor, n_mentions AS n FROM usage_trends
+        WHERE formulation_id IN (SELECT formulation_id FROM formulation_usage
+                                 GROUP BY formulation_id ORDER BY count(*) DESC, formulation_id
+                                 LIMIT ?)
+        ORDER BY canonical, year DESC NULLS LAST, n DESC, governor
         """,
         [s.top],
     )

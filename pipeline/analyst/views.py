@@ -1,7 +1,8 @@
 """Dashboard-ready views: `DIR/tifa.duckdb`, one DuckDB file holding views over the Parquet tables.
 
-Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus five
-analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`). The file
+Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus six
+analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`,
+`usage_trends`). The file
 holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
 file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
 it is queried, so rows written by later runs appear without rebuilding the file.
@@ -37,7 +38,14 @@ from pipeline.io.write import table_files
 VIEWS_FILE = "tifa.duckdb"
 # Characters of context either side of a match in the `concordance` view.
 CONCORDANCE_WIDTH = 30
-ANALYST_VIEWS = ("trends", "trends_monthly", "new_tonight", "people", "concordance")
+ANALYST_VIEWS = (
+    "trends",
+    "trends_monthly",
+    "new_tonight",
+    "people",
+    "concordance",
+    "usage_trends",
+)
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
 
@@ -224,6 +232,18 @@ _TRENDS = """
 """
 
 # The same per month, over the documents with a full date only (a year-only date has no month).
+# How each formulation is used, year by year: its governing verbs and modifiers
+# (formulation_usage), with each governor's share of that year's governed mentions.
+_USAGE_TRENDS = """
+    SELECT u.formulation_id, any_value(u.canonical) AS canonical, d.year::INTEGER AS year,
+           u.governor, any_value(u.verb) AS verb, any_value(u.modifier) AS modifier,
+           count(*) AS n_mentions, count(DISTINCT u.doc_id) AS n_docs,
+           count(*) / sum(count(*)) OVER (PARTITION BY u.formulation_id, d.year) AS share
+    FROM formulation_usage u JOIN documents d USING (doc_id)
+    GROUP BY u.formulation_id, d.year, u.governor
+    ORDER BY u.formulation_id, year NULLS FIRST, n_mentions DESC, u.governor
+"""
+
 _TRENDS_MONTHLY = """
     WITH chars AS (
         SELECT date_trunc('month', published_at)::DATE AS month, sum(n_chars) AS n_chars
@@ -267,6 +287,7 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
         f"CREATE OR REPLACE {kind} people AS "
         + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
         f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
+        f"CREATE OR REPLACE {kind} usage_trends AS {_USAGE_TRENDS}",
     ]
     return stmts
 
