@@ -75,7 +75,6 @@ class ReportSettings:
     new_per_kind: int = 20
     error_examples: int = 3
     usage_governors: int = 4  # governors shown per formulation and year
-    usage_periods: int = 4  # latest years shown per formulation
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
@@ -189,23 +188,37 @@ def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
         """,
         [s.top],
     )
-    cells: dict[tuple[str, Any], list[str]] = {}
+    cells: dict[str, dict[Any, list[str]]] = {}
     for r in top:
-        cell = cells.setdefault((r["canonical"], r["year"]), [])
+        cell = cells.setdefault(r["canonical"], {}).setdefault(r["year"], [])
         if len(cell) < s.usage_governors:
             cell.append(f"{_e(r['governor'])} <span class=muted>{r['n']}</span>")
-    rows, per = [], {}
-    for (canonical, year), govs in cells.items():
-        per[canonical] = per.get(canonical, 0) + 1
-        if per[canonical] <= s.usage_periods:
-            rows.append(
-                [f"<b>{_e(canonical)}</b>", str(year) if year else "undated", " · ".join(govs)]
-            )
-    html.append(
-        _table(["formulation", "year", "governed by"], rows)
-        if rows
-        else '<p class="muted">No usage rows.</p>'
-    )
+
+    def period(years: dict[Any, list[str]], k: int) -> str:
+        order = list(years)  # newest first, undated last
+        if k >= len(order):
+            return ""
+        label = str(order[k]) if order[k] else "undated"
+        return f"<b>{label}</b>: " + " · ".join(years[order[k]])
+
+    # One line per formulation (its latest year beside the one before: how usage moved); every
+    # year in the collapsed table below.
+    latest = [[f"<b>{_e(c)}</b>", period(y, 0), period(y, 1)] for c, y in cells.items()]
+    every = [
+        [f"<b>{_e(c)}</b>", str(year) if year else "undated", " · ".join(govs)]
+        for c, y in cells.items()
+        for year, govs in y.items()
+    ]
+    if latest:
+        html.append(_table(["formulation", "latest year", "the year before"], latest))
+        html.append(
+            f'<details id="usage-by-year"><summary>Every year ({len(every)} rows; all of them '
+            "in the <code>usage_trends</code> view)</summary>"
+            + _table(["formulation", "year", "governed by"], every)
+            + "</details>"
+        )
+    else:
+        html.append('<p class="muted">No usage rows.</p>')
     accepted = _rows(
         con,
         """
