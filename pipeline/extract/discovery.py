@@ -57,6 +57,7 @@ class DiscoveryRules:
         self.min_ratio = t["burst_min_ratio"]
         self.novelty_min_archive = t["novelty_min_archive"]
         self.max_candidates = t["max_candidates"]
+        self.max_tonight_chars = t["max_tonight_chars"]
         self.closed_share = t["closed_share"]
         self.min_edge_variety = t["min_edge_variety"]
         self.edge_stop = set(t["edge_stop_chars"])
@@ -191,6 +192,7 @@ def burst_terms(
     rules = rules or get_discovery_rules()
     if not tonight or n_archive == 0:
         return []
+    tonight = _bounded(tonight, rules.max_tonight_chars)
     texts = [t for _, t in tonight]
     min_docs = max(rules.min_docs, math.ceil(rules.min_doc_share * len(texts)))
     frequent = _frequent(texts, rules, min_docs)
@@ -258,6 +260,17 @@ def _on_word_edges(
             at >= 0 and at in bounds and end in bounds and tag_at.get(at) not in ("v", "p", "d")
         )
     return out
+
+
+def _bounded(tonight: list[tuple[str, str]], max_chars: int) -> list[tuple[str, str]]:
+    """Tonight's documents, or an even sample of them (every k-th) when they hold more than
+    `max_chars` characters: counting n-grams in Python costs about a second per million
+    characters, and rates need no more than a few million."""
+    total = sum(len(t) for _, t in tonight)
+    if total <= max_chars:
+        return tonight
+    step = math.ceil(total / max_chars)
+    return tonight[::step]
 
 
 def burst_ratio(docs_tonight: int, n_tonight: int, docs_archive: int, n_archive: int) -> float:
