@@ -437,3 +437,35 @@ def test_a_second_night_ranks_what_is_new_against_the_archive(tmp_path: Path) ->
     assert max(cands.loc["两重", "rank"], cands.loc["两新", "rank"]) <= 5
     assert cands.loc["低空经济", "pattern"] == "quoted_term"
     assert "低空经济" in cands.loc["低空经济", "example_sentence"]
+
+
+def test_a_killed_backfill_is_finished_by_running_it_again(tmp_path: Path) -> None:
+    """SIGKILL between a part's usage and formulations files (the third part), then the same
+    command again: the tables equal those of a back-fill never interrupted."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.table_hashes import compare, table_digests
+
+    base = tmp_path / "base"
+    run_pipeline([SAMPLES], base, batch_size=1)
+    assert len(list((base / "documents").glob("part-*.parquet"))) >= 4
+    assert _tifa("lexicon", "accept", ACCEPTED, "--out", str(base))[0] == 0
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    shutil.copytree(base, clean)
+    shutil.copytree(base, killed)
+    cmd = [sys.executable, "-m", "pipeline", "run", "--force", "--only", "formulations"]
+    env = {**os.environ, "TIFA_CRASH_AT": "backfill.usage_written:3"}
+    done = subprocess.run(
+        [*cmd, "--out", str(killed)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == -9, done.stderr[-400:]
+    assert _tifa("run", "--force", "--only", "formulations", "--out", str(clean))[0] == 0
+    code, text = _tifa("run", "--force", "--only", "formulations", "--out", str(killed))
+    assert code == 0, text
+    tables = ("formulations", "formulation_usage", "formulation_counts", "formulation_candidates")
+    a, b = table_digests(clean), table_digests(killed)
+    assert compare({t: a[t] for t in tables}, {t: b[t] for t in tables}) == []
+    forms = pd.read_parquet(killed / "formulations")
+    assert ACCEPTED in set(forms.canonical)

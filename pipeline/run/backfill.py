@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 import regex
 
+from pipeline.core.faults import checkpoint
 from pipeline.extract.formulations import FormulationMatcher, get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, lexicon_for, user_lexicon_path
 from pipeline.extract.usage import usage_rows
@@ -131,6 +132,7 @@ def _backfill_part(
     summary.mentions_after += len(new_f)
     summary.usage_after += len(new_u)
     _write(store, "formulation_usage", key, new_u)
+    checkpoint("backfill.usage_written")  # a kill here: usage new, formulations old
     _write(store, "formulations", key, new_f)
 
 
