@@ -417,9 +417,11 @@ def test_calibrated_score_orders_the_evidence() -> None:
 
 def test_a_second_night_ranks_what_is_new_against_the_archive(tmp_path: Path) -> None:
     """Night 1: the samples. Night 2: a short work report with newcomers; its candidates carry
-    their rate against the archive, and the numeric newcomers lead."""
+    their rate against the archive, and the numeric newcomers lead. (A two-entry lexicon, so
+    that the newcomers stay candidates whatever the packaged lexicon has learnt since.)"""
     out = tmp_path / "out"
-    run_pipeline([SAMPLES], out)
+    lexicon = _write_lexicon(tmp_path, [GOOD | {"id": "cm", "canonical": "中国式现代化"}])
+    run_pipeline([SAMPLES], out, lexicon=str(lexicon))
     night2 = tmp_path / "night2"
     night2.mkdir()
     (night2 / "report_2026.txt").write_text(
@@ -428,7 +430,7 @@ def test_a_second_night_ranks_what_is_new_against_the_archive(tmp_path: Path) ->
         "大力发展“低空经济”，培育“银发经济”，实施“人工智能+”行动。\n",
         encoding="utf-8",
     )
-    run_pipeline([night2], out)
+    run_pipeline([night2], out, lexicon=str(lexicon))
     cands = pd.read_parquet(out / "formulation_candidates").set_index("text")
     for term in ("两重", "两新", "低空经济", "银发经济", "人工智能+"):
         assert cands.loc[term, "archive_docs"] == 0, term
