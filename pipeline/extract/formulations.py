@@ -145,6 +145,9 @@ class FormulationMatcher:
                 key = squeeze(form)
                 if key and (key not in squeezed or kind == "canonical"):
                     squeezed[key] = (entry, kind)
+        # Forms that read the same without quotes, spaces and widths (a variant written with
+        # its quotes): which of them a mention is, is looked up in the text as written.
+        self._twins = len(squeezed) < len(self.forms)
         self._patterns = list(squeezed)
         self._targets = [squeezed[p] for p in self._patterns]
         self._automaton = AhoCorasick(self._patterns, matchkind=MatchKind.Standard)
@@ -162,9 +165,10 @@ class FormulationMatcher:
                 if fit is None:
                     continue
                 start, end = fit
+            if self._twins:
                 exact = self.forms.get(text[start:end])
                 if exact is not None and exact[0] is entry:
-                    kind = exact[1]  # the variant written with its quotes
+                    kind = exact[1]  # the form as written (监督执纪“四种形态”, 5G＋工业互联网)
             hits.append((start, end, entry, kind))
         if not hits:
             return []
@@ -179,6 +183,7 @@ class FormulationMatcher:
         primary: list[tuple[int, int, Formulation]] = []
         kept: list[tuple[int, int, Formulation, str, bool]] = []
         parents: dict[tuple[int, int], Formulation] = {}
+        nested_of: dict[str, list[tuple[int, int]]] = {}
         for start, end, entry, kind in hits:
             i = bisect.bisect_left(primary_starts, end)
             overlaps = []
@@ -196,6 +201,12 @@ class FormulationMatcher:
                 if p[2] is not entry and p[0] <= start and end <= p[1]:
                     parents.setdefault((p[0], p[1]), entry)
             if self.nested and all(p[2] is not entry for p in overlaps):
+                # Two forms of one entry nested in the same place (社会主义市场经济体制 and
+                # 社会主义市场经济 inside 高水平社会主义市场经济体制) are one mention: the longer.
+                spans = nested_of.setdefault(entry.id, [])
+                if any(a < end and start < b for a, b in spans):
+                    continue
+                spans.append((start, end))
                 kept.append((start, end, entry, kind, True))
         kept.sort(key=lambda k: (k[0], k[1]))
         return [
