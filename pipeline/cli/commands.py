@@ -235,6 +235,8 @@ def run(
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
     check_out_path(out)
     if only is not None:
+        if inputs:
+            fail(f"--only {only.value} reads the archive in --out, not INPUT: drop INPUT", 2)
         _only(only, force, out, lexicon, nested_formulations, not no_report)
         return
     paths = inputs or [Path("data/raw")]
