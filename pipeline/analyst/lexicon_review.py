@@ -80,6 +80,7 @@ def accept(
     out, term = Path(out), term.strip()
     if not term:
         raise ReviewError("the term is empty")
+    _check_out(out)
     category = category or DEFAULT_CATEGORY
     if category not in CATEGORIES:
         raise ReviewError(
@@ -118,6 +119,7 @@ def reject(out: Path | str, term: str) -> tuple[Path, bool]:
     out, term = Path(out), term.strip()
     if not term:
         raise ReviewError("the term is empty")
+    _check_out(out)
     path = user_lexicon_path(out)
     data = _read(path)
     before = len(data["formulations"])
@@ -145,6 +147,13 @@ def _provenance(cand: dict[str, Any] | None) -> str:
         f"{cand['n_mentions']} mentions), e.g. {cand['example_doc_id']}: "
         f"{' '.join(str(cand['example_sentence']).split())[:120]}"
     )
+
+
+def _check_out(out: Path) -> None:
+    """A misspelt --out would start a user lexicon nobody's runs read: refuse a folder that
+    holds no tifa output."""
+    if not (out / "documents").is_dir():
+        raise ReviewError(f"{out} holds no tifa output (no {out / 'documents'}); run tifa first")
 
 
 def _read(path: Path) -> dict[str, list[Any]]:
