@@ -471,3 +471,12 @@ def test_a_killed_backfill_is_finished_by_running_it_again(tmp_path: Path) -> No
     assert compare({t: a[t] for t in tables}, {t: b[t] for t in tables}) == []
     forms = pd.read_parquet(killed / "formulations")
     assert ACCEPTED in set(forms.canonical)
+
+
+def test_a_known_formulation_with_its_verb_is_no_candidate() -> None:
+    from pipeline.extract.discovery import usage_of_known
+
+    known = ["共同富裕", "乡村振兴"]
+    assert usage_of_known("扎实推动共同富裕", known)
+    assert not usage_of_known("乡村全面振兴", known)
+    assert not usage_of_known("共同富裕示范区", known)

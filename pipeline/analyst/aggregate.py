@@ -18,6 +18,7 @@ from pipeline.extract.discovery import (
     burst_ratio,
     burst_terms,
     calibrated_score,
+    usage_of_known,
 )
 from pipeline.extract.formulations import get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
@@ -117,7 +118,9 @@ def build_formulation_candidates(
     rows = [
         r
         for r in grouped.to_pylist()
-        if r["text"] not in matcher.forms and r["text"] not in rejected
+        if r["text"] not in matcher.forms
+        and r["text"] not in rejected
+        and not usage_of_known(r["text"], matcher.forms)
     ]
     nights = _Nights(con, out)
     _add_bursts(rows, nights, list(matcher.forms), rejected)

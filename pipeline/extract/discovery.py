@@ -159,6 +159,17 @@ def _plausible(term: str, rules: DiscoveryRules, known: Iterable[str]) -> bool:
     return not any(k in term or term in k for k in known)
 
 
+def usage_of_known(text: str, known: Iterable[str], rules: DiscoveryRules | None = None) -> bool:
+    """A candidate that is a known formulation with its governing verb before it
+    (扎实推动共同富裕: 推动 + 共同富裕) says how a formulation is used, not a new one."""
+    rules = rules or get_discovery_rules()
+    for k in known:
+        at = text.find(k) if len(k) >= 3 else -1
+        if at > 0 and text[:at].endswith(rules.verb_openers):
+            return True
+    return False
+
+
 def archive_frequency(texts: Iterable[str], terms: list[str]) -> Counter:
     """How many of `texts` hold each term (one Aho-Corasick pass per text)."""
     df: Counter = Counter()
