@@ -18,7 +18,7 @@ from pipeline.extract.discovery import (
     burst_ratio,
     burst_terms,
     calibrated_score,
-    usage_of_known,
+    usages_of_known,
 )
 from pipeline.extract.formulations import get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
@@ -118,10 +118,10 @@ def build_formulation_candidates(
     rows = [
         r
         for r in grouped.to_pylist()
-        if r["text"] not in matcher.forms
-        and r["text"] not in rejected
-        and not usage_of_known(r["text"], matcher.forms)
+        if r["text"] not in matcher.forms and r["text"] not in rejected
     ]
+    usages = usages_of_known([r["text"] for r in rows], matcher.forms)
+    rows = [r for r in rows if r["text"] not in usages]
     nights = _Nights(con, out)
     _add_bursts(rows, nights, list(matcher.forms), rejected)
     _add_history(con, out, rows, nights)

@@ -162,12 +162,26 @@ def _plausible(term: str, rules: DiscoveryRules, known: Iterable[str]) -> bool:
 def usage_of_known(text: str, known: Iterable[str], rules: DiscoveryRules | None = None) -> bool:
     """A candidate that is a known formulation with its governing verb before it
     (扎实推动共同富裕: 推动 + 共同富裕) says how a formulation is used, not a new one."""
+    return bool(usages_of_known([text], known, rules))
+
+
+def usages_of_known(
+    texts: list[str], known: Iterable[str], rules: DiscoveryRules | None = None
+) -> set[str]:
+    """The `texts` that are a known formulation (3+ characters) with a governing verb before
+    it; one Aho-Corasick pass over each."""
     rules = rules or get_discovery_rules()
-    for k in known:
-        at = text.find(k) if len(k) >= 3 else -1
-        if at > 0 and text[:at].endswith(rules.verb_openers):
-            return True
-    return False
+    forms = sorted({k for k in known if len(k) >= 3})
+    if not forms or not texts:
+        return set()
+    automaton = AhoCorasick(forms, matchkind=MatchKind.Standard)
+    out = set()
+    for text in texts:
+        for _, at, _ in automaton.find_matches_as_indexes(text, overlapping=True):
+            if at > 0 and text[:at].endswith(rules.verb_openers):
+                out.add(text)
+                break
+    return out
 
 
 def archive_frequency(texts: Iterable[str], terms: list[str]) -> Counter:
