@@ -19,7 +19,11 @@ from typing import Any
 from pipeline.evaluate.relations import calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SETS = ["relations", "relations_heldout", "relations_blind2", "relations_blind3"]
+DEFAULT_SETS = [
+    "relations",
+    "relations_heldout",
+    *(f"relations_blind{i}" for i in range(2, 14)),
+]
 
 
 def write_table(report: dict[str, Any], path: Path) -> None:

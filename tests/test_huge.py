@@ -261,3 +261,27 @@ def test_kill_while_a_huge_document_is_written_recovers(tmp_path: Path, point: s
     assert run_tifa([inputs], clean, *args).returncode == 0
     for table in ("documents", "sentences", "entities", "formulations", "relations", "errors"):
         assert _key_set(_rows(out, table)) == _key_set(_rows(clean, table)), table
+
+
+def test_chunked_document_keeps_its_speaker_and_bylines(tmp_path: Path) -> None:
+    """Issue 24: a huge work report's speaker line is data in a chunked run as in one piece."""
+    body = "".join(
+        f"第{i}项工作取得新进展，全省上下团结奋斗，经济社会发展稳中有进。" for i in range(400)
+    )
+    text = (
+        "政府工作报告\n——2026年1月20日在浙江省第十四届人民代表大会第四次会议上\n浙江省省长 刘捷\n"
+        + body
+    )
+    path = tmp_path / "report.jsonl"
+    path.write_text(json.dumps({"id": "r", "text": text}, ensure_ascii=False) + "\n", "utf-8")
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    run_pipeline([path], whole)
+    run_pipeline([path], chunked, chunk_chars=2_000)
+    (w,) = pq.read_table(whole / "documents").to_pylist()
+    (c,) = pq.read_table(chunked / "documents").to_pylist()
+    assert w["speaker"] == "刘捷" and w["speaker_post"]
+    assert (c["speaker"], c["speaker_post"], c["bylines"]) == (
+        w["speaker"],
+        w["speaker_post"],
+        w["bylines"],
+    )

@@ -93,6 +93,8 @@ def test_org_position_person_stay_separate(nlp) -> None:
         ("湖北省人民政府省长 张明", "省长", "POSITION"),
         ("武汉市委书记郭元强出席", "武汉市委", "ORG"),
         ("省长黄立新作政府工作报告", "黄立新", "PERSON"),
+        # Issue 27: a two-character name with the verb 作 glued on.
+        ("大会秘书长刘奇作关于大会议程的说明", "刘奇", "PERSON"),
         ("省长和建林出席会议", "和建林", "PERSON"),
     ],
 )

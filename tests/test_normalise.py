@@ -783,3 +783,18 @@ def test_repetition_never_empties_a_document() -> None:
     boilerplate = counter.result().for_group("f")
     assert boilerplate  # the line is boilerplate by count
     assert normalise(docs[0], boilerplate=boilerplate).text == "国务院常务会议。"
+
+
+def test_a_joined_spaced_name_keeps_the_offsets_of_its_characters() -> None:
+    """ "龚 正" -> "龚正": 正 maps to the raw 正, not to the space taken out (issue 24: the
+    speaker line's raw span then covers the whole line)."""
+    from pipeline.normalise import normalise
+
+    raw = (
+        "政府工作报告\n上海市市长 龚 正\n各位代表：现在我代表市人民政府，向大会报告工作，请予审议。"
+    )
+    n = normalise(raw)
+    i = n.text.index("龚正")
+    assert [raw[n.raw_offsets[k]] for k in (i, i + 1)] == ["龚", "正"]
+    (speaker,) = [b for b in n.bylines if b.kind == "speaker"]
+    assert raw[speaker.raw_start : speaker.raw_end] == "上海市市长 龚 正"

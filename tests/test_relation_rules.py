@@ -189,11 +189,17 @@ def test_past_term_and_membership_are_not_posts(ex: RelationExtractor) -> None:
     assert not [f for f in facts(ex, doc, title="贵州省政协会议") if f[0] == "holds_position"]
 
 
-def test_sitting_of_a_session_is_the_session(ex: RelationExtractor) -> None:
+def test_sitting_of_a_session_is_named_with_the_session(ex: RelationExtractor) -> None:
+    """Conventions 2 (issue 27): the sitting the item reports is distinct from its session."""
     doc = make_doc(
         ("山西省十四届人大一次会议", M), "举行", ("第三次全体会议", M), "。",
         ("钱立", P), "主持", "会议", "。",
     )  # fmt: skip
+    assert facts(ex, doc) == {("chairs", "钱立", "山西省十四届人大一次会议第三次全体会议", None)}
+
+
+def test_session_with_no_sitting_written_is_the_session(ex: RelationExtractor) -> None:
+    doc = make_doc(("山西省十四届人大一次会议", M), "举行", "。", ("钱立", P), "主持", "会议", "。")
     assert ("chairs", "钱立", "山西省十四届人大一次会议", None) in facts(ex, doc)
 
 
@@ -658,3 +664,73 @@ def test_a_body_written_short_is_not_the_body_of_one_term(ex: RelationExtractor)
         ("市人大常委会", ORG), ("主任", POS), ("刘刚", P), "主持", "会议", "。",
     )  # fmt: skip
     assert ("holds_position", "刘刚", "黑河市人大常委会", "主任") in facts(ex, doc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 27: foreign posts, envoys, session roles, lists
+
+
+def test_foreign_head_of_state_is_at_the_foreign_state(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("越南", G), ("国家主席", POS), ("梁强", P), "会见", "了", ("中国", G), "客人", "。",
+        ("国家主席", POS), ("梁强", P), "表示", "欢迎", "。",
+    )  # fmt: skip
+    found = {f for f in facts(ex, doc) if f[0] == "holds_position"}
+    assert found == {("holds_position", "梁强", "越南", "国家主席")}
+
+
+def test_a_foreign_body_the_tagger_left_out(ex: RelationExtractor) -> None:
+    doc = make_doc(("越南", G), "政府", ("总理", POS), ("范明政", P), "主持", "仪式", "。")
+    assert ("holds_position", "范明政", "越南政府", "总理") in facts(ex, doc)
+
+
+def test_envoy_is_a_post_of_the_sending_state(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "任命", ("卢沙野", P), "为", ("中华人民共和国", G), "驻", ("加拿大", G),
+        ("特命全权大使", POS), "。",
+    )  # fmt: skip
+    assert facts(ex, doc) == {
+        ("holds_position", "卢沙野", "中华人民共和国", "驻加拿大特命全权大使")
+    }
+
+
+def test_holders_of_several_states_get_no_state_from_context(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        "尊敬的", ("普京", P), ("总统", POS), "，", "尊敬的", ("莫迪", P), ("总理", POS),
+        "：", "感谢", ("俄罗斯", G), "政府", "。",
+    )  # fmt: skip
+    assert not [f for f in facts(ex, doc) if f[1] == "莫迪"]
+
+
+def test_session_roles_listed_together(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("十四届全国人大二次会议", M), "在", ("北京", G), "开幕", "。",
+        "大会主席团常务主席、执行主席", ("李鸿忠", P), "、", ("王东明", P), "就座", "。",
+    )  # fmt: skip
+    found = facts(ex, doc)
+    for name in ("李鸿忠", "王东明"):
+        assert ("holds_position", name, "十四届全国人大二次会议主席团", "常务主席") in found
+        assert ("holds_position", name, "十四届全国人大二次会议主席团", "执行主席") in found
+
+
+def test_names_then_their_shared_post(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        *_LEAD, ("王兆国", P), "、", ("李建国", P), "等", ("副委员长", POS), "出席", "会议", "。"
+    )
+    found = facts(ex, doc)
+    assert ("holds_position", "王兆国", "全国人大常委会", "副委员长") in found
+    assert ("holds_position", "李建国", "全国人大常委会", "副委员长") in found
+
+
+def test_names_under_a_post_heading(ex: RelationExtractor) -> None:
+    doc = make_doc(
+        ("最高人民法院", ORG), ("副庭长", POS), "：", ("王五", P), "、", ("赵六", P), "。"
+    )
+    found = facts(ex, doc)
+    assert ("holds_position", "王五", "最高人民法院", "副庭长") in found
+    assert ("holds_position", "赵六", "最高人民法院", "副庭长") in found
+
+
+def test_a_session_named_across_its_verb_is_the_reported_meeting(ex: RelationExtractor) -> None:
+    doc = make_doc("市十六届人大常委会举行第十次会议", "。", ("陈汉夫", P), "主持", "会议", "。")
+    assert ("chairs", "陈汉夫", "市十六届人大常委会第十次会议", None) in facts(ex, doc)

@@ -704,6 +704,78 @@ def evaluate_relations_cmd(
                 console.print("  " + " | ".join(str(x) for x in item))
 
 
+@app.command("evaluate-relation-sets")
+def evaluate_relation_sets_cmd(
+    sets: Path = typer.Option(
+        Path("tests/data"),
+        exists=True,
+        file_okay=False,
+        help="Folder of relation gold sets (<name>_gold.jsonl + <name>_docs.jsonl; "
+        "relation_sets.yaml gives each set's conventions and genre).",
+    ),
+    only: list[str] = typer.Option(None, help="Only these sets (repeatable)."),
+    c: float = typer.Option(0.3, help="Inverse regularisation strength of the decider."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Leave-one-set-out: for every gold set, the rules alone and the relation decider trained
+    on all the other sets, scored on the one left out; the mean and the worst set are what to
+    expect of the next genre."""
+    from pipeline.evaluate.relation_learning import gold_sets, leave_one_set_out
+
+    try:
+        found = gold_sets(sets, only or None)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    report = leave_one_set_out(found, c=c)
+    if json_output:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    table = Table(title="relations, leave one set out (micro P / R / F1)")
+    for col in ("set", "genre", "rules alone", "decided", "rows ≥ 0.8 right"):
+        table.add_column(col)
+    for name, s in report["sets"].items():
+        a, b = s["rules_only"], s["decided"]
+        table.add_row(
+            name,
+            s["genre"],
+            f"{a['precision']:.3f} / {a['recall']:.3f} / {a['f1']:.3f}",
+            f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}",
+            f"{b['high_confidence_right']}",
+        )
+    console.print(table)
+    for kind, summary in report["summary"].items():
+        console.print(
+            f"{kind}: mean F1 {summary['mean_f1']:.3f}, worst {summary['worst_set']} "
+            f"{summary['worst_f1']:.3f}"
+        )
+
+
+@app.command("train-relations")
+def train_relations_cmd(
+    sets: Path = typer.Option(
+        Path("tests/data"), exists=True, file_okay=False, help="Folder of relation gold sets."
+    ),
+    out: Path = typer.Option(
+        ...,
+        dir_okay=False,
+        help="Model file to write (the packaged one: pipeline/resources/relation_decider.json).",
+    ),
+    c: float = typer.Option(0.3, help="Inverse regularisation strength."),
+) -> None:
+    """Train the relation decider on every gold set and write its model (JSON weights)."""
+    from pipeline.evaluate.relation_learning import gold_sets, train_decider
+
+    try:
+        found = gold_sets(sets)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    model = train_decider(found, out, c=c)
+    console.print(
+        f"trained on {len(model['trained_on'])} sets, {model['rows']} proposed rows "
+        f"({model['right']} right), {len(model['weights'])} weights → {out}"
+    )
+
+
 @app.command("evaluate-pages")
 def evaluate_pages_cmd(
     gold: Path = typer.Option(

@@ -316,6 +316,8 @@ def _relation_rows(
                 "person": None,  # filled in by _person_names
             }
         )
+    if extractor.decider is not None:  # the rules proposed; the learned model decides
+        out = extractor.decider.decide(out, doc.title or "")
     return out
 
 
@@ -410,7 +412,8 @@ def document_row(doc: Document, run_id: str) -> dict[str, Any]:
 
 def _page_facts(doc: Document) -> dict[str, Any]:
     """The speaker columns, from the bylines normalisation read. A huge document processed in
-    chunks (pipeline/chunked.py) has no whole-document normalisation: null there."""
+    chunks has no whole-document normalisation: pipeline/run/huge.py fills them from its
+    chunks'."""
     norm = doc.normalised
     if norm is None:
         return {"speaker": None, "speaker_post": None, "bylines": None}

@@ -4,7 +4,7 @@ person-name repairs that run with them."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -271,18 +271,44 @@ def _person_rules() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(rules["glued_after_name"]), frozenset(rules["compound_surnames"])
 
 
+@functools.cache
+def _glued_objects() -> tuple[str, regex.Pattern[str]]:
+    rules = load_yaml(RESOURCES / "person_rules.yaml")
+    return rules["glued_verb"], regex.compile(rules["glued_verb_objects"])
+
+
 def _names_with_glued_verb(ents: Iterable[Span]) -> set[tuple[int, int]]:
-    """LAC sometimes glues the next verb onto a three-character name (黄立新作|政府工作报告)."""
+    """LAC sometimes glues the next verb onto a name: a three-character name (黄立新作|政府工作
+    报告), or a two-character one when the object of 作 follows and the document never writes
+    the three characters as a name otherwise (刘奇作|关于…的说明)."""
     glued_after, compound_surnames = _person_rules()
-    return {
-        (e.start_char, e.end_char)
-        for e in ents
-        if e.label_ == "PERSON"
-        and len(e.text) == 4
-        and _is_han(e.text)
-        and e.text[-1] in glued_after
-        and e.text[:2] not in compound_surnames
-    }
+    verb, objects = _glued_objects()
+    out = set()
+    for e in ents:
+        if e.label_ != "PERSON" or not _is_han(e.text) or e.text[-1] not in glued_after:
+            continue
+        if len(e.text) == 4 and e.text[:2] not in compound_surnames:
+            out.add((e.start_char, e.end_char))
+        elif (
+            len(e.text) == 3
+            and e.text[-1] == verb
+            and objects.match(text := doc_text(e.doc), e.end_char)
+        ):
+            elsewhere = (
+                i
+                for i in _find_all(text, e.text)
+                if i != e.start_char and not objects.match(text, i + len(e.text))
+            )
+            if next(elsewhere, None) is None:
+                out.add((e.start_char, e.end_char))
+    return out
+
+
+def _find_all(text: str, sub: str) -> Iterator[int]:
+    i = text.find(sub)
+    while i >= 0:
+        yield i
+        i = text.find(sub, i + 1)
 
 
 def _coordinated(doc: Doc, between: Any, ent: Span) -> bool:

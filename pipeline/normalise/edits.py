@@ -20,8 +20,9 @@ def apply_edits(text: str, offs: Offsets, edits: list[Edit]) -> tuple[str, Offse
     """Apply sorted, non-overlapping ``(start, end, replacement)`` edits to text and offsets.
 
     Offsets of a replacement: equal length -> 1:1; the replacement is a substring of the
-    replaced text (e.g. a kept group) -> that substring's offsets; otherwise char i maps to
-    source char min(start+i, end-1) (monotonic, stays inside the replaced span).
+    replaced text (e.g. a kept group) -> that substring's offsets; the replaced text with some
+    characters taken out ("龚 正" -> "龚正") -> the offsets of the characters kept; otherwise
+    char i maps to source char min(start+i, end-1) (monotonic, stays inside the replaced span).
     """
     if not edits:
         return text, offs
@@ -41,8 +42,11 @@ def apply_edits(text: str, offs: Offsets, edits: list[Edit]) -> tuple[str, Offse
                     oparts.append([offs[s]] * n)
                 else:
                     k = text.find(r, s, e) if n < e - s else -1
+                    kept = _kept_positions(text, s, e, r) if k < 0 and n < e - s else None
                     if k >= 0:
                         oparts.append(offs[k : k + n])
+                    elif kept is not None:
+                        oparts.append([offs[i] for i in kept])
                     else:
                         oparts.append([offs[min(s + i, e - 1)] for i in range(n)])
         last = e
@@ -52,6 +56,21 @@ def apply_edits(text: str, offs: Offsets, edits: list[Edit]) -> tuple[str, Offse
         return new_text, None
     oparts.append(offs[last:])  # includes the len(raw) sentinel
     return new_text, list(chain.from_iterable(oparts))
+
+
+def _kept_positions(text: str, s: int, e: int, r: str) -> list[int] | None:
+    """Where each character of `r` is in text[s:e] when `r` is that text with characters taken
+    out (a subsequence), else None."""
+    out: list[int] = []
+    i = s
+    for ch in r:
+        while i < e and text[i] != ch:
+            i += 1
+        if i >= e:
+            return None
+        out.append(i)
+        i += 1
+    return out
 
 
 def regex_edits(

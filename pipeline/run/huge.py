@@ -67,6 +67,7 @@ class ChunkState:
     line_base: int = 0  # lines of the raw text before the current chunk
     line_seen: int = 0  # where the line count stopped
     context: Any = None  # the relation rules' running context (relations.Context)
+    bylines: list[dict[str, Any]] = field(default_factory=list)  # every chunk's, raw offsets
 
     def merge_page_facts(self, metadata: dict[str, str], flags: dict[str, Any]) -> None:
         # Metadata fields: the first value wins, as within one text (`metadata_line`
@@ -124,6 +125,12 @@ def _normalised_chunk(
     except Exception as exc:  # noqa: BLE001 - the caller records it
         raise StageError("normalise", exc) from exc
     state.merge_page_facts(result.metadata, result.flags)
+    for byline in result.bylines:  # speaker and delivery lines, placed in the whole raw text
+        row = byline.as_row()
+        for f in _RAW_FIELDS:
+            if int(row[f]) >= 0:  # type: ignore[call-overload]
+                row[f] = int(row[f]) + rs  # type: ignore[call-overload]
+        state.bylines.append(row)
     if k == 0:  # the top of the document: its title, metadata lines and dates
         fill_from_page(doc, {**state.metadata, "title": result.metadata.get("title")}, False)
     state.line_base += raw.count("\n", state.line_seen, rs)
@@ -211,9 +218,14 @@ def _document_row(doc: Document, ctx: RunContext, state: ChunkState) -> dict[str
     fill_from_page(doc, state.metadata, credits=False, title=False)
     finish_credits(doc, state.credits)
     try:
-        return document_row(doc, ctx.run_id)
+        row = document_row(doc, ctx.run_id)
     except Exception as exc:  # noqa: BLE001
         raise StageError("documents", exc) from exc
+    # The speaker columns the chunks' normalisation read (the whole text has none of its own).
+    row["speaker"] = state.metadata.get("speaker")
+    row["speaker_post"] = state.metadata.get("speaker_post")
+    row["bylines"] = state.bylines or None
+    return row
 
 
 def finish_credits(doc: Document, credits: dict[str, list[str]]) -> None:

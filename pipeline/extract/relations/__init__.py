@@ -22,14 +22,18 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     dedupe,
     sentences,
+    text_of,
 )
 from pipeline.extract.relations.bylines import BylineRules
+from pipeline.extract.relations.decider import RelationDecider, get_decider
 from pipeline.extract.relations.events import EventRules
 from pipeline.extract.relations.issues import IssueRules
 from pipeline.extract.relations.locality import Localities
 from pipeline.extract.relations.meetings import MeetingNames
 from pipeline.extract.relations.posts import PostRules
+from pipeline.extract.relations.proposals import Proposals
 from pipeline.nlp.docs import entities, span_text
+from pipeline.nlp.known_persons import known_person_names
 
 __all__ = ["Context", "Relation", "RelationExtractor", "get_extractor"]
 
@@ -43,6 +47,13 @@ class RelationExtractor:
         self.families: list[RelationFamily] = []
         for order in sorted(FAMILIES):  # a family may use those before it (events: posts)
             self.families.append(FAMILIES[order](self))
+        # Whether the learned decider judges the proposed rows (training switches it off).
+        self.decide = True
+
+    @property
+    def decider(self) -> RelationDecider | None:
+        """The packaged decider (loaded on first use), or None while deciding is off."""
+        return get_decider() if self.decide else None
 
     def family(self, cls: type[RelationFamily]) -> Any:
         return next(f for f in self.families if isinstance(f, cls))
@@ -54,6 +65,10 @@ class RelationExtractor:
     @property
     def events(self) -> EventRules:
         return self.family(EventRules)
+
+    @property
+    def proposals(self) -> Proposals:
+        return self.family(Proposals)
 
     @property
     def issues(self) -> IssueRules:
@@ -72,8 +87,15 @@ class RelationExtractor:
         ents = posts.join_dotted(doc, [e for e in entities(doc) if span_text(e).strip()])
         if context is None:
             ctx = Context(title=title or "", year=year)
+            # The text's own form of a split meeting name first (the convention's tail).
+            self.events.joined_meeting(ctx, text_of(doc))
             if title:
                 self.localities.from_title(ctx, title)
+                self.events.joined_meeting(ctx, title)
+                # The headline's meeting ("…会商会议举行"): the one a bare 会议 stands for when
+                # the text names none.
+                named = self.meeting_names.from_title(title)
+                ctx.title_meeting = named[0] if named else None
             self.localities.from_document(ctx, ents)
         else:
             ctx = context
@@ -94,6 +116,24 @@ class RelationExtractor:
                 rows += fam.sentence(doc, sent, sent_ents, ctx)
         for fam in self.families:
             rows += fam.document(doc, ents, ctx)
+        # A foreign office-holder (越南国家主席梁强) named again by a bare post (国家主席梁强,
+        # 苏林总书记) holds it in the foreign state, not in the Chinese body the post names.
+        foreign = posts.foreign_state_names
+        abroad = {r.head for r in rows if r.tail_label != "MEETING" and r.tail.startswith(foreign)}
+        rows = [r for r in rows if not (r.head in abroad and r.resolved_from == "post")]
+        # A bare post (总书记, 总理) of someone no list knows, in a sentence about a foreign
+        # state (朝鲜劳动党总书记金正日): not the Chinese body the post names.
+        text = text_of(doc)
+        known = known_person_names()
+        rows = [
+            r
+            for r in rows
+            if not (
+                r.resolved_from == "post"
+                and r.head not in known
+                and posts.names_foreign_state(text, r.start, r.end)
+            )
+        ]
         # 政协委员, 人大代表: membership of a body, not a post in it.
         rows = [r for r in rows if r.role not in posts.membership_roles]
         # "刘少奇委员长" after "…委员会委员长刘少奇": the body the text wrote wins.
@@ -107,11 +147,18 @@ class RelationExtractor:
             mentions = ctx.meeting_names + mentions
             ctx.meeting_names.extend(new)
         mentions += self.meeting_names.from_title(title or "")
+        reported = self.events.reported_sitting(ctx, text_of(doc))
         for row in rows:
             if row.tail_label == "MEETING":
+                if reported and row.tail == ctx.main_meeting:
+                    row.tail = self.events.sitting_of(row.tail, reported)
                 if ctx.main_meeting and self.events.sitting.fullmatch(row.tail):
-                    row.tail = ctx.main_meeting
+                    if self.events.sittings.fullmatch(row.tail):  # 第三次全体会议
+                        row.tail = self.events.sitting_of(ctx.main_meeting, row.tail)
+                    else:
+                        row.tail = ctx.main_meeting
                 row.tail = self.meeting_names.fullest(row.tail, mentions)
+                row.tail = self.meeting_names.without_edition(row.tail)
         return dedupe(rows)
 
 

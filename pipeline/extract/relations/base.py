@@ -80,6 +80,8 @@ class Context:
     # level suffix (省/市/区/县/自治区/镇) -> full name, e.g. 省 -> 湖北省
     localities: dict[str, str] = field(default_factory=dict)
     main_meeting: str | None = None
+    # The meeting the title names, for a generic 会议 when the text names none.
+    title_meeting: str | None = None
     orgs_seen: list[str] = field(default_factory=list)
     meetings: list[str] = field(default_factory=list)
     title: str = ""
@@ -90,6 +92,8 @@ class Context:
     # post -> the body the first holder named in this sentence holds it in (主任 -> 虹口区
     # 人大常委会), for a deputy named after the head without a body of its own.
     sentence_heads: dict[str, str] = field(default_factory=dict)
+    # Foreign states named so far (relations/proposals.py): the state a 总统 without one holds.
+    foreign_states: list[str] = field(default_factory=list)
 
     def top_locality(self, levels: tuple[str, ...]) -> str | None:
         for level in levels:
@@ -150,6 +154,14 @@ def dedupe(rows: list[Relation]) -> list[Relation]:
             seen.add(key)
             out.append(r)
     return out
+
+
+@functools.cache
+def foreign_states() -> frozenset[str]:
+    """Foreign states and international bodies by name (resources/foreign_states.txt)."""
+    from pipeline.core.resources import read_lines
+
+    return frozenset(read_lines(RESOURCES / "foreign_states.txt"))
 
 
 @functools.cache

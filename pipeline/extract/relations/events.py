@@ -78,6 +78,10 @@ class EventRules(RelationFamily):
         self.instruct_re = regex.compile(r["instruct_pattern"])
         self.generic_meetings = regex.compile(r["generic_meeting_words"])
         self.sitting = regex.compile(r["meeting_sitting"])
+        self.sittings = regex.compile(r["session_sittings"]["words"])
+        self.plain_sitting: str = r["session_sittings"]["plain"]
+        self.reported = regex.compile(r["session_sittings"]["reported"])
+        self.split_meeting = regex.compile(r["split_meeting"])
         self.generic_prefix = regex.compile(ev["generic_meeting_prefix"])
         self.clause_end = frozenset(r["clause_end"])
         self.clause_marks = frozenset(ev["clause_marks"])
@@ -163,8 +167,19 @@ class EventRules(RelationFamily):
 
     # -----------------------------------------------------------------------------------------
 
+    def joined_meeting(self, ctx: Context, text: str) -> None:
+        """ "市十六届人大常委会举行第十次会议": the meeting the document reports on, its name
+        split by the verb, when no meeting is known yet."""
+        if ctx.main_meeting is not None:
+            return
+        m = self.split_meeting.search(text)
+        if m is not None:
+            ctx.main_meeting = m.group("body") + m.group("meeting")
+            ctx.meetings.append(ctx.main_meeting)
+
     def prepare(self, ctx: Context, sent: Span, ents: list[Span]) -> None:
         self.convened_unnamed(ctx, sent, ents)
+        self.joined_meeting(ctx, sent.text)
         for ent in ents:
             if ent.label_ == "MEETING":
                 self.observe(ctx, ent, self.extractor.localities.is_referred(ent))
@@ -293,7 +308,9 @@ class EventRules(RelationFamily):
         main = ctx.main_meeting
         if not (main and ctx.title and self._in_title(main, ctx.title)):
             return False
-        return meeting != main and not (main.endswith(meeting) or meeting.endswith(main))
+        return meeting != main and not (
+            main.endswith(meeting) or meeting.endswith(main) or meeting.startswith(main)
+        )  # (…会议开幕会: a sitting of the main meeting, no other meeting)
 
     def _clause_start(self, text: str, sent_start: int, pos: int) -> int:
         i = pos
@@ -343,8 +360,36 @@ class EventRules(RelationFamily):
             if name.endswith(word):
                 return name, "context"
         if ctx.main_meeting is not None:
+            if self.sittings.fullmatch(word):
+                return self.sitting_of(ctx.main_meeting, word), "context"
             return ctx.main_meeting, "context"
+        if ctx.title_meeting is not None:
+            return ctx.title_meeting, "title"
         return None
+
+    def reported_sitting(self, ctx: Context, text: str) -> str | None:
+        """The sitting of the numbered session the document is about that its title or text
+        writes first ("开幕会", "主席团第一次会议"), or None."""
+        main = ctx.main_meeting
+        if not main or self.extractor.meeting_names.key(main) is None:
+            return None
+        if self.sittings.search(main):
+            return None
+        m = self.reported.search(ctx.title) or self.reported.search(text)
+        if m is None:
+            return None
+        return m.group("sitting") or m.group("presidium") + m.group("number")
+
+    def sitting_of(self, session: str, word: str) -> str:
+        """ "开幕会" of the session the item reports: named with it ("…第二次会议开幕会"), a
+        sitting distinct from its session; an unnumbered 全体会议 is the session."""
+        if (
+            word == self.plain_sitting
+            or session.endswith(word)
+            or self.extractor.meeting_names.key(session) is None  # a forum, no session
+        ):
+            return session
+        return session + word
 
     def _meeting_in_gap(
         self, ents: list[Span], gap_text: str, start: int, end: int, ctx: Context

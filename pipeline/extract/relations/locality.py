@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import regex
 from spacy.tokens import Span
 
@@ -45,17 +47,29 @@ class Localities:
             rf"|[^\P{{Han}}{excluded}]{{2,7}}?{suffixes}"
         )
         self.province_name = regex.compile(names)
+        self.generic_place_ending: str = r["title_generic_place_ending"]
+        self.level_order: list[str] = r["title_level_order"]
+        self.outer_levels = tuple(r["bodies"]["outer_levels"])
         self.referred = regex.compile(r["referred_after_meeting"])
 
     # -----------------------------------------------------------------------------------------
 
     def from_title(self, ctx: Context, title: str) -> None:
         """The title names the document's locality, whether or not the text repeats it."""
-        matches = list(self.title_locality.finditer(title))
+        matches = [
+            m
+            for m in self.title_locality.finditer(title)
+            if not m.group().endswith(self.generic_place_ending)
+            or m.group()[: -len(self.generic_place_ending[-1])] in gazetteer_places()
+        ]
         for i, m in enumerate(matches):
             name = m.group()
-            # Adjacent divisions name one place: "佛山市" + "南海区".
-            if i > 0 and matches[i - 1].end() == m.start():
+            # Adjacent divisions name one place, outer to inner: "佛山市" + "南海区".
+            if (
+                i > 0
+                and matches[i - 1].end() == m.start()
+                and self._rank(matches[i - 1].group()) < self._rank(name)
+            ):
                 name = matches[i - 1].group() + name
             # A province named inside a match starts the place: "栗战书任黑龙江省…" is
             # 黑龙江省 (the words before it are a name and a verb).
@@ -63,6 +77,12 @@ class Localities:
             if inner is not None and inner.start() < len(name) - 1:
                 name = name[inner.start() :]
             self.register(ctx, name)
+
+    def _rank(self, place: str) -> int:
+        for i, level in enumerate(self.level_order):
+            if place.endswith(level):
+                return i
+        return len(self.level_order)
 
     def update(self, ctx: Context, ents: list[Span]) -> None:
         """Localities and organisations named in a sentence (the meetings are the events')."""
@@ -178,7 +198,9 @@ class Localities:
         if ctx is None or level not in inner:
             return stem
         city = ctx.localities.get(city_level)
-        if city and not stem.startswith(city) and not stem.endswith(city_level):
+        # (not a district already placed in its city or province: 浙江省舟山市普陀区)
+        placed = any(outer in stem[:-1] for outer in self.outer_levels)
+        if city and not placed and not stem.startswith(city) and not stem.endswith(city_level):
             return city + stem
         return stem
 
@@ -209,6 +231,14 @@ class Localities:
                     return self.party_committee_name(locality, rest), "locality"
                 return name, None
         return name, None
+
+
+@functools.cache
+def gazetteer_places() -> frozenset[str]:
+    """Place names the NER's GPE gazetteer knows (resources/gpe_names.txt)."""
+    from pipeline.core.resources import RESOURCES, read_lines
+
+    return frozenset(read_lines(RESOURCES / "gpe_names.txt"))
 
 
 def abbreviates(short: str, full: str) -> bool:

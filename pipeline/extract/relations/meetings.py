@@ -33,6 +33,10 @@ class MeetingNames:
         self.title_date = regex.compile(m["title_date"])
         self.suffix = regex.compile(m["meeting_suffix"])
         self.min_abbrev: int = m["min_abbreviation_chars"]
+        self.edition = regex.compile(m["edition"])
+
+    def without_edition(self, name: str) -> str:
+        return self.edition.sub("", name)
 
     def key(self, name: str) -> tuple[tuple[str, ...], str] | None:
         numbers = tuple(self.number.findall(name))

@@ -26,6 +26,7 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     confidence,
     family,
+    foreign_states,
     gap,
     rules,
     text_of,
@@ -60,6 +61,8 @@ class PostRules(RelationFamily):
         self.bodies = post_bodies()
         self.known_bodies = frozenset(read_lines(RESOURCES / "organisations.txt"))
         self.envoy_posts = frozenset(r["envoy_posts"])
+        self.envoy_mark: str = r["envoy_mark"]
+        self.home_state: str = r["home_state"]
         self.deputy_prefix: str = r["deputy_prefix"]
         self.bare_title_openers = frozenset(r["bare_title_openers"])
         self.fused_ministry_posts = frozenset(r["fused_ministry_posts"])
@@ -97,6 +100,9 @@ class PostRules(RelationFamily):
         self.session_number = regex.compile(r["meeting_names"]["number"])
         self.appoint_group = regex.compile(r["appoint_group"])
         self.state_suffixes = tuple(r["state_suffixes"])
+        self.foreign_state_names = tuple(sorted(foreign_states(), key=len, reverse=True))
+        self.foreign_body_words = regex.compile(r["foreign_body_words"])
+        self.clause_marks = tuple(r["clause_end"]) + ("，", ",")
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
         self.name_before_stops = frozenset(r["name_title_not_after"])
         self.state_head_posts = frozenset(r["state_head_posts"])
@@ -167,15 +173,21 @@ class PostRules(RelationFamily):
             ):
                 org = ents[k]
                 k -= 1
+                envoy = self._envoy(doc, ents, k, org, position)
+                if envoy is not None:
+                    # "中华人民共和国驻加拿大特命全权大使": the post is 驻加拿大特命全权大使 and
+                    # its body the sending state (written before 驻, or China).
+                    position, org, k = envoy
                 whole = doc.user_data.get(TITLE_STARTS, {}).get(
                     (position.start_char, position.end_char)
                 )
-                if whole is not None and org.start_char < whole:
+                if whole is not None and isinstance(org, Span) and org.start_char < whole:
                     # "辽宁省委|常委" as entities; the post as written is 省委常委 of 辽宁.
                     org = doc.char_span(org.start_char, whole, label=org.label_) or org
                     position = doc.char_span(whole, position.end_char, label="POSITION") or position
                 if (
                     k >= 0
+                    and isinstance(org, Span)
                     and ents[k].label_ == "ORG"
                     and ents[k].end_char == org.start_char
                     and org.text.endswith(self.sub_unit_suffixes)
@@ -202,6 +214,8 @@ class PostRules(RelationFamily):
                         )
                         if org is not None:
                             break
+                if org is None:
+                    org = self._foreign_before(doc, sent, position)
                 if org is None:
                     # "室副主任", "学校党委书记", "委员会副主任": a generic head for a body
                     # named earlier.
@@ -230,6 +244,52 @@ class PostRules(RelationFamily):
             j = k
         return posts, j
 
+    def _envoy(
+        self, doc: Doc, ents: list[Span], k: int, place: Span, position: Span
+    ) -> tuple[Span, Span | str | None, int] | None:
+        text = text_of(doc)
+        at = place.start_char - len(self.envoy_mark)
+        if (
+            position.text not in self.envoy_posts
+            or at < 0
+            or text[at : place.start_char] != self.envoy_mark
+        ):
+            return None
+        post = doc.char_span(at, position.end_char, label="POSITION", alignment_mode="expand")
+        if post is None:
+            return None
+        if k >= 0 and ents[k].label_ in ("ORG", "GPE", "LOC") and ents[k].end_char == at:
+            return post, ents[k], k - 1
+        return post, self.home_state, k
+
+    def names_foreign_state(self, text: str, start: int, end: int) -> bool:
+        """Whether the clause around text[start:end] names a foreign state."""
+        left = max(text.rfind(c, 0, start) for c in self.clause_marks) + 1
+        rights = [i for c in self.clause_marks if (i := text.find(c, end)) >= 0]
+        clause = text[left : min(rights) if rights else len(text)]
+        return any(state in clause for state in self.foreign_state_names)
+
+    def _foreign_before(self, doc: Doc, sent: Span, position: Span) -> Span | None:
+        """ "越南政府总理": a foreign state and the words of its body the tagger left out."""
+        text = text_of(doc)
+        before = text[max(sent.start_char, position.start_char - 10) : position.start_char]
+        for state in self.foreign_state_names:
+            at = before.rfind(state)
+            rest = before[at + len(state) :] if at >= 0 else ""
+            if at >= 0 and rest and self.foreign_body_words.fullmatch(rest):
+                start = position.start_char - len(before) + at
+                return doc.char_span(start, position.start_char, label="ORG")
+        return None
+
+    def _foreign_body(self, org: Span) -> str | None:
+        """越南国家主席, 越南政府总理, 俄罗斯外交部部长, 瑞典林雪平市市长: a body of a foreign
+        state (written with it, or right after it), never a Chinese one."""
+        if org.text.startswith(self.foreign_state_names):
+            return org.text
+        before = text_of(org.doc)[max(0, org.start_char - 12) : org.start_char]
+        state = next((f for f in self.foreign_state_names if before.endswith(f)), None)
+        return state + org.text if state is not None else None
+
     def _past_term(self, text: str, first: tuple[Span, Span | str | None], ctx: Context) -> bool:
         """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""
         position, org = first
@@ -256,6 +316,33 @@ class PostRules(RelationFamily):
         # (国家主席, 中央军委主席) never do.
         written = [r for r, (_, o) in zip(resolved, posts, strict=True) if o is not None]
         listed = listed_org if not written else None
+        # "市委常委、组织部部长周立夫": a party department's head in a stack belongs to the
+        # committee the stack named (扶余市委), not to the document's top locality.
+        committee = next(
+            (
+                t
+                for (t, h), (p, _) in zip(resolved, posts, strict=True)
+                if t
+                and h == "locality"
+                and t.endswith(self.loc.committee)
+                and not p.text.endswith(self.party_department_posts)
+            ),
+            None,
+        )
+        if committee is not None:
+            resolved = [
+                (committee, h)
+                if h == "locality" and p.text.endswith(self.party_department_posts)
+                else (t, h)
+                for (t, h), (p, _) in zip(resolved, posts, strict=True)
+            ]
+        foreign = next(
+            (t for t, _ in written if t and t.startswith(self.foreign_state_names)), None
+        )
+        if foreign is not None:
+            # "越南共产党中央委员会总书记、国家主席苏林": a foreign office-holder's other posts
+            # are of that state, never the Chinese bodies the bare posts name (中共中央).
+            resolved = [(foreign, "stack") if h == "post" else (t, h) for t, h in resolved]
         for (position, org), (tail, how) in zip(posts, resolved, strict=True):
             if tail is None and written and written[0][0] is not None:
                 tail, how = written[0][0], "stack"
@@ -449,6 +536,10 @@ class PostRules(RelationFamily):
             prev = ents[j - 1]
             if prev.label_ in ("ORG", "GPE", "LOC") and prev.end_char == position.start_char:
                 org = prev
+                envoy = self._envoy(prev.doc, ents, j - 2, prev, position)
+                if envoy is not None:
+                    post, sender, _ = envoy
+                    return post, sender, j + 1  # type: ignore[return-value]
             elif prev.label_ == "ORG" and self.sub_unit.fullmatch(
                 text[prev.end_char : position.start_char]
             ):
@@ -506,6 +597,14 @@ class PostRules(RelationFamily):
     ) -> tuple[str | None, str | None]:
         """(full organisation, how it was resolved: None when written in full)."""
         own = self.bodies.get(role)
+        if org == self.home_state:
+            return self.home_state, "envoy"
+        if isinstance(org, Span):
+            foreign = self._foreign_body(org)
+            if foreign is not None:
+                return foreign, None
+        if isinstance(org, Span) and org.text in self.abbreviated_heads:
+            org = org.text  # a generic head tagged as an organisation ("委员会副主任")
         if isinstance(org, Span):
             name = org.text
             central = name in self.central_aliases or (
@@ -518,8 +617,14 @@ class PostRules(RelationFamily):
                 return self.central_aliases.get(name, self.central_committee), None
             if name.endswith(self.state_suffixes) and role in self.state_head_posts:
                 return name, None  # 中华人民共和国主席, 越南民主共和国主席: the state itself
-            if role in self.envoy_posts and org.label_ in ("GPE", "LOC"):
-                return name, None  # 多哥驻华大使: the state it represents
+            if (role in self.envoy_posts or role.startswith(self.envoy_mark)) and org.label_ in (
+                "GPE",
+                "LOC",
+            ):
+                return (
+                    name,
+                    None,
+                )  # 多哥驻华大使, 中华人民共和国驻加拿大大使: the state it represents
             if (
                 role in self.fused_ministry_posts
                 and not name.endswith("部")
