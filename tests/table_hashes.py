@@ -26,6 +26,23 @@ VOLATILE_COLUMNS = frozenset(
     {"run_id", "started_at", "finished_at", "workers", "first_run", "last_run"}
 )
 
+# Depend on which run wrote which document, by design: discovery compares tonight's documents
+# (the last run's) with the archive's (issue 28: burst and novelty), so an archive built over
+# several nights ranks its candidates differently from the same documents written at once.
+# Comparisons across run histories leave these columns and the burst rows out.
+HISTORY_COLUMNS = {"formulation_candidates": frozenset({"rank", "score", "archive_docs", "burst"})}
+
+
+def without_history(table: str, row: dict[str, Any]) -> dict[str, Any] | None:
+    """`row` without its history-dependent columns; None for a row that exists only because of
+    the run history (a burst term)."""
+    cols = HISTORY_COLUMNS.get(table)
+    if not cols:
+        return row
+    if row.get("pattern") == "burst":
+        return None
+    return {k: v for k, v in row.items() if k not in cols}
+
 
 def _canonical(value: Any) -> Any:
     """A JSON-serialisable form of a Parquet value that is stable across runs."""
@@ -42,8 +59,11 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def table_digests(out: str | Path, input_root: str | Path | None = None) -> dict[str, dict]:
-    """{table: {"rows": n, "sha256": hash of its sorted rows}} for every table under `out`."""
+def table_digests(
+    out: str | Path, input_root: str | Path | None = None, across_runs: bool = False
+) -> dict[str, dict]:
+    """{table: {"rows": n, "sha256": hash of its sorted rows}} for every table under `out`;
+    `across_runs`: for comparing archives written over different runs (HISTORY_COLUMNS)."""
     import pyarrow.parquet as pq
 
     out = Path(out)
@@ -53,6 +73,8 @@ def table_digests(out: str | Path, input_root: str | Path | None = None) -> dict
         rows: list[str] = []
         for part in sorted(folder.glob("*.parquet")):
             for row in pq.read_table(part).to_pylist():
+                if across_runs and (row := without_history(folder.name, row)) is None:
+                    continue
                 kept = {k: _canonical(v) for k, v in sorted(row.items())}
                 for k in VOLATILE_COLUMNS & kept.keys():
                     del kept[k]

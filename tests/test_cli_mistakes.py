@@ -19,6 +19,36 @@ from .conftest import NER, ROOT, SAMPLES
 # The output folder {tmp}/out must never be created by a mistake.
 MISTAKES = [
     (
+        "run --only formulations --out {tmp}/out",
+        "error: --only formulations redoes that stage over the whole archive: add --force",
+        2,
+    ),
+    (
+        "run {samples} --force --only formulations --out {tmp}/out",
+        "error: --only formulations reads the archive in --out, not INPUT: drop INPUT",
+        2,
+    ),
+    (
+        "run --force --only formulations --out {tmp}/out",
+        "error: {tmp}/out holds no tifa output (no {tmp}/out/documents)",
+        2,
+    ),
+    (
+        "lexicon accept 低空经济 --out {tmp}/out",
+        "error: {tmp}/out holds no tifa output (no {tmp}/out/documents); run tifa first",
+        2,
+    ),
+    (
+        "lexicon reject 一伙千方百计 --out {tmp}/out",
+        "error: {tmp}/out holds no tifa output (no {tmp}/out/documents); run tifa first",
+        2,
+    ),
+    (
+        "lexicon candidates --out {tmp}/out",
+        "error: {tmp}/out holds no tifa output (no formulation_candidates); run tifa",
+        2,
+    ),
+    (
         "run {samples} --out {tmp}/out --ner hanlp",
         "error: the hanlp backend needs --ner-model PATH (a HanLP model on disk)",
         2,

@@ -32,6 +32,7 @@ from .kill_support import (
     start_tifa,
     wait_gone,
 )
+from .table_hashes import HISTORY_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +213,12 @@ def test_derived_tables_do_not_depend_on_history(tmp_path: Path) -> None:
     for table in ("formulation_candidates", "formulation_counts", "people"):
         a = pd.read_parquet(tmp_path / "incremental" / table)
         b = pd.read_parquet(tmp_path / "at_once" / table)
+        # Discovery compares the last run's documents with the archive (issue 28): its
+        # history columns depend on the nights by design; everything else may not.
+        history = sorted(HISTORY_COLUMNS.get(table, ()))
+        if history:
+            a = a.drop(columns=history).sort_values("text", ignore_index=True)
+            b = b.drop(columns=history).sort_values("text", ignore_index=True)
         pd.testing.assert_frame_equal(a, b)
     cands = pd.read_parquet(tmp_path / "at_once" / "formulation_candidates")
     assert set(cands.example_doc_id) == {txt_doc_id(second / "d1.txt")}

@@ -104,7 +104,15 @@ def test_chunked_run_streams_each_huge_document_as_its_own_batch(huge_runs: dict
 
 @pytest.mark.parametrize(
     "table",
-    ["documents", "sentences", "entities", "formulations", "candidate_mentions", "removed_lines"],
+    [
+        "documents",
+        "sentences",
+        "entities",
+        "formulations",
+        "formulation_usage",
+        "candidate_mentions",
+        "removed_lines",
+    ],
 )
 def test_chunked_rows_equal_unchunked_rows(huge_runs: dict, table: str) -> None:
     whole = _rows(huge_runs["whole"], table)

@@ -109,6 +109,7 @@ DOC_TABLES = (
     "sentences",
     "entities",
     "formulations",
+    "formulation_usage",
     "candidate_mentions",
     "relations",
 )

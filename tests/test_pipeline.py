@@ -139,7 +139,7 @@ def test_samples_cover_every_stage(samples_out: Path) -> None:
     assert len(_read(samples_out, "formulation_counts")) > 0
     # Discovery and people with posts show on the samples (xianning_rural_work_conference.txt).
     candidates = set(_read(samples_out, "formulation_candidates").text)
-    assert {"三农", "两条底线", "五水共治", "五大振兴"} <= candidates
+    assert {"一村一品", "两条底线", "五水共治", "五大振兴"} <= candidates
     people = _read(samples_out, "people")
     assert {("黄志坚", "市长", "咸宁市人民政府"), ("程文涛", "市委书记", "咸宁市委")} <= set(
         zip(people.person, people.role, people.organisation, strict=True)

@@ -79,7 +79,7 @@ def test_new_tonight_is_what_the_second_night_brought(two_nights: dict) -> None:
     for r in rows:
         by_kind.setdefault(r["kind"], []).append(r)
     candidates = {r["item"] for r in by_kind["candidate"]}
-    assert {"三农", "两条底线", "五水共治", "五大振兴"} <= candidates
+    assert {"一村一品", "两条底线", "五水共治", "五大振兴"} <= candidates
     appointments = {(r["item"], r["detail"]) for r in by_kind["appointment"]}
     assert ("黄志坚", "市长 @ 咸宁市人民政府") in appointments
     # Night 1's people (陈向东 in hubei_meeting_news) are not new.

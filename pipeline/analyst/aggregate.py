@@ -7,12 +7,21 @@ grow with the corpus; only the aggregated result is materialised.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from pipeline.core.vocabulary import RelationName
-from pipeline.extract.formulations import get_matcher, score_candidate
+from pipeline.extract.discovery import (
+    archive_frequency,
+    burst_ratio,
+    burst_terms,
+    calibrated_score,
+    usages_of_known,
+)
+from pipeline.extract.formulations import get_matcher
+from pipeline.extract.lexicon import LEXICON_PATH, load_user_lexicon
 from pipeline.extract.persons import build_persons
 from pipeline.io.schema import SCHEMAS
 from pipeline.io.storage import Store, duckdb_path
@@ -131,8 +140,14 @@ def build_stories(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
 
 
 def build_formulation_candidates(
-    con: duckdb.DuckDBPyConnection, out: Store, lexicon: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    out: Store,
+    lexicon: str | None = None,
+    user_lexicon: str | None = None,
 ) -> pa.Table:
+    """Discovery candidates, ranked by the calibrated score: the candidate mentions (numeric
+    patterns, quoted terms) grouped by text, and the burst/novel terms of tonight's documents
+    against the archive (extract/discovery.py); lexicon forms and rejected terms left out."""
     grouped = _arrow(
         con.sql(
             f"""
@@ -141,31 +156,152 @@ def build_formulation_candidates(
                    CASE WHEN bool_or(pattern = 'quoted_numeral') THEN 'quoted_numeral'
                         WHEN bool_or(pattern = 'enumeration') THEN 'enumeration'
                         WHEN bool_or(pattern = 'numeral_compound') THEN 'numeral_compound'
+                        WHEN bool_or(pattern = 'quoted_term') THEN 'quoted_term'
                         ELSE 'numeral_measure' END AS pattern,
                    count(DISTINCT doc_id)::INTEGER AS n_docs,
                    count(*)::INTEGER AS n_mentions,
-                   count(*) FILTER (WHERE pattern = 'quoted_numeral')::INTEGER AS n_quoted,
+                   count(*) FILTER (WHERE pattern LIKE 'quoted%')::INTEGER AS n_quoted,
                    min(published_at) AS first_seen,
                    max(published_at) AS last_seen,
-                   -- the shortest sentence; ties broken by doc_id and position, so identical
-                   -- reruns give identical tables
-                   arg_min(sentence, (length(sentence), doc_id, start, sentence))
-                       AS example_sentence,
-                   arg_min(doc_id, (length(sentence), doc_id, start, sentence)) AS example_doc_id
+                   -- the best sentence: one where it is quoted (the text names it), then the
+                   -- one nearest 60 characters (a fragment says little, a page too much);
+                   -- ties broken by doc_id and position, so identical reruns give identical
+                   -- tables
+                   arg_min(sentence, (pattern NOT LIKE 'quoted%', abs(length(sentence) - 60),
+                                      doc_id, start, sentence)) AS example_sentence,
+                   arg_min(doc_id, (pattern NOT LIKE 'quoted%', abs(length(sentence) - 60),
+                                    doc_id, start, sentence)) AS example_doc_id
             FROM {_source(out, "candidate_mentions")}
             GROUP BY text
             """
         )
     )
-    rows = grouped.to_pylist()
-    lexicon_forms = (get_matcher(lexicon) if lexicon else get_matcher()).forms
-    rows = [r for r in rows if r["text"] not in lexicon_forms]
+    matcher = get_matcher(lexicon or str(LEXICON_PATH), user=user_lexicon)
+    rejected = set(load_user_lexicon(user_lexicon).rejected)
+    rows = [
+        r
+        for r in grouped.to_pylist()
+        if r["text"] not in matcher.forms and r["text"] not in rejected
+    ]
+    usages = usages_of_known([r["text"] for r in rows], matcher.forms)
+    rows = [r for r in rows if r["text"] not in usages]
+    nights = _Nights(con, out)
+    _add_bursts(rows, nights, list(matcher.forms), rejected)
+    _add_history(con, out, rows, nights)
     for r in rows:
-        r["score"] = score_candidate(r["pattern"], r["n_docs"], r["n_mentions"], r["n_quoted"])
+        share = r["n_quoted"] / r["n_mentions"] if r["n_mentions"] else 0.0
+        r["score"] = calibrated_score(
+            r["pattern"], r["n_docs"], r["n_mentions"], share, r.get("burst")
+        )
     rows.sort(key=lambda r: (-r["score"], -r["n_docs"], r["text"]))
     for i, r in enumerate(rows, start=1):
         r["rank"] = i
     return pa.Table.from_pylist(rows, schema=SCHEMAS["formulation_candidates"])
+
+
+class _Nights:
+    """Tonight (the documents of the last run) and the archive (every earlier document)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, out: Store):
+        self.con, self.out = con, out
+        self.docs = _source(out, "documents")
+        self.last = con.execute(f"SELECT max(run_id) FROM {self.docs}").fetchall()[0][0]
+        self.n_archive = self.n_tonight = 0
+        if self.last is not None:
+            self.n_archive, self.n_tonight = con.execute(
+                f"SELECT count(*) FILTER (WHERE run_id <> $1), count(*) FILTER (WHERE run_id = $1)"
+                f" FROM {self.docs}",
+                [self.last],
+            ).fetchall()[0]
+
+    def tonight(self) -> list[tuple[str, str]]:
+        return self.con.execute(
+            f"SELECT doc_id, text FROM {self.docs} WHERE run_id = ? ORDER BY doc_id", [self.last]
+        ).fetchall()
+
+    def archive_frequency(self, terms: list[str]) -> Any:
+        """Archive documents holding each term: streamed on a cursor of its own, 256 texts at a
+        time (the archive is never held whole), one Aho-Corasick pass."""
+        cur = self.con.cursor()
+        try:
+            cur.execute(f"SELECT text FROM {self.docs} WHERE run_id <> ?", [self.last])
+
+            def texts() -> Any:
+                while batch := cur.fetchmany(256):
+                    yield from (t for (t,) in batch)
+
+            return archive_frequency(texts(), terms)
+        finally:
+            cur.close()
+
+
+def _add_bursts(rows: list[dict], nights: _Nights, known: list[str], rejected: set[str]) -> None:
+    """Burst and novel terms of tonight against the archive, as rows (or onto the row of the
+    same text); nothing on the first night, which has no archive to compare with."""
+    if not nights.n_archive or not nights.n_tonight:
+        return
+    names = nights.con.execute(
+        f"""SELECT DISTINCT e.text, e.label FROM {_source(nights.out, "entities")} e
+            JOIN {nights.docs} d USING (doc_id) WHERE d.run_id = ?""",
+        [nights.last],
+    ).fetchall()
+    from pipeline.nlp.lac_runner import get_runner
+
+    by_text = {r["text"]: r for r in rows}
+    found = burst_terms(
+        nights.tonight(),
+        [],
+        nights.n_archive,
+        known,
+        entities=names,
+        words=get_runner().run,
+        archive_df=nights.archive_frequency,
+    )
+    for b in found:
+        if b.text in rejected:
+            continue
+        row = by_text.get(b.text)
+        if row is None:
+            row = by_text[b.text] = {
+                "text": b.text,
+                "pattern": "burst",
+                "n_docs": b.n_docs,
+                "n_mentions": b.n_mentions,
+                "n_quoted": b.n_quoted,
+                "first_seen": None,
+                "last_seen": None,
+                "example_sentence": b.example_sentence,
+                "example_doc_id": b.example_doc_id,
+            }
+            rows.append(row)
+        row["archive_docs"], row["burst"] = b.archive_docs, b.ratio
+
+
+def _add_history(
+    con: duckdb.DuckDBPyConnection, out: Store, rows: list[dict], nights: _Nights
+) -> None:
+    """Tonight's rate of each candidate mentioned tonight against its archive rate (the same
+    smoothed ratio as a burst): a candidate the archive already had ranks lower."""
+    todo = [r for r in rows if r.get("burst") is None]
+    if not nights.n_archive or not nights.n_tonight or not todo:
+        return
+    tonight_docs = dict(
+        con.execute(
+            f"""SELECT c.text, count(DISTINCT c.doc_id) FROM {_source(out, "candidate_mentions")} c
+                JOIN {nights.docs} d USING (doc_id) WHERE d.run_id = ? GROUP BY c.text""",
+            [nights.last],
+        ).fetchall()
+    )
+    todo = [r for r in todo if tonight_docs.get(r["text"])]
+    archive_df = nights.archive_frequency([r["text"] for r in todo])
+    for r in todo:
+        r["archive_docs"] = archive_df[r["text"]]
+        r["burst"] = round(
+            burst_ratio(
+                tonight_docs[r["text"]], nights.n_tonight, archive_df[r["text"]], nights.n_archive
+            ),
+            3,
+        )
 
 
 def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
@@ -187,7 +323,10 @@ def build_people(con: duckdb.DuckDBPyConnection, out: Store) -> pa.Table:
 
 
 def rebuild_derived_tables(
-    out_dir: Path | str | Store, writer: DatasetWriter, lexicon: str | None = None
+    out_dir: Path | str | Store,
+    writer: DatasetWriter,
+    lexicon: str | None = None,
+    user_lexicon: str | None = None,
 ) -> dict[str, int]:
     out = Store(out_dir)
     con = duckdb.connect()
@@ -195,7 +334,7 @@ def rebuild_derived_tables(
     try:
         built = {
             "formulation_counts": build_formulation_counts(con, out),
-            "formulation_candidates": build_formulation_candidates(con, out, lexicon),
+            "formulation_candidates": build_formulation_candidates(con, out, lexicon, user_lexicon),
             "people": build_people(con, out),
             "persons": build_persons(con, lambda table: _source(out, table)),
             "stories": build_stories(con, out),

@@ -3,7 +3,7 @@
 
 Each page is self-contained and opens offline from disk: CSS and a few lines of vanilla
 JavaScript are inline, charts are inline SVG drawn here (`charts.py`), and nothing is
-loaded from anywhere else. Four sections:
+loaded from anywhere else. Five sections:
 
 * **the run** — documents, characters, time, skipped/replaced, errors by type with examples;
 * **new tonight** — formulations first seen in the archive tonight, new discovery candidates
@@ -13,6 +13,8 @@ loaded from anywhere else. Four sections:
   of every category and (collapsed) of the top formulations within each category, and the
   biggest risers and fallers of tonight's documents against the archive (on the first night,
   the latest period against the earlier ones);
+* **usage** — the verbs and modifiers governing the top formulations, year by year
+  (formulation_usage), and the formulations analysts accepted (`tifa lexicon accept`);
 * **in context** — a keyword-in-context concordance: tonight's mentions first (a limit and a
   count), the archive's collapsed, filterable in the page.
 
@@ -72,6 +74,7 @@ class ReportSettings:
     # noise, and the rest are one query away (the page says which).
     new_per_kind: int = 20
     error_examples: int = 3
+    usage_governors: int = 4  # governors shown per formulation and year
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
@@ -164,6 +167,93 @@ def _doc_ref(row: dict) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Sections
+
+
+def _usage_section(con: duckdb.DuckDBPyConnection, s: ReportSettings) -> str:
+    """How the top formulations are used, period by period (the formulation_usage table), and
+    the formulations analysts accepted (their user lexicon) with their mentions."""
+    html = ['<section id="usage"><h2>Usage</h2>']
+    html.append(
+        '<p class="muted">The verb or modifier governing each mention (formulation_usage: '
+        "LAC tags of the words before it in its clause), most frequent first, by year.</p>"
+    )
+    top = _rows(
+        con,
+        """
+        SELECT canonical, year, governor, n_mentions AS n FROM usage_trends
+        WHERE formulation_id IN (SELECT formulation_id FROM formulation_usage
+                                 GROUP BY formulation_id ORDER BY count(*) DESC, formulation_id
+                                 LIMIT ?)
+        ORDER BY canonical, year DESC NULLS LAST, n DESC, governor
+        """,
+        [s.top],
+    )
+    cells: dict[str, dict[Any, list[str]]] = {}
+    for r in top:
+        cell = cells.setdefault(r["canonical"], {}).setdefault(r["year"], [])
+        if len(cell) < s.usage_governors:
+            cell.append(f"{_e(r['governor'])} <span class=muted>{r['n']}</span>")
+
+    def period(years: dict[Any, list[str]], k: int) -> str:
+        order = list(years)  # newest first, undated last
+        if k >= len(order):
+            return ""
+        label = str(order[k]) if order[k] else "undated"
+        return f"<b>{label}</b>: " + " · ".join(years[order[k]])
+
+    # One line per formulation (its latest year beside the one before: how usage moved); every
+    # year in the collapsed table below.
+    latest = [[f"<b>{_e(c)}</b>", period(y, 0), period(y, 1)] for c, y in cells.items()]
+    every = [
+        [f"<b>{_e(c)}</b>", str(year) if year else "undated", " · ".join(govs)]
+        for c, y in cells.items()
+        for year, govs in y.items()
+    ]
+    if latest:
+        html.append(_table(["formulation", "latest year", "the year before"], latest))
+        html.append(
+            f'<details id="usage-by-year"><summary>Every year ({len(every)} rows; all of them '
+            "in the <code>usage_trends</code> view)</summary>"
+            + _table(["formulation", "year", "governed by"], every)
+            + "</details>"
+        )
+    else:
+        html.append('<p class="muted">No usage rows.</p>')
+    accepted = _rows(
+        con,
+        """
+        SELECT f.canonical, any_value(f.category) AS category, count(*) AS n_mentions,
+               count(DISTINCT f.doc_id) AS n_docs, min(d.published_at) AS first_seen
+        FROM formulations f JOIN documents d USING (doc_id)
+        WHERE f.formulation_id LIKE 'user\\_%' ESCAPE '\\'
+        GROUP BY f.canonical ORDER BY n_mentions DESC, f.canonical
+        """,
+    )
+    html.append(
+        f'<h3 id="usage-accepted">Accepted by analysts <span class="pill">{len(accepted)}</span>'
+        "</h3>"
+    )
+    if accepted:
+        html.append(
+            _table(
+                ["formulation", "category", "mentions", "docs", "first seen"],
+                [
+                    [
+                        f"<b>{_e(r['canonical'])}</b>",
+                        _e(r["category"]),
+                        _e(r["n_mentions"]),
+                        _e(r["n_docs"]),
+                        _e(r["first_seen"]),
+                    ]
+                    for r in accepted
+                ],
+                {2, 3},
+            )
+        )
+    else:
+        html.append('<p class="muted">None (tifa lexicon accept TERM).</p>')
+    html.append("</section>")
+    return "".join(html)
 
 
 def _run_section(
@@ -896,11 +986,12 @@ def write_report(out_dir: Path | str, settings: ReportSettings | None = None) ->
             _new_section(con, s),
             _stories_section(con, s),
             _trends_section(con, run["since"], s),
+            _usage_section(con, s),
             _kwic_section(con, out, run["since"], s),
         ]
         nav = (
             '<nav><a href="#run">The run</a><a href="#new">New tonight</a>'
-            '<a href="#stories">Stories</a><a href="#trends">Trends</a>'
+            '<a href="#stories">Stories</a><a href="#trends">Trends</a><a href="#usage">Usage</a>'
             '<a href="#context">In context</a>'
             f'<a href="{INDEX}">All runs</a></nav>'
         )

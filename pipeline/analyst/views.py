@@ -2,8 +2,8 @@
 
 Superset, Metabase, Grafana or Evidence connect to this one file and see every table plus the
 analyst views (`trends`, `trends_monthly`, `new_tonight`, `people`, `concordance`,
-`stories_tonight`; counts per story with the reach beside them: run/stories.py) and
-`story_documents` (documents with their story columns filled). The file
+`stories_tonight`, `usage_trends`; counts per story with the reach beside them: run/stories.py)
+and `story_documents` (documents with their story columns filled). The file
 holds no data, only view definitions (about 270 KB, the size DuckDB gives an almost empty
 file), and is always as fresh as the Parquet files: each view reads `DIR/<table>/*.parquet` when
 it is queried, so rows written by later runs appear without rebuilding the file.
@@ -46,6 +46,7 @@ ANALYST_VIEWS = (
     "people",
     "concordance",
     "stories_tonight",
+    "usage_trends",
 )
 # Storage format of the file: readable by DuckDB 1.0 and later.
 STORAGE_VERSION = "v1.0.0"
@@ -175,6 +176,17 @@ _NEW_TONIGHT = """
         WHERE cf.first_run > lr.since
         GROUP BY c.text
     ),
+    -- burst terms no earlier document had (term statistics: not in candidate_mentions); the
+    -- example is the first sentence of the example document that holds the term
+    b_new AS (
+        SELECT fc.text AS item, fc.pattern AS detail, fc.rank, fc.n_docs, fc.n_mentions,
+               struct_pack(doc_id := fc.example_doc_id,
+                           sent_id := (SELECT min(s.sent_id) FROM sentences s
+                                       WHERE s.doc_id = fc.example_doc_id
+                                         AND contains(s.text, fc.text))) AS ex
+        FROM formulation_candidates fc
+        WHERE fc.pattern = 'burst' AND fc.archive_docs = 0
+    ),
     r_all AS (
         SELECT coalesce(r.person, r.head) AS person, r.role, r.tail AS organisation, r.doc_id,
                r.sent_id, r.start, d.run_id, d.published_at, d.cluster_id
@@ -197,6 +209,8 @@ _NEW_TONIGHT = """
                item, detail, n_docs, n_mentions, clusters, ex FROM f_new
         UNION ALL
         SELECT 'candidate', rank, item, detail, n_docs, n_mentions, clusters, ex FROM c_new
+        UNION ALL
+        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM b_new
         UNION ALL
         SELECT 'appointment', row_number() OVER (ORDER BY n_mentions DESC, item, detail),
                item, detail, n_docs, n_mentions, clusters, ex
@@ -246,6 +260,18 @@ _TRENDS = """
     ORDER BY s.formulation_id, s.year NULLS FIRST
 """
 # The same per month, over the documents with a full date only (a year-only date has no month).
+# How each formulation is used, year by year: its governing verbs and modifiers
+# (formulation_usage), with each governor's share of that year's governed mentions.
+_USAGE_TRENDS = """
+    SELECT u.formulation_id, any_value(u.canonical) AS canonical, d.year::INTEGER AS year,
+           u.governor, any_value(u.verb) AS verb, any_value(u.modifier) AS modifier,
+           count(*) AS n_mentions, count(DISTINCT u.doc_id) AS n_docs,
+           count(*) / sum(count(*)) OVER (PARTITION BY u.formulation_id, d.year) AS share
+    FROM formulation_usage u JOIN documents d USING (doc_id)
+    GROUP BY u.formulation_id, d.year, u.governor
+    ORDER BY u.formulation_id, year NULLS FIRST, n_mentions DESC, u.governor
+"""
+
 _TRENDS_MONTHLY = """
     WITH chars AS (
         SELECT date_trunc('month', published_at)::DATE AS month, sum(n_chars) AS n_chars
@@ -343,6 +369,7 @@ def view_statements(out: Path | str, *, temporary: bool = False) -> list[str]:
         + _PEOPLE.replace("@SOURCE@", _table_source(out, "people")),
         f"CREATE OR REPLACE {kind} concordance AS {concordance_select()}",
         f"CREATE OR REPLACE {kind} stories_tonight AS {_STORIES_TONIGHT}",
+        f"CREATE OR REPLACE {kind} usage_trends AS {_USAGE_TRENDS}",
     ]
     return stmts
 

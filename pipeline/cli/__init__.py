@@ -7,7 +7,7 @@ modules registers their commands on it.
 
 from __future__ import annotations
 
-from pipeline.cli import analyst, commands  # noqa: F401 - registers the commands
+from pipeline.cli import analyst, commands, lexicon  # noqa: F401 - registers the commands
 from pipeline.cli.app import app, console
 
 __all__ = ["app", "console", "main"]

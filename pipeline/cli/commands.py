@@ -44,6 +44,10 @@ LacRunner = StrEnum("LacRunner", {name: name for name in LAC_RUNNERS})
 Scheduler = StrEnum("Scheduler", {name: name for name in SCHEDULERS})
 
 
+class Only(StrEnum):
+    formulations = "formulations"
+
+
 class IdFrom(StrEnum):
     content = "content"
     path = "path"
@@ -181,6 +185,14 @@ def run(
         help="Reprocess documents already in OUT (e.g. after a lexicon update); rows are replaced.",
         rich_help_panel="Output",
     ),
+    only: Only = typer.Option(  # noqa: B008
+        None,
+        "--only",
+        help="With --force: redo only this stage over the whole archive in OUT, from "
+        "documents.text, without the NLP ('formulations': back-fill a newly accepted or "
+        "upgraded lexicon; INPUT is not read). Same as `tifa lexicon apply`.",
+        rich_help_panel="Output",
+    ),
     quiet: bool = typer.Option(
         False, "--quiet", "-q", help="No progress bar.", rich_help_panel="Output"
     ),
@@ -251,6 +263,11 @@ def run(
     out_name = out
     out = out if is_url(out) else Path(out)  # type: ignore[assignment]
     check_out_path(out)
+    if only is not None:
+        if inputs:
+            fail(f"--only {only.value} reads the archive in --out, not INPUT: drop INPUT", 2)
+        _only(only, force, out, lexicon, nested_formulations, not no_report)
+        return
     paths = inputs or [Path("data/raw")]
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -294,6 +311,7 @@ def run(
         copy_length_gap=copy_length_gap,
     )
     problems = config.problems()
+    _lexicon_notes(config, out)
     if problems:  # every problem at once, before any work (nothing is written)
         for problem in problems:
             console.print(f"[red]error:[/red] {escape(problem)}")
@@ -539,6 +557,33 @@ def _size_option(text: str, option: str) -> int:
     except ValueError as exc:
         console.print(f"[red]error:[/red] {option}: {exc}")
         raise typer.Exit(2) from None
+
+
+def _only(
+    only: Only, force: bool, out: Path | str, lexicon: Path | None, nested: bool, report: bool
+) -> None:
+    """`tifa run --force --only formulations`: the back-fill of `tifa lexicon apply`."""
+    from pipeline.cli.lexicon import run_backfill
+
+    if not force:
+        fail(f"--only {only.value} redoes that stage over the whole archive: add --force", 2)
+    if isinstance(out, str):
+        fail("--only needs a local --out folder", 2)
+    run_backfill(out, lexicon, nested, report)
+
+
+def _lexicon_notes(config: object, out: Path | str) -> None:
+    """Say how the output's user lexicon merges with the packaged one (conflicts, upgrades)."""
+    from pipeline.extract.lexicon import lexicon_for, user_lexicon_path
+
+    if isinstance(out, str) or not user_lexicon_path(out).is_file():
+        return
+    try:
+        _, notes = lexicon_for(config.lexicon, str(user_lexicon_path(out)))  # type: ignore[attr-defined]
+    except (ValueError, OSError) as exc:
+        fail(f"the user lexicon cannot be used: {' '.join(str(exc).split())}", 2)
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
 
 
 def _input_bytes(paths: list[Path], out: Path | str) -> tuple[int, int, list[Path]]:

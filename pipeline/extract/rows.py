@@ -19,11 +19,13 @@ from spacy.attrs import TAG
 from pipeline.core.document import Document
 from pipeline.core.vocabulary import RelationName
 from pipeline.extract.persons import get_person_names
+from pipeline.extract.usage import usage_rows
 from pipeline.nlp.docs import (
     NER_SOURCE_USER_DATA,
     RULE_SPANS,
     doc_text,
     entities,
+    lac_words,
     sentence_bounds,
     token_boundaries,
 )
@@ -108,6 +110,15 @@ ROW_STEPS = (
         ),
     ),
     RowStep(("formulations",), (), lambda i, _: (_formulation_rows(i.doc, i.matcher, i.spans),)),
+    RowStep(
+        ("formulation_usage",),
+        ("formulations",),
+        lambda i, v: (
+            usage_rows(
+                i.doc.text, v["formulations"], lac_words(i.sdoc) if v["formulations"] else []
+            ),
+        ),
+    ),
     RowStep(
         ("candidate_mentions",),
         ("formulations",),
@@ -247,6 +258,7 @@ def _formulation_rows(doc: Document, matcher: Any, spans: _Spans) -> list[dict[s
             "match_kind": m.match_kind,
             "quoted": m.quoted,
             "nested": m.nested,
+            "parent_id": m.parent.id if m.parent else None,
         }
         for m in matcher.find(doc.text, year=doc.year)
     ]

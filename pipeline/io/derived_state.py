@@ -37,11 +37,14 @@ def _stats(paths: list[Path]) -> list[tuple[str, int, int]]:
     return out
 
 
-def inputs_fingerprint(out: Path, lexicon: str | os.PathLike | None) -> str:
-    """A hash of everything the derived tables are built from."""
+def inputs_fingerprint(
+    out: Path, lexicon: str | os.PathLike | None, user_lexicon: str | os.PathLike | None = None
+) -> str:
+    """A hash of everything the derived tables are built from (the user lexicon included: an
+    accepted or rejected term changes the candidates)."""
     files = [f for table in BATCH_TABLES for f in (out / table).glob("part-*.parquet")]
     code = [*PACKAGE.rglob("*.py"), *PACKAGE.glob("resources/*")]
-    extra = [Path(lexicon)] if lexicon else []
+    extra = [Path(p) for p in (lexicon, user_lexicon) if p]
     parts = [__version__, str(lexicon), _stats(files), _stats(code + extra)]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 

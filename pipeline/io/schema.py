@@ -164,6 +164,31 @@ FORMULATIONS = pa.schema(
         pa.field("quoted", pa.bool_(), nullable=False),
         # True for a mention that lies inside a longer mention (only written when asked for).
         pa.field("nested", pa.bool_(), nullable=False),
+        # The broader lexicon formulation inside this mention's text (两个确立 in
+        # 深刻领悟两个确立的决定性意义): a mention is counted once, at its most specific entry,
+        # with its parent here; null when it contains none.
+        pa.field("parent_id", _str),
+    ]
+)
+
+# How each formulation mention is used: the verb or modifier governing it in its clause
+# (坚决维护, 深刻领悟, 全面贯彻, 坚定不移推进), read from the LAC tags of the words before the
+# mention (pipeline/extract/usage.py). One row per mention that has one.
+FORMULATION_USAGE = pa.schema(
+    # The mention (its offsets, its text) and its formulation,
+    _SPAN_FIELDS
+    + [
+        pa.field("formulation_id", _str, nullable=False),
+        pa.field("canonical", _str, nullable=False),
+        # the governing phrase as written (深刻领悟), its head verb (领悟; null when only a
+        # modifier governs: 全面 乡村振兴), its modifiers (深刻), its offsets in documents.text,
+        pa.field("governor", _str, nullable=False),
+        pa.field("verb", _str),
+        pa.field("modifier", _str),
+        pa.field("gov_start", _i32, nullable=False),
+        pa.field("gov_end", _i32, nullable=False),
+        # and the LAC tags of its words, space-joined (ad v).
+        pa.field("tags", _str, nullable=False),
     ]
 )
 
@@ -190,6 +215,11 @@ FORMULATION_CANDIDATES = pa.schema(
         pa.field("last_seen", pa.date32()),
         pa.field("example_sentence", _str, nullable=False),
         pa.field("example_doc_id", _str, nullable=False),
+        # Term statistics (pattern "burst"; other patterns where the term also bursts): the
+        # documents of the archive (before tonight) holding it, and tonight's document rate over
+        # the archive's (smoothed); null when not measured.
+        pa.field("archive_docs", _i32),
+        pa.field("burst", pa.float64()),
     ]
 )
 
@@ -315,6 +345,7 @@ BATCH_TABLES: dict[str, pa.Schema] = {
     "sentences": SENTENCES,
     "entities": ENTITIES,
     "formulations": FORMULATIONS,
+    "formulation_usage": FORMULATION_USAGE,
     "candidate_mentions": CANDIDATE_MENTIONS,
     "relations": RELATIONS,
     "removed_lines": REMOVED_LINES,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import IDX, LENGTH, SENT_START, TAG
 from spacy.tokens import Doc, Span
 
 from pipeline.nlp.labels import KEPT_LAC_LABELS, entity_label
@@ -102,6 +102,13 @@ def token_boundaries(doc: Doc) -> tuple[set[int], set[int]]:
     if not len(arr):
         return set(), set()
     return set(arr[:, 0].tolist()), set((arr[:, 0] + arr[:, 1]).tolist())
+
+
+def lac_words(doc: Doc) -> list[tuple[int, int, str]]:
+    """(start, end, LAC tag) of every word, in order, from arrays."""
+    arr = doc.to_array([IDX, LENGTH, TAG])
+    strings = doc.vocab.strings
+    return [(int(i), int(i + n), strings[int(t)]) for i, n, t in arr.tolist()] if len(arr) else []
 
 
 def contiguous_runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -113,7 +113,7 @@ def load_models(config: RunConfig) -> tuple[Any, Any, Any, Any]:
 
     return (
         get_nlp(replace(config.nlp, lac_threads=config.lac_threads)),
-        get_matcher(config.lexicon, nested=config.nested_formulations),
+        get_matcher(config.lexicon, config.nested_formulations, config.user_lexicon),
         get_candidate_finder(),
         get_extractor(),
     )

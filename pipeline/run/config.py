@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.extract.formulations import LEXICON_PATH, load_lexicon
+from pipeline.extract.lexicon import LEXICON_PATH, lexicon_for
 from pipeline.io.compact import DEFAULT_COMPACT_ABOVE, DEFAULT_TARGET_BYTES
 from pipeline.io.ingest import DEFAULT_MAX_DOC_BYTES, FieldMap
 from pipeline.nlp.config import DEFAULT_NER_MODEL, NlpConfig
@@ -45,6 +45,9 @@ class ConfigError(ValueError):
 class RunConfig:
     nlp: NlpConfig = field(default_factory=NlpConfig)
     lexicon: str = str(LEXICON_PATH)
+    # The analyst's lexicon beside the output (<out>/lexicon/user_formulations.yaml, written by
+    # `tifa lexicon accept`), merged with `lexicon`; run_pipeline fills it in from the output.
+    user_lexicon: str | None = None
     nested_formulations: bool = False
     fields: FieldMap | None = None
     workers: int = 1
@@ -131,7 +134,7 @@ class RunConfig:
             out.append(f"no formulation lexicon at {self.lexicon} (--lexicon)")
         else:
             try:
-                load_lexicon(self.lexicon)
+                lexicon_for(self.lexicon, self.user_lexicon)
             except (ValueError, OSError) as exc:
                 # One line: a YAML parser's message spans several (the mark, the context).
                 out.append(f"the formulation lexicon cannot be used: {' '.join(str(exc).split())}")

@@ -76,7 +76,7 @@ def _derived_tables(
     out = writer.store.root if writer.store.local else None
     current = None
     if out is not None:
-        fingerprint = derived_state.inputs_fingerprint(out, config.lexicon)
+        fingerprint = derived_state.inputs_fingerprint(out, config.lexicon, config.user_lexicon)
         current = derived_state.up_to_date(out, fingerprint)
     if current is not None:  # nothing they are built from changed: the same tables again
         summary.derived_rows = current
@@ -84,7 +84,9 @@ def _derived_tables(
     # Imported here: DuckDB and the person rules are not needed before the last batch.
     from pipeline.analyst.aggregate import rebuild_derived_tables
 
-    summary.derived_rows = rebuild_derived_tables(writer.store, writer, config.lexicon)
+    summary.derived_rows = rebuild_derived_tables(
+        writer.store, writer, config.lexicon, config.user_lexicon
+    )
     if out is not None:
         derived_state.record(out, fingerprint, summary.derived_rows)
     return None

@@ -41,7 +41,14 @@ from pipeline.run.config import RunConfig
 # Row fields moved into the whole document, per kind of offset.
 _TEXT_FIELDS = ("start", "end")
 _RAW_FIELDS = ("raw_start", "raw_end")
-_SPAN_TABLES = ("sentences", "entities", "formulations", "candidate_mentions", "relations")
+_SPAN_TABLES = (
+    "sentences",
+    "entities",
+    "formulations",
+    "formulation_usage",
+    "candidate_mentions",
+    "relations",
+)
 _CREDIT_FIELDS = ("author", "photographer", "editor")
 
 
@@ -244,6 +251,9 @@ def _shift(
             for f in _RAW_FIELDS:
                 r[f] += raw_base
             r["sent_id"] += sent_base
+    for r in rows.get("formulation_usage", ()):
+        r["gov_start"] += text_base
+        r["gov_end"] += text_base
     for r in rows.get("removed_lines", ()):
         r["raw_start"] += raw_base
         r["raw_end"] += raw_base

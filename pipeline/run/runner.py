@@ -14,11 +14,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.faults import checkpoint
+from pipeline.extract.lexicon import user_lexicon_path
 from pipeline.io.compact import recover as recover_compaction
 from pipeline.io.ingest import iter_documents
 from pipeline.io.lock import output_lock
@@ -103,13 +104,22 @@ def run_pipeline(
         config = RunConfig.of(**settings)
     elif settings:
         raise TypeError("pass either a RunConfig or settings, not both")
-    config.check()
     out: Path | str = out_dir if is_url(out_dir) else Path(out_dir)  # type: ignore[assignment]
+    config = with_user_lexicon(config, out)
+    config.check()
     with output_lock(out) as lock, StopOnSignal() as stop:
         state = _Run(config, out, [Path(p) for p in inputs], stop, on_progress, on_bytes)
         summary = state.run()
         summary.stale_lock = lock.stale
         return summary
+
+
+def with_user_lexicon(config: RunConfig, out: Path | str) -> RunConfig:
+    """`config` with the output's user lexicon (tifa lexicon accept), where it has one."""
+    if config.user_lexicon is not None or isinstance(out, str):
+        return config
+    path = user_lexicon_path(out)
+    return replace(config, user_lexicon=str(path.resolve())) if path.is_file() else config
 
 
 @dataclass
