@@ -180,11 +180,13 @@ _NEW_TONIGHT = """
     -- example is the first sentence of the example document that holds the term
     b_new AS (
         SELECT fc.text AS item, fc.pattern AS detail, fc.rank, fc.n_docs, fc.n_mentions,
+               list_value(sd.cluster_id) AS clusters,
                struct_pack(doc_id := fc.example_doc_id,
                            sent_id := (SELECT min(s.sent_id) FROM sentences s
                                        WHERE s.doc_id = fc.example_doc_id
                                          AND contains(s.text, fc.text))) AS ex
         FROM formulation_candidates fc
+        LEFT JOIN story_documents sd ON sd.doc_id = fc.example_doc_id
         WHERE fc.pattern = 'burst' AND fc.archive_docs = 0
     ),
     r_all AS (
@@ -210,7 +212,7 @@ _NEW_TONIGHT = """
         UNION ALL
         SELECT 'candidate', rank, item, detail, n_docs, n_mentions, clusters, ex FROM c_new
         UNION ALL
-        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, ex FROM b_new
+        SELECT 'candidate', rank, item, detail, n_docs, n_mentions, clusters, ex FROM b_new
         UNION ALL
         SELECT 'appointment', row_number() OVER (ORDER BY n_mentions DESC, item, detail),
                item, detail, n_docs, n_mentions, clusters, ex
