@@ -116,6 +116,73 @@ class StateCodes:
         return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in range(n)]
 
 
+def train_torch_head(
+    texts: list[str],
+    states: list[np.ndarray],
+    tags: list[list[str]],
+    labels: list[str],
+    epochs: int,
+    seed: int = 0,
+):
+    """Option (b): a 1-layer BiLSTM (64 per direction) + softmax over [BiGRU state; character
+    embedding], trained with Adam on CPU. Returns a function text, states -> BIOES tags."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    chars = {ch: i + 1 for i, ch in enumerate(sorted({ch for t in texts for ch in t}))}
+    index = {lab: i for i, lab in enumerate(labels)}
+
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(len(chars) + 1, 64, padding_idx=0)
+            self.lstm = nn.LSTM(256 + 64, 64, batch_first=True, bidirectional=True)
+            self.out = nn.Linear(128, len(labels))
+
+        def forward(self, ids, st):
+            h, _ = self.lstm(torch.cat([st, self.emb(ids)], -1))
+            return self.out(h)
+
+    def batch(rows: list[int], with_tags: bool):
+        n = max(len(texts_[i]) for i in rows)
+        ids = torch.zeros(len(rows), n, dtype=torch.long)
+        st = torch.zeros(len(rows), n, 256)
+        y = torch.full((len(rows), n), -100, dtype=torch.long)
+        for r, i in enumerate(rows):
+            k = len(texts_[i])
+            ids[r, :k] = torch.tensor([chars.get(ch, 0) for ch in texts_[i]])
+            st[r, :k] = torch.from_numpy(states_[i])
+            if with_tags:
+                y[r, :k] = torch.tensor([index[t] for t in tags[i]])
+        return ids, st, y
+
+    model = Head()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
+    texts_, states_ = texts, states
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    batches = [order[k : k + 32] for k in range(0, len(order), 32)]
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for b in rng.permutation(len(batches)):
+            ids, st, y = batch(batches[b], True)
+            opt.zero_grad()
+            loss = loss_fn(model(ids, st).reshape(-1, len(labels)), y.reshape(-1))
+            loss.backward()
+            opt.step()
+    model.eval()
+
+    def tag(text: str, state: np.ndarray) -> list[str]:
+        with torch.no_grad():
+            ids = torch.tensor([[chars.get(ch, 0) for ch in text]])
+            st = torch.from_numpy(state)[None]
+            return [labels[j] for j in model(ids, st)[0].argmax(-1).tolist()]
+
+    return tag
+
+
 def score(gold: list[set], pred: list[list]) -> dict[str, float]:
     tp = fp = fn = ptp = pfp = pfn = 0
     for g, p in zip(gold, pred, strict=True):
@@ -151,7 +218,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--clusters", default="64,256", help="k-means sizes, comma-separated")
     parser.add_argument("--pca-signs", type=int, default=8)
-    parser.add_argument("--variants", default="base,kmeans,kmeans+pca")
+    parser.add_argument(
+        "--variants",
+        default="base,kmeans,kmeans+pca",
+        help="comma-separated: base, kmeans, pca, kmeans+pca (CRF features), torch (option b)",
+    )
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of the torch head")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.export_onnx:
@@ -202,10 +274,16 @@ def main() -> None:
     ks = [int(k) for k in args.clusters.split(",") if k]
     codes = {
         "base": None,
-        "kmeans": StateCodes(sample, ks, 0),
-        "kmeans+pca": StateCodes(sample, ks, args.pca_signs),
-        "pca": StateCodes(sample, [], args.pca_signs),
+        "torch": None,
     }
+    wanted = args.variants.split(",")
+    for name, kk, signs in (
+        ("kmeans", ks, 0),
+        ("kmeans+pca", ks, args.pca_signs),
+        ("pca", [], args.pca_signs),
+    ):
+        if name in wanted:
+            codes[name] = StateCodes(sample, kk, signs)
 
     def feats(variant: str, split: str, i: int) -> list[list[str]]:
         base = char_features(texts[split][i], words[split][i])
@@ -216,6 +294,17 @@ def main() -> None:
 
     results = {}
     for variant in args.variants.split(","):
+        if variant == "torch":
+            t0 = time.time()
+            gold_tags = [t.bioes(len(x), spans) for x, spans in train]
+            labels = sorted({tag for row in gold_tags for tag in row})
+            tag = train_torch_head(texts["train"], states["train"], gold_tags, labels, args.epochs)
+            for split, gold in evals.items():
+                pred = [decode_bioes(tag(x, states[split][i])) for i, (x, _) in enumerate(gold)]
+                r = score([g for _, g in gold], pred)
+                results[f"{variant}/{split}"] = r
+                print(f"{variant:12s} {split:5s} {json.dumps(r)}  ({time.time() - t0:.0f}s)")
+            continue
         t0 = time.time()
         trainer = pycrfsuite.Trainer(algorithm=algorithm, verbose=False)
         for i, (x, spans) in enumerate(train):
