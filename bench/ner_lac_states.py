@@ -16,7 +16,9 @@ signs of the state's first `--pca-signs` principal components. It trains one CRF
 on the first N sentences of the MSRA training split (held-out blocks excluded) with the same
 recipe and budget, and scores each, CRF alone (plain Viterbi, no name constraints), on the first
 `--eval-sentences` sentences of the MSRA `dev` and `test` blocks, which none saw. Prints one line
-per model and block: micro P/R/F1 and PERSON P/R.
+per model and block: micro P/R/F1 and PERSON P/R. Variant `torch` (option (b)) trains a small
+BiLSTM + softmax head over [state; character embedding] instead of a CRF (CPU torch, the
+`hanlp` extra). Figures: models/README.md, "LAC's own BiGRU states as features".
 """
 
 from __future__ import annotations
