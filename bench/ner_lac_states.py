@@ -18,7 +18,9 @@ recipe and budget, and scores each, CRF alone (plain Viterbi, no name constraint
 `--eval-sentences` sentences of the MSRA `dev` and `test` blocks, which none saw. Prints one line
 per model and block: micro P/R/F1 and PERSON P/R. Variant `torch` (option (b)) trains a small
 BiLSTM + softmax head over [state; character embedding] instead of a CRF (CPU torch, the
-`hanlp` extra). Figures: models/README.md, "LAC's own BiGRU states as features".
+`hanlp` extra). The k-means and PCA need scikit-learn (installed in the dev venv, used as by
+pipeline/evaluate/relation_learning.py, not declared in pyproject). Figures: models/README.md,
+"LAC's own BiGRU states as features".
 """
 
 from __future__ import annotations
