@@ -250,18 +250,23 @@ def _entity_rows(
 
 def _formulation_rows(doc: Document, matcher: Any, spans: _Spans) -> list[dict[str, Any]]:
     return [
-        {
-            **spans.row(m.start, m.end),
-            "formulation_id": m.formulation.id,
-            "canonical": m.formulation.canonical,
-            "category": m.formulation.category,
-            "match_kind": m.match_kind,
-            "quoted": m.quoted,
-            "nested": m.nested,
-            "parent_id": m.parent.id if m.parent else None,
-        }
+        {**spans.row(m.start, m.end), **mention_fields(m)}
         for m in matcher.find(doc.text, year=doc.year)
     ]
+
+
+def mention_fields(m: Any) -> dict[str, Any]:
+    """A formulation mention's own fields (its span's are the caller's): one shape for the
+    row steps and the back-fill (run/backfill.py)."""
+    return {
+        "formulation_id": m.formulation.id,
+        "canonical": m.formulation.canonical,
+        "category": m.formulation.category,
+        "match_kind": m.match_kind,
+        "quoted": m.quoted,
+        "nested": m.nested,
+        "parent_id": m.parent.id if m.parent else None,
+    }
 
 
 def _candidate_rows(

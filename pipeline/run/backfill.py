@@ -30,6 +30,7 @@ import regex
 from pipeline.core.faults import checkpoint
 from pipeline.extract.formulations import FormulationMatcher, get_matcher
 from pipeline.extract.lexicon import LEXICON_PATH, lexicon_for, user_lexicon_path
+from pipeline.extract.rows import mention_fields
 from pipeline.extract.usage import usage_rows
 from pipeline.io.compact import recover as recover_compaction
 from pipeline.io.lock import output_lock
@@ -178,15 +179,7 @@ def _mention_rows(
     starts = [s["start"] for s in sentences]
     rows, fresh = [], set()
     for m in matcher.find(doc["text"], year=doc["year"]):
-        row = {
-            "formulation_id": m.formulation.id,
-            "canonical": m.formulation.canonical,
-            "category": m.formulation.category,
-            "match_kind": m.match_kind,
-            "quoted": m.quoted,
-            "nested": m.nested,
-            "parent_id": m.parent.id if m.parent else None,
-        }
+        row = mention_fields(m)
         key = (m.start, m.end, m.formulation.id)
         if key in old:
             rows.append({**old[key], **row})
