@@ -165,6 +165,14 @@ def foreign_states() -> frozenset[str]:
 
 
 @functools.cache
+def foreign_state_re(around: str = "{}") -> regex.Pattern[str]:
+    """The foreign states as one pattern, longest name first, set in `around` ("{}$": a name
+    that ends the text; "(?P<state>{})(?:政府|国会)$": with more after it)."""
+    names = sorted(foreign_states(), key=len, reverse=True)
+    return regex.compile(around.format("(?:" + "|".join(map(regex.escape, names)) + ")"))
+
+
+@functools.cache
 def confidence_table() -> dict[str, float]:
     return {str(k): float(v) for k, v in rules()["confidence"].items()}
 

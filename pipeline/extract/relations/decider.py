@@ -24,10 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import regex
-
 from pipeline.core.resources import RESOURCES
-from pipeline.extract.relations.base import foreign_states, rules
+from pipeline.extract.relations.base import foreign_state_re, rules
 from pipeline.nlp.known_persons import known_person_names
 
 MODEL_PATH = RESOURCES / "relation_decider.json"
@@ -39,13 +37,6 @@ def _bucket(n: int, edges: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32)) -> str:
         if n <= edge:
             return str(edge)
     return f">{edges[-1]}"
-
-
-@functools.cache
-def _foreign_re() -> regex.Pattern[str]:
-    return regex.compile(
-        "|".join(map(regex.escape, sorted(foreign_states(), key=len, reverse=True)))
-    )
 
 
 @functools.cache
@@ -84,7 +75,7 @@ def row_features(row: Mapping[str, Any], title: str, heads_in_sentence: int) -> 
         f[f"role_end={role[-1]}"] = 1.0
         f[f"role_in_tail={role[:2] in tail}"] = 1.0
     f[f"known_person={head in known_person_names()}"] = 1.0
-    foreign = _foreign_re().search(evidence)
+    foreign = foreign_state_re().search(evidence)
     f[f"foreign_state_in_sentence={foreign is not None}"] = 1.0
     if foreign is not None:
         f[f"foreign_state_in_sentence/{rel}/{row.get('tail_label')}"] = 1.0

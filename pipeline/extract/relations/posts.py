@@ -26,6 +26,7 @@ from pipeline.extract.relations.base import (
     RelationFamily,
     confidence,
     family,
+    foreign_state_re,
     foreign_states,
     gap,
     rules,
@@ -101,7 +102,7 @@ class PostRules(RelationFamily):
         self.appoint_group = regex.compile(r["appoint_group"])
         self.state_suffixes = tuple(r["state_suffixes"])
         self.foreign_state_names = tuple(sorted(foreign_states(), key=len, reverse=True))
-        self.foreign_body_words = regex.compile(r["foreign_body_words"])
+        self.foreign_before = foreign_state_re("{}" + f"(?:{r['foreign_body_words']})$")
         self.clause_marks = tuple(r["clause_end"]) + ("，", ",")
         self.dotted_tail = regex.compile(r["dotted_name_tail"])
         self.name_before_stops = frozenset(r["name_title_not_after"])
@@ -267,19 +268,17 @@ class PostRules(RelationFamily):
         left = max(text.rfind(c, 0, start) for c in self.clause_marks) + 1
         rights = [i for c in self.clause_marks if (i := text.find(c, end)) >= 0]
         clause = text[left : min(rights) if rights else len(text)]
-        return any(state in clause for state in self.foreign_state_names)
+        return foreign_state_re().search(clause) is not None
 
     def _foreign_before(self, doc: Doc, sent: Span, position: Span) -> Span | None:
         """ "越南政府总理": a foreign state and the words of its body the tagger left out."""
         text = text_of(doc)
         before = text[max(sent.start_char, position.start_char - 10) : position.start_char]
-        for state in self.foreign_state_names:
-            at = before.rfind(state)
-            rest = before[at + len(state) :] if at >= 0 else ""
-            if at >= 0 and rest and self.foreign_body_words.fullmatch(rest):
-                start = position.start_char - len(before) + at
-                return doc.char_span(start, position.start_char, label="ORG")
-        return None
+        m = self.foreign_before.search(before)
+        if m is None:
+            return None
+        start = position.start_char - len(before) + m.start()
+        return doc.char_span(start, position.start_char, label="ORG")
 
     def _foreign_body(self, org: Span) -> str | None:
         """越南国家主席, 越南政府总理, 俄罗斯外交部部长, 瑞典林雪平市市长: a body of a foreign
@@ -287,8 +286,8 @@ class PostRules(RelationFamily):
         if org.text.startswith(self.foreign_state_names):
             return org.text
         before = text_of(org.doc)[max(0, org.start_char - 12) : org.start_char]
-        state = next((f for f in self.foreign_state_names if before.endswith(f)), None)
-        return state + org.text if state is not None else None
+        state = foreign_state_re("{}$").search(before)
+        return state.group() + org.text if state is not None else None
 
     def _past_term(self, text: str, first: tuple[Span, Span | str | None], ctx: Context) -> bool:
         """ "十一届省政协副主席" in a document on the 十二届 session: a post of a past term."""

@@ -39,11 +39,7 @@ from pipeline.extract.relations.base import (
 )
 from pipeline.nlp.known_persons import known_person_names
 
-_TRIGGER_RELATIONS = {
-    "chairs": RelationName.CHAIRS,
-    "attends": RelationName.ATTENDS,
-    "addresses": RelationName.ADDRESSES,
-}
+_EVENT_RELATIONS = (RelationName.CHAIRS, RelationName.ATTENDS, RelationName.ADDRESSES)
 
 
 @family(order=4)
@@ -63,7 +59,6 @@ class Proposals(RelationFamily):
         self.group_title = regex.compile(p["group_title"])
         self.untagged_item = regex.compile(p["untagged_name"])
         self.other_act = regex.compile(p["other_act"])
-        self.trigger_lead = regex.compile(p["trigger_meeting_lead"])
         self.foreign_posts = frozenset(p["foreign_posts"])
         self.international_bodies = frozenset(p["international_bodies"])
         self.session_role = regex.compile(p["session_role"])
@@ -71,11 +66,10 @@ class Proposals(RelationFamily):
         self.session_role_chain = regex.compile("、" + p["session_role"])
         self.session_officers = frozenset(p["session_officers"])
         self.presidium: str = p["presidium"]
-        self.triggers = [
-            (_TRIGGER_RELATIONS[rel], regex.compile(pattern))
-            for rel, pattern in rules()["event_triggers"].items()
-            if rel in _TRIGGER_RELATIONS
-        ]
+        # the event rules' own triggers and meeting lead (a family may use those before it)
+        events = extractor.events
+        self.triggers = [(rel, p) for rel, p in events.triggers if rel in _EVENT_RELATIONS]
+        self.trigger_lead = events.meeting_lead
         self.max_subject_gap: int = p["max_subject_gap"]
         self.max_agent_gap: int = p["max_agent_gap"]
         self.max_list_gap: int = p["max_list_gap"]
